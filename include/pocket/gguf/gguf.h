@@ -1,0 +1,179 @@
+// GGUF files: the metadata value model, the validating zero-copy reader and the writer.
+//
+// Format facts (GGUF v2/v3, little-endian): magic "GGUF", uint32 version, uint64 tensor count,
+// uint64 metadata count; metadata entries (string key, uint32 value type, value); tensor infos
+// (string name, uint32 n_dims, uint64 ne[n_dims], uint32 ggml type, uint64 offset relative to
+// the data section); padding to `general.alignment` (default 32); the data section.
+// Strings are uint64 length + bytes (no terminator).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "pocket/core/dtype.h"
+#include "pocket/core/error.h"
+
+namespace pocket::gguf {
+
+// Metadata value type codes, as stored in the file.
+enum class ValueType : uint32_t {
+    UINT8 = 0,
+    INT8 = 1,
+    UINT16 = 2,
+    INT16 = 3,
+    UINT32 = 4,
+    INT32 = 5,
+    FLOAT32 = 6,
+    BOOL = 7,
+    STRING = 8,
+    ARRAY = 9,
+    UINT64 = 10,
+    INT64 = 11,
+    FLOAT64 = 12,
+};
+std::string_view value_type_name(ValueType type);  // "UINT8", ..., "ARRAY"
+
+struct Value;
+
+// A typed array; arrays may nest (element_type ARRAY).
+struct Array {
+    ValueType element_type = ValueType::UINT8;
+    std::vector<Value> items;
+};
+
+// One metadata value. The variant's index equals the ValueType code.
+struct Value {
+    using Storage = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float, bool,
+                                 std::string, Array, uint64_t, int64_t, double>;
+    Storage v;
+
+    Value() = default;
+    template <typename T>
+        requires std::is_constructible_v<Storage, T&&>
+    Value(T&& value) : v(std::forward<T>(value)) {}
+
+    ValueType type() const { return static_cast<ValueType>(v.index()); }
+    bool is_integer() const;  // any of the 8 integer types (not bool)
+    bool is_number() const;   // integer or float
+    // Checked conversions; throw pocket::Error naming the expected and actual type.
+    // Integers convert when the value fits the requested type.
+    int64_t as_int() const;
+    uint64_t as_uint() const;
+    double as_double() const;
+    bool as_bool() const;
+    const std::string& as_string() const;
+    const Array& as_array() const;
+};
+
+struct KeyValue {
+    std::string key;
+    Value value;
+};
+
+struct TensorInfo {
+    std::string name;
+    DType type = DType::F32;
+    std::vector<uint64_t> shape;  // ggml order: shape[0] is the row length (contiguous dim)
+    uint64_t offset = 0;          // relative to the data section
+    uint64_t n_bytes = 0;         // bytes the tensor occupies
+    uint64_t n_elements() const;
+    uint64_t rows() const;  // product of shape[1..]
+};
+
+// Parse/validation failure: names the file, the absolute byte offset and the field.
+class FormatError : public Error {
+public:
+    FormatError(std::string file, uint64_t offset, std::string field, const std::string& what);
+    const std::string& file() const { return file_; }
+    uint64_t offset() const { return offset_; }
+    const std::string& field() const { return field_; }
+
+private:
+    std::string file_;
+    uint64_t offset_;
+    std::string field_;
+};
+
+struct ReadOptions {
+    // Accept tensors of types pocket cannot compute with (e.g. for `pocket info`); types unknown
+    // to ggml are always rejected.
+    bool allow_uncomputable_types = true;
+};
+
+// A parsed GGUF file. Owns the memory mapping; tensor data are zero-copy views into it and stay
+// valid as long as the File lives. Move-only.
+class File {
+public:
+    // mmaps the file read-only and validates the whole structure; throws FormatError.
+    static File open(const std::filesystem::path& path, const ReadOptions& options = {});
+    // Parses an in-memory image (copied into owned storage); `name` is used in error messages.
+    static File parse(std::span<const std::byte> bytes, std::string name,
+                      const ReadOptions& options = {});
+
+    File(File&&) noexcept;
+    File& operator=(File&&) noexcept;
+    ~File();
+
+    const std::string& name() const;
+    uint32_t version() const;
+    uint64_t alignment() const;
+    uint64_t data_offset() const;  // absolute offset of the data section
+    uint64_t file_size() const;
+
+    const std::vector<KeyValue>& metadata() const;  // in file order
+    const Value* find(std::string_view key) const;
+    // Typed getters: missing key -> nullopt; present but wrong type -> FormatError.
+    std::optional<std::string> get_string(std::string_view key) const;
+    std::optional<int64_t> get_int(std::string_view key) const;
+    std::optional<uint64_t> get_uint(std::string_view key) const;
+    std::optional<double> get_float(std::string_view key) const;
+    std::optional<bool> get_bool(std::string_view key) const;
+    const Array* get_array(std::string_view key) const;
+
+    const std::vector<TensorInfo>& tensors() const;  // in file order
+    const TensorInfo* find_tensor(std::string_view name) const;
+    std::span<const std::byte> tensor_data(const TensorInfo& tensor) const;
+    std::span<const std::byte> bytes() const;  // the whole file image
+
+private:
+    struct Impl;
+    explicit File(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Builds a GGUF file. Metadata and tensors are written in insertion order; tensor data may be
+// given as bytes or produced on demand while writing (so multi-GB models are never held whole).
+class Writer {
+public:
+    explicit Writer(uint32_t version = 3);
+
+    // Adds or replaces a key (replacing keeps the original position).
+    void set(std::string key, Value value);
+    void set_alignment(uint64_t alignment);  // also sets general.alignment when != 32
+
+    using Producer = std::function<void(std::span<std::byte> out)>;
+    void add_tensor(std::string name, DType type, std::vector<uint64_t> shape,
+                    std::vector<std::byte> data);
+    void add_tensor(std::string name, DType type, std::vector<uint64_t> shape, Producer producer);
+
+    void write(const std::filesystem::path& path) const;  // throws pocket::Error on I/O failure
+    std::vector<std::byte> to_bytes() const;             // whole image in memory (tests)
+
+private:
+    struct PendingTensor;
+    uint32_t version_;
+    uint64_t alignment_ = 32;
+    std::vector<KeyValue> metadata_;
+    std::vector<std::shared_ptr<PendingTensor>> tensors_;
+};
+
+}  // namespace pocket::gguf

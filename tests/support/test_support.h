@@ -1,0 +1,52 @@
+// Helpers every test layer uses: where the shared reference data lives, reading it, scratch files,
+// and running the `pocket` binary.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pocket::test {
+
+// The shared reference folder: $POCKET_SHARED_DIR if set, else the CMake option (default ../shared).
+std::filesystem::path shared_dir();
+std::filesystem::path shared_path(const std::string& relative);
+
+nlohmann::json read_json(const std::filesystem::path& path);
+std::string read_file_bytes(const std::filesystem::path& path);
+
+// A fresh directory under the system temp dir, removed when the object goes away.
+class ScratchDir {
+public:
+    ScratchDir();
+    ~ScratchDir();
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+    std::filesystem::path path_;
+};
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string out;  // stdout
+    std::string err;  // stderr
+};
+
+// Runs the built `pocket` binary with the given arguments (no shell involved).
+CommandResult run_pocket(const std::vector<std::string>& args);
+
+// Parses a llama.cpp tokenizer vector pair (.inp/.out) into (text, expected ids) cases.
+struct TokenizerCase {
+    std::string text;
+    std::vector<int32_t> ids;
+};
+std::vector<TokenizerCase> read_tokenizer_vectors(const std::filesystem::path& inp,
+                                                  const std::filesystem::path& out);
+
+}  // namespace pocket::test
