@@ -42,12 +42,22 @@ enum class ValueType : uint32_t {
 };
 std::string_view value_type_name(ValueType type);  // "UINT8", ..., "ARRAY"
 
+// Arrays may nest (gguf-py writes them; llama.cpp itself does not); deeper nesting is rejected so
+// hostile files cannot exhaust the stack.
+inline constexpr int kMaxArrayDepth = 8;
+inline constexpr uint64_t kDefaultAlignment = 32;
+// llama.cpp stores tensor names in a 64-byte buffer (GGML_MAX_NAME) including the terminator and
+// rejects longer names, so we do too (reader and writer).
+inline constexpr size_t kMaxTensorNameBytes = 63;
+inline constexpr std::string_view kAlignmentKey = "general.alignment";
+
 struct Value;
 
 // A typed array; arrays may nest (element_type ARRAY).
 struct Array {
     ValueType element_type = ValueType::UINT8;
     std::vector<Value> items;
+    friend bool operator==(const Array&, const Array&);
 };
 
 // One metadata value. The variant's index equals the ValueType code.
@@ -72,6 +82,8 @@ struct Value {
     bool as_bool() const;
     const std::string& as_string() const;
     const Array& as_array() const;
+
+    friend bool operator==(const Value&, const Value&);  // same type and value (NaN != NaN)
 };
 
 struct KeyValue {
@@ -89,7 +101,17 @@ struct TensorInfo {
     uint64_t rows() const;  // product of shape[1..]
 };
 
+// Bytes a tensor of this type and shape occupies; throws pocket::Error when the shape is invalid
+// (no dims, more than 4, a zero dim, a row length that is not a multiple of the block size, or a
+// size that overflows).
+uint64_t tensor_bytes(DType type, std::span<const uint64_t> shape);
+
 // Parse/validation failure: names the file, the absolute byte offset and the field.
+// what() reads "FILE: offset N (FIELD): MESSAGE", e.g.
+// "model.gguf: offset 1234 (tensor info 7 'blk.0.attn_q.weight'.offset): data [x, y) extends past
+// end of file (size z)". Fields are spelled "magic", "version", "n_tensors", "n_kv",
+// "kv I.key", "kv I 'KEY'.type|.array_type|.array_length|.value[J]..", "padding",
+// "tensor info I.name", "tensor info I 'NAME'.n_dims|.ne[J]|.type|.offset".
 class FormatError : public Error {
 public:
     FormatError(std::string file, uint64_t offset, std::string field, const std::string& what);
@@ -113,7 +135,11 @@ struct ReadOptions {
 // valid as long as the File lives. Move-only.
 class File {
 public:
-    // mmaps the file read-only and validates the whole structure; throws FormatError.
+    // mmaps the file read-only and validates the whole structure; throws FormatError (or
+    // pocket::Error when the file cannot be opened). Accepted: versions 2 and 3, little-endian;
+    // tensor data aligned, inside the file and non-overlapping (llama.cpp additionally requires
+    // them packed in order). With no tensors the padding before the (empty) data section may be
+    // missing, as in files written by gguf-py.
     static File open(const std::filesystem::path& path, const ReadOptions& options = {});
     // Parses an in-memory image (copied into owned storage); `name` is used in error messages.
     static File parse(std::span<const std::byte> bytes, std::string name,
@@ -126,7 +152,9 @@ public:
     const std::string& name() const;
     uint32_t version() const;
     uint64_t alignment() const;
-    uint64_t data_offset() const;  // absolute offset of the data section
+    // Absolute offset of the data section (the end of the tensor infos rounded up to the
+    // alignment; may equal or exceed file_size() when there are no tensors).
+    uint64_t data_offset() const;
     uint64_t file_size() const;
 
     const std::vector<KeyValue>& metadata() const;  // in file order
@@ -152,6 +180,13 @@ private:
 
 // Builds a GGUF file. Metadata and tensors are written in insertion order; tensor data may be
 // given as bytes or produced on demand while writing (so multi-GB models are never held whole).
+// Layout as llama.cpp's gguf_write_to_buf: header, metadata, tensor infos (shape exactly as given),
+// zero padding to the alignment, then each tensor's data followed by zero padding to the
+// alignment; offsets are assigned in order. One difference kept for byte-exact round trips of
+// gguf-py files: a file without tensors ends right after the metadata (no padding).
+// Inputs are checked when added (throw pocket::Error): key names, general.alignment type/value,
+// array element types and nesting depth, duplicate or invalid tensor names, shapes, types and
+// data sizes. A producer is called once per write with a buffer of exactly the tensor's size.
 class Writer {
 public:
     explicit Writer(uint32_t version = 3);
@@ -159,6 +194,8 @@ public:
     // Adds or replaces a key (replacing keeps the original position).
     void set(std::string key, Value value);
     void set_alignment(uint64_t alignment);  // also sets general.alignment when != 32
+    bool remove(std::string_view key);        // true when the key existed
+    uint64_t alignment() const { return alignment_; }
 
     using Producer = std::function<void(std::span<std::byte> out)>;
     void add_tensor(std::string name, DType type, std::vector<uint64_t> shape,

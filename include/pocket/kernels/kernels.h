@@ -3,11 +3,23 @@
 // Every computable tensor type has: dequantize a row to F32, quantize a row of F32 into the type,
 // and a dot product between a weight row of the type and an activation row already converted to
 // the type's `dot_type` (what llama.cpp calls vec_dot_type: F32->F32, F16->F16, BF16->BF16,
-// Q4_0/Q5_0/Q8_0/IQ4_NL->Q8_0, Q4_1/Q5_1->Q8_1, Q2_K..Q6_K->Q8_K).
+// Q4_0/Q5_0/Q8_0/IQ4_NL->Q8_0, Q4_1/Q5_1->Q8_1, Q2_K..Q6_K->Q8_K). The activation formats Q8_1
+// and Q8_K have to_float/from_float but no vec_dot (they are never weights).
 //
-// The scalar implementations are the reference; SIMD variants (avx2/, avx512/, neon/) register
-// the same signatures and are tested against them. The active instruction set is chosen once at
-// start-up from the CPU, and can be forced with POCKET_ISA=scalar|avx2|avx512 (or force_isa()).
+// Each instruction set has its own complete table: it starts as a copy of the table below it
+// (Scalar <- Avx2 <- Avx512) and its registration function overrides what it implements, so a
+// SIMD table never has holes. The scalar implementations are the reference; tests compare every
+// other table against them. The active instruction set is chosen once from the CPU, and can be
+// forced with the environment variable POCKET_ISA=scalar|avx2|avx512 (or force_isa()).
+//
+// Numerics (scalar reference):
+// - Activation quantizers (from_float of Q8_0, Q8_1, Q8_K) are bit-exact with llama.cpp's x86
+//   path: Q8_0/Q8_1 q = round-half-even(x * (127/amax)), d = F16(amax/127), Q8_1 s = F16(d*sum q);
+//   Q8_K as ggml's reference (q = min(127, round-half-even(x * (-127/m))), d = 1/(-127/m)).
+// - Quantized dot products sum integers within a block, then multiply by the block scales in
+//   float and accumulate in float, in block order.
+// - F32/F16/BF16 dot products form each product in float (exact for F16/BF16) and accumulate in
+//   double, like ggml's scalar path; SIMD variants may accumulate in float.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +32,8 @@
 namespace pocket::kernels {
 
 enum class Isa { Scalar, Avx2, Avx512 };
-std::string_view isa_name(Isa isa);
+inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512};
+std::string_view isa_name(Isa isa);  // "scalar", "avx2", "avx512"
 
 // All functions take `n` = number of elements, a multiple of the type's block size.
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
@@ -32,20 +45,47 @@ struct TypeOps {
     DType type = DType::F32;
     DType dot_type = DType::F32;
     ToFloatFn to_float = nullptr;
-    // Quantizes a row into `type`. For the activation formats (Q8_0, Q8_1, Q8_K) this rounds half
-    // to even like llama.cpp's x86 SIMD path, so activations match it bit for bit; for weight
-    // formats it is the reference quantizer used to write files.
+    // Quantizes a row into `type` at run time. For the activation formats (Q8_0, Q8_1, Q8_K) this
+    // rounds half to even like llama.cpp's x86 SIMD path, so activations match it bit for bit; for
+    // the other types it is the same as from_float_ref.
     FromFloatFn from_float = nullptr;
-    VecDotFn vec_dot = nullptr;
+    // The reference quantizer that writes model files: byte-identical to what `llama-quantize`
+    // (no importance matrix) produces. Differs from from_float only for Q8_0/Q8_1 (ggml's file
+    // quantizer rounds half away from zero and scales by 1/d).
+    FromFloatFn from_float_ref = nullptr;
+    VecDotFn vec_dot = nullptr;  // nullptr for the activation-only formats Q8_1 and Q8_K
+    // from_float of `dot_type` in the same instruction-set table: converts F32 activations into
+    // what vec_dot expects.
+    FromFloatFn to_dot_type = nullptr;
 };
 
 // Kernels of `type` for the active instruction set; throws pocket::Error if the type has none.
 const TypeOps& ops(DType type);
 // Kernels of `type` for a specific instruction set (tests compare these against Isa::Scalar).
+// Throws if the type has no kernels; works for any Isa, supported by the CPU or not (calling a
+// SIMD function on a CPU without it is the caller's mistake).
 const TypeOps& ops(DType type, Isa isa);
+// Whether `type` has kernels (to_float + from_float; vec_dot too unless it is Q8_1/Q8_K).
+bool has_ops(DType type);
 
 Isa active_isa();
 bool isa_supported(Isa isa);  // the CPU (and this build) can run it
 void force_isa(Isa isa);      // throws if unsupported; for tests and benchmarks
+
+// Bytes of one row of `k` activations in `weight_ops.dot_type` (throws if k does not fit blocks).
+size_t activation_row_bytes(const TypeOps& weight_ops, int64_t k);
+
+// Converts `n_rows` rows of `k` F32 activations (row r at x + r*x_stride floats) into
+// weight_ops.dot_type rows (row r at out + r*out_row_bytes bytes).
+void convert_activations(const TypeOps& weight_ops, int64_t k, const float* x, size_t x_stride,
+                         int64_t n_rows, void* out, size_t out_row_bytes);
+
+// y[t*y_stride + r] = dot(row r of W, activation t) for r in [row_begin, row_end) and t in
+// [0, n_tokens). Row r of W starts at w + r*w_row_bytes; `act` holds n_tokens rows already
+// converted to ops.dot_type (row t at act + t*act_row_bytes). Rows are independent, so callers
+// split [0, rows) between threads.
+void matmul_rows(const TypeOps& ops, int64_t k, const void* w, size_t w_row_bytes,
+                 const void* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                 size_t y_stride, int64_t row_begin, int64_t row_end);
 
 }  // namespace pocket::kernels

@@ -1,0 +1,90 @@
+// Turning a row of logits into the next token. One Sampler per sequence: it owns the random state,
+// the recent-token history for the penalties and any constraints (grammar, JSON schema).
+//
+// The chain, in order, and why this order:
+//   1. penalties     on the model's own logits, so a penalty means the same whatever the bias or
+//                    constraint settings; they change which tokens are likely, so they go before
+//                    anything that decides which tokens survive.
+//   2. logit bias,   after the penalties so that a ban (-infinity) is final and a bias is not scaled
+//      constraints   by the repetition penalty; before truncation so top-k/top-p choose among
+//                    allowed tokens only (otherwise top-k could keep nothing but banned tokens).
+//   3. top-k         cheap cut to k tokens first, so the sort and softmax of top-p are small.
+//   4. top-p         nucleus on the probabilities at temperature 1 (llama.cpp does the same), so
+//   5. min-p         which tokens are plausible does not depend on the creativity setting;
+//   6. temperature   then only reshapes the distribution over the survivors,
+//   7. pick          a draw from the softmax with the seeded generator.
+// temperature <= 0 means greedy: after steps 1-2, the highest logit wins (lowest id on ties); the
+// truncation steps cannot change that, so they are skipped.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "pocket/core/rng.h"
+#include "pocket/generate/sampling_candidates.h"
+#include "pocket/generate/sampling_constraint.h"
+#include "pocket/generate/sampling_history.h"
+#include "pocket/generate/sampling_steps.h"
+
+namespace pocket {
+
+struct SamplingParams {
+    // Seed value meaning "pick one at random" (llama.cpp's LLAMA_DEFAULT_SEED plays this role).
+    static constexpr uint64_t kRandomSeed = std::numeric_limits<uint64_t>::max();
+
+    float temperature = 0.8f;  // <= 0: greedy
+    int32_t top_k = 40;        // <= 0: off
+    float top_p = 0.95f;       // >= 1: off
+    float min_p = 0.05f;       // <= 0: off
+    float repeat_penalty = 1.0f;  // 1: off
+    int32_t repeat_last_n = 64;   // tokens the penalties look back over; 0: off, -1: all
+    float frequency_penalty = 0.0f;
+    float presence_penalty = 0.0f;
+    uint64_t seed = kRandomSeed;
+    std::vector<LogitBias> logit_bias;  // bias -infinity bans a token
+
+    // Greedy decoding with every other step off (what the llama.cpp reference outputs use).
+    static SamplingParams greedy();
+};
+
+class Sampler {
+public:
+    // Throws pocket::Error for out-of-range settings (negative penalties, top_p outside (0, 1], ...).
+    explicit Sampler(SamplingParams params = {});
+
+    // Picks the next token from one row of logits (one per vocabulary entry). Does not record the
+    // token: call accept() with whatever the sequence actually continues with.
+    TokenId sample(std::span<const float> logits);
+
+    // Records a token of the sequence (prompt tokens too, if they should count for the penalties)
+    // and passes it to the constraints.
+    void accept(TokenId token);
+
+    // Starts a new sequence: clears the history, resets the constraints and rewinds the random
+    // generator to seed(), so the same logits give the same tokens again.
+    void reset();
+
+    void add_constraint(std::unique_ptr<SamplingConstraint> constraint);
+
+    const SamplingParams& params() const { return params_; }
+    // The seed in use; with kRandomSeed, the one drawn at construction (log it to reproduce a run).
+    uint64_t seed() const { return seed_; }
+    const RecentTokens& history() const { return history_; }
+    // What the last random pick drew from (after every step; probs valid). For tests and debugging.
+    const CandidateList& last_candidates() const { return candidates_; }
+
+private:
+    bool penalties_on() const;
+
+    SamplingParams params_;
+    uint64_t seed_;
+    Rng rng_;
+    RecentTokens history_;
+    std::vector<std::unique_ptr<SamplingConstraint>> constraints_;
+    CandidateList candidates_;
+};
+
+}  // namespace pocket

@@ -1,0 +1,81 @@
+// The candidate list every sampling step works on: (token id, logit, probability) for each token
+// still in the running. It starts as the whole vocabulary in id order; steps change logits (penalties,
+// bias, constraints, temperature), reorder (sort by logit) or drop entries (top-k, top-p, min-p),
+// and the pick draws one of what is left.
+//
+// The list keeps its buffer between calls, so a Sampler allocates only on its first call.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace pocket {
+
+using TokenId = int32_t;
+
+struct Candidate {
+    TokenId id = 0;
+    float logit = 0.0f;
+    float prob = 0.0f;  // only valid right after compute_probs()
+};
+
+// The order every step agrees on: higher logit first, and on equal logits the lower token id, so
+// sorting (and therefore sampling) never depends on how a standard library breaks ties.
+inline bool ranks_before(const Candidate& a, const Candidate& b) {
+    if (a.logit != b.logit) return a.logit > b.logit;
+    return a.id < b.id;
+}
+
+class CandidateList {
+public:
+    // Refills the list with one candidate per logit (id = index), reusing the buffer.
+    // Throws pocket::Error on NaN or +infinity: they would make sorting and softmax meaningless,
+    // and they mean the model is broken. -infinity is allowed (a token masked out).
+    void assign(std::span<const float> logits);
+
+    // Test convenience: exactly these candidates, in this order.
+    void assign(std::span<const Candidate> candidates);
+
+    size_t size() const { return items_.size(); }
+    bool empty() const { return items_.empty(); }
+
+    std::span<const Candidate> items() const { return items_; }
+    const Candidate& operator[](size_t i) const { return items_[i]; }
+
+    // Write access for steps that change logits or reorder; the list stops counting as sorted.
+    std::span<Candidate> mutable_items() {
+        sorted_ = false;
+        return items_;
+    }
+
+    // True when the entries are known to be in ranks_before order.
+    bool sorted() const { return sorted_; }
+    void sort();
+    // Moves the k best entries to the front, in order, drops the rest. k must be <= size().
+    void keep_best(size_t k);
+    // Drops everything from index n on (order is kept, so a sorted list stays sorted).
+    void truncate(size_t n);
+    // Multiplies every logit by factor (> 0), which keeps the order and so the sorted flag.
+    void scale_logits(float factor);
+    // Keeps the entries for which keep(candidate) is true, in their current order.
+    template <typename Predicate>
+    void keep_if(Predicate keep) {
+        size_t out = 0;
+        for (size_t i = 0; i < items_.size(); ++i) {
+            if (keep(items_[i])) items_[out++] = items_[i];
+        }
+        items_.resize(out);
+    }
+
+    // Softmax over the current entries into Candidate::prob (max-subtracted, summed in double).
+    // Throws pocket::Error when the list is empty or every logit is -infinity.
+    void compute_probs();
+
+private:
+    std::vector<Candidate> items_;
+    bool sorted_ = false;
+};
+
+}  // namespace pocket

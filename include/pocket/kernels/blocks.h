@@ -1,0 +1,134 @@
+// Quantized block layouts, byte-identical to ggml's (ggml-common.h), so tensor data from GGUF files
+// can be used in place. Every struct is a plain aggregate of bytes/halves with no padding; the
+// static_asserts pin the sizes that GGUF files rely on.
+//
+// Conventions: `d` is the block scale, `m`/`dmin` the (scale of the) minimum, stored as raw F16
+// bits (see pocket/core/fp16.h) except for Q8_K whose scale is an F32.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "pocket/core/fp16.h"
+
+namespace pocket::kernels {
+
+inline constexpr int kQK32 = 32;   // elements per block of the "legacy" formats and IQ4_NL
+inline constexpr int kQKK = 256;   // elements per super-block of the K formats
+inline constexpr int kKScaleBytes = 12;  // packed 6-bit scales/mins of Q3_K/Q4_K/Q5_K
+
+// x = d * (q - 8), q in [0, 15]; element j in the low nibble of qs[j], element j+16 in the high one.
+struct BlockQ4_0 {
+    f16_t d;
+    uint8_t qs[kQK32 / 2];
+};
+// x = d * q + m, q in [0, 15]; nibbles as Q4_0.
+struct BlockQ4_1 {
+    f16_t d;
+    f16_t m;
+    uint8_t qs[kQK32 / 2];
+};
+// x = d * (q - 16), q in [0, 31]: low 4 bits as Q4_0, bit 4 of element j is bit j of qh (LE u32).
+struct BlockQ5_0 {
+    f16_t d;
+    uint8_t qh[4];
+    uint8_t qs[kQK32 / 2];
+};
+// x = d * q + m, q in [0, 31]; bits as Q5_0.
+struct BlockQ5_1 {
+    f16_t d;
+    f16_t m;
+    uint8_t qh[4];
+    uint8_t qs[kQK32 / 2];
+};
+// x = d * q.
+struct BlockQ8_0 {
+    f16_t d;
+    int8_t qs[kQK32];
+};
+// Q8_0 plus s = d * sum(q) (used by the dot products of formats with a minimum).
+struct BlockQ8_1 {
+    f16_t d;
+    f16_t s;
+    int8_t qs[kQK32];
+};
+// x = d * kIq4nlValues[q]; nibbles as Q4_0.
+struct BlockIQ4_NL {
+    f16_t d;
+    uint8_t qs[kQK32 / 2];
+};
+
+// 16 groups of 16: x = d * (scales[g] & 15) * q - dmin * (scales[g] >> 4), q in [0, 3].
+// qs: within each half of 128 elements, byte l of the 32-byte chunk holds elements
+// l, l+32, l+64, l+96 of that half in bits 0-1, 2-3, 4-5, 6-7.
+struct BlockQ2_K {
+    uint8_t scales[kQKK / 16];
+    uint8_t qs[kQKK / 4];
+    f16_t d;
+    f16_t dmin;
+};
+// 16 groups of 16: x = d * (s[g] - 32) * (q - 4), q = low 2 bits (packed as Q2_K) | hmask bit << 2.
+// Bit b of hmask[l] is the high bit of element 32*b + l. The 6-bit scales s[g]: low nibbles in
+// scales[0..7] (g < 8 low nibble of scales[g], else high nibble of scales[g-8]), high 2 bits in
+// scales[8 + g%4] at bit 2*(g/4).
+struct BlockQ3_K {
+    uint8_t hmask[kQKK / 8];
+    uint8_t qs[kQKK / 4];
+    uint8_t scales[kKScaleBytes];
+    f16_t d;
+};
+// 8 groups of 32: x = d * sc[g] * q - dmin * mn[g], q in [0, 15]. 6-bit sc/mn packed in 12 bytes:
+// g < 4: sc = scales[g] & 63, mn = scales[g+4] & 63; g >= 4: low 4 bits in scales[g+4] (sc low
+// nibble, mn high nibble), high 2 bits in the top bits of scales[g-4] (sc) and scales[g] (mn).
+// qs: each 32-byte chunk holds groups 2c (low nibbles) and 2c+1 (high nibbles).
+struct BlockQ4_K {
+    f16_t d;
+    f16_t dmin;
+    uint8_t scales[kKScaleBytes];
+    uint8_t qs[kQKK / 2];
+};
+// As Q4_K with 5-bit q: bit 4 of element 64c + l is bit 2c of qh[l], of element 64c + 32 + l
+// is bit 2c+1 of qh[l].
+struct BlockQ5_K {
+    f16_t d;
+    f16_t dmin;
+    uint8_t scales[kKScaleBytes];
+    uint8_t qh[kQKK / 8];
+    uint8_t qs[kQKK / 2];
+};
+// 16 groups of 16: x = d * scales[g] * (q - 32), q in [0, 63]. Per half of 128 elements: ql[l]
+// holds the low nibbles of elements l (low) and l+64 (high), ql[l+32] of l+32 and l+96; qh[l]
+// holds the top 2 bits of elements l, l+32, l+64, l+96 in bits 0-1, 2-3, 4-5, 6-7.
+struct BlockQ6_K {
+    uint8_t ql[kQKK / 2];
+    uint8_t qh[kQKK / 4];
+    int8_t scales[kQKK / 16];
+    f16_t d;
+};
+// Activation format of the K dot products: x = d * q, plus the sums of each 16 q.
+struct BlockQ8_K {
+    float d;
+    int8_t qs[kQKK];
+    int16_t bsums[kQKK / 16];
+};
+
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
+
+// The 16 non-linear levels of IQ4_NL (ggml's kvalues_iq4nl).
+inline constexpr std::array<int8_t, 16> kIq4nlValues = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                        1,    13,   25,  38,  53,  69,  89,  113};
+
+}  // namespace pocket::kernels

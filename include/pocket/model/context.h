@@ -1,0 +1,71 @@
+// An evaluation context: a KV cache plus scratch buffers for one model. decode() runs the
+// forward pass over a batch of tokens that may belong to several sequences (continuous
+// batching), appending their keys and values to the cache and producing logits where asked.
+// Not thread-safe: one context per thread of control; the work inside decode() is parallel.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "pocket/model/kv_cache.h"
+#include "pocket/model/model.h"
+
+namespace pocket {
+class ThreadPool;
+}
+
+namespace pocket::model {
+
+using TokenId = int32_t;
+
+struct ContextParams {
+    int64_t n_ctx = 0;      // positions in the KV cache over all sequences; 0 = min(train ctx, 4096)
+    int64_t n_batch = 512;  // largest number of tokens evaluated in one pass (longer batches are split)
+};
+
+struct BatchEntry {
+    TokenId token = 0;
+    int64_t pos = 0;  // must continue the sequence: kv.length(seq), then +1 for each later entry
+    SeqId seq = 0;
+    bool logits = false;
+};
+
+class Context {
+public:
+    Context(const Model& model, const ContextParams& params = {});
+    ~Context();
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
+    // Evaluates the batch. On error (bad token, position gap, full cache) throws and leaves the
+    // cache as it was before the call.
+    void decode(std::span<const BatchEntry> batch);
+
+    // Logits of the i-th entry of the last batch that had logits == true (n_vocab values).
+    std::span<const float> logits(size_t i) const;
+    size_t n_outputs() const { return n_outputs_; }
+
+    // Appends `tokens` to sequence `seq` and returns the logits of the last one.
+    std::span<const float> eval(std::span<const TokenId> tokens, SeqId seq = 0);
+
+    KvCache& kv() { return kv_; }
+    const KvCache& kv() const { return kv_; }
+    const Model& model() const { return model_; }
+    int64_t n_ctx() const { return n_ctx_; }
+
+private:
+    struct Scratch;
+    void forward(std::span<const BatchEntry> batch);
+
+    const Model& model_;
+    ContextParams params_;
+    int64_t n_ctx_;
+    KvCache kv_;
+    std::unique_ptr<Scratch> scratch_;
+    std::vector<float> logits_;
+    size_t n_outputs_ = 0;
+};
+
+}  // namespace pocket::model

@@ -1,0 +1,39 @@
+// Hyper-parameters of a transformer, read from GGUF metadata (`<arch>.*` keys).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pocket/model/arch.h"
+
+namespace pocket::gguf {
+class File;
+}
+
+namespace pocket::model {
+
+struct HParams {
+    std::string arch_name;
+    int64_t n_vocab = 0;
+    int64_t n_ctx_train = 0;
+    int64_t n_embd = 0;
+    int64_t n_layer = 0;
+    int64_t n_ff = 0;
+    int64_t n_head = 0;
+    int64_t n_head_kv = 0;
+    int64_t head_dim = 0;    // key/value length per head
+    int64_t n_rot = 0;       // rotary dimensions per head (<= head_dim)
+    float norm_eps = 1e-5f;  // RMSNorm / LayerNorm epsilon
+    float rope_freq_base = 10000.0f;
+    float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+
+    int64_t n_embd_q() const { return n_head * head_dim; }
+    int64_t n_embd_kv() const { return n_head_kv * head_dim; }
+    int64_t n_gqa() const { return n_head / n_head_kv; }
+};
+
+// Reads and validates the hyper-parameters; `n_vocab` comes from `<arch>.vocab_size` or the
+// token list. Throws pocket::Error naming the offending key.
+HParams read_hparams(const gguf::File& file, const ArchSpec& arch);
+
+}  // namespace pocket::model

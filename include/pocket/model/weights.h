@@ -1,0 +1,37 @@
+// The tensors of a transformer, bound by name from a GGUF file and checked against the
+// hyper-parameters (shapes and types) before any computation touches them.
+#pragma once
+
+#include <vector>
+
+#include "pocket/core/tensor.h"
+#include "pocket/model/arch.h"
+#include "pocket/model/hparams.h"
+
+namespace pocket::gguf {
+class File;
+}
+
+namespace pocket::model {
+
+struct LayerWeights {
+    TensorView attn_norm;
+    TensorView wq, wk, wv, wo;
+    TensorView bq, bk, bv;  // present when ArchSpec::qkv_bias
+    TensorView ffn_norm;
+    TensorView w_gate, w_up, w_down;
+};
+
+struct Weights {
+    TensorView token_embd;
+    TensorView output_norm;
+    TensorView output;      // token_embd when the file ties them
+    TensorView rope_freqs;  // optional per-dimension frequency divisors (llama 3 scaling)
+    bool output_tied = false;
+    std::vector<LayerWeights> layers;
+    uint64_t total_bytes = 0;  // bytes of all bound tensors
+};
+
+Weights bind_weights(const gguf::File& file, const HParams& hp, const ArchSpec& arch);
+
+}  // namespace pocket::model
