@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "pocket/core/error.h"
 
@@ -59,6 +60,14 @@ void CandidateList::compute_probs() {
     for (const Candidate& c : items_) max_logit = std::max(max_logit, c.logit);
     if (max_logit == -std::numeric_limits<float>::infinity()) {
         fail("sampling: all ", items_.size(), " candidate tokens are masked out");
+    }
+    if (max_logit == std::numeric_limits<float>::infinity()) {
+        // Only reachable through a tiny temperature overflowing a logit: the limit of the softmax
+        // is uniform over the overflowed tokens, and computing it directly avoids inf - inf.
+        size_t n_top = 0;
+        for (const Candidate& c : items_) n_top += c.logit == max_logit ? 1 : 0;
+        for (Candidate& c : items_) c.prob = c.logit == max_logit ? 1.0f / n_top : 0.0f;
+        return;
     }
     double sum = 0.0;
     for (Candidate& c : items_) {

@@ -1,5 +1,6 @@
 #include "pocket/generate/sampling_steps.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 

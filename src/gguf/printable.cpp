@@ -1,5 +1,7 @@
 #include "printable.h"
 
+#include <algorithm>
+
 namespace pocket::gguf::detail {
 
 std::string printable(std::string_view text, size_t max_bytes) {
@@ -24,6 +26,8 @@ std::string printable(std::string_view text, size_t max_bytes) {
     return out;
 }
 
-std::string quoted(std::string_view text) { return "'" + printable(text) + "'"; }
+std::string quoted(std::string_view text) {
+    return "'" + printable(text) + "'";
+}
 
 }  // namespace pocket::gguf::detail

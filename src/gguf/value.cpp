@@ -20,7 +20,9 @@ bool operator==(const Array& a, const Array& b) {
     return a.element_type == b.element_type && a.items == b.items;
 }
 
-bool operator==(const Value& a, const Value& b) { return a.v == b.v; }
+bool operator==(const Value& a, const Value& b) {
+    return a.v == b.v;
+}
 
 bool Value::is_integer() const {
     switch (type()) {

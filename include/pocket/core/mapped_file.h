@@ -9,7 +9,7 @@
 namespace pocket {
 
 class MappedFile {
-public:
+  public:
     // Maps `path` read-only; throws pocket::Error naming the path and the OS error when the file
     // cannot be opened, is not a regular file, or cannot be mapped. Empty files give an empty view.
     explicit MappedFile(const std::filesystem::path& path);
@@ -23,7 +23,7 @@ public:
     size_t size() const { return size_; }
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     void release() noexcept;
 
     std::filesystem::path path_;

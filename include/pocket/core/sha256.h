@@ -11,14 +11,14 @@
 namespace pocket {
 
 class Sha256 {
-public:
+  public:
     Sha256();
     void update(std::span<const std::byte> data);
     void update(std::string_view data);
     std::array<uint8_t, 32> finish();  // the object must not be updated afterwards
-    std::string finish_hex();           // lower-case hex digest
+    std::string finish_hex();          // lower-case hex digest
 
-private:
+  private:
     void compress(const uint8_t* block);
 
     std::array<uint32_t, 8> state_;

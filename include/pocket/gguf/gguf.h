@@ -68,8 +68,7 @@ struct Value {
 
     Value() = default;
     template <typename T>
-        requires std::is_constructible_v<Storage, T&&>
-    Value(T&& value) : v(std::forward<T>(value)) {}
+    requires std::is_constructible_v<Storage, T&&> Value(T&& value) : v(std::forward<T>(value)) {}
 
     ValueType type() const { return static_cast<ValueType>(v.index()); }
     bool is_integer() const;  // any of the 8 integer types (not bool)
@@ -113,13 +112,13 @@ uint64_t tensor_bytes(DType type, std::span<const uint64_t> shape);
 // "kv I.key", "kv I 'KEY'.type|.array_type|.array_length|.value[J]..", "padding",
 // "tensor info I.name", "tensor info I 'NAME'.n_dims|.ne[J]|.type|.offset".
 class FormatError : public Error {
-public:
+  public:
     FormatError(std::string file, uint64_t offset, std::string field, const std::string& what);
     const std::string& file() const { return file_; }
     uint64_t offset() const { return offset_; }
     const std::string& field() const { return field_; }
 
-private:
+  private:
     std::string file_;
     uint64_t offset_;
     std::string field_;
@@ -134,7 +133,7 @@ struct ReadOptions {
 // A parsed GGUF file. Owns the memory mapping; tensor data are zero-copy views into it and stay
 // valid as long as the File lives. Move-only.
 class File {
-public:
+  public:
     // mmaps the file read-only and validates the whole structure; throws FormatError (or
     // pocket::Error when the file cannot be opened). Accepted: versions 2 and 3, little-endian;
     // tensor data aligned, inside the file and non-overlapping (llama.cpp additionally requires
@@ -172,7 +171,7 @@ public:
     std::span<const std::byte> tensor_data(const TensorInfo& tensor) const;
     std::span<const std::byte> bytes() const;  // the whole file image
 
-private:
+  private:
     struct Impl;
     explicit File(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
@@ -188,13 +187,13 @@ private:
 // array element types and nesting depth, duplicate or invalid tensor names, shapes, types and
 // data sizes. A producer is called once per write with a buffer of exactly the tensor's size.
 class Writer {
-public:
+  public:
     explicit Writer(uint32_t version = 3);
 
     // Adds or replaces a key (replacing keeps the original position).
     void set(std::string key, Value value);
     void set_alignment(uint64_t alignment);  // also sets general.alignment when != 32
-    bool remove(std::string_view key);        // true when the key existed
+    bool remove(std::string_view key);       // true when the key existed
     uint64_t alignment() const { return alignment_; }
 
     using Producer = std::function<void(std::span<std::byte> out)>;
@@ -203,10 +202,14 @@ public:
     void add_tensor(std::string name, DType type, std::vector<uint64_t> shape, Producer producer);
 
     void write(const std::filesystem::path& path) const;  // throws pocket::Error on I/O failure
-    std::vector<std::byte> to_bytes() const;             // whole image in memory (tests)
+    std::vector<std::byte> to_bytes() const;              // whole image in memory (tests)
 
-private:
+  private:
     struct PendingTensor;
+    using Sink = std::function<void(std::span<const std::byte>)>;
+    TensorInfo check_new_tensor(std::string name, DType type, std::vector<uint64_t> shape) const;
+    void emit(const Sink& sink) const;  // the whole image, tensor data one tensor at a time
+
     uint32_t version_;
     uint64_t alignment_ = 32;
     std::vector<KeyValue> metadata_;

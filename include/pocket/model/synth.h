@@ -1,0 +1,60 @@
+// Random-weight models of real shapes, for tests and benchmarks: the tensors, metadata and
+// tokenizer of a published model's architecture, with weights drawn from a seeded generator.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pocket/core/dtype.h"
+
+namespace pocket::model {
+
+struct SynthShape {
+    std::string_view name;
+    std::string_view description;
+    int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
+    float rope_freq_base, norm_eps;
+    bool tied_output;
+    // Llama 3.1-style rope scaling, written as a rope_freqs tensor (factor 0 = none).
+    float llama3_rope_factor = 0.0f, llama3_low_freq_factor = 1.0f, llama3_high_freq_factor = 4.0f;
+    int64_t llama3_original_ctx = 8192;
+};
+
+std::span<const SynthShape> synth_shapes();
+const SynthShape* find_synth_shape(std::string_view name);
+
+struct SynthOptions {
+    DType type = DType::F16;  // type of the 2-D weights
+    uint64_t seed = 42;
+};
+
+struct SynthResult {
+    uint64_t file_bytes = 0;
+    uint64_t n_params = 0;
+    // Tensors that could not use the requested type (row length not a multiple of its block) and
+    // the type they fell back to, as llama.cpp's quantizer does.
+    std::vector<std::pair<std::string, DType>> fallbacks;
+};
+
+// Writes the model to `path` (streamed; memory use stays small whatever the model size).
+SynthResult write_synth_model(const SynthShape& shape, const SynthOptions& options,
+                              const std::filesystem::path& path);
+
+// The synthetic SentencePiece vocabulary the models carry: <unk>, <s>, </s>, 256 byte tokens,
+// then printable pieces with descending scores, `n_vocab` tokens in all.
+struct SynthVocab {
+    std::vector<std::string> tokens;
+    std::vector<float> scores;
+    std::vector<int32_t> types;
+};
+SynthVocab make_synth_vocab(int64_t n_vocab);
+
+// The type a tensor with rows of `row_length` values gets when `wanted` is requested.
+DType fallback_type(DType wanted, int64_t row_length);
+
+}  // namespace pocket::model

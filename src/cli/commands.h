@@ -1,0 +1,27 @@
+// The `pocket` subcommands. Each registers its options on the app and returns the function that
+// runs it once the command line has been parsed.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace pocket::cli {
+
+using Runner = std::function<int()>;
+
+Runner register_info(CLI::App& app);
+Runner register_run(CLI::App& app);
+Runner register_synth(CLI::App& app);
+
+// Exit codes shared by all subcommands.
+enum ExitCode : int {
+    kExitOk = 0,
+    kExitError = 1,         // runtime failure (bad arguments detected late, I/O, unsupported model)
+    kExitUsage = 64,        // command-line usage error (EX_USAGE)
+    kExitInvalidFile = 65,  // the input file is malformed (EX_DATAERR)
+};
+
+}  // namespace pocket::cli

@@ -1,0 +1,48 @@
+// `pocket`: one binary, subcommands for each job.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include "cli/commands.h"
+#include "pocket/core/error.h"
+#include "pocket/gguf/gguf.h"
+
+int main(int argc, char** argv) {
+    using namespace pocket::cli;
+    CLI::App app{"pocket: run small language models locally"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "pocket 0.1.0");
+
+    std::vector<std::pair<CLI::App*, Runner>> commands;
+    auto add = [&](const char* name, const char* help, Runner (*reg)(CLI::App&)) {
+        CLI::App* sub = app.add_subcommand(name, help);
+        commands.emplace_back(sub, reg(*sub));
+    };
+    add("info", "Describe a GGUF model: architecture, sizes, metadata, tensors", register_info);
+    add("run", "Generate text from a prompt, streaming to stdout", register_run);
+    add("synth", "Write a random-weight GGUF model of a real model's shape", register_synth);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? kExitOk : kExitUsage;
+    }
+    try {
+        for (auto& [sub, run] : commands) {
+            if (sub->parsed()) return run();
+        }
+    } catch (const pocket::gguf::FormatError& e) {
+        std::fprintf(stderr, "pocket: invalid GGUF file: %s\n", e.what());
+        return kExitInvalidFile;
+    } catch (const pocket::Error& e) {
+        std::fprintf(stderr, "pocket: error: %s\n", e.what());
+        return kExitError;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "pocket: unexpected error: %s\n", e.what());
+        return kExitError;
+    }
+    return kExitUsage;
+}

@@ -1,0 +1,149 @@
+// `pocket run -m MODEL -p PROMPT`: generate text, streamed to stdout as it is produced; a timing
+// summary goes to stderr so stdout holds nothing but the text.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "pocket/core/error.h"
+#include "pocket/core/thread_pool.h"
+#include "pocket/generate/sampling.h"
+#include "pocket/model/context.h"
+#include "pocket/model/model.h"
+#include "pocket/tokenizer/tokenizer.h"
+
+namespace pocket::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+struct RunOptions {
+    std::string model;
+    std::string prompt;
+    std::string prompt_file;
+    int n_predict = 128;
+    int threads = 0;
+    int64_t ctx_size = 0;
+    bool ignore_eos = false;
+    bool parse_special = false;
+    bool echo = false;
+    bool quiet = false;
+    SamplingParams sampling;
+};
+
+std::string read_prompt_file(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) fail("cannot open prompt file '", path, "'");
+    std::string text;
+    char buf[65536];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+    return text;
+}
+
+void write_out(std::string_view text) {
+    if (text.empty()) return;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+}
+
+int run_generate(RunOptions opt) {
+    if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
+    if (!opt.prompt_file.empty()) opt.prompt = read_prompt_file(opt.prompt_file);
+
+    const auto t_load = Clock::now();
+    const auto model = model::Model::load(opt.model);
+    const tokenizer::Tokenizer& tok = model->tokenizer();
+    model::Context ctx(*model, {.n_ctx = opt.ctx_size});
+    const double load_ms = ms_since(t_load);
+
+    const std::vector<TokenId> prompt = tok.encode(opt.prompt, /*add_special=*/true, opt.parse_special);
+    if (prompt.empty()) fail("the prompt is empty and the model adds no BOS token: nothing to start from");
+    const int64_t budget = ctx.n_ctx() - static_cast<int64_t>(prompt.size());
+    if (budget < 1) {
+        fail("the prompt has ", prompt.size(), " tokens but the context holds ", ctx.n_ctx(),
+             " (raise --ctx-size)");
+    }
+    int n_predict = opt.n_predict < 0 ? static_cast<int>(budget) : opt.n_predict;
+    if (n_predict > budget) {
+        if (!opt.quiet) std::fprintf(stderr, "pocket: context holds only %lld more tokens; stopping there\n", (long long)budget);
+        n_predict = static_cast<int>(budget);
+    }
+
+    if (opt.echo) write_out(opt.prompt);
+    Sampler sampler(opt.sampling);
+    for (TokenId t : prompt) sampler.accept(t);
+
+    const auto t_prompt = Clock::now();
+    std::span<const float> logits = ctx.eval(prompt);
+    const double prompt_ms = ms_since(t_prompt);
+
+    tokenizer::StreamDecoder stream(tok);
+    int generated = 0;
+    double gen_ms = 0.0;
+    int evaluated = 0;
+    while (generated < n_predict) {
+        const TokenId next = sampler.sample(logits);
+        sampler.accept(next);
+        if (tok.is_eog(next) && !opt.ignore_eos) break;
+        ++generated;
+        write_out(stream.feed(next));
+        if (generated == n_predict) break;
+        const auto t_eval = Clock::now();
+        logits = ctx.eval(std::span<const TokenId>(&next, 1));
+        gen_ms += ms_since(t_eval);
+        ++evaluated;
+    }
+    write_out(stream.flush());
+    if (opt.echo || generated > 0) write_out("\n");
+
+    if (!opt.quiet) {
+        std::fprintf(stderr,
+                     "pocket: load %.1f ms | prompt %zu tokens in %.1f ms (%.1f tokens/s) | "
+                     "generated %d tokens, %d evaluated in %.1f ms (%.1f tokens/s) | seed %llu | threads %d\n",
+                     load_ms, prompt.size(), prompt_ms, 1000.0 * static_cast<double>(prompt.size()) / prompt_ms,
+                     generated, evaluated, gen_ms, evaluated > 0 ? 1000.0 * evaluated / gen_ms : 0.0,
+                     static_cast<unsigned long long>(sampler.seed()), ThreadPool::global().n_threads());
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+Runner register_run(CLI::App& app) {
+    auto opt = std::make_shared<RunOptions>();
+    SamplingParams& s = opt->sampling;
+    app.add_option("-m,--model", opt->model, "GGUF model file")->required();
+    auto* prompt = app.add_option("-p,--prompt", opt->prompt, "Prompt text");
+    app.add_option("-f,--file", opt->prompt_file, "Read the prompt from a file (bytes as they are)")
+        ->excludes(prompt);
+    app.add_option("-n,--n-predict", opt->n_predict, "Tokens to generate (-1: until the context is full)")
+        ->capture_default_str();
+    app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");
+    app.add_option("-c,--ctx-size", opt->ctx_size, "Context size in tokens (default: min(train, 4096))");
+    app.add_option("--temp", s.temperature, "Temperature; 0 = greedy")->capture_default_str();
+    app.add_option("--top-k", s.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+    app.add_option("--top-p", s.top_p, "Nucleus sampling threshold (1 = off)")->capture_default_str();
+    app.add_option("--min-p", s.min_p, "Drop tokens below min-p x the top probability (0 = off)")
+        ->capture_default_str();
+    app.add_option("--repeat-penalty", s.repeat_penalty, "Repetition penalty (1 = off)")->capture_default_str();
+    app.add_option("--repeat-last-n", s.repeat_last_n, "Tokens the penalties look back over (-1 = all)")
+        ->capture_default_str();
+    app.add_option("--frequency-penalty", s.frequency_penalty, "Frequency penalty")->capture_default_str();
+    app.add_option("--presence-penalty", s.presence_penalty, "Presence penalty")->capture_default_str();
+    app.add_option("-s,--seed", s.seed, "Random seed (default: random; printed in the summary)");
+    app.add_flag("--ignore-eos", opt->ignore_eos, "Keep generating after end-of-generation tokens");
+    app.add_flag("--special", opt->parse_special, "Parse special-token text such as <|im_start|> in the prompt");
+    app.add_flag("--echo", opt->echo, "Print the prompt before the generated text");
+    app.add_flag("-q,--quiet", opt->quiet, "No timing summary on stderr");
+    return [opt] { return run_generate(*opt); };
+}
+
+}  // namespace pocket::cli

@@ -1,0 +1,190 @@
+// Builds the per-instruction-set kernel tables once, detects what the CPU can run, and picks the
+// active instruction set (the best supported one, or POCKET_ISA / force_isa()).
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "kernels/kernel_table.h"
+#include "pocket/core/error.h"
+
+namespace pocket::kernels {
+namespace {
+
+constexpr size_t kIsaCount = std::size(kAllIsas);
+
+size_t index_of(Isa isa) { return static_cast<size_t>(isa); }
+
+// Points every entry's to_dot_type at the from_float of its dot_type in the same table, so one
+// TypeOps is enough to convert activations and multiply.
+void link_dot_types(KernelTable& table) {
+    for (auto& ops : table) {
+        if (ops.to_float == nullptr) continue;
+        const TypeOps& dot = table[static_cast<size_t>(ops.dot_type)];
+        ops.to_dot_type = dot.from_float;
+    }
+}
+
+struct Tables {
+    std::array<KernelTable, kIsaCount> by_isa{};
+
+    Tables() {
+        KernelTable table{};
+        register_scalar_kernels(table);
+        link_dot_types(table);
+        by_isa[index_of(Isa::Scalar)] = table;
+        // SIMD registration code may only run on CPUs that have the instructions (it could use
+        // them while filling the table); unsupported ISAs keep the table below them.
+        if (isa_supported(Isa::Avx2)) register_avx2_kernels(table);
+        link_dot_types(table);
+        by_isa[index_of(Isa::Avx2)] = table;
+        if (isa_supported(Isa::Avx512)) register_avx512_kernels(table);
+        link_dot_types(table);
+        by_isa[index_of(Isa::Avx512)] = table;
+    }
+};
+
+const Tables& tables() {
+    static const Tables instance;
+    return instance;
+}
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+    // The flags src/kernels/avx512/ is compiled with (see CMakeLists.txt).
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+
+Isa parse_isa(std::string_view name) {
+    for (Isa isa : kAllIsas) {
+        if (isa_name(isa) == name) return isa;
+    }
+    fail("POCKET_ISA='", name, "' is not an instruction set pocket knows (use scalar, avx2 or avx512)");
+}
+
+Isa initial_isa() {
+    if (const char* env = std::getenv("POCKET_ISA"); env != nullptr && *env != '\0') {
+        const Isa isa = parse_isa(env);
+        if (!isa_supported(isa)) fail("POCKET_ISA=", env, ": this CPU cannot run ", isa_name(isa));
+        return isa;
+    }
+    if (isa_supported(Isa::Avx512)) return Isa::Avx512;
+    if (isa_supported(Isa::Avx2)) return Isa::Avx2;
+    return Isa::Scalar;
+}
+
+// -1 until first use; then the index of the active Isa.
+std::atomic<int> g_active{-1};
+
+}  // namespace
+
+std::string_view isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::Scalar: return "scalar";
+        case Isa::Avx2: return "avx2";
+        case Isa::Avx512: return "avx512";
+    }
+    return "unknown";
+}
+
+bool isa_supported(Isa isa) {
+    switch (isa) {
+        case Isa::Scalar: return true;
+        case Isa::Avx2: {
+            static const bool ok = cpu_has_avx2();
+            return ok;
+        }
+        case Isa::Avx512: {
+            static const bool ok = cpu_has_avx512();
+            return ok;
+        }
+    }
+    return false;
+}
+
+Isa active_isa() {
+    int current = g_active.load(std::memory_order_acquire);
+    if (current < 0) {
+        int expected = -1;
+        const int chosen = static_cast<int>(initial_isa());
+        // Another thread (or force_isa) may have won the race; keep its choice.
+        g_active.compare_exchange_strong(expected, chosen, std::memory_order_acq_rel);
+        current = g_active.load(std::memory_order_acquire);
+    }
+    return static_cast<Isa>(current);
+}
+
+void force_isa(Isa isa) {
+    if (!isa_supported(isa)) fail("cannot force instruction set ", isa_name(isa), ": this CPU lacks it");
+    g_active.store(static_cast<int>(isa), std::memory_order_release);
+}
+
+const TypeOps& ops(DType type, Isa isa) {
+    const auto id = static_cast<size_t>(type);
+    if (id < kMaxTypeId) {
+        const TypeOps& entry = tables().by_isa[index_of(isa)][id];
+        if (entry.to_float != nullptr) return entry;
+    }
+    fail("no ", isa_name(isa), " kernels for tensor type ", dtype_name(type), " (id ", id, ")");
+}
+
+const TypeOps& ops(DType type) { return ops(type, active_isa()); }
+
+bool has_ops(DType type) {
+    const auto id = static_cast<size_t>(type);
+    return id < kMaxTypeId && tables().by_isa[index_of(Isa::Scalar)][id].to_float != nullptr;
+}
+
+size_t activation_row_bytes(const TypeOps& weight_ops, int64_t k) {
+    const auto bytes = k >= 0 ? row_bytes(weight_ops.dot_type, static_cast<uint64_t>(k)) : std::nullopt;
+    if (!bytes) {
+        fail("activation row of ", k, " values does not fit whole ", dtype_name(weight_ops.dot_type),
+             " blocks (weights are ", dtype_name(weight_ops.type), ")");
+    }
+    return static_cast<size_t>(*bytes);
+}
+
+void convert_activations(const TypeOps& weight_ops, int64_t k, const float* x, size_t x_stride,
+                         int64_t n_rows, void* out, size_t out_row_bytes) {
+    const size_t needed = activation_row_bytes(weight_ops, k);
+    if (out_row_bytes < needed) {
+        fail("convert_activations: output rows of ", out_row_bytes, " bytes, ", needed,
+             " needed for ", k, " values of ", dtype_name(weight_ops.dot_type));
+    }
+    auto* dst = static_cast<std::byte*>(out);
+    for (int64_t r = 0; r < n_rows; ++r) {
+        weight_ops.to_dot_type(x + r * x_stride, dst + r * out_row_bytes, k);
+    }
+}
+
+void matmul_rows(const TypeOps& ops, int64_t k, const void* w, size_t w_row_bytes,
+                 const void* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                 size_t y_stride, int64_t row_begin, int64_t row_end) {
+    if (ops.vec_dot == nullptr) fail("matmul_rows: ", dtype_name(ops.type), " has no dot product");
+    const auto* w_bytes = static_cast<const std::byte*>(w);
+    const auto* a_bytes = static_cast<const std::byte*>(act);
+    // Weight row outermost: it is the larger operand, so each row is read from memory once and
+    // stays in cache while it meets every token.
+    for (int64_t r = row_begin; r < row_end; ++r) {
+        const std::byte* row = w_bytes + r * w_row_bytes;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+            y[t * y_stride + r] = ops.vec_dot(k, row, a_bytes + t * act_row_bytes);
+        }
+    }
+}
+
+}  // namespace pocket::kernels

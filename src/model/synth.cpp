@@ -1,0 +1,275 @@
+#include "pocket/model/synth.h"
+
+#include <array>
+#include <cmath>
+#include <numbers>
+
+#include "pocket/core/error.h"
+#include "pocket/core/rng.h"
+#include "pocket/core/thread_pool.h"
+#include "pocket/gguf/gguf.h"
+#include "pocket/kernels/kernels.h"
+
+namespace pocket::model {
+namespace {
+
+// Shapes from the models' published config.json files. All are llama-architecture here; qwen2's
+// q/k/v biases arrive with the qwen2 architecture.
+constexpr std::array kShapes = {
+    SynthShape{.name = "smollm2-135m",
+               .description = "SmolLM2-135M (HuggingFaceTB)",
+               .n_vocab = 49152, .n_embd = 576, .n_layer = 30, .n_head = 9, .n_head_kv = 3,
+               .head_dim = 64, .n_ff = 1536, .n_ctx_train = 8192,
+               .rope_freq_base = 100000.0f, .norm_eps = 1e-5f, .tied_output = true},
+    SynthShape{.name = "qwen2.5-0.5b",
+               .description = "Qwen2.5-0.5B shape (as llama architecture, without q/k/v biases)",
+               .n_vocab = 151936, .n_embd = 896, .n_layer = 24, .n_head = 14, .n_head_kv = 2,
+               .head_dim = 64, .n_ff = 4864, .n_ctx_train = 32768,
+               .rope_freq_base = 1000000.0f, .norm_eps = 1e-6f, .tied_output = true},
+    SynthShape{.name = "llama-3.2-1b",
+               .description = "Llama-3.2-1B (Meta)",
+               .n_vocab = 128256, .n_embd = 2048, .n_layer = 16, .n_head = 32, .n_head_kv = 8,
+               .head_dim = 64, .n_ff = 8192, .n_ctx_train = 131072,
+               .rope_freq_base = 500000.0f, .norm_eps = 1e-5f, .tied_output = true,
+               .llama3_rope_factor = 32.0f, .llama3_low_freq_factor = 1.0f,
+               .llama3_high_freq_factor = 4.0f, .llama3_original_ctx = 8192},
+    SynthShape{.name = "tiny",
+               .description = "a small llama for tests (not a published model)",
+               .n_vocab = 1024, .n_embd = 128, .n_layer = 2, .n_head = 4, .n_head_kv = 2,
+               .head_dim = 32, .n_ff = 256, .n_ctx_train = 2048,
+               .rope_freq_base = 10000.0f, .norm_eps = 1e-5f, .tied_output = false},
+};
+
+// One generator per (tensor, row) so rows can be produced in parallel and in any order while the
+// file stays a pure function of the seed.
+Rng row_rng(uint64_t seed, uint64_t tensor_index, uint64_t row) {
+    SplitMix64 mix(seed ^ (tensor_index * 0x9e3779b97f4a7c15ULL));
+    const uint64_t base = mix.next();
+    return Rng(base + row * 0xd1b54a32d192ed03ULL);
+}
+
+void fill_normal(Rng& rng, float* out, int64_t n, float mean, float sigma) {
+    for (int64_t i = 0; i < n; i += 2) {
+        // Box-Muller: two independent normals from two uniforms.
+        const double u1 = 1.0 - rng.uniform01();  // (0, 1]
+        const double u2 = rng.uniform01();
+        const double r = std::sqrt(-2.0 * std::log(u1));
+        out[i] = mean + sigma * static_cast<float>(r * std::cos(2.0 * std::numbers::pi * u2));
+        if (i + 1 < n) out[i + 1] = mean + sigma * static_cast<float>(r * std::sin(2.0 * std::numbers::pi * u2));
+    }
+}
+
+std::vector<float> llama3_freq_factors(const SynthShape& s) {
+    // Llama 3.1 "rope_type: llama3": long wavelengths are divided by `factor`, short ones kept,
+    // the band between blended smoothly (as in Meta's reference and the GGUF converters).
+    const int64_t n = s.head_dim / 2;
+    std::vector<float> factors(static_cast<size_t>(n));
+    const double low_wavelen = s.llama3_original_ctx / s.llama3_low_freq_factor;
+    const double high_wavelen = s.llama3_original_ctx / s.llama3_high_freq_factor;
+    for (int64_t i = 0; i < n; ++i) {
+        const double freq = 1.0 / std::pow(s.rope_freq_base, 2.0 * i / s.head_dim);
+        const double wavelen = 2.0 * std::numbers::pi / freq;
+        double f;
+        if (wavelen < high_wavelen) {
+            f = 1.0;
+        } else if (wavelen > low_wavelen) {
+            f = s.llama3_rope_factor;
+        } else {
+            const double smooth = (s.llama3_original_ctx / wavelen - s.llama3_low_freq_factor) /
+                                  (s.llama3_high_freq_factor - s.llama3_low_freq_factor);
+            f = 1.0 / ((1.0 - smooth) / s.llama3_rope_factor + smooth);
+        }
+        factors[static_cast<size_t>(i)] = static_cast<float>(f);
+    }
+    return factors;
+}
+
+uint32_t file_type_id(DType t) {
+    switch (t) {
+        case DType::F32: return 0;
+        case DType::F16: return 1;
+        case DType::Q4_0: return 2;
+        case DType::Q4_1: return 3;
+        case DType::Q8_0: return 7;
+        case DType::Q5_0: return 8;
+        case DType::Q5_1: return 9;
+        case DType::Q2_K: return 10;
+        case DType::Q3_K: return 12;
+        case DType::Q4_K: return 15;
+        case DType::Q5_K: return 17;
+        case DType::Q6_K: return 18;
+        case DType::IQ4_NL: return 25;
+        case DType::BF16: return 32;
+        default: fail("no GGUF file type for ", dtype_name(t));
+    }
+}
+
+}  // namespace
+
+std::span<const SynthShape> synth_shapes() { return kShapes; }
+
+const SynthShape* find_synth_shape(std::string_view name) {
+    for (const auto& s : kShapes) {
+        if (s.name == name) return &s;
+    }
+    return nullptr;
+}
+
+DType fallback_type(DType wanted, int64_t row_length) {
+    auto fits = [&](DType t) { return row_length % traits(t).block_size == 0; };
+    if (fits(wanted)) return wanted;
+    DType next = DType::F16;
+    switch (wanted) {
+        case DType::Q2_K:
+        case DType::Q3_K: next = DType::IQ4_NL; break;
+        case DType::Q4_K: next = DType::Q5_0; break;
+        case DType::Q5_K: next = DType::Q5_1; break;
+        case DType::Q6_K: next = DType::Q8_0; break;
+        default: break;
+    }
+    return fits(next) ? next : DType::F16;
+}
+
+SynthVocab make_synth_vocab(int64_t n_vocab) {
+    if (n_vocab < 3 + 256 + 1) fail("a synthetic vocabulary needs at least 260 tokens");
+    SynthVocab v;
+    auto add = [&](std::string text, int32_t type) {
+        v.scores.push_back(type == 1 ? -static_cast<float>(v.tokens.size()) : 0.0f);
+        v.tokens.push_back(std::move(text));
+        v.types.push_back(type);
+    };
+    add("<unk>", 2);
+    add("<s>", 3);
+    add("</s>", 3);
+    for (int b = 0; b < 256; ++b) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+        add(buf, 6);
+    }
+    const std::string space = "\xe2\x96\x81";  // U+2581, SentencePiece's word boundary
+    add(space, 1);
+    // Single printable characters, then letter n-grams with and without a leading boundary, until
+    // the vocabulary is full. Every piece is the concatenation of two shorter pieces, so the
+    // SentencePiece merges can reach all of them.
+    for (char c = 0x21; c < 0x7f && static_cast<int64_t>(v.tokens.size()) < n_vocab; ++c) add(std::string(1, c), 1);
+    for (char c = 0x21; c < 0x7f && static_cast<int64_t>(v.tokens.size()) < n_vocab; ++c) add(space + c, 1);
+    std::vector<std::string> grams = {""};
+    while (static_cast<int64_t>(v.tokens.size()) < n_vocab) {
+        std::vector<std::string> longer;
+        for (const auto& g : grams) {
+            for (char c = 'a'; c <= 'z'; ++c) longer.push_back(g + c);
+        }
+        for (const auto& g : longer) {
+            if (g.size() < 2) continue;
+            if (static_cast<int64_t>(v.tokens.size()) < n_vocab) add(g, 1);
+            if (static_cast<int64_t>(v.tokens.size()) < n_vocab) add(space + g, 1);
+        }
+        grams = std::move(longer);
+    }
+    return v;
+}
+
+SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
+                              const std::filesystem::path& path) {
+    if (!traits(options.type).computable) fail("cannot write weights of type ", dtype_name(options.type));
+    gguf::Writer w;
+    const std::string arch = "llama";
+    auto key = [&](std::string_view suffix) { return cat(arch, ".", suffix); };
+    w.set("general.architecture", arch);
+    w.set("general.name", cat("synth-", s.name));
+    w.set("general.description", cat("random weights (seed ", options.seed, ") in the shape of ", s.description));
+    w.set("general.file_type", file_type_id(options.type));
+    w.set("general.quantization_version", uint32_t{2});
+    w.set(key("vocab_size"), static_cast<uint32_t>(s.n_vocab));
+    w.set(key("context_length"), static_cast<uint32_t>(s.n_ctx_train));
+    w.set(key("embedding_length"), static_cast<uint32_t>(s.n_embd));
+    w.set(key("block_count"), static_cast<uint32_t>(s.n_layer));
+    w.set(key("feed_forward_length"), static_cast<uint32_t>(s.n_ff));
+    w.set(key("attention.head_count"), static_cast<uint32_t>(s.n_head));
+    w.set(key("attention.head_count_kv"), static_cast<uint32_t>(s.n_head_kv));
+    w.set(key("attention.key_length"), static_cast<uint32_t>(s.head_dim));
+    w.set(key("attention.value_length"), static_cast<uint32_t>(s.head_dim));
+    w.set(key("rope.dimension_count"), static_cast<uint32_t>(s.head_dim));
+    w.set(key("rope.freq_base"), s.rope_freq_base);
+    w.set(key("attention.layer_norm_rms_epsilon"), s.norm_eps);
+
+    SynthVocab vocab = make_synth_vocab(s.n_vocab);
+    gguf::Array tokens{gguf::ValueType::STRING, {}}, scores{gguf::ValueType::FLOAT32, {}},
+        types{gguf::ValueType::INT32, {}};
+    for (size_t i = 0; i < vocab.tokens.size(); ++i) {
+        tokens.items.emplace_back(std::move(vocab.tokens[i]));
+        scores.items.emplace_back(vocab.scores[i]);
+        types.items.emplace_back(vocab.types[i]);
+    }
+    w.set("tokenizer.ggml.model", std::string("llama"));
+    w.set("tokenizer.ggml.tokens", std::move(tokens));
+    w.set("tokenizer.ggml.scores", std::move(scores));
+    w.set("tokenizer.ggml.token_type", std::move(types));
+    w.set("tokenizer.ggml.bos_token_id", uint32_t{1});
+    w.set("tokenizer.ggml.eos_token_id", uint32_t{2});
+    w.set("tokenizer.ggml.unknown_token_id", uint32_t{0});
+    w.set("tokenizer.ggml.add_bos_token", true);
+    w.set("tokenizer.ggml.add_eos_token", false);
+
+    SynthResult result;
+    uint64_t tensor_index = 0;
+    auto add_matrix = [&](const std::string& name, int64_t cols, int64_t rows, float sigma) {
+        const DType type = fallback_type(options.type, cols);
+        if (type != options.type) result.fallbacks.emplace_back(name, type);
+        const uint64_t index = tensor_index++;
+        const size_t row_size = static_cast<size_t>(*row_bytes(type, static_cast<uint64_t>(cols)));
+        result.n_params += static_cast<uint64_t>(cols * rows);
+        const uint64_t seed = options.seed;
+        w.add_tensor(name, type, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)},
+                     [=](std::span<std::byte> out) {
+                         const auto from_float = kernels::ops(type).from_float;
+                         ThreadPool::global().parallel_for(rows, [&](int64_t begin, int64_t end) {
+                             std::vector<float> values(static_cast<size_t>(cols));
+                             for (int64_t r = begin; r < end; ++r) {
+                                 Rng rng = row_rng(seed, index, static_cast<uint64_t>(r));
+                                 fill_normal(rng, values.data(), cols, 0.0f, sigma);
+                                 from_float(values.data(), out.data() + static_cast<size_t>(r) * row_size, cols);
+                             }
+                         });
+                     });
+    };
+    auto add_vector = [&](const std::string& name, std::vector<float> values) {
+        ++tensor_index;
+        result.n_params += values.size();
+        std::vector<std::byte> bytes(values.size() * sizeof(float));
+        std::memcpy(bytes.data(), values.data(), bytes.size());
+        w.add_tensor(name, DType::F32, {values.size()}, std::move(bytes));
+    };
+    auto norm_weights = [&](int64_t n, uint64_t salt) {
+        std::vector<float> v(static_cast<size_t>(n));
+        Rng rng = row_rng(options.seed, 1u << 30, salt);
+        fill_normal(rng, v.data(), n, 1.0f, 0.05f);
+        return v;
+    };
+
+    // Scales keep activations O(1) through the layers so the numbers stay finite at any depth.
+    const float in_sigma = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
+    const float ff_sigma = 1.0f / std::sqrt(static_cast<float>(s.n_ff));
+    add_matrix("token_embd.weight", s.n_embd, s.n_vocab, 1.0f);
+    add_vector("output_norm.weight", norm_weights(s.n_embd, 0));
+    if (!s.tied_output) add_matrix("output.weight", s.n_embd, s.n_vocab, in_sigma);
+    if (s.llama3_rope_factor > 0.0f) add_vector("rope_freqs.weight", llama3_freq_factors(s));
+    for (int64_t il = 0; il < s.n_layer; ++il) {
+        const std::string p = cat("blk.", il, ".");
+        add_vector(p + "attn_norm.weight", norm_weights(s.n_embd, 2 * il + 1));
+        add_matrix(p + "attn_q.weight", s.n_embd, s.n_head * s.head_dim, in_sigma);
+        add_matrix(p + "attn_k.weight", s.n_embd, s.n_head_kv * s.head_dim, in_sigma);
+        add_matrix(p + "attn_v.weight", s.n_embd, s.n_head_kv * s.head_dim, in_sigma);
+        add_matrix(p + "attn_output.weight", s.n_head * s.head_dim, s.n_embd,
+                   1.0f / std::sqrt(static_cast<float>(s.n_head * s.head_dim)));
+        add_vector(p + "ffn_norm.weight", norm_weights(s.n_embd, 2 * il + 2));
+        add_matrix(p + "ffn_gate.weight", s.n_embd, s.n_ff, in_sigma);
+        add_matrix(p + "ffn_up.weight", s.n_embd, s.n_ff, in_sigma);
+        add_matrix(p + "ffn_down.weight", s.n_ff, s.n_embd, ff_sigma);
+    }
+    w.write(path);
+    result.file_bytes = std::filesystem::file_size(path);
+    return result;
+}
+
+}  // namespace pocket::model
