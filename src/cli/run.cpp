@@ -13,6 +13,7 @@
 #include "pocket/generate/sampling.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
+#include "pocket/tokenizer/stream_decoder.h"
 #include "pocket/tokenizer/tokenizer.h"
 
 namespace pocket::cli {

@@ -11,8 +11,10 @@ namespace {
 
 void validate(const SamplingParams& p) {
     if (std::isnan(p.temperature)) fail("sampling: temperature is NaN");
-    if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) fail("sampling: top_p must be in (0, 1], got ", p.top_p);
-    if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) fail("sampling: min_p must be in [0, 1], got ", p.min_p);
+    if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+        fail("sampling: top_p must be in (0, 1], got ", p.top_p);
+    if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
+        fail("sampling: min_p must be in [0, 1], got ", p.min_p);
     if (!(p.repeat_penalty > 0.0f && std::isfinite(p.repeat_penalty))) {
         fail("sampling: repeat_penalty must be a positive number, got ", p.repeat_penalty);
     }

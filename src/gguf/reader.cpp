@@ -62,12 +62,9 @@ struct AlignedDelete {
     void operator()(std::byte* p) const { ::operator delete (p, std::align_val_t{64}); }
 };
 
-}  // namespace
-
-struct File::Impl {
+// What parsing produces; File::Impl adds the storage that owns `bytes`.
+struct Parsed {
     std::string name;
-    std::optional<MappedFile> mapping;
-    std::unique_ptr<std::byte, AlignedDelete> owned;  // File::parse's copy, 64-byte aligned
     std::span<const std::byte> bytes;
 
     uint32_t version = 0;
@@ -79,6 +76,13 @@ struct File::Impl {
     std::map<std::string, size_t, std::less<>> kv_index;
     std::vector<TensorInfo> tensors;
     std::map<std::string, size_t, std::less<>> tensor_index;
+};
+
+}  // namespace
+
+struct File::Impl : Parsed {
+    std::optional<MappedFile> mapping;
+    std::unique_ptr<std::byte, AlignedDelete> owned;  // File::parse's copy, 64-byte aligned
 
     // A typed getter found the key with an unusable value; `message` overrides the default.
     [[noreturn]] void type_error(size_t index, std::string_view wanted,
@@ -93,9 +97,13 @@ struct File::Impl {
 
 namespace {
 
+uint32_t byteswap32(uint32_t v) {
+    return (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
+}
+
 class Parser {
   public:
-    Parser(File::Impl& out, const ReadOptions& options)
+    Parser(Parsed& out, const ReadOptions& options)
         : out_(out), bytes_(out.bytes), options_(options) {}
 
     void run() {
@@ -165,7 +173,7 @@ class Parser {
         }
         pos_ = 4;
         const uint32_t version = read<uint32_t>([] { return std::string("version"); });
-        const uint32_t swapped = std::byteswap(version);
+        const uint32_t swapped = byteswap32(version);
         if (version == 1) {
             fail_at(4, "version",
                     "GGUF version 1 is not supported (it used 32-bit counts and lengths; "
@@ -183,21 +191,23 @@ class Parser {
         }
         out_.version = version;
 
+        // Both counts are read before either is checked, so a file cut inside n_kv is reported
+        // as truncated there rather than as an implausible tensor count.
         const uint64_t tensors_at = pos_;
         n_tensors_ = read<uint64_t>([] { return std::string("n_tensors"); });
+        const uint64_t kv_at = pos_;
+        n_kv_ = read<uint64_t>([] { return std::string("n_kv"); });
         if (n_tensors_ > remaining() / kMinTensorInfoBytes) {
             fail_at(tensors_at, "n_tensors",
                     cat("tensor count ", n_tensors_, " cannot fit in the ", remaining(),
                         " bytes left (each tensor info takes at least ", kMinTensorInfoBytes,
-                        " bytes)"));
+                        " bytes): the count is corrupt or the file is truncated"));
         }
-        const uint64_t kv_at = pos_;
-        n_kv_ = read<uint64_t>([] { return std::string("n_kv"); });
         if (n_kv_ > remaining() / kMinKvBytes) {
-            fail_at(
-                kv_at, "n_kv",
-                cat("metadata count ", n_kv_, " cannot fit in the ", remaining(),
-                    " bytes left (each key-value pair takes at least ", kMinKvBytes, " bytes)"));
+            fail_at(kv_at, "n_kv",
+                    cat("metadata count ", n_kv_, " cannot fit in the ", remaining(),
+                        " bytes left (each key-value pair takes at least ", kMinKvBytes,
+                        " bytes): the count is corrupt or the file is truncated"));
         }
     }
 
@@ -513,7 +523,7 @@ class Parser {
         }
     }
 
-    File::Impl& out_;
+    Parsed& out_;
     std::span<const std::byte> bytes_;
     const ReadOptions& options_;
     uint64_t pos_ = 0;

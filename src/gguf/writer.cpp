@@ -30,14 +30,12 @@ class Encoder {
 
     template <typename T>
     void put(T value) {
-        const auto* p = reinterpret_cast<const std::byte*>(&value);
-        out_.insert(out_.end(), p, p + sizeof(T));
+        append(&value, sizeof(T));
     }
 
     void put_string(std::string_view s) {
         put<uint64_t>(s.size());
-        const auto* p = reinterpret_cast<const std::byte*>(s.data());
-        out_.insert(out_.end(), p, p + s.size());
+        append(s.data(), s.size());
     }
 
     // The value without its type tag (arrays carry their element type and length).
@@ -65,6 +63,13 @@ class Encoder {
     }
 
   private:
+    // resize + memcpy rather than insert: GCC 12 warns falsely about vector<byte>::insert here.
+    void append(const void* data, size_t n) {
+        const size_t at = out_.size();
+        out_.resize(at + n);
+        if (n != 0) std::memcpy(out_.data() + at, data, n);
+    }
+
     std::vector<std::byte>& out_;
 };
 

@@ -12,7 +12,9 @@ namespace {
 
 constexpr size_t kIsaCount = std::size(kAllIsas);
 
-size_t index_of(Isa isa) { return static_cast<size_t>(isa); }
+size_t index_of(Isa isa) {
+    return static_cast<size_t>(isa);
+}
 
 // Points every entry's to_dot_type at the from_float of its dot_type in the same table, so one
 // TypeOps is enough to convert activations and multiply.
@@ -73,7 +75,8 @@ Isa parse_isa(std::string_view name) {
     for (Isa isa : kAllIsas) {
         if (isa_name(isa) == name) return isa;
     }
-    fail("POCKET_ISA='", name, "' is not an instruction set pocket knows (use scalar, avx2 or avx512)");
+    fail("POCKET_ISA='", name,
+         "' is not an instruction set pocket knows (use scalar, avx2 or avx512)");
 }
 
 Isa initial_isa() {
@@ -94,16 +97,20 @@ std::atomic<int> g_active{-1};
 
 std::string_view isa_name(Isa isa) {
     switch (isa) {
-        case Isa::Scalar: return "scalar";
-        case Isa::Avx2: return "avx2";
-        case Isa::Avx512: return "avx512";
+        case Isa::Scalar:
+            return "scalar";
+        case Isa::Avx2:
+            return "avx2";
+        case Isa::Avx512:
+            return "avx512";
     }
     return "unknown";
 }
 
 bool isa_supported(Isa isa) {
     switch (isa) {
-        case Isa::Scalar: return true;
+        case Isa::Scalar:
+            return true;
         case Isa::Avx2: {
             static const bool ok = cpu_has_avx2();
             return ok;
@@ -129,7 +136,8 @@ Isa active_isa() {
 }
 
 void force_isa(Isa isa) {
-    if (!isa_supported(isa)) fail("cannot force instruction set ", isa_name(isa), ": this CPU lacks it");
+    if (!isa_supported(isa))
+        fail("cannot force instruction set ", isa_name(isa), ": this CPU lacks it");
     g_active.store(static_cast<int>(isa), std::memory_order_release);
 }
 
@@ -142,7 +150,9 @@ const TypeOps& ops(DType type, Isa isa) {
     fail("no ", isa_name(isa), " kernels for tensor type ", dtype_name(type), " (id ", id, ")");
 }
 
-const TypeOps& ops(DType type) { return ops(type, active_isa()); }
+const TypeOps& ops(DType type) {
+    return ops(type, active_isa());
+}
 
 bool has_ops(DType type) {
     const auto id = static_cast<size_t>(type);
@@ -150,10 +160,12 @@ bool has_ops(DType type) {
 }
 
 size_t activation_row_bytes(const TypeOps& weight_ops, int64_t k) {
-    const auto bytes = k >= 0 ? row_bytes(weight_ops.dot_type, static_cast<uint64_t>(k)) : std::nullopt;
+    const auto bytes =
+        k >= 0 ? row_bytes(weight_ops.dot_type, static_cast<uint64_t>(k)) : std::nullopt;
     if (!bytes) {
-        fail("activation row of ", k, " values does not fit whole ", dtype_name(weight_ops.dot_type),
-             " blocks (weights are ", dtype_name(weight_ops.type), ")");
+        fail("activation row of ", k, " values does not fit whole ",
+             dtype_name(weight_ops.dot_type), " blocks (weights are ", dtype_name(weight_ops.type),
+             ")");
     }
     return static_cast<size_t>(*bytes);
 }
@@ -171,9 +183,9 @@ void convert_activations(const TypeOps& weight_ops, int64_t k, const float* x, s
     }
 }
 
-void matmul_rows(const TypeOps& ops, int64_t k, const void* w, size_t w_row_bytes,
-                 const void* act, size_t act_row_bytes, int64_t n_tokens, float* y,
-                 size_t y_stride, int64_t row_begin, int64_t row_end) {
+void matmul_rows(const TypeOps& ops, int64_t k, const void* w, size_t w_row_bytes, const void* act,
+                 size_t act_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                 int64_t row_begin, int64_t row_end) {
     if (ops.vec_dot == nullptr) fail("matmul_rows: ", dtype_name(ops.type), " has no dot product");
     const auto* w_bytes = static_cast<const std::byte*>(w);
     const auto* a_bytes = static_cast<const std::byte*>(act);

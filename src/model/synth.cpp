@@ -1,6 +1,8 @@
 #include "pocket/model/synth.h"
 
 #include <array>
+#include <cstdio>
+#include <cstring>
 #include <cmath>
 #include <numbers>
 
@@ -222,7 +224,7 @@ SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
         const uint64_t seed = options.seed;
         w.add_tensor(name, type, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)},
                      [=](std::span<std::byte> out) {
-                         const auto from_float = kernels::ops(type).from_float;
+                         const auto from_float = kernels::ops(type).from_float_ref;
                          ThreadPool::global().parallel_for(rows, [&](int64_t begin, int64_t end) {
                              std::vector<float> values(static_cast<size_t>(cols));
                              for (int64_t r = begin; r < end; ++r) {

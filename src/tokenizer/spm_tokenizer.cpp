@@ -1,5 +1,6 @@
 #include "spm_tokenizer.h"
 
+#include <algorithm>
 #include <queue>
 
 #include "pocket/core/error.h"
@@ -107,7 +108,8 @@ std::string SpmTokenizer::render_piece(TokenId id) const {
     const TokenData& data = vocab().token(id);
     if (data.attr & (kAttrUnknown | kAttrControl | kAttrUserDefined)) return data.text;
     if (data.attr & kAttrNormal) return unescape_spaces(data.text);
-    if (data.attr & kAttrByte) return std::string(1, static_cast<char>(parse_byte_token(data.text)));
+    if (data.attr & kAttrByte)
+        return std::string(1, static_cast<char>(parse_byte_token(data.text)));
     return {};  // unused and undefined tokens render as nothing, as in llama.cpp
 }
 
@@ -202,18 +204,21 @@ void SpmTokenizer::segment(std::string_view text, std::vector<TokenId>& out) con
 }
 
 void SpmTokenizer::append_bytes(std::string_view bytes, std::vector<TokenId>& out) const {
-    for (const char c : bytes) {
-        const auto byte = static_cast<uint8_t>(c);
-        TokenId id = byte_tokens_[byte];
-        // llama.cpp throws here; a vocabulary without byte tokens still has <unk> to say
-        // "something was here", which is what SentencePiece itself emits.
-        if (id == kNoToken) id = vocab().special().unk;
-        if (id == kNoToken) {
-            fail(vocab().origin(), ": cannot tokenize byte 0x", byte_token_text(byte).substr(3, 2),
-                 ": the vocabulary has neither a byte token for it nor an unknown token");
-        }
-        out.push_back(id);
+    const bool all_bytes_known = std::all_of(bytes.begin(), bytes.end(), [&](char c) {
+        return byte_tokens_[static_cast<uint8_t>(c)] != kNoToken;
+    });
+    if (all_bytes_known) {
+        for (const char c : bytes) out.push_back(byte_tokens_[static_cast<uint8_t>(c)]);
+        return;
     }
+    // llama.cpp throws here. A vocabulary without byte tokens still has <unk> to say "a character
+    // was here", which is what SentencePiece itself emits (one per character).
+    const TokenId unk = vocab().special().unk;
+    if (unk == kNoToken) {
+        fail(vocab().origin(), ": cannot tokenize '", utf8::sanitize(bytes),
+             "': the vocabulary has neither byte tokens for it nor an unknown token");
+    }
+    out.push_back(unk);
 }
 
 }  // namespace pocket::tokenizer

@@ -13,17 +13,17 @@
 namespace pocket::tokenizer {
 
 class SpmTokenizer final : public Tokenizer {
-public:
+  public:
     // Throws pocket::Error when a byte token's text is not of the form <0xXX>.
     explicit SpmTokenizer(Vocab vocab);
 
     std::vector<TokenId> encode(std::string_view text, bool add_special,
                                 bool parse_special) const override;
 
-protected:
+  protected:
     std::string render_piece(TokenId id) const override;
 
-private:
+  private:
     // Tokenizes one plain-text fragment whose spaces are already escaped.
     void segment(std::string_view text, std::vector<TokenId>& out) const;
     void append_bytes(std::string_view bytes, std::vector<TokenId>& out) const;

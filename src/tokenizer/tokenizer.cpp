@@ -7,12 +7,14 @@ namespace pocket::tokenizer {
 
 namespace {
 
-bool is_clean_punctuation(char c) { return c == '?' || c == '!' || c == '.' || c == ','; }
+bool is_clean_punctuation(char c) {
+    return c == '?' || c == '!' || c == '.' || c == ',';
+}
 
 // llama.cpp's three clean-up passes over detokenized text (clean_spaces vocabularies), each pass
 // reading the previous pass's output.
-std::string clean_up_spaces(std::string text) {
-    if (text.empty()) return text;
+std::string clean_up_spaces(std::string_view text) {
+    if (text.empty()) return {};
 
     // 1: no space before ? ! . ,
     std::string pass1(1, text[0]);
@@ -104,13 +106,14 @@ std::string Tokenizer::decode(std::span<const TokenId> ids, bool remove_special,
         append_piece(text, id, unparse_special, remove_space ? 1 : 0);
         remove_space = false;
     }
-    if (flags.clean_spaces) text = clean_up_spaces(std::move(text));
+    if (flags.clean_spaces) text = clean_up_spaces(text);
     return text;
 }
 
 std::unique_ptr<Tokenizer> make_tokenizer(Vocab vocab) {
     switch (vocab.kind()) {
-        case VocabKind::Spm: return std::make_unique<SpmTokenizer>(std::move(vocab));
+        case VocabKind::Spm:
+            return std::make_unique<SpmTokenizer>(std::move(vocab));
         case VocabKind::Bpe:
             fail(vocab.origin(), ": byte-level BPE tokenizers arrive in a later release");
         case VocabKind::WordPiece:

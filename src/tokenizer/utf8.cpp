@@ -11,7 +11,9 @@ size_t lead_length(uint8_t lead) {
 
 namespace {
 
-bool is_continuation(uint8_t byte) { return (byte & 0xC0) == 0x80; }
+bool is_continuation(uint8_t byte) {
+    return (byte & 0xC0) == 0x80;
+}
 
 // The range the second byte must fall in, which is where strict UTF-8 excludes overlong forms,
 // surrogates (ED A0..BF) and code points above U+10FFFF (F4 90..).
@@ -22,11 +24,16 @@ struct SecondByteRange {
 
 SecondByteRange second_byte_range(uint8_t lead) {
     switch (lead) {
-        case 0xE0: return {0xA0, 0xBF};
-        case 0xED: return {0x80, 0x9F};
-        case 0xF0: return {0x90, 0xBF};
-        case 0xF4: return {0x80, 0x8F};
-        default: return {0x80, 0xBF};
+        case 0xE0:
+            return {0xA0, 0xBF};
+        case 0xED:
+            return {0x80, 0x9F};
+        case 0xF0:
+            return {0x90, 0xBF};
+        case 0xF4:
+            return {0x80, 0x8F};
+        default:
+            return {0x80, 0xBF};
     }
 }
 

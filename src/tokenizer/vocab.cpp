@@ -11,22 +11,32 @@ namespace pocket::tokenizer {
 
 std::string_view vocab_kind_name(VocabKind kind) {
     switch (kind) {
-        case VocabKind::Spm: return "SPM";
-        case VocabKind::Bpe: return "BPE";
-        case VocabKind::WordPiece: return "WordPiece";
+        case VocabKind::Spm:
+            return "SPM";
+        case VocabKind::Bpe:
+            return "BPE";
+        case VocabKind::WordPiece:
+            return "WordPiece";
     }
     return "unknown";
 }
 
 uint32_t attr_from_token_type(int64_t type) {
     switch (static_cast<TokenType>(type)) {
-        case TokenType::Unknown: return kAttrUnknown;
-        case TokenType::Unused: return kAttrUnused;
-        case TokenType::Normal: return kAttrNormal;
-        case TokenType::Control: return kAttrControl;
-        case TokenType::UserDefined: return kAttrUserDefined;
-        case TokenType::Byte: return kAttrByte;
-        case TokenType::Undefined: return kAttrUndefined;
+        case TokenType::Unknown:
+            return kAttrUnknown;
+        case TokenType::Unused:
+            return kAttrUnused;
+        case TokenType::Normal:
+            return kAttrNormal;
+        case TokenType::Control:
+            return kAttrControl;
+        case TokenType::UserDefined:
+            return kAttrUserDefined;
+        case TokenType::Byte:
+            return kAttrByte;
+        case TokenType::Undefined:
+            return kAttrUndefined;
     }
     return kAttrUndefined;
 }
@@ -82,7 +92,8 @@ Vocab::Vocab(VocabSpec spec)
       flags_(spec.flags) {
     if (tokens_.empty()) fail(origin_, ": the vocabulary has no tokens");
     if (tokens_.size() > static_cast<size_t>(INT32_MAX)) {
-        fail(origin_, ": the vocabulary has ", tokens_.size(), " tokens, more than ids can address");
+        fail(origin_, ": the vocabulary has ", tokens_.size(),
+             " tokens, more than ids can address");
     }
     index_texts();
     validate_special_ids();
@@ -96,7 +107,8 @@ Vocab::Vocab(VocabSpec spec)
 }
 
 const TokenData& Vocab::token(TokenId id) const {
-    if (!contains(id)) fail(origin_, ": token id ", id, " is out of range [0, ", tokens_.size(), ")");
+    if (!contains(id))
+        fail(origin_, ": token id ", id, " is out of range [0, ", tokens_.size(), ")");
     return tokens_[static_cast<size_t>(id)];
 }
 
@@ -147,8 +159,11 @@ void Vocab::find_linefeed() {
             special_.linefeed = id != kNoToken ? id : special_.pad;
             break;
         }
-        case VocabKind::WordPiece: special_.linefeed = special_.pad; break;
-        case VocabKind::Bpe: break;  // found by tokenizing "\n" once the BPE tokenizer exists
+        case VocabKind::WordPiece:
+            special_.linefeed = special_.pad;
+            break;
+        case VocabKind::Bpe:
+            break;  // found by tokenizing "\n" once the BPE tokenizer exists
     }
 }
 
@@ -167,15 +182,25 @@ void Vocab::detect_special_tokens_by_text() {
             return;
         }
     };
-    detect(special_.eot, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                          "<EOT>", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"});
+    detect(special_.eot,
+           {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
+            "<\xEF\xBD\x9C"
+            "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"});
     detect(special_.eom, {"<|eom_id|>"});
     detect(special_.fim_pre, {"<|fim_prefix|>", "<fim-prefix>",
-                              "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>", "<PRE>"});
+                              "<\xEF\xBD\x9C"
+                              "fim\xE2\x96\x81"
+                              "begin\xEF\xBD\x9C>",
+                              "<PRE>"});
     detect(special_.fim_suf, {"<|fim_suffix|>", "<fim-suffix>",
-                              "<\xEF\xBD\x9C" "fim\xE2\x96\x81hole\xEF\xBD\x9C>", "<SUF>"});
+                              "<\xEF\xBD\x9C"
+                              "fim\xE2\x96\x81hole\xEF\xBD\x9C>",
+                              "<SUF>"});
     detect(special_.fim_mid, {"<|fim_middle|>", "<fim-middle>",
-                              "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>", "<MID>"});
+                              "<\xEF\xBD\x9C"
+                              "fim\xE2\x96\x81"
+                              "end\xEF\xBD\x9C>",
+                              "<MID>"});
     detect(special_.fim_pad, {"<|fim_pad|>", "<fim-pad>", "<PAD>"});
     detect(special_.fim_rep, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"});
     detect(special_.fim_sep, {"<|file_sep|>"});

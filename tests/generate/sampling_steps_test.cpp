@@ -92,7 +92,7 @@ TEST(LogitBias, AddsBansAndAccumulates) {
 
 TEST(LogitBias, FindsTokensAfterReordering) {
     CandidateList list = from_logits({1.0f, 2.0f, 3.0f});
-    list.sort();  // order is now 2, 1, 0
+    list.sort();                                                    // order is now 2, 1, 0
     const std::vector<LogitBias> biases = {{0, 10.0f}, {7, 1.0f}};  // 7 is not in the list
     apply_logit_bias(list, biases);
     EXPECT_FLOAT_EQ(logit_of(list, 0), 11.0f);
@@ -162,11 +162,11 @@ TEST(TopP, KeepsSmallestPrefixReachingP) {
         std::vector<TokenId> kept;
     };
     const Case cases[] = {
-        {0.4f, {1}},              // 0.5 >= 0.4 already
-        {0.6f, {1, 3}},           // 0.5 < 0.6 <= 0.7
-        {0.75f, {1, 3, 0}},       // 0.7 < 0.75 <= 0.85
-        {0.9f, {1, 3, 0, 4}},     // 0.85 < 0.9 <= 0.95
-        {0.99f, {1, 3, 0, 4, 2}}, // needs all
+        {0.4f, {1}},               // 0.5 >= 0.4 already
+        {0.6f, {1, 3}},            // 0.5 < 0.6 <= 0.7
+        {0.75f, {1, 3, 0}},        // 0.7 < 0.75 <= 0.85
+        {0.9f, {1, 3, 0, 4}},      // 0.85 < 0.9 <= 0.95
+        {0.99f, {1, 3, 0, 4, 2}},  // needs all
     };
     for (const Case& c : cases) {
         CandidateList list = from_logits(logits_for_probs(kProbs));

@@ -16,7 +16,7 @@ namespace pocket {
 // splitmix64: a 64-bit counter passed through a strong mixing function. Used to expand one seed
 // into the 256-bit xoshiro state (never all zero, well spread even for seeds 0, 1, 2, ...).
 class SplitMix64 {
-public:
+  public:
     explicit constexpr SplitMix64(uint64_t state) : state_(state) {}
 
     constexpr uint64_t next() {
@@ -27,12 +27,12 @@ public:
         return z ^ (z >> 31);
     }
 
-private:
+  private:
     uint64_t state_;
 };
 
 class Rng {
-public:
+  public:
     using State = std::array<uint64_t, 4>;
 
     // Satisfies std::uniform_random_bit_generator, so it also works with std::shuffle and friends
@@ -71,13 +71,11 @@ public:
 
     // Uniform in [0, 1) with 53 random bits: the top 53 bits scaled by 2^-53, so every value is
     // exactly representable and 1.0 is never returned.
-    constexpr double uniform01() {
-        return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
-    }
+    constexpr double uniform01() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
     constexpr const State& state() const { return state_; }
 
-private:
+  private:
     static constexpr uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
     State state_{};

@@ -5,7 +5,8 @@
 //   1. penalties     on the model's own logits, so a penalty means the same whatever the bias or
 //                    constraint settings; they change which tokens are likely, so they go before
 //                    anything that decides which tokens survive.
-//   2. logit bias,   after the penalties so that a ban (-infinity) is final and a bias is not scaled
+//   2. logit bias,   after the penalties so that a ban (-infinity) is final and a bias is not
+//   scaled
 //      constraints   by the repetition penalty; before truncation so top-k/top-p choose among
 //                    allowed tokens only (otherwise top-k could keep nothing but banned tokens).
 //   3. top-k         cheap cut to k tokens first, so the sort and softmax of top-p are small.
@@ -35,10 +36,10 @@ struct SamplingParams {
     // Seed value meaning "pick one at random" (llama.cpp's LLAMA_DEFAULT_SEED plays this role).
     static constexpr uint64_t kRandomSeed = std::numeric_limits<uint64_t>::max();
 
-    float temperature = 0.8f;  // <= 0: greedy
-    int32_t top_k = 40;        // <= 0: off
-    float top_p = 0.95f;       // >= 1: off
-    float min_p = 0.05f;       // <= 0: off
+    float temperature = 0.8f;     // <= 0: greedy
+    int32_t top_k = 40;           // <= 0: off
+    float top_p = 0.95f;          // >= 1: off
+    float min_p = 0.05f;          // <= 0: off
     float repeat_penalty = 1.0f;  // 1: off
     int32_t repeat_last_n = 64;   // tokens the penalties look back over; 0: off, -1: all
     float frequency_penalty = 0.0f;
@@ -51,8 +52,9 @@ struct SamplingParams {
 };
 
 class Sampler {
-public:
-    // Throws pocket::Error for out-of-range settings (negative penalties, top_p outside (0, 1], ...).
+  public:
+    // Throws pocket::Error for out-of-range settings (negative penalties, top_p outside (0, 1],
+    // ...).
     explicit Sampler(SamplingParams params = {});
 
     // Picks the next token from one row of logits (one per vocabulary entry). Does not record the
@@ -76,7 +78,7 @@ public:
     // What the last random pick drew from (after every step; probs valid). For tests and debugging.
     const CandidateList& last_candidates() const { return candidates_; }
 
-private:
+  private:
     bool penalties_on() const;
 
     SamplingParams params_;

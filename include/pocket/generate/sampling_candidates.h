@@ -1,7 +1,7 @@
 // The candidate list every sampling step works on: (token id, logit, probability) for each token
-// still in the running. It starts as the whole vocabulary in id order; steps change logits (penalties,
-// bias, constraints, temperature), reorder (sort by logit) or drop entries (top-k, top-p, min-p),
-// and the pick draws one of what is left.
+// still in the running. It starts as the whole vocabulary in id order; steps change logits
+// (penalties, bias, constraints, temperature), reorder (sort by logit) or drop entries (top-k,
+// top-p, min-p), and the pick draws one of what is left.
 //
 // The list keeps its buffer between calls, so a Sampler allocates only on its first call.
 #pragma once
@@ -29,7 +29,7 @@ inline bool ranks_before(const Candidate& a, const Candidate& b) {
 }
 
 class CandidateList {
-public:
+  public:
     // Refills the list with one candidate per logit (id = index), reusing the buffer.
     // Throws pocket::Error on NaN or +infinity: they would make sorting and softmax meaningless,
     // and they mean the model is broken. -infinity is allowed (a token masked out).
@@ -73,7 +73,7 @@ public:
     // Throws pocket::Error when the list is empty or every logit is -infinity.
     void compute_probs();
 
-private:
+  private:
     std::vector<Candidate> items_;
     bool sorted_ = false;
 };

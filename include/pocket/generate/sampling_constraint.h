@@ -1,7 +1,7 @@
 // The hook through which structured output (grammars, JSON schemas) and other rules restrict
 // which tokens may come next. A constraint sees the candidate list after the penalties and before
-// any truncation, and masks what it forbids by setting those logits to -infinity (it may also bias).
-// Masking before top-k/top-p means the truncation steps choose among allowed tokens only.
+// any truncation, and masks what it forbids by setting those logits to -infinity (it may also
+// bias). Masking before top-k/top-p means the truncation steps choose among allowed tokens only.
 #pragma once
 
 #include <functional>
@@ -12,7 +12,7 @@
 namespace pocket {
 
 class SamplingConstraint {
-public:
+  public:
     virtual ~SamplingConstraint() = default;
 
     // Masks (logit = -infinity) or biases candidates. The list is in vocabulary order
@@ -26,11 +26,11 @@ public:
 
 // A stateless constraint from a callable, e.g. "never emit these ids" or "only digits".
 class CallbackConstraint final : public SamplingConstraint {
-public:
+  public:
     explicit CallbackConstraint(std::function<void(CandidateList&)> fn) : fn_(std::move(fn)) {}
     void apply(CandidateList& candidates) override { fn_(candidates); }
 
-private:
+  private:
     std::function<void(CandidateList&)> fn_;
 };
 

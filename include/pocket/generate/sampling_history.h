@@ -13,12 +13,13 @@
 namespace pocket {
 
 class RecentTokens {
-public:
+  public:
     // window > 0: remember the last `window` tokens; 0: remember nothing (penalties off);
     // < 0: every token since the last clear() (llama.cpp's repeat_last_n = -1, "whole context").
     explicit RecentTokens(int32_t window);
 
-    // Records a token (id >= 0, else pocket::Error), forgetting the oldest one if the window is full.
+    // Records a token (id >= 0, else pocket::Error), forgetting the oldest one if the window is
+    // full.
     void push(TokenId token);
     void clear();
 
@@ -33,7 +34,7 @@ public:
     size_t size() const { return size_; }
     int32_t window() const { return window_; }
 
-private:
+  private:
     int32_t window_;
     std::vector<TokenId> ring_;  // the window's tokens, oldest at next_ once full (bounded only)
     size_t next_ = 0;

@@ -25,8 +25,8 @@ void apply_logit_bias(CandidateList& candidates, std::span<const LogitBias> bias
 
 // Repetition / frequency / presence penalties, llama.cpp's formula. For a token seen c > 0 times
 // in the recent history (counts_by_token[id]; ids past the end count as 0):
-//   logit <= 0 ? logit *= repeat : logit /= repeat   (repeat > 1 always makes the token less likely)
-//   logit -= c * frequency + presence
+//   logit <= 0 ? logit *= repeat : logit /= repeat   (repeat > 1 always makes the token less
+//   likely) logit -= c * frequency + presence
 // Tokens never seen are left alone.
 void apply_penalties(CandidateList& candidates, std::span<const int32_t> counts_by_token,
                      float repeat, float frequency, float presence);

@@ -192,8 +192,10 @@ class Writer {
 
     // Adds or replaces a key (replacing keeps the original position).
     void set(std::string key, Value value);
-    void set_alignment(uint64_t alignment);  // also sets general.alignment when != 32
-    bool remove(std::string_view key);       // true when the key existed
+    // A power of two that fits 32 bits. Also sets general.alignment when != 32, or when the key
+    // is already present (so a file's explicit key survives a round trip).
+    void set_alignment(uint64_t alignment);
+    bool remove(std::string_view key);  // true when the key existed
     uint64_t alignment() const { return alignment_; }
 
     using Producer = std::function<void(std::span<std::byte> out)>;
@@ -201,8 +203,10 @@ class Writer {
                     std::vector<std::byte> data);
     void add_tensor(std::string name, DType type, std::vector<uint64_t> shape, Producer producer);
 
-    void write(const std::filesystem::path& path) const;  // throws pocket::Error on I/O failure
-    std::vector<std::byte> to_bytes() const;              // whole image in memory (tests)
+    // Streams to "<path>.partial-<pid>" and renames it into place, so a failure (I/O error:
+    // pocket::Error; a producer's exception propagates) never leaves a truncated file at `path`.
+    void write(const std::filesystem::path& path) const;
+    std::vector<std::byte> to_bytes() const;  // whole image in memory (tests)
 
   private:
     struct PendingTensor;

@@ -14,11 +14,12 @@
 
 namespace pocket::kernels {
 
-inline constexpr int kQK32 = 32;   // elements per block of the "legacy" formats and IQ4_NL
-inline constexpr int kQKK = 256;   // elements per super-block of the K formats
+inline constexpr int kQK32 = 32;         // elements per block of the "legacy" formats and IQ4_NL
+inline constexpr int kQKK = 256;         // elements per super-block of the K formats
 inline constexpr int kKScaleBytes = 12;  // packed 6-bit scales/mins of Q3_K/Q4_K/Q5_K
 
-// x = d * (q - 8), q in [0, 15]; element j in the low nibble of qs[j], element j+16 in the high one.
+// x = d * (q - 8), q in [0, 15]; element j in the low nibble of qs[j], element j+16 in the high
+// one.
 struct BlockQ4_0 {
     f16_t d;
     uint8_t qs[kQK32 / 2];

@@ -84,8 +84,8 @@ void convert_activations(const TypeOps& weight_ops, int64_t k, const float* x, s
 // [0, n_tokens). Row r of W starts at w + r*w_row_bytes; `act` holds n_tokens rows already
 // converted to ops.dot_type (row t at act + t*act_row_bytes). Rows are independent, so callers
 // split [0, rows) between threads.
-void matmul_rows(const TypeOps& ops, int64_t k, const void* w, size_t w_row_bytes,
-                 const void* act, size_t act_row_bytes, int64_t n_tokens, float* y,
-                 size_t y_stride, int64_t row_begin, int64_t row_end);
+void matmul_rows(const TypeOps& ops, int64_t k, const void* w, size_t w_row_bytes, const void* act,
+                 size_t act_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                 int64_t row_begin, int64_t row_end);
 
 }  // namespace pocket::kernels

@@ -17,7 +17,7 @@ class File;
 namespace pocket::tokenizer {
 
 class Tokenizer {
-public:
+  public:
     virtual ~Tokenizer();
     Tokenizer(const Tokenizer&) = delete;
     Tokenizer& operator=(const Tokenizer&) = delete;
@@ -54,7 +54,7 @@ public:
     bool is_eog(TokenId id) const { return vocab_.is_eog(id); }
     bool is_control(TokenId id) const { return vocab_.has_attr(id, kAttrControl); }
 
-protected:
+  protected:
     explicit Tokenizer(Vocab vocab);
 
     // The piece of a token as llama.cpp renders it with special=true. Implementations call
@@ -62,7 +62,7 @@ protected:
     virtual std::string render_piece(TokenId id) const = 0;
     void cache_pieces();
 
-private:
+  private:
     // Appends a token's piece, skipping up to `lstrip` leading spaces.
     void append_piece(std::string& out, TokenId id, bool special, int lstrip) const;
 

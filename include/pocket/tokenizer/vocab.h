@@ -103,7 +103,7 @@ struct VocabSpec {
 };
 
 class Vocab {
-public:
+  public:
     // Validates and indexes; throws pocket::Error (naming spec.origin) when the vocabulary is
     // empty, a special id is out of range or two tokens have the same text. Empty token texts are
     // renamed "[EMPTY_<id>]" like llama.cpp does.
@@ -137,7 +137,7 @@ public:
     // special-token text is cut out of the input.
     const std::vector<TokenId>& special_tokens_by_length() const { return special_by_length_; }
 
-private:
+  private:
     struct TextHash {
         using is_transparent = void;
         size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }

@@ -54,19 +54,20 @@ float bf16_dot(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const bf16_t*>(w);
     const auto* y = static_cast<const bf16_t*>(a);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(bf16_to_f32(x[i]) * bf16_to_f32(y[i]));
+    for (int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(bf16_to_f32(x[i]) * bf16_to_f32(y[i]));
     return static_cast<float>(sum);
 }
 
 }  // namespace
 
 void register_float_types(KernelTable& table) {
-    entry(table, DType::F32) = {DType::F32, DType::F32, f32_copy_to_float, f32_copy_from_float,
-                                f32_copy_from_float, f32_dot};
-    entry(table, DType::F16) = {DType::F16, DType::F16, f16_to_float, f16_from_float, f16_from_float,
-                                f16_dot};
-    entry(table, DType::BF16) = {DType::BF16, DType::BF16, bf16_to_float, bf16_from_float,
-                                 bf16_from_float, bf16_dot};
+    entry(table, DType::F32) = {DType::F32,          DType::F32,          f32_copy_to_float,
+                                f32_copy_from_float, f32_copy_from_float, f32_dot};
+    entry(table, DType::F16) = {DType::F16,     DType::F16,     f16_to_float,
+                                f16_from_float, f16_from_float, f16_dot};
+    entry(table, DType::BF16) = {DType::BF16,     DType::BF16,     bf16_to_float,
+                                 bf16_from_float, bf16_from_float, bf16_dot};
 }
 
 }  // namespace pocket::kernels::scalar

@@ -22,7 +22,9 @@ inline int nearest_int(float value) {
 // Block scales below this are treated as an all-zero group (ggml's GROUP_MAX_EPS).
 inline constexpr float kGroupMaxEps = 1e-15f;
 
-inline float half(f16_t h) { return f16_to_f32(h); }
+inline float half(f16_t h) {
+    return f16_to_f32(h);
+}
 
 // Unaligned little-endian 32-bit load/store (the 5th bits of Q5_0/Q5_1 live in a byte array).
 inline uint32_t load_u32(const uint8_t* p) {
@@ -30,7 +32,9 @@ inline uint32_t load_u32(const uint8_t* p) {
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-inline void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, sizeof v); }
+inline void store_u32(uint8_t* p, uint32_t v) {
+    std::memcpy(p, &v, sizeof v);
+}
 
 // Index and value of the element of largest magnitude (the first one on ties), as the reference
 // quantizers pick it: they keep the sign of that element.
