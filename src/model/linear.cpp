@@ -26,7 +26,9 @@ const std::byte* ActivationCache::get(const float* x, int64_t n, int64_t k, DTyp
     std::byte* out = buffer_.data();
     const size_t stride = row_bytes_;
     pool.parallel_for(n, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) from_float(x + t * k, out + static_cast<size_t>(t) * stride, k);
+        for (int64_t t = begin; t < end; ++t) {
+            from_float(x + t * k, out + static_cast<size_t>(t) * stride, k);
+        }
     });
     source_ = x;
     type_ = dot_type;
@@ -43,12 +45,8 @@ void linear(const TensorView& w, const float* x, int64_t n, float* y, Activation
     const int64_t rows = w.rows;
     const int64_t k = w.cols;
     pool.parallel_for(rows, [&](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; ++r) {
-            const std::byte* wrow = w.row(r);
-            for (int64_t t = 0; t < n; ++t) {
-                y[t * rows + r] = ops.vec_dot(k, wrow, act + static_cast<size_t>(t) * act_row_bytes);
-            }
-        }
+        kernels::matmul_rows(ops, k, w.data, w.row_bytes, act, act_row_bytes, n, y,
+                             static_cast<size_t>(rows), begin, end);
     });
 }
 
