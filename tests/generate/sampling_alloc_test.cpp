@@ -12,14 +12,15 @@
 
 namespace {
 std::atomic<long> g_allocations{0};
-}  // namespace
 
-// Every plain form is replaced together, so memory from any of them may be freed by any delete
-// (sanitizers check that pairing). The over-aligned forms are left alone.
 void* counted_malloc(std::size_t size) {
     g_allocations.fetch_add(1, std::memory_order_relaxed);
     return std::malloc(size == 0 ? 1 : size);
 }
+}  // namespace
+
+// Every plain form is replaced together, so memory from any of them may be freed by any delete
+// (sanitizers check that pairing). The over-aligned forms are left alone.
 void* operator new(std::size_t size) {
     if (void* p = counted_malloc(size)) return p;
     throw std::bad_alloc();
@@ -56,6 +57,11 @@ namespace pocket {
 namespace {
 
 TEST(Sampler, NoAllocationAfterFirstCall) {
+    // The counter is live: one allocation counts as one.
+    const long probe_before = g_allocations.load();
+    auto probe = std::make_unique<int>(1);
+    ASSERT_EQ(g_allocations.load() - probe_before, 1);
+
     std::vector<float> logits(32000);
     Rng fill(1);
     for (float& l : logits) l = static_cast<float>(fill.uniform01() * 10.0 - 5.0);
