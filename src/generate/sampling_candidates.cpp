@@ -18,36 +18,43 @@ void CandidateList::assign(std::span<const float> logits) {
         }
         items_[i] = Candidate{static_cast<TokenId>(i), logit, 0.0f};
     }
-    sorted_ = false;
+    sorted_prefix_ = 0;
 }
 
 void CandidateList::assign(std::span<const Candidate> candidates) {
     items_.assign(candidates.begin(), candidates.end());
-    sorted_ = false;
+    sorted_prefix_ = 0;
 }
 
-void CandidateList::sort() {
-    if (sorted_) return;
-    std::sort(items_.begin(), items_.end(), ranks_before);
-    sorted_ = true;
-}
-
-void CandidateList::keep_best(size_t k) {
-    if (k > items_.size()) fail("sampling: keep_best(", k, ") on ", items_.size(), " candidates");
-    if (!sorted_) {
-        // nth_element + sorting the k winners is O(n + k log k); a full sort would be O(n log n).
-        if (k < items_.size()) {
-            std::nth_element(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(k),
-                             items_.end(), ranks_before);
+void CandidateList::sort_prefix(size_t k) {
+    const size_t n = items_.size();
+    k = std::min(k, n);
+    if (k <= sorted_prefix_) return;
+    const auto first = items_.begin();
+    const auto middle = first + static_cast<ptrdiff_t>(k);
+    if (k == n) {
+        std::sort(first, items_.end(), ranks_before);
+    } else if (k * 16 <= n) {
+        // Selection with a heap of the k best so far, its worst entry on top: most entries lose
+        // against that one comparison and cost nothing more.
+        std::make_heap(first, middle, ranks_before);
+        for (auto it = middle; it != items_.end(); ++it) {
+            if (!ranks_before(*it, *first)) continue;
+            std::pop_heap(first, middle, ranks_before);
+            std::swap(*(middle - 1), *it);
+            std::push_heap(first, middle, ranks_before);
         }
-        std::sort(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(k), ranks_before);
-        sorted_ = true;
+        std::sort_heap(first, middle, ranks_before);
+    } else {
+        std::nth_element(first, middle, items_.end(), ranks_before);
+        std::sort(first, middle, ranks_before);
     }
-    items_.resize(k);
+    sorted_prefix_ = k;
 }
 
 void CandidateList::truncate(size_t n) {
     if (n < items_.size()) items_.resize(n);
+    sorted_prefix_ = std::min(sorted_prefix_, items_.size());
 }
 
 void CandidateList::scale_logits(float factor) {

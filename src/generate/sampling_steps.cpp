@@ -52,23 +52,32 @@ void drop_masked(CandidateList& candidates) {
 
 void keep_top_k(CandidateList& candidates, int32_t k) {
     if (k <= 0 || static_cast<size_t>(k) >= candidates.size()) return;
-    candidates.keep_best(static_cast<size_t>(k));
+    candidates.sort_prefix(static_cast<size_t>(k));
+    candidates.truncate(static_cast<size_t>(k));
 }
 
 void keep_top_p(CandidateList& candidates, float p) {
     if (p >= 1.0f || candidates.empty()) return;
-    candidates.sort();
+    // The softmax does not depend on the order, so it comes first; then the best entries are put
+    // in order only as far as the walk needs them: the nucleus is usually a few dozen tokens, and
+    // sorting a whole 150k vocabulary for it would cost milliseconds per token.
     candidates.compute_probs();
     double cumulative = 0.0;
-    const std::span<const Candidate> items = candidates.items();
-    for (size_t i = 0; i < items.size(); ++i) {
-        cumulative += items[i].prob;
-        if (cumulative >= p) {
-            candidates.truncate(i + 1);
-            return;
+    size_t walked = 0;
+    size_t ordered = std::min<size_t>(candidates.size(), 64);
+    for (;;) {
+        candidates.sort_prefix(ordered);
+        const std::span<const Candidate> items = candidates.items();
+        for (; walked < ordered; ++walked) {
+            cumulative += items[walked].prob;
+            if (cumulative >= p) {
+                candidates.truncate(walked + 1);
+                return;
+            }
         }
+        if (ordered == candidates.size()) return;  // rounding kept the sum below p: keep all
+        ordered = std::min(candidates.size(), ordered * 4);
     }
-    // Rounding kept the sum just below p: everything stays.
 }
 
 void keep_min_p(CandidateList& candidates, float p) {

@@ -7,6 +7,21 @@ namespace {
 
 constexpr std::array kArchs = {
     ArchSpec{.name = "llama"},
+    ArchSpec{.name = "qwen2", .rope = RopeStyle::Neox, .qkv_bias = true},
+    ArchSpec{.name = "phi3",
+             .rope = RopeStyle::Neox,
+             .sliding_window = SlidingWindow::All,
+             .fused_qkv = true,
+             .fused_gate_up = true,
+             .scale_q = true},
+    ArchSpec{.name = "gemma2",
+             .rope = RopeStyle::Neox,
+             .ffn = FfnKind::GeluGlu,
+             .sliding_window = SlidingWindow::EvenLayers,
+             .post_attn_norm = true,
+             .post_ffn_norm = true,
+             .embed_scale = true,
+             .scale_q = true},
 };
 
 }  // namespace

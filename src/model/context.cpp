@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 #include "model/linear.h"
@@ -15,6 +16,7 @@ namespace pocket::model {
 // Buffers sized once for the largest batch, so decoding a token allocates nothing.
 struct Context::Scratch {
     std::vector<float> x, xn, q, k, v, attn, tmp, gate, up;
+    std::vector<float> fused;  // output of a fused qkv or gate-up projection
     std::vector<float> out_hidden;  // normalised hidden states of the rows that want logits
     std::vector<int64_t> out_rows;
     ActivationCache act;
@@ -52,6 +54,7 @@ Context::Context(const Model& model, const ContextParams& params)
     s.tmp.resize(nb * hp.n_embd);
     s.gate.resize(nb * hp.n_ff);
     s.up.resize(nb * hp.n_ff);
+    s.fused.resize(nb * std::max(hp.n_embd_q() + 2 * hp.n_embd_kv(), 2 * hp.n_ff));
     s.out_hidden.resize(nb * hp.n_embd);
     s.out_rows.reserve(nb);
     s.threads.resize(static_cast<size_t>(ThreadPool::global().n_threads()));
@@ -117,6 +120,27 @@ void Context::decode(std::span<const BatchEntry> batch) {
     }
 }
 
+namespace {
+
+// Copies columns [offset, offset + width) of an n x row_len matrix into a dense n x width one.
+void split_columns(const float* src, int64_t n, int64_t row_len, int64_t offset, int64_t width, float* dst) {
+    for (int64_t t = 0; t < n; ++t) std::copy_n(src + t * row_len + offset, width, dst + t * width);
+}
+
+void add_bias(float* x, int64_t n, const TensorView& bias) {
+    if (bias.empty()) return;
+    const int64_t w = bias.cols;
+    for (int64_t t = 0; t < n; ++t) {
+        for (int64_t i = 0; i < w; ++i) x[t * w + i] += bias.f32()[i];
+    }
+}
+
+void norm_rows(const float* x, const TensorView& weight, float* y, int64_t n, int64_t width, float eps) {
+    for (int64_t t = 0; t < n; ++t) ops::rms_norm(x + t * width, weight.f32(), y + t * width, width, eps);
+}
+
+}  // namespace
+
 void Context::forward(std::span<const BatchEntry> batch) {
     const HParams& hp = model_.hparams();
     const ArchSpec& arch = model_.arch();
@@ -127,35 +151,49 @@ void Context::forward(std::span<const BatchEntry> batch) {
     const int64_t n_embd = hp.n_embd, n_q = hp.n_embd_q(), n_kv = hp.n_embd_kv(), hd = hp.head_dim;
     const bool neox = arch.rope == RopeStyle::Neox;
     const float* freq_factors = w.rope_freqs.empty() ? nullptr : w.rope_freqs.f32();
-    const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    // With scale_q the factor is applied to Q itself and the scores are used as they are.
+    const float kq_scale = arch.scale_q ? 1.0f : hp.attn_scale;
 
     for (const auto& e : batch) kv_.grow(e.seq, e.pos + 1);
     for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, batch[t].token, &s.x[t * n_embd]);
+    if (arch.embed_scale) {
+        const float scale = std::sqrt(static_cast<float>(n_embd));
+        for (int64_t i = 0; i < n * n_embd; ++i) s.x[i] *= scale;
+    }
 
     for (int64_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights& L = w.layers[static_cast<size_t>(il)];
 
-        // Attention block.
-        for (int64_t t = 0; t < n; ++t) {
-            ops::rms_norm(&s.x[t * n_embd], L.attn_norm.f32(), &s.xn[t * n_embd], n_embd, hp.norm_eps);
-        }
+        // ---- attention ----
+        norm_rows(s.x.data(), L.attn_norm, s.xn.data(), n, n_embd, hp.norm_eps);
         s.act.invalidate();
-        linear(L.wq, s.xn.data(), n, s.q.data(), s.act, pool);
-        linear(L.wk, s.xn.data(), n, s.k.data(), s.act, pool);
-        linear(L.wv, s.xn.data(), n, s.v.data(), s.act, pool);
+        if (arch.fused_qkv) {
+            linear(L.wqkv, s.xn.data(), n, s.fused.data(), s.act, pool);
+            const int64_t row = n_q + 2 * n_kv;
+            split_columns(s.fused.data(), n, row, 0, n_q, s.q.data());
+            split_columns(s.fused.data(), n, row, n_q, n_kv, s.k.data());
+            split_columns(s.fused.data(), n, row, n_q + n_kv, n_kv, s.v.data());
+        } else {
+            linear(L.wq, s.xn.data(), n, s.q.data(), s.act, pool);
+            linear(L.wk, s.xn.data(), n, s.k.data(), s.act, pool);
+            linear(L.wv, s.xn.data(), n, s.v.data(), s.act, pool);
+        }
+        add_bias(s.q.data(), n, L.bq);
+        add_bias(s.k.data(), n, L.bk);
+        add_bias(s.v.data(), n, L.bv);
         for (int64_t t = 0; t < n; ++t) {
-            if (!L.bq.empty()) {
-                for (int64_t i = 0; i < n_q; ++i) s.q[t * n_q + i] += L.bq.f32()[i];
-                for (int64_t i = 0; i < n_kv; ++i) s.k[t * n_kv + i] += L.bk.f32()[i];
-                for (int64_t i = 0; i < n_kv; ++i) s.v[t * n_kv + i] += L.bv.f32()[i];
-            }
             for (int64_t h = 0; h < hp.n_head; ++h) {
-                ops::rope(&s.q[t * n_q + h * hd], hp.n_rot, batch[t].pos, hp.rope_freq_base,
-                          hp.rope_freq_scale, freq_factors, neox);
+                float* q = &s.q[t * n_q + h * hd];
+                if (!L.q_norm.empty()) ops::rms_norm(q, L.q_norm.f32(), q, hd, hp.norm_eps);
+                ops::rope(q, hp.n_rot, batch[t].pos, hp.rope_freq_base, hp.rope_freq_scale, freq_factors, neox);
+                if (arch.scale_q) {
+                    for (int64_t d = 0; d < hd; ++d) q[d] *= hp.attn_scale;
+                }
             }
             for (int64_t h = 0; h < hp.n_head_kv; ++h) {
-                ops::rope(&s.k[t * n_kv + h * hd], hp.n_rot, batch[t].pos, hp.rope_freq_base,
-                          hp.rope_freq_scale, freq_factors, neox);
+                float* k = &s.k[t * n_kv + h * hd];
+                if (!L.k_norm.empty()) ops::rms_norm(k, L.k_norm.f32(), k, hd, hp.norm_eps);
+                ops::rope(k, hp.n_rot, batch[t].pos, hp.rope_freq_base, hp.rope_freq_scale, freq_factors, neox);
             }
             f16_t* kc = kv_.key(il, batch[t].seq, batch[t].pos);
             f16_t* vc = kv_.value(il, batch[t].seq, batch[t].pos);
@@ -167,6 +205,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
 
         // Scores against the F16 cache with the query rounded to F16, softmax in F32, the
         // probabilities rounded to F16 before weighting the values: llama.cpp's numerics.
+        const int64_t window = hp.is_sliding_layer(arch, il) ? hp.sliding_window : 0;
         const int64_t n_tasks = n * hp.n_head;
         const int64_t n_gqa = hp.n_gqa();
         pool.run_on_all([&](int thread, int n_threads) {
@@ -180,6 +219,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
                 const float* q = &s.q[t * n_q + h * hd];
                 for (int64_t d = 0; d < hd; ++d) ws.q16[d] = f32_to_f16(q[d]);
                 const int64_t n_pos = e.pos + 1;
+                // A sliding-window layer sees the positions p with e.pos - p < window.
+                const int64_t first = window > 0 ? std::max<int64_t>(0, e.pos - window + 1) : 0;
                 kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
                     for (int64_t j = 0; j < run.count; ++j) {
                         const f16_t* key = run.keys + j * n_kv + kvh * hd;
@@ -188,10 +229,17 @@ void Context::forward(std::span<const BatchEntry> batch) {
                         ws.scores[run.first_pos + j] = dot;
                     }
                 });
-                ops::scaled_softmax(ws.scores.data(), n_pos, kq_scale);
+                float* scores = ws.scores.data();
+                if (hp.attn_softcap > 0.0f) {
+                    for (int64_t j = first; j < n_pos; ++j) scores[j] = ops::softcap(scores[j], hp.attn_softcap);
+                }
+                // Positions outside the window stay in the row, masked, so the softmax groups
+                // line up with the positions as in llama.cpp's masked rows.
+                std::fill(scores, scores + first, -std::numeric_limits<float>::infinity());
+                ops::scaled_softmax(scores, n_pos, kq_scale);
                 std::fill(ws.acc.begin(), ws.acc.end(), 0.0f);
                 kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
-                    for (int64_t j = 0; j < run.count; ++j) {
+                    for (int64_t j = std::max<int64_t>(0, first - run.first_pos); j < run.count; ++j) {
                         const float p = round_to_f16(ws.scores[run.first_pos + j]);
                         const f16_t* value = run.values + j * n_kv + kvh * hd;
                         for (int64_t d = 0; d < hd; ++d) ws.acc[d] += p * f16_to_f32(value[d]);
@@ -202,34 +250,48 @@ void Context::forward(std::span<const BatchEntry> batch) {
         });
         s.act.invalidate();
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);
+        if (!L.post_attn_norm.empty()) norm_rows(s.tmp.data(), L.post_attn_norm, s.tmp.data(), n, n_embd, hp.norm_eps);
         for (int64_t i = 0; i < n * n_embd; ++i) s.x[i] += s.tmp[i];
 
-        // Feed-forward block.
-        for (int64_t t = 0; t < n; ++t) {
-            ops::rms_norm(&s.x[t * n_embd], L.ffn_norm.f32(), &s.xn[t * n_embd], n_embd, hp.norm_eps);
+        // ---- feed-forward ----
+        norm_rows(s.x.data(), L.ffn_norm, s.xn.data(), n, n_embd, hp.norm_eps);
+        s.act.invalidate();
+        const int64_t n_ff = hp.n_ff;
+        if (arch.fused_gate_up) {
+            linear(L.w_up, s.xn.data(), n, s.fused.data(), s.act, pool);
+            split_columns(s.fused.data(), n, 2 * n_ff, 0, n_ff, s.gate.data());
+            split_columns(s.fused.data(), n, 2 * n_ff, n_ff, n_ff, s.up.data());
+        } else {
+            linear(L.w_gate, s.xn.data(), n, s.gate.data(), s.act, pool);
+            linear(L.w_up, s.xn.data(), n, s.up.data(), s.act, pool);
+        }
+        if (arch.ffn == FfnKind::GeluGlu) {
+            for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]) * s.up[i];
+        } else {
+            for (int64_t t = 0; t < n; ++t) ops::silu_mul_row(&s.gate[t * n_ff], &s.up[t * n_ff], n_ff);
         }
         s.act.invalidate();
-        linear(L.w_gate, s.xn.data(), n, s.gate.data(), s.act, pool);
-        linear(L.w_up, s.xn.data(), n, s.up.data(), s.act, pool);
-        for (int64_t i = 0; i < n * hp.n_ff; ++i) s.gate[i] = ops::silu(s.gate[i]) * s.up[i];
-        s.act.invalidate();
         linear(L.w_down, s.gate.data(), n, s.tmp.data(), s.act, pool);
+        if (!L.post_ffn_norm.empty()) norm_rows(s.tmp.data(), L.post_ffn_norm, s.tmp.data(), n, n_embd, hp.norm_eps);
         for (int64_t i = 0; i < n * n_embd; ++i) s.x[i] += s.tmp[i];
     }
 
-    // Output head, only for the rows that asked for logits.
+    // ---- output head, only for the rows that asked for logits ----
     s.out_rows.clear();
     for (int64_t t = 0; t < n; ++t) {
         if (!batch[t].logits) continue;
         const auto row = static_cast<int64_t>(s.out_rows.size());
-        ops::rms_norm(&s.x[t * n_embd], w.output_norm.f32(), &s.out_hidden[row * n_embd], n_embd,
-                      hp.norm_eps);
+        ops::rms_norm(&s.x[t * n_embd], w.output_norm.f32(), &s.out_hidden[row * n_embd], n_embd, hp.norm_eps);
         s.out_rows.push_back(t);
     }
     if (s.out_rows.empty()) return;
     const auto n_out = static_cast<int64_t>(s.out_rows.size());
+    float* out = logits_.data() + n_outputs_ * hp.n_vocab;
     s.act.invalidate();
-    linear(w.output, s.out_hidden.data(), n_out, logits_.data() + n_outputs_ * hp.n_vocab, s.act, pool);
+    linear(w.output, s.out_hidden.data(), n_out, out, s.act, pool);
+    if (hp.final_softcap > 0.0f) {
+        for (int64_t i = 0; i < n_out * hp.n_vocab; ++i) out[i] = ops::softcap(out[i], hp.final_softcap);
+    }
     n_outputs_ += static_cast<size_t>(n_out);
 }
 

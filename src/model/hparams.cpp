@@ -94,6 +94,17 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
         fail(file.name(), ": rope scaling type '", *scaling, "' is not supported yet");
     }
 
+    hp.attn_softcap = keys.optional_float("attn_logit_softcapping", 0.0f);
+    hp.final_softcap = keys.optional_float("final_logit_softcapping", 0.0f);
+    if (hp.attn_softcap < 0.0f || hp.final_softcap < 0.0f) fail(file.name(), ": negative soft-capping value");
+    if (arch.sliding_window != SlidingWindow::None) {
+        hp.sliding_window = keys.optional("attention.sliding_window", 0, 0, kMaxCtx);
+    }
+    // Gemma 2 27B (46 layers) scales queries by 1/sqrt(n_embd/n_head) instead of 1/sqrt(head_dim);
+    // the model files do not say so, the layer count is how llama.cpp tells them apart.
+    const bool gemma2_27b = arch.name == "gemma2" && hp.n_layer == 46;
+    hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(gemma2_27b ? hp.n_embd / hp.n_head : hp.head_dim));
+
     if (auto vocab = file.get_int(keys.key("vocab_size"))) {
         hp.n_vocab = *vocab;
     } else if (const auto* tokens = file.get_array("tokenizer.ggml.tokens")) {
@@ -105,6 +116,16 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
         fail(file.name(), ": vocabulary size ", hp.n_vocab, " is missing or out of range");
     }
     return hp;
+}
+
+bool HParams::is_sliding_layer(const ArchSpec& arch, int64_t layer) const {
+    if (sliding_window <= 0) return false;
+    switch (arch.sliding_window) {
+        case SlidingWindow::None: return false;
+        case SlidingWindow::All: return true;
+        case SlidingWindow::EvenLayers: return layer % 2 == 0;
+    }
+    return false;
 }
 
 }  // namespace pocket::model

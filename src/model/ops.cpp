@@ -35,6 +35,34 @@ void rope(float* x, int64_t n_rot, int64_t pos, float freq_base, float freq_scal
     }
 }
 
+float exp_approx(float x) {
+    // n = round(x / ln 2) via the 1.5 * 2^23 trick, b = x - n ln 2 in two parts (hi + lo).
+    constexpr float kShift = 0x1.8p23f;
+    const float z = std::fma(x, 0x1.715476p+0f, kShift);
+    const float n = z - kShift;
+    const float b = std::fma(-n, 0x1.7f7d1cp-20f, std::fma(-n, 0x1.62e4p-1f, x));
+    if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : std::numeric_limits<float>::infinity();
+    const float u = b * b;
+    const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                                      std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                             u, std::fma(0x1.ffffecp-1f, b, 1.0f));
+    return std::ldexp(j, static_cast<int>(n));
+}
+
+namespace {
+
+constexpr int64_t kGroup = 16;
+
+// Sum of 16 values in the pairing of a 512-bit horizontal add: halves, then quarters, ...
+float tree_sum16(const float* v) {
+    float a8[8], a4[4];
+    for (int i = 0; i < 8; ++i) a8[i] = v[i + 8] + v[i];
+    for (int i = 0; i < 4; ++i) a4[i] = a8[i + 4] + a8[i];
+    return (a4[0] + a4[2]) + (a4[1] + a4[3]);
+}
+
+}  // namespace
+
 void scaled_softmax(float* scores, int64_t n, float scale) {
     float max = -std::numeric_limits<float>::infinity();
     for (int64_t i = 0; i < n; ++i) {
@@ -42,15 +70,42 @@ void scaled_softmax(float* scores, int64_t n, float scale) {
         max = std::max(max, scores[i]);
     }
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-        const float e = std::exp(scores[i] - max);
-        scores[i] = e;
-        sum += e;
+    for (int64_t g = 0; g < n; g += kGroup) {
+        float group[kGroup] = {};  // entries past the row are masked: weight 0
+        const int64_t count = std::min(kGroup, n - g);
+        for (int64_t i = 0; i < count; ++i) {
+            group[i] = exp_approx(scores[g + i] - max);
+            scores[g + i] = group[i];
+        }
+        sum += static_cast<double>(tree_sum16(group));
     }
     const float inv = static_cast<float>(1.0 / sum);
     for (int64_t i = 0; i < n; ++i) scores[i] *= inv;
 }
 
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+void silu_mul_row(float* gate, const float* up, int64_t n) {
+    const int64_t whole_groups = n - n % kGroup;
+    int64_t i = 0;
+    for (; i < whole_groups; ++i) gate[i] = gate[i] / (1.0f + exp_approx(-gate[i])) * up[i];
+    for (; i < n; ++i) gate[i] = silu(gate[i]) * up[i];
+}
+
+namespace {
+float gelu_exact_f32(float x) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    constexpr float kCoefA = 0.044715f;
+    return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x)));
+}
+}  // namespace
+
+float gelu(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return round_to_f16(gelu_exact_f32(round_to_f16(x)));
+}
+
+float softcap(float x, float c) { return std::tanh(x * (1.0f / c)) * c; }
 
 }  // namespace pocket::model::ops

@@ -19,9 +19,28 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 void rope(float* x, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
           const float* freq_factors, bool neox);
 
-// In-place softmax of scores * scale; returns nothing, p[i] sums to 1. Sum accumulated in double.
+// e^x by the polynomial llama.cpp's AVX-512 build uses for softmax and SiLU (after ARM's optimized
+// routines: range reduction by 2^n, degree-5 polynomial, ~1.5 ulp). Using the same approximation,
+// bit for bit, keeps our activations identical to the reference's, which matters because the
+// quantized matmuls re-round activations: a 1-ulp difference can flip a quantization step.
+float exp_approx(float x);
+
+// In-place softmax of scores * scale over a row. Exponentials and their sum are taken in groups of
+// 16 aligned to the start of the row, each group summed as a pairwise tree and the groups added
+// in double: the order of llama.cpp's AVX-512 softmax (whose rows are padded with masked, zero-
+// weight entries to whole groups). Entries equal to -infinity get probability 0.
 void scaled_softmax(float* scores, int64_t n, float scale);
 
 float silu(float x);
+// gate[i] = silu(gate[i]) * up[i] over one row, SiLU evaluated like llama.cpp's AVX-512 build:
+// exp_approx for whole groups of 16 from the start of the row, the C library's expf for the rest.
+void silu_mul_row(float* gate, const float* up, int64_t n);
+
+// GELU, tanh approximation, as ggml evaluates it: through a table indexed by the F16-rounded
+// input, the result rounded to F16 (inputs beyond +-10 pass through / vanish).
+float gelu(float x);
+
+// c * tanh(x / c), computed in the three steps ggml uses (scale, tanh, scale).
+float softcap(float x, float c);
 
 }  // namespace pocket::model::ops

@@ -81,25 +81,44 @@ Weights bind_weights(const gguf::File& file, const HParams& hp, const ArchSpec& 
         w.output_tied = true;
     }
     w.rope_freqs = b.vector("rope_freqs.weight", hp.n_rot / 2, false);
+    if (w.rope_freqs.empty()) {
+        // Phi-3 long-context files carry short/long factor sets; the short set applies within the
+        // original training context, which is all pocket supports so far.
+        w.rope_freqs = b.vector("rope_factors_short.weight", hp.n_rot / 2, false);
+    }
 
     w.layers.resize(static_cast<size_t>(hp.n_layer));
     for (int64_t i = 0; i < hp.n_layer; ++i) {
         const std::string p = cat("blk.", i, ".");
         LayerWeights& l = w.layers[static_cast<size_t>(i)];
         l.attn_norm = b.vector(p + "attn_norm.weight", hp.n_embd);
-        l.wq = b.matrix(p + "attn_q.weight", hp.n_embd, hp.n_embd_q());
-        l.wk = b.matrix(p + "attn_k.weight", hp.n_embd, hp.n_embd_kv());
-        l.wv = b.matrix(p + "attn_v.weight", hp.n_embd, hp.n_embd_kv());
-        l.wo = b.matrix(p + "attn_output.weight", hp.n_embd_q(), hp.n_embd);
+        if (arch.fused_qkv) {
+            l.wqkv = b.matrix(p + "attn_qkv.weight", hp.n_embd, hp.n_embd_q() + 2 * hp.n_embd_kv());
+        } else {
+            l.wq = b.matrix(p + "attn_q.weight", hp.n_embd, hp.n_embd_q());
+            l.wk = b.matrix(p + "attn_k.weight", hp.n_embd, hp.n_embd_kv());
+            l.wv = b.matrix(p + "attn_v.weight", hp.n_embd, hp.n_embd_kv());
+        }
         if (arch.qkv_bias) {
             l.bq = b.vector(p + "attn_q.bias", hp.n_embd_q());
             l.bk = b.vector(p + "attn_k.bias", hp.n_embd_kv());
             l.bv = b.vector(p + "attn_v.bias", hp.n_embd_kv());
         }
+        if (arch.qk_norm) {
+            l.q_norm = b.vector(p + "attn_q_norm.weight", hp.head_dim);
+            l.k_norm = b.vector(p + "attn_k_norm.weight", hp.head_dim);
+        }
+        l.wo = b.matrix(p + "attn_output.weight", hp.n_embd_q(), hp.n_embd);
+        if (arch.post_attn_norm) l.post_attn_norm = b.vector(p + "post_attention_norm.weight", hp.n_embd);
         l.ffn_norm = b.vector(p + "ffn_norm.weight", hp.n_embd);
-        l.w_gate = b.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
-        l.w_up = b.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+        if (arch.fused_gate_up) {
+            l.w_up = b.matrix(p + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff);
+        } else {
+            l.w_gate = b.matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+            l.w_up = b.matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+        }
         l.w_down = b.matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
+        if (arch.post_ffn_norm) l.post_ffn_norm = b.vector(p + "post_ffw_norm.weight", hp.n_embd);
     }
     w.total_bytes = b.total_bytes();
     return w;

@@ -1,6 +1,7 @@
 // Each sampling step alone, against values worked out by hand in the comments.
 #include "pocket/generate/sampling_steps.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -58,6 +59,35 @@ TEST(CandidateList, SortBreaksTiesByLowerId) {
     list.sort();
     EXPECT_TRUE(list.sorted());
     EXPECT_EQ(ids(list), (std::vector<TokenId>{1, 3, 4, 0, 2}));
+}
+
+// sort_prefix must put the k best in front, in order, by every path it has (heap selection for
+// small k, nth_element for large k, full sort for k = n), with ties broken by the lower id.
+TEST(CandidateList, SortPrefixMatchesFullSort) {
+    std::vector<float> logits(1000);
+    Rng rng(5);
+    // Few distinct values, so there are many ties.
+    for (float& l : logits) l = static_cast<float>(static_cast<int>(rng.uniform01() * 50)) / 4;
+    std::vector<TokenId> expected(logits.size());
+    for (size_t i = 0; i < expected.size(); ++i) expected[i] = static_cast<TokenId>(i);
+    std::stable_sort(expected.begin(), expected.end(),
+                     [&](TokenId a, TokenId b) { return logits[a] > logits[b]; });
+    for (size_t k :
+         {size_t{1}, size_t{10}, size_t{62}, size_t{63}, size_t{500}, size_t{999}, size_t{1000}}) {
+        CandidateList list = from_logits(logits);
+        list.sort_prefix(k);
+        EXPECT_EQ(list.sorted_prefix(), k);
+        EXPECT_EQ(list.sorted(), k == 1000);
+        ASSERT_EQ(list.size(), 1000u);  // nothing dropped
+        const std::vector<TokenId> got = ids(list);
+        EXPECT_EQ(
+            std::vector<TokenId>(got.begin(), got.begin() + static_cast<ptrdiff_t>(k)),
+            std::vector<TokenId>(expected.begin(), expected.begin() + static_cast<ptrdiff_t>(k)))
+            << "k = " << k;
+        std::vector<TokenId> all = got;
+        std::sort(all.begin(), all.end());
+        for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], static_cast<TokenId>(i));
+    }
 }
 
 TEST(CandidateList, ComputeProbsIsSoftmax) {
@@ -181,6 +211,16 @@ TEST(TopP, OneIsNoOpAndTinyPKeepsOne) {
     EXPECT_EQ(list.size(), 5u);
     keep_top_p(list, 1e-9f);
     EXPECT_EQ(ids(list), (std::vector<TokenId>{1}));
+}
+
+TEST(TopP, LargeNucleusBeyondFirstOrderedBlock) {
+    // 1000 equal logits: each token has probability 1/1000, so p = 0.5 needs exactly 500 tokens,
+    // and with equal logits the lower ids come first.
+    CandidateList list = from_logits(std::vector<float>(1000, 0.25f));
+    keep_top_p(list, 0.5f);
+    ASSERT_EQ(list.size(), 500u);
+    EXPECT_TRUE(list.sorted());
+    for (size_t i = 0; i < 500; ++i) EXPECT_EQ(list[i].id, static_cast<TokenId>(i));
 }
 
 TEST(MinP, KeepsProbAtLeastPTimesMaxInOriginalOrder) {

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <set>
 
-#include "corrupt_corpus.h"
+#include "support/corrupt_corpus.h"
 #include "pocket/gguf/gguf.h"
 #include "support/test_support.h"
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <random>
 
-#include "corrupt_corpus.h"
+#include "support/corrupt_corpus.h"
 #include "pocket/core/mapped_file.h"
 #include "pocket/gguf/gguf.h"
 #include "support/test_support.h"

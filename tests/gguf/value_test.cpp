@@ -4,7 +4,7 @@
 #include <fstream>
 #include <limits>
 
-#include "corrupt_corpus.h"
+#include "support/corrupt_corpus.h"
 #include "pocket/core/mapped_file.h"
 #include "pocket/gguf/gguf.h"
 #include "support/test_support.h"

@@ -114,6 +114,12 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
                 param.file.c_str(), worst_prompt, worst_gen, tol);
 }
 
+std::string ReferenceName(const ::testing::TestParamInfo<ReferenceCase>& info) {
+    std::string name = info.param.file;
+    std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+    return name;
+}
+
 constexpr double kFloatTol = 2e-2;
 constexpr double kBf16Tol = 1e-1;
 constexpr double kQuantTol = 0.25;
@@ -135,11 +141,14 @@ INSTANTIATE_TEST_SUITE_P(
                       ReferenceCase{"tiny-llama-spm.Q5_K", kQuantTol},
                       ReferenceCase{"tiny-llama-spm.Q6_K", kQuantTol},
                       ReferenceCase{"tiny-llama-spm.IQ4_NL", kQuantTol}),
-    [](const auto& info) {
-        std::string name = info.param.file;
-        std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
-        return name;
-    });
+    ReferenceName);
+
+// Families other than llama share the forward pass; their flags (fused projections, soft-capping,
+// sliding windows, post-norms, NEOX rope) are what these references exercise.
+INSTANTIATE_TEST_SUITE_P(OtherFamilies, ReferenceTest,
+                         ::testing::Values(ReferenceCase{"tiny-phi3", kFloatTol},
+                                           ReferenceCase{"tiny-gemma2", kFloatTol}),
+                         ReferenceName);
 
 }  // namespace
 }  // namespace pocket::test

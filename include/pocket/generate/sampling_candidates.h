@@ -46,27 +46,35 @@ class CandidateList {
 
     // Write access for steps that change logits or reorder; the list stops counting as sorted.
     std::span<Candidate> mutable_items() {
-        sorted_ = false;
+        sorted_prefix_ = 0;
         return items_;
     }
 
-    // True when the entries are known to be in ranks_before order.
-    bool sorted() const { return sorted_; }
-    void sort();
-    // Moves the k best entries to the front, in order, drops the rest. k must be <= size().
-    void keep_best(size_t k);
-    // Drops everything from index n on (order is kept, so a sorted list stays sorted).
+    // True when all entries are known to be in ranks_before order.
+    bool sorted() const { return sorted_prefix_ == items_.size(); }
+    // How many leading entries are known to be the best ones, in ranks_before order.
+    size_t sorted_prefix() const { return sorted_prefix_; }
+    void sort() { sort_prefix(items_.size()); }
+    // Moves the k best entries to the front, in order; the rest stay behind in no order. Costs
+    // O(n log k) for small k (one comparison per entry for most of them), so a top-40 of a
+    // 150k vocabulary does not pay for a full sort.
+    void sort_prefix(size_t k);
+    // Drops everything from index n on (order is kept, so a sorted prefix stays sorted).
     void truncate(size_t n);
-    // Multiplies every logit by factor (> 0), which keeps the order and so the sorted flag.
+    // Multiplies every logit by factor (> 0), which keeps the order.
     void scale_logits(float factor);
     // Keeps the entries for which keep(candidate) is true, in their current order.
     template <typename Predicate>
     void keep_if(Predicate keep) {
-        size_t out = 0;
+        size_t out = 0, prefix = 0;
         for (size_t i = 0; i < items_.size(); ++i) {
-            if (keep(items_[i])) items_[out++] = items_[i];
+            if (!keep(items_[i])) continue;
+            // What survives of the sorted prefix is still the best of what remains, in order.
+            if (i < sorted_prefix_) ++prefix;
+            items_[out++] = items_[i];
         }
         items_.resize(out);
+        sorted_prefix_ = prefix;
     }
 
     // Softmax over the current entries into Candidate::prob (max-subtracted, summed in double).
@@ -75,7 +83,7 @@ class CandidateList {
 
   private:
     std::vector<Candidate> items_;
-    bool sorted_ = false;
+    size_t sorted_prefix_ = 0;
 };
 
 }  // namespace pocket

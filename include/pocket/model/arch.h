@@ -9,10 +9,17 @@
 namespace pocket::model {
 
 enum class NormKind { Rms, Layer };
-// Normal rotates adjacent pairs (x[2i], x[2i+1]) (llama); Neox rotates (x[i], x[i + d/2]).
+// Normal rotates adjacent pairs (x[2i], x[2i+1]) (llama); Neox rotates (x[i], x[i + n_rot/2]).
 enum class RopeStyle { Normal, Neox };
 enum class FfnKind {
-    SwiGlu,  // down(silu(gate(x)) * up(x))
+    SwiGlu,   // down(silu(gate(x)) * up(x))
+    GeluGlu,  // down(gelu(gate(x)) * up(x))  (gemma)
+};
+// Which layers attend only to the last `sliding_window` positions.
+enum class SlidingWindow {
+    None,
+    All,         // every layer (phi3)
+    EvenLayers,  // layers 0, 2, 4, ... (gemma2)
 };
 
 struct ArchSpec {
@@ -20,9 +27,17 @@ struct ArchSpec {
     NormKind norm = NormKind::Rms;
     RopeStyle rope = RopeStyle::Normal;
     FfnKind ffn = FfnKind::SwiGlu;
-    bool causal = true;
-    // Each of these names a variation some families have; the forward pass checks the flag.
-    bool qkv_bias = false;       // attn_q/k/v carry .bias tensors
+    SlidingWindow sliding_window = SlidingWindow::None;
+    bool qkv_bias = false;        // attn_q/k/v carry .bias tensors (qwen2)
+    bool fused_qkv = false;       // one attn_qkv matrix with rows [q | k | v] (phi3)
+    bool fused_gate_up = false;   // ffn_up holds rows [gate | up] (phi3)
+    bool qk_norm = false;         // RMSNorm of each q/k head before rope (qwen3, gemma3)
+    bool post_attn_norm = false;  // norm of the attention output before the residual (gemma2)
+    bool post_ffn_norm = false;   // norm of the FFN output before the residual (gemma2)
+    bool embed_scale = false;     // token embeddings multiplied by sqrt(n_embd) (gemma)
+    // Q is multiplied by 1/sqrt(head_dim) after rope and the scores are not scaled again
+    // (phi3, gemma2): the same math as scaling the scores, rounded differently.
+    bool scale_q = false;
     bool output_tied_ok = true;  // output.weight may be absent (token_embd reused)
 };
 

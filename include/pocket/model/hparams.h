@@ -26,10 +26,15 @@ struct HParams {
     float norm_eps = 1e-5f;  // RMSNorm / LayerNorm epsilon
     float rope_freq_base = 10000.0f;
     float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+    float attn_softcap = 0.0f;     // scores -> c * tanh(scores / c) when > 0 (gemma2)
+    float final_softcap = 0.0f;    // logits -> c * tanh(logits / c) when > 0 (gemma2)
+    int64_t sliding_window = 0;    // positions a sliding-window layer sees (0 = unlimited)
+    float attn_scale = 0.0f;       // factor on Q·K (or on Q, with ArchSpec::scale_q)
 
     int64_t n_embd_q() const { return n_head * head_dim; }
     int64_t n_embd_kv() const { return n_head_kv * head_dim; }
     int64_t n_gqa() const { return n_head / n_head_kv; }
+    bool is_sliding_layer(const ArchSpec& arch, int64_t layer) const;
 };
 
 // Reads and validates the hyper-parameters; `n_vocab` comes from `<arch>.vocab_size` or the

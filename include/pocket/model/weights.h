@@ -14,12 +14,18 @@ class File;
 
 namespace pocket::model {
 
+// A view is empty when the architecture does not use that tensor.
 struct LayerWeights {
     TensorView attn_norm;
-    TensorView wq, wk, wv, wo;
-    TensorView bq, bk, bv;  // present when ArchSpec::qkv_bias
+    TensorView wq, wk, wv;  // separate projections
+    TensorView wqkv;        // fused [q | k | v] rows (ArchSpec::fused_qkv)
+    TensorView bq, bk, bv;  // ArchSpec::qkv_bias
+    TensorView q_norm, k_norm;  // per-head RMSNorm weights (ArchSpec::qk_norm)
+    TensorView wo;
+    TensorView post_attn_norm;
     TensorView ffn_norm;
-    TensorView w_gate, w_up, w_down;
+    TensorView w_gate, w_up, w_down;  // w_up holds [gate | up] when ArchSpec::fused_gate_up
+    TensorView post_ffn_norm;
 };
 
 struct Weights {

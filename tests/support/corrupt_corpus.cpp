@@ -1,4 +1,4 @@
-#include "corrupt_corpus.h"
+#include "support/corrupt_corpus.h"
 
 #include <cstring>
 #include <fstream>

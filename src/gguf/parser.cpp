@@ -1,22 +1,18 @@
-// The validating GGUF reader. Every read is bounds-checked against the file image and every count
+// The validating GGUF parser. Every read is bounds-checked against the file image and every count
 // is checked against the bytes left before anything is allocated, so a hostile file can only
 // produce a FormatError naming the offending field and its absolute offset.
 #include <algorithm>
 #include <bit>
 #include <cstring>
 #include <limits>
-#include <map>
-#include <new>
-#include <optional>
 
-#include "pocket/core/mapped_file.h"
-#include "pocket/gguf/gguf.h"
+#include "parsed.h"
 #include "printable.h"
 
-namespace pocket::gguf {
+namespace pocket::gguf::detail {
 
 static_assert(std::endian::native == std::endian::little,
-              "the GGUF reader decodes little-endian fields with memcpy");
+              "the GGUF parser decodes little-endian fields with memcpy");
 
 namespace {
 
@@ -57,45 +53,6 @@ uint64_t min_encoded_size(ValueType type) {
     if (type == ValueType::ARRAY) return 4 + 8;  // element type + length
     return fixed_size(type);
 }
-
-struct AlignedDelete {
-    void operator()(std::byte* p) const { ::operator delete (p, std::align_val_t{64}); }
-};
-
-// What parsing produces; File::Impl adds the storage that owns `bytes`.
-struct Parsed {
-    std::string name;
-    std::span<const std::byte> bytes;
-
-    uint32_t version = 0;
-    uint64_t alignment = kDefaultAlignment;
-    uint64_t data_offset = 0;
-
-    std::vector<KeyValue> metadata;
-    std::vector<uint64_t> kv_offsets;  // absolute offset of each entry's type field
-    std::map<std::string, size_t, std::less<>> kv_index;
-    std::vector<TensorInfo> tensors;
-    std::map<std::string, size_t, std::less<>> tensor_index;
-};
-
-}  // namespace
-
-struct File::Impl : Parsed {
-    std::optional<MappedFile> mapping;
-    std::unique_ptr<std::byte, AlignedDelete> owned;  // File::parse's copy, 64-byte aligned
-
-    // A typed getter found the key with an unusable value; `message` overrides the default.
-    [[noreturn]] void type_error(size_t index, std::string_view wanted,
-                                 std::string_view message = {}) const {
-        const auto& kv = metadata[index];
-        throw FormatError(
-            name, kv_offsets[index], cat("kv ", index, " ", detail::quoted(kv.key)),
-            message.empty() ? cat("expected ", wanted, ", found ", value_type_name(kv.value.type()))
-                            : std::string(message));
-    }
-};
-
-namespace {
 
 uint32_t byteswap32(uint32_t v) {
     return (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
@@ -536,140 +493,8 @@ class Parser {
 
 }  // namespace
 
-File::File(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-File::File(File&&) noexcept = default;
-File& File::operator=(File&&) noexcept = default;
-File::~File() = default;
-
-File File::open(const std::filesystem::path& path, const ReadOptions& options) {
-    auto impl = std::make_unique<Impl>();
-    impl->name = path.string();
-    impl->mapping.emplace(path);
-    impl->bytes = impl->mapping->bytes();
-    Parser(*impl, options).run();
-    return File(std::move(impl));
+void parse_image(Parsed& out, const ReadOptions& options) {
+    Parser(out, options).run();
 }
 
-File File::parse(std::span<const std::byte> bytes, std::string name, const ReadOptions& options) {
-    auto impl = std::make_unique<Impl>();
-    impl->name = std::move(name);
-    impl->owned.reset(static_cast<std::byte*>(::operator new (bytes.size(), std::align_val_t{64})));
-    if (!bytes.empty()) std::memcpy(impl->owned.get(), bytes.data(), bytes.size());
-    impl->bytes = {impl->owned.get(), bytes.size()};
-    Parser(*impl, options).run();
-    return File(std::move(impl));
-}
-
-const std::string& File::name() const {
-    return impl_->name;
-}
-uint32_t File::version() const {
-    return impl_->version;
-}
-uint64_t File::alignment() const {
-    return impl_->alignment;
-}
-uint64_t File::data_offset() const {
-    return impl_->data_offset;
-}
-uint64_t File::file_size() const {
-    return impl_->bytes.size();
-}
-const std::vector<KeyValue>& File::metadata() const {
-    return impl_->metadata;
-}
-const std::vector<TensorInfo>& File::tensors() const {
-    return impl_->tensors;
-}
-std::span<const std::byte> File::bytes() const {
-    return impl_->bytes;
-}
-
-const Value* File::find(std::string_view key) const {
-    const auto it = impl_->kv_index.find(key);
-    return it == impl_->kv_index.end() ? nullptr : &impl_->metadata[it->second].value;
-}
-
-namespace {
-
-std::optional<size_t> lookup(const std::map<std::string, size_t, std::less<>>& index,
-                             std::string_view key) {
-    const auto it = index.find(key);
-    if (it == index.end()) return std::nullopt;
-    return it->second;
-}
-
-}  // namespace
-
-std::optional<std::string> File::get_string(std::string_view key) const {
-    const auto i = lookup(impl_->kv_index, key);
-    if (!i) return std::nullopt;
-    const Value& v = impl_->metadata[*i].value;
-    if (v.type() != ValueType::STRING) impl_->type_error(*i, "STRING");
-    return v.as_string();
-}
-
-std::optional<int64_t> File::get_int(std::string_view key) const {
-    const auto i = lookup(impl_->kv_index, key);
-    if (!i) return std::nullopt;
-    const Value& v = impl_->metadata[*i].value;
-    if (!v.is_integer()) impl_->type_error(*i, "an integer");
-    try {
-        return v.as_int();
-    } catch (const Error& e) {
-        impl_->type_error(*i, "", e.what());
-    }
-}
-
-std::optional<uint64_t> File::get_uint(std::string_view key) const {
-    const auto i = lookup(impl_->kv_index, key);
-    if (!i) return std::nullopt;
-    const Value& v = impl_->metadata[*i].value;
-    if (!v.is_integer()) impl_->type_error(*i, "an unsigned integer");
-    try {
-        return v.as_uint();
-    } catch (const Error& e) {
-        impl_->type_error(*i, "", e.what());
-    }
-}
-
-std::optional<double> File::get_float(std::string_view key) const {
-    const auto i = lookup(impl_->kv_index, key);
-    if (!i) return std::nullopt;
-    const Value& v = impl_->metadata[*i].value;
-    if (!v.is_number()) impl_->type_error(*i, "a number");
-    return v.as_double();
-}
-
-std::optional<bool> File::get_bool(std::string_view key) const {
-    const auto i = lookup(impl_->kv_index, key);
-    if (!i) return std::nullopt;
-    const Value& v = impl_->metadata[*i].value;
-    if (v.type() != ValueType::BOOL) impl_->type_error(*i, "BOOL");
-    return v.as_bool();
-}
-
-const Array* File::get_array(std::string_view key) const {
-    const auto i = lookup(impl_->kv_index, key);
-    if (!i) return nullptr;
-    const Value& v = impl_->metadata[*i].value;
-    if (v.type() != ValueType::ARRAY) impl_->type_error(*i, "ARRAY");
-    return &v.as_array();
-}
-
-const TensorInfo* File::find_tensor(std::string_view name) const {
-    const auto i = lookup(impl_->tensor_index, name);
-    return i ? &impl_->tensors[*i] : nullptr;
-}
-
-std::span<const std::byte> File::tensor_data(const TensorInfo& tensor) const {
-    const uint64_t size = impl_->bytes.size();
-    const uint64_t begin = impl_->data_offset + tensor.offset;
-    if (tensor.offset > size || begin > size || tensor.n_bytes > size - begin) {
-        fail(impl_->name, ": tensor ", detail::quoted(tensor.name), " data [", begin, " + ",
-             tensor.n_bytes, ") is not inside the file (size ", size, ")");
-    }
-    return impl_->bytes.subspan(begin, tensor.n_bytes);
-}
-
-}  // namespace pocket::gguf
+}  // namespace pocket::gguf::detail
