@@ -24,7 +24,7 @@ struct Context::Scratch {
     struct alignas(64) ThreadSpace {
         std::vector<float> scores;
         std::vector<f16_t> q16;
-        std::vector<float> acc;
+        std::vector<float> acc;    // head_dim x 16 lanes for the probability-weighted values
     };
     std::vector<ThreadSpace> threads;
 };
@@ -61,7 +61,7 @@ Context::Context(const Model& model, const ContextParams& params)
     for (auto& t : s.threads) {
         t.scores.resize(static_cast<size_t>(n_ctx_));
         t.q16.resize(static_cast<size_t>(hp.head_dim));
-        t.acc.resize(static_cast<size_t>(hp.head_dim));
+        t.acc.resize(static_cast<size_t>(hp.head_dim) * 16);
     }
 }
 
@@ -224,9 +224,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
                 kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
                     for (int64_t j = 0; j < run.count; ++j) {
                         const f16_t* key = run.keys + j * n_kv + kvh * hd;
-                        float dot = 0.0f;
-                        for (int64_t d = 0; d < hd; ++d) dot += f16_to_f32(ws.q16[d]) * f16_to_f32(key[d]);
-                        ws.scores[run.first_pos + j] = dot;
+                        ws.scores[run.first_pos + j] = ops::dot_f16(ws.q16.data(), key, hd);
                     }
                 });
                 float* scores = ws.scores.data();
@@ -237,15 +235,24 @@ void Context::forward(std::span<const BatchEntry> batch) {
                 // line up with the positions as in llama.cpp's masked rows.
                 std::fill(scores, scores + first, -std::numeric_limits<float>::infinity());
                 ops::scaled_softmax(scores, n_pos, kq_scale);
+                // out[d] = sum_j p[j] * v[j][d] as 16 lanes by position (lane = j mod 16) of fused
+                // multiply-adds, folded by a pairwise tree: llama.cpp's GEMM over the padded row.
                 std::fill(ws.acc.begin(), ws.acc.end(), 0.0f);
                 kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
                     for (int64_t j = std::max<int64_t>(0, first - run.first_pos); j < run.count; ++j) {
-                        const float p = round_to_f16(ws.scores[run.first_pos + j]);
+                        const int64_t pos = run.first_pos + j;
+                        const float p = round_to_f16(ws.scores[pos]);
+                        float* lane = &ws.acc[static_cast<size_t>((pos % 16) * hd)];
                         const f16_t* value = run.values + j * n_kv + kvh * hd;
-                        for (int64_t d = 0; d < hd; ++d) ws.acc[d] += p * f16_to_f32(value[d]);
+                        for (int64_t d = 0; d < hd; ++d) lane[d] = std::fma(p, f16_to_f32(value[d]), lane[d]);
                     }
                 });
-                std::copy(ws.acc.begin(), ws.acc.end(), &s.attn[t * n_q + h * hd]);
+                float* out = &s.attn[t * n_q + h * hd];
+                for (int64_t d = 0; d < hd; ++d) {
+                    float lanes[16];
+                    for (int l = 0; l < 16; ++l) lanes[l] = ws.acc[static_cast<size_t>(l * hd + d)];
+                    out[d] = ops::tree_sum16(lanes);
+                }
             }
         });
         s.act.invalidate();

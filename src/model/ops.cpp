@@ -50,10 +50,9 @@ float exp_approx(float x) {
 }
 
 namespace {
-
 constexpr int64_t kGroup = 16;
+}  // namespace
 
-// Sum of 16 values in the pairing of a 512-bit horizontal add: halves, then quarters, ...
 float tree_sum16(const float* v) {
     float a8[8], a4[4];
     for (int i = 0; i < 8; ++i) a8[i] = v[i + 8] + v[i];
@@ -61,7 +60,40 @@ float tree_sum16(const float* v) {
     return (a4[0] + a4[2]) + (a4[1] + a4[3]);
 }
 
-}  // namespace
+float dot_f16(const f16_t* a, const f16_t* b, int64_t n) {
+    float lanes[kGroup] = {};
+    if (n % kGroup == 0) {
+        for (int64_t i = 0; i < n; i += kGroup) {
+            for (int64_t l = 0; l < kGroup; ++l) {
+                lanes[l] = std::fma(f16_to_f32(a[i + l]), f16_to_f32(b[i + l]), lanes[l]);
+            }
+        }
+        return tree_sum16(lanes);
+    }
+    // Four 16-lane accumulators per 64 values, folded pairwise, then the tail in double.
+    constexpr int64_t kStep = 4 * kGroup;
+    const int64_t whole = n - n % kStep;
+    double sum = 0.0;
+    if (whole > 0) {
+        float acc[4][kGroup] = {};
+        for (int64_t i = 0; i < whole; i += kStep) {
+            for (int64_t j = 0; j < 4; ++j) {
+                for (int64_t l = 0; l < kGroup; ++l) {
+                    const int64_t k = i + j * kGroup + l;
+                    acc[j][l] = std::fma(f16_to_f32(a[k]), f16_to_f32(b[k]), acc[j][l]);
+                }
+            }
+        }
+        for (int64_t l = 0; l < kGroup; ++l) {
+            acc[0][l] += acc[2][l];
+            acc[1][l] += acc[3][l];
+            acc[0][l] += acc[1][l];
+        }
+        sum = tree_sum16(acc[0]);
+    }
+    for (int64_t i = whole; i < n; ++i) sum += static_cast<double>(f16_to_f32(a[i]) * f16_to_f32(b[i]));
+    return static_cast<float>(sum);
+}
 
 void scaled_softmax(float* scores, int64_t n, float scale) {
     float max = -std::numeric_limits<float>::infinity();

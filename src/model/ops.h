@@ -31,6 +31,14 @@ float exp_approx(float x);
 // weight entries to whole groups). Entries equal to -infinity get probability 0.
 void scaled_softmax(float* scores, int64_t n, float scale);
 
+// Dot product of two F16 rows in llama.cpp's summation order: rows whose length is a multiple of
+// 16 go through its tiled GEMM (16 lanes of fused multiply-adds, then a pairwise tree); others
+// through ggml's F16 dot (64-wide fused steps, the rest summed in double).
+float dot_f16(const f16_t* a, const f16_t* b, int64_t n);
+
+// Sum of 16 values paired like a 512-bit horizontal add (halves, quarters, ...).
+float tree_sum16(const float* v);
+
 float silu(float x);
 // gate[i] = silu(gate[i]) * up[i] over one row, SiLU evaluated like llama.cpp's AVX-512 build:
 // exp_approx for whole groups of 16 from the start of the row, the C library's expf for the rest.
