@@ -61,7 +61,7 @@ void fill_normal(Rng& rng, float* out, int64_t n, float mean, float sigma) {
     }
 }
 
-std::vector<float> llama3_freq_factors(const SynthShape& s) {
+std::vector<float> llama3_factors_impl(const SynthShape& s) {
     // Llama 3.1 "rope_type: llama3": long wavelengths are divided by `factor`, short ones kept,
     // the band between blended smoothly (as in Meta's reference and the GGUF converters).
     const int64_t n = s.head_dim / 2;
@@ -109,6 +109,10 @@ uint32_t file_type_id(DType t) {
 }  // namespace
 
 std::span<const SynthShape> synth_shapes() { return kShapes; }
+
+std::vector<float> llama3_rope_factors(const SynthShape& shape) {
+    return shape.llama3_rope_factor > 0.0f ? llama3_factors_impl(shape) : std::vector<float>{};
+}
 
 const SynthShape* find_synth_shape(std::string_view name) {
     for (const auto& s : kShapes) {
@@ -255,7 +259,7 @@ SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
     add_matrix("token_embd.weight", s.n_embd, s.n_vocab, 1.0f);
     add_vector("output_norm.weight", norm_weights(s.n_embd, 0));
     if (!s.tied_output) add_matrix("output.weight", s.n_embd, s.n_vocab, in_sigma);
-    if (s.llama3_rope_factor > 0.0f) add_vector("rope_freqs.weight", llama3_freq_factors(s));
+    if (s.llama3_rope_factor > 0.0f) add_vector("rope_freqs.weight", llama3_rope_factors(s));
     for (int64_t il = 0; il < s.n_layer; ++il) {
         const std::string p = cat("blk.", il, ".");
         add_vector(p + "attn_norm.weight", norm_weights(s.n_embd, 2 * il + 1));

@@ -54,6 +54,10 @@ struct SynthVocab {
 };
 SynthVocab make_synth_vocab(int64_t n_vocab);
 
+// Per-dimension-pair frequency divisors of Llama 3.1-style rope scaling (the rope_freqs tensor);
+// empty when the shape has none.
+std::vector<float> llama3_rope_factors(const SynthShape& shape);
+
 // The type a tensor with rows of `row_length` values gets when `wanted` is requested.
 DType fallback_type(DType wanted, int64_t row_length);
 

@@ -1,0 +1,94 @@
+// Random-weight models of real shapes: they load, have the published dimensions and run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "pocket/model/context.h"
+#include "pocket/model/model.h"
+#include "pocket/model/synth.h"
+#include "pocket/tokenizer/tokenizer.h"
+#include "support/test_support.h"
+
+namespace pocket::test {
+namespace {
+
+using model::Model;
+
+TEST(Synth, Smollm2ShapeLoadsAndRuns) {
+    const auto* shape = model::find_synth_shape("smollm2-135m");
+    ASSERT_NE(shape, nullptr);
+    ScratchDir dir;
+    const auto path = dir / "smollm2.gguf";
+    const auto result = model::write_synth_model(*shape, {.type = DType::Q4_0, .seed = 7}, path);
+    // SmolLM2-135M: 134.5 M parameters (config.json of HuggingFaceTB/SmolLM2-135M, tied embeddings).
+    EXPECT_NEAR(static_cast<double>(result.n_params), 134.5e6, 0.1e6);
+    EXPECT_TRUE(result.fallbacks.empty());  // 576 is a multiple of Q4_0's 32-value block
+
+    const auto model = Model::load(path);
+    const auto& hp = model->hparams();
+    EXPECT_EQ(hp.n_embd, 576);
+    EXPECT_EQ(hp.n_layer, 30);
+    EXPECT_EQ(hp.n_head, 9);
+    EXPECT_EQ(hp.n_head_kv, 3);
+    EXPECT_EQ(hp.n_ff, 1536);
+    EXPECT_EQ(hp.n_vocab, 49152);
+    EXPECT_TRUE(model->weights().output_tied);
+
+    const auto ids = model->tokenizer().encode("hello world, this is a test", true, false);
+    ASSERT_GT(ids.size(), 2u);
+    model::Context ctx(*model, {.n_ctx = 64});
+    const auto logits = ctx.eval(ids);
+    for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+}
+
+TEST(Synth, KQuantFallsBackWhereRowsDoNotSplitIntoSuperBlocks) {
+    EXPECT_EQ(model::fallback_type(DType::Q4_K, 576), DType::Q5_0);
+    EXPECT_EQ(model::fallback_type(DType::Q6_K, 896), DType::Q8_0);
+    EXPECT_EQ(model::fallback_type(DType::Q3_K, 576), DType::IQ4_NL);
+    EXPECT_EQ(model::fallback_type(DType::Q4_K, 2048), DType::Q4_K);
+    EXPECT_EQ(model::fallback_type(DType::Q8_0, 100), DType::F16);
+}
+
+TEST(Synth, ShapesWithoutLlama3ScalingHaveNoRopeFactors) {
+    EXPECT_TRUE(model::llama3_rope_factors(*model::find_synth_shape("smollm2-135m")).empty());
+}
+
+TEST(Synth, SameSeedSameFile) {
+    const auto* shape = model::find_synth_shape("tiny");
+    ASSERT_NE(shape, nullptr);
+    ScratchDir dir;
+    model::write_synth_model(*shape, {.type = DType::Q4_K, .seed = 3}, dir / "a.gguf");
+    model::write_synth_model(*shape, {.type = DType::Q4_K, .seed = 3}, dir / "b.gguf");
+    model::write_synth_model(*shape, {.type = DType::Q4_K, .seed = 4}, dir / "c.gguf");
+    EXPECT_EQ(read_file_bytes(dir / "a.gguf"), read_file_bytes(dir / "b.gguf"));
+    EXPECT_NE(read_file_bytes(dir / "a.gguf"), read_file_bytes(dir / "c.gguf"));
+}
+
+// Llama 3.1 "llama3" rope scaling, computed here from Meta's published description
+// (apply_scaling in the reference model code): wavelengths above original_ctx/low_freq_factor are
+// divided by `factor`, below original_ctx/high_freq_factor kept, and blended in between.
+TEST(Synth, Llama3RopeFactors) {
+    const auto* shape = model::find_synth_shape("llama-3.2-1b");
+    ASSERT_NE(shape, nullptr);
+    const auto f = model::llama3_rope_factors(*shape);
+    ASSERT_EQ(f.size(), 32u);
+    const double base = 500000.0, factor = 32.0, low = 1.0, high = 4.0, orig = 8192.0;
+    for (int i = 0; i < 32; ++i) {
+        const double freq = std::pow(base, -2.0 * i / 64.0);
+        const double wavelen = 2 * std::numbers::pi / freq;
+        double scaled_freq;
+        if (wavelen < orig / high) {
+            scaled_freq = freq;
+        } else if (wavelen > orig / low) {
+            scaled_freq = freq / factor;
+        } else {
+            const double smooth = (orig / wavelen - low) / (high - low);
+            scaled_freq = (1 - smooth) * freq / factor + smooth * freq;
+        }
+        EXPECT_NEAR(f[i], freq / scaled_freq, 1e-4 * freq / scaled_freq) << "dimension pair " << i;
+    }
+}
+
+}  // namespace
+}  // namespace pocket::test
