@@ -67,7 +67,14 @@ Context::Context(const Model& model, const ContextParams& params)
 
 Context::~Context() = default;
 
+std::span<const float> Context::embedding(size_t i) const {
+    if (i >= n_outputs_) fail("embedding(", i, ") requested but the last batch produced ", n_outputs_);
+    const auto n_embd = static_cast<size_t>(model_.hparams().n_embd);
+    return {embeddings_.data() + i * n_embd, n_embd};
+}
+
 std::span<const float> Context::logits(size_t i) const {
+    if (!model_.arch().lm_head) fail(model_.arch().name, " models have no language-model head: use embeddings");
     if (i >= n_outputs_) fail("logits(", i, ") requested but the last batch produced ", n_outputs_);
     const auto n_vocab = static_cast<size_t>(model_.hparams().n_vocab);
     return {logits_.data() + i * n_vocab, n_vocab};
@@ -112,7 +119,8 @@ void Context::decode(std::span<const BatchEntry> batch) {
              " are free (raise the context size)");
     }
 
-    logits_.resize(n_logits * static_cast<size_t>(hp.n_vocab));
+    if (model_.arch().lm_head) logits_.resize(n_logits * static_cast<size_t>(hp.n_vocab));
+    embeddings_.resize(n_logits * static_cast<size_t>(hp.n_embd));
     n_outputs_ = 0;
     for (size_t start = 0; start < batch.size(); start += static_cast<size_t>(params_.n_batch)) {
         const size_t count = std::min(batch.size() - start, static_cast<size_t>(params_.n_batch));
@@ -135,8 +143,21 @@ void add_bias(float* x, int64_t n, const TensorView& bias) {
     }
 }
 
-void norm_rows(const float* x, const TensorView& weight, float* y, int64_t n, int64_t width, float eps) {
-    for (int64_t t = 0; t < n; ++t) ops::rms_norm(x + t * width, weight.f32(), y + t * width, width, eps);
+// RMSNorm or LayerNorm (with its bias) of n rows, as the architecture says.
+void norm_rows(NormKind kind, const float* x, const TensorView& weight, const TensorView& bias, float* y,
+               int64_t n, int64_t width, float eps) {
+    for (int64_t t = 0; t < n; ++t) {
+        if (kind == NormKind::Layer) {
+            ops::layer_norm(x + t * width, weight.f32(), bias.empty() ? nullptr : bias.f32(), y + t * width,
+                            width, eps);
+        } else {
+            ops::rms_norm(x + t * width, weight.f32(), y + t * width, width, eps);
+        }
+    }
+}
+
+void add_rows(float* x, const float* y, int64_t count) {
+    for (int64_t i = 0; i < count; ++i) x[i] += y[i];
 }
 
 }  // namespace
@@ -155,28 +176,54 @@ void Context::forward(std::span<const BatchEntry> batch) {
     const float kq_scale = arch.scale_q ? 1.0f : hp.attn_scale;
 
     for (const auto& e : batch) kv_.grow(e.seq, e.pos + 1);
-    for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, batch[t].token, &s.x[t * n_embd]);
+    for (int64_t t = 0; t < n; ++t) {
+        float* x = &s.x[t * n_embd];
+        dequantize_row(w.token_embd, batch[t].token, x);
+        if (!w.token_types.empty()) {  // every token is of type 0 ("sentence A")
+            dequantize_row(w.token_types, 0, s.tmp.data());
+            add_rows(x, s.tmp.data(), n_embd);
+        }
+        if (!w.position_embd.empty()) {
+            if (batch[t].pos >= w.position_embd.rows) {
+                fail("position ", batch[t].pos, " is beyond the model's ", w.position_embd.rows, " position embeddings");
+            }
+            dequantize_row(w.position_embd, batch[t].pos, s.tmp.data());
+            add_rows(x, s.tmp.data(), n_embd);
+        }
+    }
     if (arch.embed_scale) {
         const float scale = std::sqrt(static_cast<float>(n_embd));
         for (int64_t i = 0; i < n * n_embd; ++i) s.x[i] *= scale;
     }
+    if (arch.embed_norm) norm_rows(arch.norm, s.x.data(), w.embd_norm, w.embd_norm_b, s.x.data(), n, n_embd, hp.norm_eps);
 
+    const bool rope = arch.rope != RopeStyle::None && hp.n_rot > 0;
     for (int64_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights& L = w.layers[static_cast<size_t>(il)];
+        const bool sliding = hp.is_sliding_layer(arch, il);
+        // gemma3's local layers rotate with their own base and without the global scaling.
+        const bool local_rope = sliding && arch.local_rope_base > 0.0f;
+        const float rope_base = local_rope ? arch.local_rope_base : hp.rope_freq_base;
+        const float rope_scale = local_rope ? 1.0f : hp.rope_freq_scale;
 
         // ---- attention ----
-        norm_rows(s.x.data(), L.attn_norm, s.xn.data(), n, n_embd, hp.norm_eps);
+        // Pre-norm blocks read the normalised stream; post-norm blocks (bert) the raw one.
+        const float* attn_in = s.x.data();
+        if (!arch.post_norm) {
+            norm_rows(arch.norm, s.x.data(), L.attn_norm, L.attn_norm_b, s.xn.data(), n, n_embd, hp.norm_eps);
+            attn_in = s.xn.data();
+        }
         s.act.invalidate();
         if (arch.fused_qkv) {
-            linear(L.wqkv, s.xn.data(), n, s.fused.data(), s.act, pool);
+            linear(L.wqkv, attn_in, n, s.fused.data(), s.act, pool);
             const int64_t row = n_q + 2 * n_kv;
             split_columns(s.fused.data(), n, row, 0, n_q, s.q.data());
             split_columns(s.fused.data(), n, row, n_q, n_kv, s.k.data());
             split_columns(s.fused.data(), n, row, n_q + n_kv, n_kv, s.v.data());
         } else {
-            linear(L.wq, s.xn.data(), n, s.q.data(), s.act, pool);
-            linear(L.wk, s.xn.data(), n, s.k.data(), s.act, pool);
-            linear(L.wv, s.xn.data(), n, s.v.data(), s.act, pool);
+            linear(L.wq, attn_in, n, s.q.data(), s.act, pool);
+            linear(L.wk, attn_in, n, s.k.data(), s.act, pool);
+            linear(L.wv, attn_in, n, s.v.data(), s.act, pool);
         }
         add_bias(s.q.data(), n, L.bq);
         add_bias(s.k.data(), n, L.bk);
@@ -185,7 +232,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
             for (int64_t h = 0; h < hp.n_head; ++h) {
                 float* q = &s.q[t * n_q + h * hd];
                 if (!L.q_norm.empty()) ops::rms_norm(q, L.q_norm.f32(), q, hd, hp.norm_eps);
-                ops::rope(q, hp.n_rot, batch[t].pos, hp.rope_freq_base, hp.rope_freq_scale, freq_factors, neox);
+                if (rope) ops::rope(q, hp.n_rot, batch[t].pos, rope_base, rope_scale, freq_factors, neox);
                 if (arch.scale_q) {
                     for (int64_t d = 0; d < hd; ++d) q[d] *= hp.attn_scale;
                 }
@@ -193,7 +240,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
             for (int64_t h = 0; h < hp.n_head_kv; ++h) {
                 float* k = &s.k[t * n_kv + h * hd];
                 if (!L.k_norm.empty()) ops::rms_norm(k, L.k_norm.f32(), k, hd, hp.norm_eps);
-                ops::rope(k, hp.n_rot, batch[t].pos, hp.rope_freq_base, hp.rope_freq_scale, freq_factors, neox);
+                if (rope) ops::rope(k, hp.n_rot, batch[t].pos, rope_base, rope_scale, freq_factors, neox);
             }
             f16_t* kc = kv_.key(il, batch[t].seq, batch[t].pos);
             f16_t* vc = kv_.value(il, batch[t].seq, batch[t].pos);
@@ -205,7 +252,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
 
         // Scores against the F16 cache with the query rounded to F16, softmax in F32, the
         // probabilities rounded to F16 before weighting the values: llama.cpp's numerics.
-        const int64_t window = hp.is_sliding_layer(arch, il) ? hp.sliding_window : 0;
+        const int64_t window = sliding ? hp.sliding_window : 0;
         const int64_t n_tasks = n * hp.n_head;
         const int64_t n_gqa = hp.n_gqa();
         pool.run_on_all([&](int thread, int n_threads) {
@@ -218,7 +265,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
                 const BatchEntry& e = batch[t];
                 const float* q = &s.q[t * n_q + h * hd];
                 for (int64_t d = 0; d < hd; ++d) ws.q16[d] = f32_to_f16(q[d]);
-                const int64_t n_pos = e.pos + 1;
+                // Causal: positions up to the token's own; otherwise the whole sequence.
+                const int64_t n_pos = arch.causal ? e.pos + 1 : kv_.length(e.seq);
                 // A sliding-window layer sees the positions p with e.pos - p < window.
                 const int64_t first = window > 0 ? std::max<int64_t>(0, e.pos - window + 1) : 0;
                 kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
@@ -257,47 +305,77 @@ void Context::forward(std::span<const BatchEntry> batch) {
         });
         s.act.invalidate();
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);
-        if (!L.post_attn_norm.empty()) norm_rows(s.tmp.data(), L.post_attn_norm, s.tmp.data(), n, n_embd, hp.norm_eps);
-        for (int64_t i = 0; i < n * n_embd; ++i) s.x[i] += s.tmp[i];
+        add_bias(s.tmp.data(), n, L.bo);
+        if (!L.post_attn_norm.empty()) norm_rows(arch.norm, s.tmp.data(), L.post_attn_norm, {}, s.tmp.data(), n, n_embd, hp.norm_eps);
+        if (arch.post_norm) {
+            add_rows(s.tmp.data(), s.x.data(), n * n_embd);  // attention output + block input
+            norm_rows(arch.norm, s.tmp.data(), L.attn_norm, L.attn_norm_b, s.x.data(), n, n_embd, hp.norm_eps);
+        } else {
+            add_rows(s.x.data(), s.tmp.data(), n * n_embd);
+        }
 
         // ---- feed-forward ----
-        norm_rows(s.x.data(), L.ffn_norm, s.xn.data(), n, n_embd, hp.norm_eps);
+        const float* ffn_in = s.x.data();
+        if (!arch.post_norm) {
+            norm_rows(arch.norm, s.x.data(), L.ffn_norm, L.ffn_norm_b, s.xn.data(), n, n_embd, hp.norm_eps);
+            ffn_in = s.xn.data();
+        }
         s.act.invalidate();
         const int64_t n_ff = hp.n_ff;
-        if (arch.fused_gate_up) {
-            linear(L.w_up, s.xn.data(), n, s.fused.data(), s.act, pool);
-            split_columns(s.fused.data(), n, 2 * n_ff, 0, n_ff, s.gate.data());
-            split_columns(s.fused.data(), n, 2 * n_ff, n_ff, n_ff, s.up.data());
+        if (arch.ffn == FfnKind::Gelu) {
+            linear(L.w_up, ffn_in, n, s.gate.data(), s.act, pool);
+            add_bias(s.gate.data(), n, L.b_up);
+            for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]);
         } else {
-            linear(L.w_gate, s.xn.data(), n, s.gate.data(), s.act, pool);
-            linear(L.w_up, s.xn.data(), n, s.up.data(), s.act, pool);
-        }
-        if (arch.ffn == FfnKind::GeluGlu) {
-            for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]) * s.up[i];
-        } else {
-            for (int64_t t = 0; t < n; ++t) ops::silu_mul_row(&s.gate[t * n_ff], &s.up[t * n_ff], n_ff);
+            if (arch.fused_gate_up) {
+                linear(L.w_up, ffn_in, n, s.fused.data(), s.act, pool);
+                split_columns(s.fused.data(), n, 2 * n_ff, 0, n_ff, s.gate.data());
+                split_columns(s.fused.data(), n, 2 * n_ff, n_ff, n_ff, s.up.data());
+            } else {
+                linear(L.w_gate, ffn_in, n, s.gate.data(), s.act, pool);
+                linear(L.w_up, ffn_in, n, s.up.data(), s.act, pool);
+            }
+            if (arch.ffn == FfnKind::GeluGlu) {
+                for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]) * s.up[i];
+            } else {
+                for (int64_t t = 0; t < n; ++t) ops::silu_mul_row(&s.gate[t * n_ff], &s.up[t * n_ff], n_ff);
+            }
         }
         s.act.invalidate();
         linear(L.w_down, s.gate.data(), n, s.tmp.data(), s.act, pool);
-        if (!L.post_ffn_norm.empty()) norm_rows(s.tmp.data(), L.post_ffn_norm, s.tmp.data(), n, n_embd, hp.norm_eps);
-        for (int64_t i = 0; i < n * n_embd; ++i) s.x[i] += s.tmp[i];
+        add_bias(s.tmp.data(), n, L.b_down);
+        if (!L.post_ffn_norm.empty()) norm_rows(arch.norm, s.tmp.data(), L.post_ffn_norm, {}, s.tmp.data(), n, n_embd, hp.norm_eps);
+        if (arch.post_norm) {
+            add_rows(s.tmp.data(), s.x.data(), n * n_embd);  // FFN output + its input
+            norm_rows(arch.norm, s.tmp.data(), L.ffn_norm, L.ffn_norm_b, s.x.data(), n, n_embd, hp.norm_eps);
+        } else {
+            add_rows(s.x.data(), s.tmp.data(), n * n_embd);
+        }
     }
 
-    // ---- output head, only for the rows that asked for logits ----
+    // ---- outputs, only for the rows that asked: final hidden states, then logits ----
     s.out_rows.clear();
     for (int64_t t = 0; t < n; ++t) {
         if (!batch[t].logits) continue;
         const auto row = static_cast<int64_t>(s.out_rows.size());
-        ops::rms_norm(&s.x[t * n_embd], w.output_norm.f32(), &s.out_hidden[row * n_embd], n_embd, hp.norm_eps);
+        float* hidden = &s.out_hidden[row * n_embd];
+        if (w.output_norm.empty()) {
+            std::copy_n(&s.x[t * n_embd], n_embd, hidden);
+        } else {
+            norm_rows(arch.norm, &s.x[t * n_embd], w.output_norm, {}, hidden, 1, n_embd, hp.norm_eps);
+        }
         s.out_rows.push_back(t);
     }
     if (s.out_rows.empty()) return;
     const auto n_out = static_cast<int64_t>(s.out_rows.size());
-    float* out = logits_.data() + n_outputs_ * hp.n_vocab;
-    s.act.invalidate();
-    linear(w.output, s.out_hidden.data(), n_out, out, s.act, pool);
-    if (hp.final_softcap > 0.0f) {
-        for (int64_t i = 0; i < n_out * hp.n_vocab; ++i) out[i] = ops::softcap(out[i], hp.final_softcap);
+    std::copy_n(s.out_hidden.data(), n_out * n_embd, embeddings_.data() + n_outputs_ * n_embd);
+    if (arch.lm_head) {
+        float* out = logits_.data() + n_outputs_ * hp.n_vocab;
+        s.act.invalidate();
+        linear(w.output, s.out_hidden.data(), n_out, out, s.act, pool);
+        if (hp.final_softcap > 0.0f) {
+            for (int64_t i = 0; i < n_out * hp.n_vocab; ++i) out[i] = ops::softcap(out[i], hp.final_softcap);
+        }
     }
     n_outputs_ += static_cast<size_t>(n_out);
 }

@@ -75,7 +75,11 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
         fail(file.name(), ": attention.value_length ", value_length, " differs from key_length ",
              hp.head_dim, " (not supported)");
     }
-    hp.n_rot = keys.optional("rope.dimension_count", hp.head_dim, 0, hp.head_dim);
+    hp.n_rot = arch.rope == RopeStyle::None ? 0 : keys.optional("rope.dimension_count", hp.head_dim, 0, hp.head_dim);
+    if (auto causal = file.get_bool(keys.key("attention.causal")); causal && *causal != arch.causal) {
+        fail(file.name(), ": ", keys.key("attention.causal"), " = ", *causal, " is not supported for ", arch.name);
+    }
+    hp.pooling = static_cast<Pooling>(keys.optional("pooling_type", arch.lm_head ? 0 : 1, 0, 4));
     if (hp.n_rot % 2 != 0) fail(file.name(), ": rope.dimension_count ", hp.n_rot, " is odd");
 
     const std::string eps_key = arch.norm == NormKind::Rms ? "attention.layer_norm_rms_epsilon"
@@ -102,8 +106,9 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
     }
     // Gemma 2 27B (46 layers) scales queries by 1/sqrt(n_embd/n_head) instead of 1/sqrt(head_dim);
     // the model files do not say so, the layer count is how llama.cpp tells them apart.
-    const bool gemma2_27b = arch.name == "gemma2" && hp.n_layer == 46;
-    hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(gemma2_27b ? hp.n_embd / hp.n_head : hp.head_dim));
+    // Gemma 3 27B (62 layers) likewise.
+    const bool gemma_27b = (arch.name == "gemma2" && hp.n_layer == 46) || (arch.name == "gemma3" && hp.n_layer == 62);
+    hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(gemma_27b ? hp.n_embd / hp.n_head : hp.head_dim));
 
     if (auto vocab = file.get_int(keys.key("vocab_size"))) {
         hp.n_vocab = *vocab;
@@ -124,6 +129,7 @@ bool HParams::is_sliding_layer(const ArchSpec& arch, int64_t layer) const {
         case SlidingWindow::None: return false;
         case SlidingWindow::All: return true;
         case SlidingWindow::EvenLayers: return layer % 2 == 0;
+        case SlidingWindow::FiveToOne: return (layer + 1) % 6 != 0;
     }
     return false;
 }

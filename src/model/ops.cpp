@@ -13,6 +13,24 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
 }
 
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]);
+    const float mean = static_cast<float>(sum / static_cast<double>(n));
+    double sum2 = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i] - mean;
+        y[i] = v;
+        sum2 += static_cast<double>(v * v);
+    }
+    const float variance = static_cast<float>(sum2 / static_cast<double>(n));
+    const float scale = 1.0f / std::sqrt(variance + eps);
+    for (int64_t i = 0; i < n; ++i) {
+        y[i] = (y[i] * scale) * w[i];
+        if (b) y[i] += b[i];
+    }
+}
+
 void rope(float* x, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
           const float* freq_factors, bool neox) {
     // theta_i = pos * base^(-2i/n_rot), built by repeated multiplication like ggml's rope cache so

@@ -13,6 +13,10 @@ namespace pocket::model::ops {
 // the scale is applied first and the weight multiplied after, matching ggml's separate ops.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 
+// LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b, mean and variance summed in double
+// (ggml's order: centre, scale, then multiply by w and add b as separate steps). b may be null.
+void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps);
+
 // Rotary position embedding of one head (`head_dim` values, the first `n_rot` rotated) in place.
 // `neox` selects pairs (i, i + n_rot/2) instead of adjacent pairs. `freq_factors` (n_rot/2
 // divisors, may be null) implements llama-3 style frequency scaling.

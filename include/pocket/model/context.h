@@ -29,7 +29,7 @@ struct BatchEntry {
     TokenId token = 0;
     int64_t pos = 0;  // must continue the sequence: kv.length(seq), then +1 for each later entry
     SeqId seq = 0;
-    bool logits = false;
+    bool logits = false;  // produce outputs for this entry: logits and its final hidden state
 };
 
 class Context {
@@ -45,6 +45,9 @@ public:
 
     // Logits of the i-th entry of the last batch that had logits == true (n_vocab values).
     std::span<const float> logits(size_t i) const;
+    // Final hidden state (after the output norm, if the model has one) of the i-th output entry:
+    // token embeddings for encoders, the input of the LM head for decoders.
+    std::span<const float> embedding(size_t i) const;
     size_t n_outputs() const { return n_outputs_; }
 
     // Appends `tokens` to sequence `seq` and returns the logits of the last one.
@@ -65,6 +68,7 @@ private:
     KvCache kv_;
     std::unique_ptr<Scratch> scratch_;
     std::vector<float> logits_;
+    std::vector<float> embeddings_;
     size_t n_outputs_ = 0;
 };
 

@@ -12,6 +12,9 @@ class File;
 
 namespace pocket::model {
 
+// How an embedding model turns token states into one vector (GGUF <arch>.pooling_type).
+enum class Pooling { None = 0, Mean = 1, Cls = 2, Last = 3, Rank = 4 };
+
 struct HParams {
     std::string arch_name;
     int64_t n_vocab = 0;
@@ -30,6 +33,7 @@ struct HParams {
     float final_softcap = 0.0f;    // logits -> c * tanh(logits / c) when > 0 (gemma2)
     int64_t sliding_window = 0;    // positions a sliding-window layer sees (0 = unlimited)
     float attn_scale = 0.0f;       // factor on Q·K (or on Q, with ArchSpec::scale_q)
+    Pooling pooling = Pooling::None;
 
     int64_t n_embd_q() const { return n_head * head_dim; }
     int64_t n_embd_kv() const { return n_head_kv * head_dim; }

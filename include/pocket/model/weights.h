@@ -15,23 +15,29 @@ class File;
 namespace pocket::model {
 
 // A view is empty when the architecture does not use that tensor.
+// In post-norm architectures (bert) attn_norm and ffn_norm are the norms applied after the
+// attention and FFN residual adds; *_b are LayerNorm biases.
 struct LayerWeights {
-    TensorView attn_norm;
+    TensorView attn_norm, attn_norm_b;
     TensorView wq, wk, wv;  // separate projections
     TensorView wqkv;        // fused [q | k | v] rows (ArchSpec::fused_qkv)
     TensorView bq, bk, bv;  // ArchSpec::qkv_bias
     TensorView q_norm, k_norm;  // per-head RMSNorm weights (ArchSpec::qk_norm)
-    TensorView wo;
+    TensorView wo, bo;
     TensorView post_attn_norm;
-    TensorView ffn_norm;
+    TensorView ffn_norm, ffn_norm_b;
     TensorView w_gate, w_up, w_down;  // w_up holds [gate | up] when ArchSpec::fused_gate_up
+    TensorView b_up, b_down;          // ArchSpec::linear_biases
     TensorView post_ffn_norm;
 };
 
 struct Weights {
     TensorView token_embd;
-    TensorView output_norm;
-    TensorView output;      // token_embd when the file ties them
+    TensorView token_types;    // ArchSpec::token_types (row 0 is used)
+    TensorView position_embd;  // ArchSpec::absolute_positions
+    TensorView embd_norm, embd_norm_b;  // ArchSpec::embed_norm
+    TensorView output_norm;    // absent for embedding models
+    TensorView output;         // token_embd when the file ties them; absent without an LM head
     TensorView rope_freqs;  // optional per-dimension frequency divisors (llama 3 scaling)
     bool output_tied = false;
     std::vector<LayerWeights> layers;
