@@ -15,6 +15,10 @@ using Runner = std::function<int()>;
 Runner register_info(CLI::App& app);
 Runner register_run(CLI::App& app);
 Runner register_synth(CLI::App& app);
+Runner register_embed(CLI::App& app);
+Runner register_convert(CLI::App& app);
+Runner register_bench(CLI::App& app);
+Runner register_tokenize(CLI::App& app);
 
 // Exit codes shared by all subcommands.
 enum ExitCode : int {

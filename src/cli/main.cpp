@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
     add("info", "Describe a GGUF model: architecture, sizes, metadata, tensors", register_info);
     add("run", "Generate text from a prompt, streaming to stdout", register_run);
     add("synth", "Write a random-weight GGUF model of a real model's shape", register_synth);
+    add("embed", "Embed texts with an embedding model, printing JSON vectors", register_embed);
+    add("convert", "Convert a Hugging Face model folder to GGUF", register_convert);
+    add("tokenize", "Print the token ids (and pieces) of a text", register_tokenize);
+    add("bench", "Measure prompt, generation and first-token speed, load time and peak memory", register_bench);
 
     try {
         app.parse(argc, argv);

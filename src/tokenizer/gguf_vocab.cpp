@@ -1,5 +1,6 @@
 #include "pocket/tokenizer/gguf_vocab.h"
 
+#include "bpe_presets.h"
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
 #include "pocket/tokenizer/tokenizer.h"
@@ -15,14 +16,8 @@ constexpr std::string_view kTypesKey = "tokenizer.ggml.token_type";
 
 VocabKind kind_from_model(const gguf::File& file, const std::string& model) {
     if (model == "llama") return VocabKind::Spm;
-    if (model == "gpt2") {
-        fail(file.name(), ": byte-level BPE tokenizers (", kModelKey,
-             " = 'gpt2') arrive in a later release of pocket");
-    }
-    if (model == "bert") {
-        fail(file.name(), ": WordPiece tokenizers (", kModelKey,
-             " = 'bert') arrive in a later release of pocket");
-    }
+    if (model == "gpt2") return VocabKind::Bpe;
+    if (model == "bert") return VocabKind::WordPiece;
     if (model == "t5" || model == "rwkv") {
         fail(file.name(), ": the '", model, "' tokenizer (", kModelKey,
              ") is not supported by pocket");
@@ -128,6 +123,24 @@ void read_flag(const gguf::File& file, std::string_view key, bool& flag) {
     flag = value->as_bool();
 }
 
+// tokenizer.ggml.merges: "left right", split at the first space after the first byte (a token
+// text never starts a merge with its separator).
+void read_merges(const gguf::File& file, VocabSpec& spec) {
+    constexpr std::string_view key = "tokenizer.ggml.merges";
+    const gguf::Array* merges = read_array(file, key, false, is_string_type, "STRING");
+    if (merges == nullptr) fail(file.name(), ": the BPE vocabulary has no ", key, " array");
+    spec.merges.reserve(merges->items.size());
+    for (size_t i = 0; i < merges->items.size(); ++i) {
+        const std::string& merge = merges->items[i].as_string();
+        const size_t space = merge.find(' ', 1);
+        if (space == std::string::npos) {
+            fail(file.name(), ": ", key, "[", i, "] = '", merge,
+                 "' is not two token texts separated by a space");
+        }
+        spec.merges.emplace_back(merge.substr(0, space), merge.substr(space + 1));
+    }
+}
+
 }  // namespace
 
 VocabSpec read_vocab_spec(const gguf::File& file) {
@@ -185,7 +198,21 @@ VocabSpec read_vocab_spec(const gguf::File& file) {
     };
     for (const auto& [key, slot] : special_keys) read_special_id(file, key, n_tokens, *slot);
 
+    if (spec.kind == VocabKind::Bpe) read_merges(file, spec);
+    // BERT files name [CLS] separately; llama.cpp adds it where other vocabularies add BOS.
+    if (spec.kind == VocabKind::WordPiece && file.find("tokenizer.ggml.bos_token_id") == nullptr) {
+        read_special_id(file, "tokenizer.ggml.cls_token_id", n_tokens, spec.special.bos);
+    }
+
     spec.flags = default_flags(spec.kind);
+    if (spec.kind == VocabKind::Bpe) {
+        // The pre-tokenizer implies flags (as in llama.cpp); the file's own keys below still win.
+        const BpePreset preset = bpe_preset(spec.pre_tokenizer, file.name());
+        spec.flags.clean_spaces = preset.clean_spaces;
+        spec.flags.ignore_merges = preset.ignore_merges;
+        if (preset.add_bos) spec.flags.add_bos = *preset.add_bos;
+        if (preset.no_bos) spec.special.bos = kNoToken;
+    }
     read_flag(file, "tokenizer.ggml.add_space_prefix", spec.flags.add_space_prefix);
     read_flag(file, "tokenizer.ggml.remove_extra_whitespaces", spec.flags.remove_extra_whitespaces);
     read_flag(file, "tokenizer.ggml.add_bos_token", spec.flags.add_bos);

@@ -1,7 +1,9 @@
 #include "pocket/tokenizer/tokenizer.h"
 
+#include "bpe_tokenizer.h"
 #include "pocket/core/error.h"
 #include "spm_tokenizer.h"
+#include "wordpiece_tokenizer.h"
 
 namespace pocket::tokenizer {
 
@@ -115,9 +117,9 @@ std::unique_ptr<Tokenizer> make_tokenizer(Vocab vocab) {
         case VocabKind::Spm:
             return std::make_unique<SpmTokenizer>(std::move(vocab));
         case VocabKind::Bpe:
-            fail(vocab.origin(), ": byte-level BPE tokenizers arrive in a later release");
+            return std::make_unique<BpeTokenizer>(std::move(vocab));
         case VocabKind::WordPiece:
-            fail(vocab.origin(), ": WordPiece (BERT) tokenizers arrive in a later release");
+            return std::make_unique<WordPieceTokenizer>(std::move(vocab));
     }
     fail(vocab.origin(), ": unknown vocabulary kind ", static_cast<int>(vocab.kind()));
 }

@@ -88,6 +88,7 @@ Vocab::Vocab(VocabSpec spec)
       model_name_(std::move(spec.model_name)),
       pre_tokenizer_(std::move(spec.pre_tokenizer)),
       tokens_(std::move(spec.tokens)),
+      merges_(std::move(spec.merges)),
       special_(spec.special),
       flags_(spec.flags) {
     if (tokens_.empty()) fail(origin_, ": the vocabulary has no tokens");
@@ -127,6 +128,7 @@ void Vocab::index_texts() {
         auto& text = tokens_[i].text;
         // llama.cpp gives empty entries a unique placeholder text rather than rejecting the file.
         if (text.empty()) text = cat("[EMPTY_", i, "]");
+        max_token_length_ = std::max(max_token_length_, text.size());
         const auto [it, inserted] = by_text_.emplace(text, static_cast<TokenId>(i));
         if (!inserted) {
             fail(origin_, ": tokens ", it->second, " and ", i, " have the same text '", text,
@@ -163,7 +165,9 @@ void Vocab::find_linefeed() {
             special_.linefeed = special_.pad;
             break;
         case VocabKind::Bpe:
-            break;  // found by tokenizing "\n" once the BPE tokenizer exists
+            // "\n" in GPT-2's byte-level alphabet is U+010A.
+            special_.linefeed = find("\xC4\x8A");
+            break;
     }
 }
 

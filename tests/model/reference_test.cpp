@@ -45,7 +45,14 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
     ASSERT_EQ(model->hparams().n_vocab, ref["model_info"]["n_vocab"].get<int64_t>());
     const auto& tok = model->tokenizer();
     Context ctx(*model, {.n_ctx = 512});
-    const double tol = param.tolerance;
+    // Where llama.cpp's own two code paths (batched vs. one token per call, which differ only in
+    // summation order) disagree by more than the type's bound, that disagreement is the noise
+    // floor of the reference itself: accept up to 1.5x it.
+    double self_noise = 0.0;
+    for (const auto& c : ref["cases"]) {
+        self_noise = std::max(self_noise, c["self_check"]["sequential_vs_batch_max_abs_diff"].get<double>());
+    }
+    const double tol = std::max(param.tolerance, 1.5 * self_noise);
 
     std::vector<nlohmann::json> cases(ref["cases"].begin(), ref["cases"].end());
     if (ref.contains("long_generation")) cases.push_back(ref["long_generation"]);
@@ -110,8 +117,8 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
     }
     RecordProperty("max_prompt_logit_diff", std::to_string(worst_prompt));
     RecordProperty("max_generation_logit_diff", std::to_string(worst_gen));
-    std::printf("[ measured ] %s: max |dlogit| prompt %.3g, generation %.3g (tolerance %.3g)\n",
-                param.file.c_str(), worst_prompt, worst_gen, tol);
+    std::printf("[ measured ] %s: max |dlogit| prompt %.3g, generation %.3g (tolerance %.3g, llama.cpp self %.3g)\n",
+                param.file.c_str(), worst_prompt, worst_gen, tol, self_noise);
 }
 
 std::string ReferenceName(const ::testing::TestParamInfo<ReferenceCase>& info) {

@@ -135,10 +135,15 @@ TEST(GgufVocab, Phi3NameGivesRStrip) {
 
 TEST(GgufVocab, UnsupportedTokenizerModels) {
     auto w = spm_writer();
+    // BPE needs its merges and a known pre-tokenizer.
     w.set("tokenizer.ggml.model", Value(std::string("gpt2")));
-    expect_error(w, "BPE tokenizers (tokenizer.ggml.model = 'gpt2') arrive in a later release");
-    w.set("tokenizer.ggml.model", Value(std::string("bert")));
-    expect_error(w, "WordPiece tokenizers");
+    expect_error(w, "the BPE vocabulary has no tokenizer.ggml.merges array");
+    w.set("tokenizer.ggml.merges", strings({"a b"}));
+    w.set("tokenizer.ggml.pre", Value(std::string("no-such-pre")));
+    expect_error(w, "the BPE pre-tokenizer 'no-such-pre' (tokenizer.ggml.pre) is not supported");
+    w.set("tokenizer.ggml.merges", strings({"ab"}));
+    expect_error(w, "tokenizer.ggml.merges[0] = 'ab' is not two token texts");
+    w.set("tokenizer.ggml.pre", Value(std::string("gpt-2")));
     w.set("tokenizer.ggml.model", Value(std::string("t5")));
     expect_error(w, "'t5' tokenizer");
     w.set("tokenizer.ggml.model", Value(std::string("none")));

@@ -178,8 +178,8 @@ void check_case(const Tokenizer& tok, const nlohmann::json& c) {
 TEST_P(GenerationReference, TokenizationMatchesLlamaCpp) {
     const auto ref = pocket::test::read_json(pocket::test::shared_path("reference/" + GetParam()));
     const auto& info = ref.at("model_info");
-    ASSERT_EQ(info.at("vocab_type").get<int>(), 1);
     const Tokenizer& tok = tokenizer_for(ref.at("provenance").at("model_file").get<std::string>());
+    ASSERT_EQ(static_cast<int>(tok.vocab().kind()), info.at("vocab_type").get<int>());
 
     EXPECT_EQ(tok.n_vocab(), info.at("n_vocab").get<size_t>());
     EXPECT_EQ(tok.add_bos(), info.at("add_bos").get<bool>());
@@ -195,16 +195,76 @@ TEST_P(GenerationReference, TokenizationMatchesLlamaCpp) {
     if (ref.contains("long_generation")) check_case(tok, ref.at("long_generation"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Spm, GenerationReference, ::testing::ValuesIn(kSpmReferences),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                             std::string name = info.param.substr(0, info.param.size() - 5);
-                             for (char& ch : name) {
-                                 if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                             }
-                             return name;
-                         });
+std::string reference_test_name(const ::testing::TestParamInfo<std::string>& info) {
+    std::string name = info.param.substr(0, info.param.size() - 5);
+    for (char& ch : name) {
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    }
+    return name;
+}
 
-// Every generation reference with an SPM vocabulary is in the list above.
+INSTANTIATE_TEST_SUITE_P(Spm, GenerationReference, ::testing::ValuesIn(kSpmReferences),
+                         reference_test_name);
+
+// Byte-level BPE models: llama-bpe (BOS added, ignore_merges, clean-up on decode) and qwen2 (no
+// BOS, no clean-up).
+const std::vector<std::string> kBpeReferences = {"tiny-llama-bpe.json", "tiny-qwen2.json"};
+
+INSTANTIATE_TEST_SUITE_P(Bpe, GenerationReference, ::testing::ValuesIn(kBpeReferences),
+                         reference_test_name);
+
+// The embedding reference of the WordPiece model: [CLS] ... [SEP], the pieces and llama.cpp's
+// detokenization of them.
+TEST(EmbeddingReference, TinyBertTokenization) {
+    const auto ref = pocket::test::read_json(pocket::test::shared_path("reference/tiny-bert.json"));
+    const auto& info = ref.at("model_info");
+    const Tokenizer& tok = tokenizer_for(ref.at("provenance").at("model_file").get<std::string>());
+    ASSERT_EQ(static_cast<int>(tok.vocab().kind()), info.at("vocab_type").get<int>());
+    EXPECT_EQ(tok.n_vocab(), info.at("n_vocab").get<size_t>());
+    EXPECT_EQ(tok.add_bos(), info.at("add_bos").get<bool>());
+    EXPECT_EQ(tok.bos(), info.at("bos").get<TokenId>());
+    EXPECT_EQ(tok.eos(), info.at("eos").get<TokenId>());
+    EXPECT_EQ(tok.vocab().special().sep, info.at("sep").get<TokenId>());
+    EXPECT_EQ(tok.pad(), info.at("pad").get<TokenId>());
+    EXPECT_EQ(tok.linefeed(), info.at("nl").get<TokenId>());
+    ASSERT_EQ(ref.at("cases").size(), 4u);
+    for (const auto& c : ref.at("cases")) {
+        SCOPED_TRACE(c.at("name").get<std::string>());
+        const Ids tokens = c.at("tokens").get<Ids>();
+        EXPECT_EQ(tok.encode(c.at("prompt").get<std::string>(), c.at("add_special").get<bool>(),
+                             c.at("parse_special").get<bool>()),
+                  tokens);
+        const auto& pieces = c.at("pieces");
+        ASSERT_EQ(pieces.size(), tokens.size());
+        for (size_t i = 0; i < pieces.size(); ++i) {
+            EXPECT_EQ(pieces[i].at("id").get<TokenId>(), tokens[i]);
+            EXPECT_EQ(to_hex(tok.token_to_piece(tokens[i], true)),
+                      pieces[i].at("piece_hex").get<std::string>())
+                << "token " << i;
+        }
+        EXPECT_EQ(tok.decode(tokens, true, false), c.at("detokenized").get<std::string>());
+    }
+}
+
+// Every generation reference with an SPM or BPE vocabulary is in the lists above.
+TEST(GenerationReferenceList, CoversEveryBpeReference) {
+    size_t n_bpe = 0;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(pocket::test::shared_path("reference"))) {
+        const std::string name = entry.path().filename().string();
+        if (entry.path().extension() != ".json" || name.find("perplexity") != std::string::npos) {
+            continue;
+        }
+        const auto ref = pocket::test::read_json(entry.path());
+        if (!ref.contains("model_info") || ref["model_info"].value("vocab_type", 0) != 2) continue;
+        ++n_bpe;
+        EXPECT_NE(std::find(kBpeReferences.begin(), kBpeReferences.end(), name),
+                  kBpeReferences.end())
+            << name;
+    }
+    EXPECT_EQ(n_bpe, kBpeReferences.size());
+}
+
 TEST(GenerationReferenceList, CoversEverySpmReference) {
     size_t n_spm = 0;
     for (const auto& entry :

@@ -269,11 +269,13 @@ TEST(Vocab, RejectsMalformedVocabularies) {
     {
         SpmBuilder b;
         b.spec.kind = VocabKind::Bpe;
+        b.spec.pre_tokenizer = "not-a-pre-tokenizer";
         try {
             b.build();
-            FAIL() << "BPE should not be supported yet";
+            FAIL() << "an unknown BPE pre-tokenizer must be rejected";
         } catch (const Error& e) {
-            EXPECT_NE(std::string(e.what()).find("later release"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("'not-a-pre-tokenizer'"), std::string::npos)
+                << e.what();
         }
     }
 }

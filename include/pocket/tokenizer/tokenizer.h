@@ -38,8 +38,9 @@ class Tokenizer {
     // Vocabularies with add_space_prefix drop one leading space of the first piece unless the
     // first token was a BOS that remove_special dropped; clean_spaces vocabularies also remove the
     // space before ?!., and in front of 's 'm 're 've, and around a lone '.
-    std::string decode(std::span<const TokenId> ids, bool remove_special,
-                       bool unparse_special) const;
+    // Tokenizers loaded from tokenizer.json override this with Hugging Face's decoding.
+    virtual std::string decode(std::span<const TokenId> ids, bool remove_special,
+                               bool unparse_special) const;
 
     const Vocab& vocab() const { return vocab_; }
     size_t n_vocab() const { return vocab_.size(); }
@@ -70,8 +71,7 @@ class Tokenizer {
     std::vector<std::string> pieces_;
 };
 
-// The tokenizer for a vocabulary (SPM today; BPE and WordPiece report that they are not supported
-// yet). Throws pocket::Error.
+// The tokenizer for a vocabulary: SPM, byte-level BPE or WordPiece. Throws pocket::Error.
 std::unique_ptr<Tokenizer> make_tokenizer(Vocab vocab);
 
 // Reads the vocabulary from GGUF metadata (tokenizer.ggml.*) and builds its tokenizer.

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace pocket::tokenizer {
@@ -98,6 +99,8 @@ struct VocabSpec {
     std::string model_name;     // general.name: llama.cpp keys some attributes on it (phi-3)
     std::string pre_tokenizer;  // tokenizer.ggml.pre
     std::vector<TokenData> tokens;
+    // BPE merges, highest priority first: the pair of token texts whose concatenation is a token.
+    std::vector<std::pair<std::string, std::string>> merges;
     SpecialTokens special;
     VocabFlags flags;
 };
@@ -122,6 +125,8 @@ class Vocab {
     uint32_t attr(TokenId id) const { return token(id).attr; }
     bool has_attr(TokenId id, uint32_t mask) const { return (token(id).attr & mask) != 0; }
     const std::vector<TokenData>& tokens() const { return tokens_; }
+    const std::vector<std::pair<std::string, std::string>>& merges() const { return merges_; }
+    size_t max_token_length() const { return max_token_length_; }  // bytes
 
     TokenId find(std::string_view text) const;  // kNoToken when no token has exactly this text
 
@@ -156,6 +161,8 @@ class Vocab {
     std::string model_name_;
     std::string pre_tokenizer_;
     std::vector<TokenData> tokens_;
+    std::vector<std::pair<std::string, std::string>> merges_;
+    size_t max_token_length_ = 0;
     SpecialTokens special_;
     VocabFlags flags_;
     std::unordered_map<std::string, TokenId, TextHash, std::equal_to<>> by_text_;
