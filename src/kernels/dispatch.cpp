@@ -50,6 +50,8 @@ const Tables& tables() {
     return instance;
 }
 
+// __builtin_cpu_supports (libgcc/compiler-rt) reports AVX and AVX-512 features only when the OS
+// also saves their register state (XCR0 via xgetbv), so a "yes" here means usable.
 bool cpu_has_avx2() {
 #if defined(__x86_64__) || defined(__i386__)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -61,7 +63,8 @@ bool cpu_has_avx2() {
 
 bool cpu_has_avx512() {
 #if defined(__x86_64__) || defined(__i386__)
-    // The flags src/kernels/avx512/ is compiled with (see CMakeLists.txt).
+    // The flags src/kernels/avx512/ is compiled with (see CMakeLists.txt); its kernels use VNNI
+    // (vpdpbusd/vpdpwssd on ymm), BF16 (vdpbf16ps), DQ (vextractf32x8) and BW/VL (EVEX ymm16-31).
     return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
@@ -187,6 +190,13 @@ void matmul_rows(const TypeOps& ops, int64_t k, const void* w, size_t w_row_byte
                  size_t act_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
                  int64_t row_begin, int64_t row_end) {
     if (ops.vec_dot == nullptr) fail("matmul_rows: ", dtype_name(ops.type), " has no dot product");
+    if (row_begin >= row_end || n_tokens <= 0) return;
+    // Prompt processing: the tiled kernel reuses each weight block across several tokens.
+    if (n_tokens > 1 && ops.matmul != nullptr) {
+        ops.matmul(k, w, w_row_bytes, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                   row_end);
+        return;
+    }
     const auto* w_bytes = static_cast<const std::byte*>(w);
     const auto* a_bytes = static_cast<const std::byte*>(act);
     // Weight row outermost: it is the larger operand, so each row is read from memory once and

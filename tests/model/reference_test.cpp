@@ -147,14 +147,17 @@ INSTANTIATE_TEST_SUITE_P(
                       ReferenceCase{"tiny-llama-spm.Q4_K", kQuantTol},
                       ReferenceCase{"tiny-llama-spm.Q5_K", kQuantTol},
                       ReferenceCase{"tiny-llama-spm.Q6_K", kQuantTol},
-                      ReferenceCase{"tiny-llama-spm.IQ4_NL", kQuantTol}),
+                      ReferenceCase{"tiny-llama-spm.IQ4_NL", kQuantTol},
+                      // Byte-level BPE vocabulary; its token embedding (tied output) is Q8_0.
+                      ReferenceCase{"tiny-llama-bpe", kQuantTol}),
     ReferenceName);
 
 // Families other than llama share the forward pass; their flags (fused projections, soft-capping,
 // sliding windows, post-norms, NEOX rope) are what these references exercise.
 INSTANTIATE_TEST_SUITE_P(OtherFamilies, ReferenceTest,
                          ::testing::Values(ReferenceCase{"tiny-phi3", kFloatTol},
-                                           ReferenceCase{"tiny-gemma2", kFloatTol}),
+                                           ReferenceCase{"tiny-gemma2", kFloatTol},
+                                           ReferenceCase{"tiny-qwen2", kFloatTol}),
                          ReferenceName);
 
 }  // namespace

@@ -19,7 +19,11 @@
 // - Quantized dot products sum integers within a block, then multiply by the block scales in
 //   float and accumulate in float, in block order.
 // - F32/F16/BF16 dot products form each product in float (exact for F16/BF16) and accumulate in
-//   double, like ggml's scalar path; SIMD variants may accumulate in float.
+//   double, like ggml's scalar path; SIMD variants accumulate in float (several partial sums).
+//   The AVX-512 BF16 dot uses vdpbf16ps, which treats subnormal inputs and results as zero.
+// - SIMD activation converters (from_float of Q8_0, Q8_1, Q8_K, F16, BF16) are bit-identical to the
+//   scalar ones; SIMD quantized dot products form the same exact integer block sums and differ from
+//   scalar only in the order of the float accumulation.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +44,10 @@ using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
 // Returns sum_i w[i] * a[i] where `w` is in the weight type and `a` in its dot_type.
 using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
+// The tiled prompt-processing path of matmul_rows (same arguments, see there); n_tokens > 1.
+using MatmulFn = void (*)(int64_t k, const void* w, size_t w_row_bytes, const void* act,
+                          size_t act_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                          int64_t row_begin, int64_t row_end);
 
 struct TypeOps {
     DType type = DType::F32;
@@ -57,6 +65,11 @@ struct TypeOps {
     // from_float of `dot_type` in the same instruction-set table: converts F32 activations into
     // what vec_dot expects.
     FromFloatFn to_dot_type = nullptr;
+    // Optional: computes a block of rows x tokens at once, so each weight block loaded from memory
+    // is reused across several tokens while the accumulators stay in registers. matmul_rows uses
+    // it for n_tokens > 1 (nullptr: a vec_dot loop). Agrees with vec_dot to float rounding only:
+    // SIMD vec_dot splits its sum into more partial sums than a tile can keep in registers.
+    MatmulFn matmul = nullptr;
 };
 
 // Kernels of `type` for the active instruction set; throws pocket::Error if the type has none.

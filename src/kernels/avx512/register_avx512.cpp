@@ -1,9 +1,18 @@
-// AVX-512 (F, BW, VL, DQ, VNNI, BF16) kernels. None yet: the table keeps the AVX2 entries it was
-// given.
-#include "kernels/kernel_table.h"
+// AVX-512 (F, BW, VL, DQ, VNNI, BF16) kernels: the AVX2 kernels recompiled with VNNI integer dot
+// products (vpdpbusd, vpdpwssd) and 32 vector registers, so the matmul tiles are larger; BF16 dot
+// products use vdpbf16ps (see bf16_dot_avx512.h for how its numerics differ).
+#define POCKET_SIMD_NS avx512
+#include "kernels/avx2/simd_register.h"
+#include "kernels/avx512/bf16_dot_avx512.h"
 
 namespace pocket::kernels {
 
-void register_avx512_kernels(KernelTable& /*table*/) {}
+void register_avx512_kernels(KernelTable& table) {
+    avx512::fill_simd_table<avx512::TileShape{4, 4}, avx512::TileShape{2, 4},
+                            avx512::TileShape{4, 5}>(table);
+    TypeOps& bf16 = table[static_cast<size_t>(DType::BF16)];
+    bf16.vec_dot = avx512::bf16_vec_dot;
+    bf16.matmul = avx512::matmul<avx512::Bf16DpTile, 4, 6>;
+}
 
 }  // namespace pocket::kernels

@@ -1,0 +1,129 @@
+// Single-thread throughput of matmul_rows per weight type and instruction set, on layer shapes of
+// a small model (rows x k = 2048x2048 and 8192x2048):
+// - matrix-vector (1 token, the generation path): GB/s of weight bytes streamed;
+// - matrix-matrix (512 tokens, the prompt path): GFLOP/s (2 * rows * k * tokens per call).
+// Activation conversion is done once outside the timed loop (it is per token, not per weight).
+//
+//   bench_kernels --benchmark_filter='q4_0/avx512'   # one type and instruction set
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "pocket/core/dtype.h"
+#include "pocket/kernels/kernels.h"
+
+namespace {
+
+using pocket::DType;
+using namespace pocket::kernels;
+
+struct Shape {
+    int64_t rows;
+    int64_t k;
+};
+
+std::vector<float> normal_values(int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.f, 1.f);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+// A weight matrix: a few distinct quantized rows repeated (quantizing every row of the larger
+// shapes with the K-quant search would take longer than the benchmarks); the memory traffic is
+// the same as for distinct rows.
+struct Matrix {
+    size_t row_bytes = 0;
+    std::vector<std::byte> data;
+};
+
+Matrix make_matrix(DType type, Shape shape) {
+    constexpr int64_t kDistinctRows = 16;
+    const TypeOps& o = ops(type, Isa::Scalar);
+    Matrix m;
+    m.row_bytes = static_cast<size_t>(*pocket::row_bytes(type, static_cast<uint64_t>(shape.k)));
+    m.data.resize(m.row_bytes * static_cast<size_t>(shape.rows));
+    for (int64_t r = 0; r < kDistinctRows && r < shape.rows; ++r) {
+        const auto x = normal_values(shape.k, 1000 + static_cast<uint32_t>(r));
+        o.from_float_ref(x.data(), m.data.data() + r * m.row_bytes, shape.k);
+    }
+    for (int64_t r = kDistinctRows; r < shape.rows; ++r) {
+        std::memcpy(m.data.data() + r * m.row_bytes,
+                    m.data.data() + (r % kDistinctRows) * m.row_bytes, m.row_bytes);
+    }
+    return m;
+}
+
+void run_matmul(benchmark::State& state, DType type, Isa isa, Shape shape, int64_t tokens) {
+    if (!isa_supported(isa)) {
+        state.SkipWithError("instruction set not supported by this CPU");
+        return;
+    }
+    const TypeOps& o = ops(type, isa);
+    const Matrix w = make_matrix(type, shape);
+    const auto x = normal_values(shape.k * tokens, 7);
+    const size_t a_row = activation_row_bytes(o, shape.k);
+    std::vector<std::byte> act(a_row * static_cast<size_t>(tokens));
+    convert_activations(o, shape.k, x.data(), static_cast<size_t>(shape.k), tokens, act.data(),
+                        a_row);
+    std::vector<float> y(static_cast<size_t>(shape.rows * tokens));
+    for (auto _ : state) {
+        matmul_rows(o, shape.k, w.data.data(), w.row_bytes, act.data(), a_row, tokens, y.data(),
+                    static_cast<size_t>(shape.rows), 0, shape.rows);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    const double iterations = static_cast<double>(state.iterations());
+    if (tokens == 1) {
+        state.counters["GB/s"] = benchmark::Counter(
+            static_cast<double>(w.data.size()) * iterations / 1e9, benchmark::Counter::kIsRate);
+    } else {
+        const double flops = 2.0 * static_cast<double>(shape.rows * shape.k * tokens);
+        state.counters["GFLOP/s"] =
+            benchmark::Counter(flops * iterations / 1e9, benchmark::Counter::kIsRate);
+    }
+}
+
+void register_all() {
+    const DType types[] = {DType::F16,    DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K,
+                           DType::Q5_0,   DType::BF16, DType::F32,  DType::Q4_1, DType::Q5_1,
+                           DType::IQ4_NL, DType::Q2_K, DType::Q3_K, DType::Q5_K};
+    const Shape shapes[] = {{2048, 2048}, {8192, 2048}};
+    for (const int64_t tokens : {int64_t{1}, int64_t{512}}) {
+        for (DType type : types) {
+            for (Isa isa : kAllIsas) {
+                for (const Shape shape : shapes) {
+                    const std::string name =
+                        std::string(tokens == 1 ? "matvec/" : "matmul512/") +
+                        std::string(pocket::dtype_name(type)) + "/" + std::string(isa_name(isa)) +
+                        "/" + std::to_string(shape.rows) + "x" + std::to_string(shape.k);
+                    auto* b = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
+                        run_matmul(s, type, isa, shape, tokens);
+                    });
+                    // CPU time: the machines this runs on are often shared, and one thread is
+                    // measured.
+                    b->Unit(benchmark::kMillisecond);
+                    // The scalar prompt path takes seconds per call: one call is enough.
+                    if (tokens > 1 && isa == Isa::Scalar) b->Iterations(1);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    register_all();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,420 @@
+// `pocket bench -m MODEL`: speed of a model on this machine, in the spirit of llama-bench.
+//
+// Measured, each as mean and sample standard deviation over -r repetitions after one untimed
+// warm-up:
+//  - load: Model::load + Context creation (weights are memory-mapped, so this does not include
+//    reading them: the OS pages them in when the first forward pass touches them).
+//  - pp: one batch of -p tokens from an empty cache (logits for the last token only).
+//  - ttft: a 32-token prompt from an empty cache plus picking the first token (greedy), wall time.
+//  - tg: -n tokens generated one at a time (greedy) right after that 32-token prompt.
+//  - peak RSS: the process's high-water mark during a repetition (VmHWM, reset before each
+//    repetition through /proc/self/clear_refs where the kernel allows; else ru_maxrss).
+// Token ids are a fixed pseudo-random sequence over the non-control vocabulary, so no tokenizer
+// behaviour affects the timings and every run evaluates the same tokens.
+#include <sys/resource.h>
+#include <CLI/CLI.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "pocket/core/error.h"
+#include "pocket/core/rng.h"
+#include "pocket/core/thread_pool.h"
+#include "pocket/kernels/kernels.h"
+#include "pocket/model/context.h"
+#include "pocket/model/model.h"
+#include "pocket/tokenizer/tokenizer.h"
+
+namespace pocket::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using model::TokenId;
+
+constexpr int kTtftPromptTokens = 32;
+constexpr uint64_t kTokenSeed = 0x706f636b6574ULL;  // any fixed value: the same tokens every run
+
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+struct BenchOptions {
+    std::string model;
+    int n_prompt = 512;
+    int n_gen = 128;
+    int threads = 0;
+    int reps = 3;
+    bool json = false;
+};
+
+struct Stat {
+    double mean = 0.0;
+    double stddev = 0.0;  // sample standard deviation (n - 1); 0 for a single value
+};
+
+Stat stat_of(const std::vector<double>& xs) {
+    Stat s;
+    if (xs.empty()) return s;
+    for (double x : xs) s.mean += x;
+    s.mean /= static_cast<double>(xs.size());
+    if (xs.size() > 1) {
+        double sq = 0.0;
+        for (double x : xs) sq += (x - s.mean) * (x - s.mean);
+        s.stddev = std::sqrt(sq / static_cast<double>(xs.size() - 1));
+    }
+    return s;
+}
+
+// ---- process and machine facts ------------------------------------------------------------
+
+// A field of /proc/self/status in bytes (the kernel prints "VmHWM:    1234 kB"); nullopt if absent.
+std::optional<uint64_t> proc_status_bytes(const std::string& field) {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(field + ":", 0) != 0) continue;
+        const uint64_t kib = std::strtoull(line.c_str() + field.size() + 1, nullptr, 10);
+        return kib * 1024;
+    }
+    return std::nullopt;
+}
+
+// Resets VmHWM to the current RSS ("5" to clear_refs, Linux 4.0+), so each repetition reports
+// its own peak. Returns false where that is not possible; the peak then covers the whole run.
+bool reset_peak_rss() {
+    std::ofstream out("/proc/self/clear_refs");
+    if (!out) return false;
+    out << "5";
+    out.flush();
+    return static_cast<bool>(out);
+}
+
+// CPU time (user + system) this process has used so far, in seconds.
+double process_cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto sec = [](const timeval& tv) {
+        return static_cast<double>(tv.tv_sec) + 1e-6 * static_cast<double>(tv.tv_usec);
+    };
+    return sec(usage.ru_utime) + sec(usage.ru_stime);
+}
+
+uint64_t peak_rss_bytes() {
+    if (auto hwm = proc_status_bytes("VmHWM")) return *hwm;
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+std::string cpu_model_name() {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("model name", 0) != 0) continue;
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos) break;
+        const size_t start = line.find_first_not_of(" \t", colon + 1);
+        return start == std::string::npos ? "" : line.substr(start);
+    }
+    return "unknown";
+}
+
+std::string utc_timestamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// ---- what the model is ----------------------------------------------------------------------
+
+struct ModelFacts {
+    uint64_t file_bytes = 0;
+    uint64_t n_params = 0;
+    std::string architecture;
+    std::map<std::string, int> type_counts;  // tensors per type
+    std::string main_type;                   // the type holding the most bytes
+    uint64_t weight_bytes = 0;               // bytes one generated token reads
+};
+
+// Every tensor a token's forward pass reads in full. The token embedding table is only gathered
+// (one row per token), so it counts only when it doubles as the output head.
+uint64_t weight_bytes_per_token(const model::Weights& w) {
+    uint64_t total = 0;
+    auto add = [&](const TensorView& t) {
+        if (!t.empty()) total += t.n_bytes();
+    };
+    for (const auto& l : w.layers) {
+        for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wqkv, &l.bq, &l.bk, &l.bv,
+                                    &l.q_norm, &l.k_norm, &l.wo, &l.post_attn_norm, &l.ffn_norm,
+                                    &l.w_gate, &l.w_up, &l.w_down, &l.post_ffn_norm}) {
+            add(*t);
+        }
+    }
+    add(w.output_norm);
+    add(w.output);  // the embedding table itself when tied
+    add(w.rope_freqs);
+    return total;
+}
+
+ModelFacts describe(const model::Model& m) {
+    ModelFacts f;
+    f.file_bytes = m.file().file_size();
+    f.n_params = m.n_params();
+    f.architecture = std::string(m.arch().name);
+    std::map<std::string, uint64_t> type_bytes;
+    for (const auto& t : m.file().tensors()) {
+        const std::string name(dtype_name(t.type));
+        ++f.type_counts[name];
+        type_bytes[name] += t.n_bytes;
+    }
+    uint64_t best = 0;
+    for (const auto& [name, bytes] : type_bytes) {
+        if (bytes > best) {
+            best = bytes;
+            f.main_type = name;
+        }
+    }
+    f.weight_bytes = weight_bytes_per_token(m.weights());
+    return f;
+}
+
+// ---- the measurements -----------------------------------------------------------------------
+
+// n token ids drawn uniformly from the vocabulary, skipping control tokens (BOS, EOS, chat
+// markers): a model may treat those specially, and real text rarely contains them.
+std::vector<TokenId> fixed_tokens(const tokenizer::Tokenizer& tok, size_t n) {
+    const auto n_vocab = static_cast<uint64_t>(tok.n_vocab());
+    Rng rng(kTokenSeed);
+    std::vector<TokenId> ids;
+    ids.reserve(n);
+    for (size_t attempts = 0; ids.size() < n; ++attempts) {
+        if (attempts > 1000 * n + 1000)
+            fail("the vocabulary has (almost) no non-control tokens to benchmark with");
+        const auto id = static_cast<TokenId>(rng.next_u64() % n_vocab);
+        if (!tok.is_control(id)) ids.push_back(id);
+    }
+    return ids;
+}
+
+TokenId argmax(std::span<const float> logits) {
+    return static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+struct RepTimes {
+    double pp_tokens_per_s = 0.0;
+    double tg_tokens_per_s = 0.0;
+    double ttft_ms = 0.0;
+};
+
+RepTimes run_once(model::Context& ctx, std::span<const TokenId> pp_tokens,
+                  std::span<const TokenId> ttft_tokens, int n_gen) {
+    RepTimes r;
+
+    ctx.kv().clear_all();
+    const auto t_first = Clock::now();
+    TokenId next = argmax(ctx.eval(ttft_tokens));
+    r.ttft_ms = ms_since(t_first);
+
+    if (n_gen > 0) {
+        const auto t_gen = Clock::now();
+        for (int i = 0; i < n_gen; ++i) next = argmax(ctx.eval(std::span<const TokenId>(&next, 1)));
+        r.tg_tokens_per_s = 1000.0 * n_gen / ms_since(t_gen);
+    }
+
+    if (!pp_tokens.empty()) {
+        ctx.kv().clear_all();
+        const auto t_prompt = Clock::now();
+        ctx.eval(pp_tokens);
+        r.pp_tokens_per_s = 1000.0 * static_cast<double>(pp_tokens.size()) / ms_since(t_prompt);
+    }
+    return r;
+}
+
+model::ContextParams context_params(const BenchOptions& opt) {
+    // Room for the longer of the two runs, rounded up to whole KV pages; one batch for pp.
+    const int64_t needed =
+        std::max<int64_t>(opt.n_prompt, kTtftPromptTokens + static_cast<int64_t>(opt.n_gen));
+    return {.n_ctx = (needed + 63) / 64 * 64,
+            .n_batch = std::max<int64_t>(opt.n_prompt, kTtftPromptTokens)};
+}
+
+struct Results {
+    Stat pp, tg, ttft, load, rss;
+    bool rss_per_rep = false;
+    // CPU time the process got during the timed repetitions / (threads x wall time). With a model
+    // big enough to keep every thread busy this is close to 1 on an idle machine; much less means
+    // other processes took the cores and the timings understate what this machine can do.
+    double cpu_utilization = 0.0;
+};
+
+Results measure(const BenchOptions& opt, ModelFacts& facts) {
+    Results res;
+    const model::ContextParams cparams = context_params(opt);
+
+    // Load time first, with no other copy of the model mapped: one untimed load warms the page
+    // cache, then each repetition loads and drops the model again.
+    std::vector<double> load_ms;
+    for (int rep = -1; rep < opt.reps; ++rep) {
+        const auto t_load = Clock::now();
+        auto m = model::Model::load(opt.model);
+        model::Context ctx(*m, cparams);
+        if (rep >= 0) load_ms.push_back(ms_since(t_load));
+    }
+    res.load = stat_of(load_ms);
+
+    const auto m = model::Model::load(opt.model);
+    facts = describe(*m);
+    model::Context ctx(*m, cparams);
+    const auto pp_tokens = fixed_tokens(m->tokenizer(), static_cast<size_t>(opt.n_prompt));
+    const auto ttft_tokens = fixed_tokens(m->tokenizer(), kTtftPromptTokens);
+
+    run_once(ctx, pp_tokens, ttft_tokens,
+             opt.n_gen);  // warm-up: pages the weights in, fills caches
+
+    std::vector<double> pp, tg, ttft, rss;
+    res.rss_per_rep = true;
+    const double cpu_start = process_cpu_seconds();
+    const auto wall_start = Clock::now();
+    for (int rep = 0; rep < opt.reps; ++rep) {
+        res.rss_per_rep = reset_peak_rss() && res.rss_per_rep;
+        const RepTimes r = run_once(ctx, pp_tokens, ttft_tokens, opt.n_gen);
+        pp.push_back(r.pp_tokens_per_s);
+        tg.push_back(r.tg_tokens_per_s);
+        ttft.push_back(r.ttft_ms);
+        rss.push_back(static_cast<double>(peak_rss_bytes()));
+    }
+    const double wall_s = ms_since(wall_start) / 1000.0;
+    res.cpu_utilization =
+        (process_cpu_seconds() - cpu_start) / (wall_s * ThreadPool::global().n_threads());
+    res.pp = stat_of(pp);
+    res.tg = stat_of(tg);
+    res.ttft = stat_of(ttft);
+    res.rss = stat_of(rss);
+    return res;
+}
+
+// ---- output ---------------------------------------------------------------------------------
+
+nlohmann::json to_json(const BenchOptions& opt, const ModelFacts& f, const Results& r) {
+    // JSON has no NaN/inf: a skipped measurement (-p 0 or -n 0) is null.
+    auto value = [](bool measured, double v) {
+        return measured ? nlohmann::json(v) : nlohmann::json(nullptr);
+    };
+    const bool has_pp = opt.n_prompt > 0, has_tg = opt.n_gen > 0;
+    nlohmann::json j;
+    j["model"] = lossy_utf8(opt.model);
+    j["model_size_bytes"] = f.file_bytes;
+    j["n_params"] = f.n_params;
+    j["architecture"] = f.architecture;
+    j["type"] = f.main_type;
+    j["type_mix"] = f.type_counts;
+    j["weight_bytes"] = f.weight_bytes;
+    j["threads"] = ThreadPool::global().n_threads();
+    j["n_prompt"] = opt.n_prompt;
+    j["n_gen"] = opt.n_gen;
+    j["n_ttft_prompt"] = kTtftPromptTokens;
+    j["reps"] = opt.reps;
+    j["isa"] = std::string(kernels::isa_name(kernels::active_isa()));
+    j["cpu"] = cpu_model_name();
+    j["date"] = utc_timestamp();
+    j["pp_tokens_per_s"] = value(has_pp, r.pp.mean);
+    j["pp_tokens_per_s_stddev"] = value(has_pp, r.pp.stddev);
+    j["tg_tokens_per_s"] = value(has_tg, r.tg.mean);
+    j["tg_tokens_per_s_stddev"] = value(has_tg, r.tg.stddev);
+    j["ttft_ms"] = r.ttft.mean;
+    j["ttft_ms_stddev"] = r.ttft.stddev;
+    j["load_ms"] = r.load.mean;
+    j["load_ms_stddev"] = r.load.stddev;
+    j["peak_rss_bytes"] = static_cast<uint64_t>(std::llround(r.rss.mean));
+    j["peak_rss_bytes_stddev"] = r.rss.stddev;
+    j["peak_rss_per_rep"] = r.rss_per_rep;
+    j["cpu_utilization"] = r.cpu_utilization;
+    return j;
+}
+
+void print_table(const BenchOptions& opt, const ModelFacts& f, const Results& r) {
+    const std::string name = std::filesystem::path(opt.model).filename().string();
+    const std::string size = human_bytes(f.file_bytes);
+    const std::string params = human_count(f.n_params);
+    const int threads = ThreadPool::global().n_threads();
+    const std::string isa(kernels::isa_name(kernels::active_isa()));
+    std::printf("| %-28s | %10s | %9s | %-6s | %-6s | %7s | %-10s | %20s |\n", "model", "size",
+                "params", "type", "isa", "threads", "test", "result");
+    std::printf("| %.28s | %.10s | %.9s | %.6s | %.6s | %.7s | %.10s | %.20s |\n",
+                "------------------------------", "------------", "-----------", "--------",
+                "--------", "---------", "------------", "----------------------");
+    auto row = [&](const std::string& test, const Stat& s, const char* unit) {
+        char result[64];
+        std::snprintf(result, sizeof result, "%.2f ± %.2f %s", s.mean, s.stddev, unit);
+        std::printf("| %-28.28s | %10s | %9s | %-6s | %-6s | %7d | %-10s | %21s |\n", name.c_str(),
+                    size.c_str(), params.c_str(), f.main_type.c_str(), isa.c_str(), threads,
+                    test.c_str(), result);
+    };
+    if (opt.n_prompt > 0) row("pp" + std::to_string(opt.n_prompt), r.pp, "t/s");
+    if (opt.n_gen > 0) row("tg" + std::to_string(opt.n_gen), r.tg, "t/s");
+    row("ttft" + std::to_string(kTtftPromptTokens), r.ttft, "ms");
+    row("load", r.load, "ms");
+    const Stat rss_mib{r.rss.mean / (1024.0 * 1024.0), r.rss.stddev / (1024.0 * 1024.0)};
+    row("peak RSS", rss_mib, "MiB");
+    std::printf(
+        "\ncpu: %s | reps: %d (+1 warm-up) | cpu utilization %.0f%% | weights read per token: %s",
+        cpu_model_name().c_str(), opt.reps, 100.0 * r.cpu_utilization,
+        human_bytes(f.weight_bytes).c_str());
+    if (opt.n_gen > 0) {
+        std::printf(" | at tg speed: %.2f GB/s",
+                    static_cast<double>(f.weight_bytes) * r.tg.mean / 1e9);
+    }
+    std::printf("\n");
+}
+
+int run_bench(const BenchOptions& opt) {
+    if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
+    ModelFacts facts;
+    const Results results = measure(opt, facts);
+    if (opt.json) {
+        std::printf("%s\n", to_json(opt, facts, results).dump(2).c_str());
+    } else {
+        print_table(opt, facts, results);
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+Runner register_bench(CLI::App& app) {
+    auto opt = std::make_shared<BenchOptions>();
+    app.add_option("-m,--model", opt->model, "GGUF model file")->required();
+    app.add_option("-p,--n-prompt", opt->n_prompt,
+                   "Prompt tokens evaluated in one batch (0 = skip pp)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
+    app.add_option("-n,--n-gen", opt->n_gen, "Tokens generated one at a time (0 = skip tg)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
+    app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)")
+        ->check(CLI::Range(0, 1024));
+    app.add_option("-r,--repetitions", opt->reps, "Timed repetitions after one warm-up run")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    app.add_flag("--json", opt->json, "Print one JSON object instead of the table");
+    return [opt] { return run_bench(*opt); };
+}
+
+}  // namespace pocket::cli

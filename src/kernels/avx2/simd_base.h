@@ -1,0 +1,105 @@
+// Building blocks shared by the AVX2 and AVX-512 kernel tables. The kernels use 256-bit vectors
+// in both: AVX-512 contributes VNNI (vpdpbusd/vpdpwssd), BF16 dot products and 32 vector registers
+// (bigger matmul tiles) rather than wider vectors, which on the CPUs that have it double-pump
+// 512-bit integer work anyway.
+//
+// These headers are compiled once per instruction set: the including .cpp defines POCKET_SIMD_NS
+// (avx2 / avx512) and everything lands in pocket::kernels::POCKET_SIMD_NS, so the two copies never
+// meet at link time (an inline function compiled with AVX-512 must not be picked for the AVX2
+// table). For the same reason the kernels call no out-of-line library helpers (fp16.h functions,
+// std:: algorithms) whose single linked copy could end up compiled with these flags.
+#pragma once
+
+#ifndef POCKET_SIMD_NS
+#error "define POCKET_SIMD_NS before including the SIMD kernel headers"
+#endif
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "pocket/kernels/blocks.h"
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define POCKET_SIMD_VNNI 1
+#else
+#define POCKET_SIMD_VNNI 0
+#endif
+
+namespace pocket::kernels::POCKET_SIMD_NS {
+
+// F16 bits to float (exact; F16C).
+inline float half_to_float(uint16_t h) {
+    return _cvtsh_ss(h);
+}
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline float hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+inline __m256 abs_ps(__m256 v) {
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.f), v);
+}
+
+inline __m256i load256(const void* p) {
+    return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// c + (sum of 4 adjacent u8*s8 products) per int32 lane: lane j covers bytes 4j..4j+3. Exact as
+// long as each pair of products fits int16 (AVX2 path), which holds for every caller: the unsigned
+// side is at most 128 when the signed side can reach +-127, else at most 63.
+inline __m256i dot_us_add(__m256i c, __m256i u, __m256i s) {
+#if POCKET_SIMD_VNNI
+    return _mm256_dpbusd_epi32(c, u, s);
+#else
+    return _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+inline __m256i dot_us(__m256i u, __m256i s) {
+    return dot_us_add(_mm256_setzero_si256(), u, s);
+}
+
+// acc + pairwise int16 products summed to int32 (for applying 16-bit sub-block scales).
+inline __m256i madd_add(__m256i acc, __m256i a16, __m256i b16) {
+#if POCKET_SIMD_VNNI
+    return _mm256_dpwssd_epi32(acc, a16, b16);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a16, b16));
+#endif
+}
+
+// The 32 nibbles of a 16-byte array as bytes: low nibbles first (elements 0-15), then high ones.
+inline __m256i unpack_nibbles_split(const uint8_t* qs) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Byte j = 0xFF where bit j of the 32-bit word is set.
+inline __m256i expand_bits(uint32_t bits) {
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(bits)),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    const __m256i mask = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask);
+}
+
+}  // namespace pocket::kernels::POCKET_SIMD_NS

@@ -1,0 +1,73 @@
+// Fills a kernel table with the SIMD kernels of the headers above, for the instruction set the
+// including .cpp is compiled for. The tile shapes (rows x tokens per matmul tile) are chosen per
+// instruction set by how many vector registers it has (16 for AVX2, 32 for AVX-512).
+#pragma once
+
+#include "kernels/avx2/simd_convert.h"
+#include "kernels/avx2/simd_float_dot.h"
+#include "kernels/avx2/simd_matmul.h"
+#include "kernels/avx2/simd_quant_k.h"
+#include "kernels/avx2/simd_quant_legacy.h"
+#include "kernels/kernel_table.h"
+
+namespace pocket::kernels::POCKET_SIMD_NS {
+
+struct TileShape {
+    int rows;
+    int tokens;
+};
+
+// Shapes for the three kernel families: 32-element formats, K formats, float formats.
+template <TileShape kLegacy, TileShape kK, TileShape kFloat>
+void fill_simd_table(KernelTable& table) {
+    auto at = [&table](DType type) -> TypeOps& { return table[static_cast<size_t>(type)]; };
+
+    // Activation converters (bit-identical to the scalar ones, so the reference quantizers of
+    // F16/BF16/Q8_K, which are the same functions, can use them too).
+    at(DType::Q8_0).from_float = q8_0_from_float;
+    at(DType::Q8_1).from_float = q8_1_from_float;
+    at(DType::Q8_K).from_float = q8_k_from_float;
+    at(DType::Q8_K).from_float_ref = q8_k_from_float;
+    at(DType::F16).from_float = f16_from_float;
+    at(DType::F16).from_float_ref = f16_from_float;
+    at(DType::F16).to_float = f16_to_float;
+    at(DType::BF16).from_float = bf16_from_float;
+    at(DType::BF16).from_float_ref = bf16_from_float;
+    at(DType::BF16).to_float = bf16_to_float;
+
+    // Float formats.
+    at(DType::F32).vec_dot = float_vec_dot<F32Elems>;
+    at(DType::F32).matmul = matmul<FloatTile<F32Elems>, kFloat.rows, kFloat.tokens>;
+    at(DType::F16).vec_dot = float_vec_dot<F16Elems>;
+    at(DType::F16).matmul = matmul<FloatTile<F16Elems>, kFloat.rows, kFloat.tokens>;
+    at(DType::BF16).vec_dot = float_vec_dot<BF16Elems>;
+    at(DType::BF16).matmul = matmul<FloatTile<BF16Elems>, kFloat.rows, kFloat.tokens>;
+
+    // 32-element formats.
+    at(DType::Q8_0).vec_dot = LegacyKernel<Q8_0Format>::vec_dot;
+    at(DType::Q8_0).matmul = matmul<LegacyKernel<Q8_0Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q4_0).vec_dot = LegacyKernel<Q4_0Format>::vec_dot;
+    at(DType::Q4_0).matmul = matmul<LegacyKernel<Q4_0Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q5_0).vec_dot = LegacyKernel<Q5_0Format>::vec_dot;
+    at(DType::Q5_0).matmul = matmul<LegacyKernel<Q5_0Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::IQ4_NL).vec_dot = LegacyKernel<IQ4_NLFormat>::vec_dot;
+    at(DType::IQ4_NL).matmul = matmul<LegacyKernel<IQ4_NLFormat>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q4_1).vec_dot = LegacyKernel<Q4_1Format>::vec_dot;
+    at(DType::Q4_1).matmul = matmul<LegacyKernel<Q4_1Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q5_1).vec_dot = LegacyKernel<Q5_1Format>::vec_dot;
+    at(DType::Q5_1).matmul = matmul<LegacyKernel<Q5_1Format>, kLegacy.rows, kLegacy.tokens>;
+
+    // K formats.
+    at(DType::Q2_K).vec_dot = KKernel<Q2KBody>::vec_dot;
+    at(DType::Q2_K).matmul = matmul<KKernel<Q2KBody>, kK.rows, kK.tokens>;
+    at(DType::Q3_K).vec_dot = KKernel<Q3KBody>::vec_dot;
+    at(DType::Q3_K).matmul = matmul<KKernel<Q3KBody>, kK.rows, kK.tokens>;
+    at(DType::Q4_K).vec_dot = KKernel<K4Body<false>>::vec_dot;
+    at(DType::Q4_K).matmul = matmul<KKernel<K4Body<false>>, kK.rows, kK.tokens>;
+    at(DType::Q5_K).vec_dot = KKernel<K4Body<true>>::vec_dot;
+    at(DType::Q5_K).matmul = matmul<KKernel<K4Body<true>>, kK.rows, kK.tokens>;
+    at(DType::Q6_K).vec_dot = KKernel<Q6KBody>::vec_dot;
+    at(DType::Q6_K).matmul = matmul<KKernel<Q6KBody>, kK.rows, kK.tokens>;
+}
+
+}  // namespace pocket::kernels::POCKET_SIMD_NS
