@@ -1,0 +1,34 @@
+// Text embedders: a text in, one pooled vector out. Implementations: StaticEmbedder (Model2Vec
+// style: a table of token vectors averaged over the text's tokens). Transformer embedders loaded
+// from GGUF (BERT) are planned; open_embedder() is the one place that picks the implementation.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pocket/tokenizer/tokenizer.h"
+
+namespace pocket::embed {
+
+class Embedder {
+  public:
+    virtual ~Embedder();
+    virtual size_t dim() const = 0;
+    // The embedding of one text (L2-normalised when the model says so). Thread-safe.
+    virtual std::vector<float> embed(std::string_view text) const = 0;
+    // The embeddings of many texts, in order, spread over ThreadPool::global().
+    virtual std::vector<std::vector<float>> embed_batch(std::span<const std::string> texts) const;
+};
+
+// What `path` is decides the implementation:
+//  - a folder with model.safetensors and tokenizer.json (a Model2Vec / static model) -> static;
+//  - a .gguf file whose general.architecture is "model2vec" (written by
+//    StaticEmbedder::write_gguf) -> static;
+//  - any other .gguf (e.g. BERT): not supported yet, throws pocket::Error saying so.
+std::unique_ptr<Embedder> open_embedder(const std::filesystem::path& path);
+
+}  // namespace pocket::embed
