@@ -8,6 +8,7 @@
 #include "pocket/embed/static_embedder.h"
 #include "support/test_support.h"
 
+using pocket::test::read_json;
 using pocket::test::run_pocket;
 using pocket::test::ScratchDir;
 using pocket::test::shared_path;
@@ -60,8 +61,27 @@ TEST(CliEmbed, ReportsErrors) {
     const auto missing = run_pocket({"embed", "-m", "/nonexistent/model", "-p", "x"});
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_NE(missing.err.find("/nonexistent/model"), std::string::npos) << missing.err;
-    const auto bert =
-        run_pocket({"embed", "-m", shared_path("models/tiny/tiny-bert.gguf").string(), "-p", "x"});
-    EXPECT_EQ(bert.exit_code, 1);
-    EXPECT_NE(bert.err.find("not supported yet"), std::string::npos) << bert.err;
+}
+
+// A BERT GGUF: mean pooling and L2 normalisation as llama-embedding computes them
+// (reference/tiny-bert.json, `embedding` of each case); the tolerance is the one the encoder's
+// reference test justifies (F16 GELU table granularity).
+TEST(CliEmbed, BertGgufMatchesLlamaCppEmbeddings) {
+    const auto ref = read_json(shared_path("reference/tiny-bert.json"));
+    std::vector<std::string> args = {"embed", "-m", shared_path("models/tiny/tiny-bert.gguf").string()};
+    for (const auto& c : ref["cases"]) {
+        args.push_back("-p");
+        args.push_back(c["prompt"].get<std::string>());
+    }
+    const auto r = run_pocket(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto out = nlohmann::json::parse(r.out);
+    ASSERT_EQ(out.size(), ref["cases"].size());
+    for (size_t k = 0; k < out.size(); ++k) {
+        const auto& expected = ref["cases"][k]["embedding"];
+        ASSERT_EQ(out[k].size(), expected.size());
+        for (size_t i = 0; i < expected.size(); ++i) {
+            EXPECT_NEAR(out[k][i].get<double>(), expected[i].get<double>(), 5e-3) << "case " << k << " component " << i;
+        }
+    }
 }

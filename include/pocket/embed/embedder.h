@@ -1,6 +1,6 @@
 // Text embedders: a text in, one pooled vector out. Implementations: StaticEmbedder (Model2Vec
-// style: a table of token vectors averaged over the text's tokens). Transformer embedders loaded
-// from GGUF (BERT) are planned; open_embedder() is the one place that picks the implementation.
+// style: a table of token vectors averaged over the text's tokens) and TransformerEmbedder (BERT
+// and other GGUF transformers); open_embedder() is the one place that picks the implementation.
 #pragma once
 
 #include <filesystem>
@@ -28,7 +28,9 @@ class Embedder {
 //  - a folder with model.safetensors and tokenizer.json (a Model2Vec / static model) -> static;
 //  - a .gguf file whose general.architecture is "model2vec" (written by
 //    StaticEmbedder::write_gguf) -> static;
-//  - any other .gguf (e.g. BERT): not supported yet, throws pocket::Error saying so.
+//  - a .gguf of a transformer architecture pocket runs (bert, llama, qwen2, ...) -> transformer
+//    embedder (pooling as the file says; decoders use the last token);
+//  - anything else: throws pocket::Error saying what is supported.
 std::unique_ptr<Embedder> open_embedder(const std::filesystem::path& path);
 
 }  // namespace pocket::embed
