@@ -9,6 +9,13 @@
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
 
+namespace {
+// What kind of file a malformed-input error is about, for the message.
+const char* format_name(const std::string& file) {
+    return file.ends_with(".safetensors") || file.ends_with(".json") ? "safetensors" : "GGUF";
+}
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace pocket::cli;
     CLI::App app{"pocket: run small language models locally"};
@@ -38,8 +45,8 @@ int main(int argc, char** argv) {
         for (auto& [sub, run] : commands) {
             if (sub->parsed()) return run();
         }
-    } catch (const pocket::gguf::FormatError& e) {
-        std::fprintf(stderr, "pocket: invalid GGUF file: %s\n", e.what());
+    } catch (const pocket::FormatError& e) {
+        std::fprintf(stderr, "pocket: invalid %s file: %s\n", format_name(e.file()), e.what());
         return kExitInvalidFile;
     } catch (const pocket::Error& e) {
         std::fprintf(stderr, "pocket: error: %s\n", e.what());

@@ -147,11 +147,5 @@ uint64_t tensor_bytes(DType type, std::span<const uint64_t> shape) {
     return rows * *row;
 }
 
-FormatError::FormatError(std::string file, uint64_t offset, std::string field,
-                         const std::string& what)
-    : Error(cat(file, ": offset ", offset, " (", field, "): ", what)),
-      file_(std::move(file)),
-      offset_(offset),
-      field_(std::move(field)) {}
 
 }  // namespace pocket::gguf

@@ -75,11 +75,5 @@ uint64_t TensorInfo::n_elements() const {
     return n;
 }
 
-FormatError::FormatError(std::string file, uint64_t offset, std::string field,
-                         const std::string& what)
-    : Error(cat(file, ": offset ", offset, " (", field, "): ", what)),
-      file_(std::move(file)),
-      offset_(offset),
-      field_(std::move(field)) {}
 
 }  // namespace pocket::safetensors

@@ -111,18 +111,7 @@ uint64_t tensor_bytes(DType type, std::span<const uint64_t> shape);
 // end of file (size z)". Fields are spelled "magic", "version", "n_tensors", "n_kv",
 // "kv I.key", "kv I 'KEY'.type|.array_type|.array_length|.value[J]..", "padding",
 // "tensor info I.name", "tensor info I 'NAME'.n_dims|.ne[J]|.type|.offset".
-class FormatError : public Error {
-  public:
-    FormatError(std::string file, uint64_t offset, std::string field, const std::string& what);
-    const std::string& file() const { return file_; }
-    uint64_t offset() const { return offset_; }
-    const std::string& field() const { return field_; }
-
-  private:
-    std::string file_;
-    uint64_t offset_;
-    std::string field_;
-};
+using FormatError = pocket::FormatError;
 
 struct ReadOptions {
     // Accept tensors of types pocket cannot compute with (e.g. for `pocket info`); types unknown

@@ -65,18 +65,7 @@ struct TensorInfo {
 
 // Parse/validation failure; what() reads "FILE: offset N (FIELD): MESSAGE". Offsets are absolute
 // in the file; for problems inside the JSON header the offset is that of the header (8).
-class FormatError : public Error {
-  public:
-    FormatError(std::string file, uint64_t offset, std::string field, const std::string& what);
-    const std::string& file() const { return file_; }
-    uint64_t offset() const { return offset_; }
-    const std::string& field() const { return field_; }
-
-  private:
-    std::string file_;
-    uint64_t offset_;
-    std::string field_;
-};
+using FormatError = pocket::FormatError;
 
 // One parsed .safetensors file. Owns the memory mapping; tensor data are zero-copy views into it
 // (NOT necessarily aligned for their element type: copy with memcpy). Move-only.
