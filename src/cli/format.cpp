@@ -70,8 +70,12 @@ std::string printable(std::string_view text, size_t max_chars) {
     return out;
 }
 
-std::string quoted(std::string_view text, size_t max_chars) { return "\"" + printable(text, max_chars) + "\""; }
+std::string quoted(std::string_view text, size_t max_chars) {
+    return "\"" + printable(text, max_chars) + "\"";
+}
 
-std::string lossy_utf8(std::string_view text) { return tokenizer::utf8::sanitize(text); }
+std::string lossy_utf8(std::string_view text) {
+    return tokenizer::utf8::sanitize(text);
+}
 
 }  // namespace pocket::cli

@@ -9,8 +9,8 @@
 
 namespace pocket::cli {
 
-std::string human_bytes(uint64_t bytes);   // "1.13 MiB"
-std::string human_count(uint64_t count);   // "292.80 K", "1.24 B"
+std::string human_bytes(uint64_t bytes);  // "1.13 MiB"
+std::string human_count(uint64_t count);  // "292.80 K", "1.24 B"
 // Escapes control characters and invalid UTF-8 (as \xNN) and shortens to max_chars with "...".
 std::string printable(std::string_view text, size_t max_chars);
 std::string quoted(std::string_view text, size_t max_chars);  // "printable"

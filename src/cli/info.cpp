@@ -30,9 +30,11 @@ std::string value_summary(const gguf::Value& v, size_t max_chars) {
             return quoted(v.as_string(), max_chars);
         case ValueType::ARRAY: {
             const auto& a = v.as_array();
-            std::string s = cat("[", gguf::value_type_name(a.element_type), " x ", a.items.size(), "]");
+            std::string s =
+                cat("[", gguf::value_type_name(a.element_type), " x ", a.items.size(), "]");
             const size_t shown = std::min<size_t>(a.items.size(), 6);
-            for (size_t i = 0; i < shown; ++i) s += cat(i ? ", " : " ", value_summary(a.items[i], 24));
+            for (size_t i = 0; i < shown; ++i)
+                s += cat(i ? ", " : " ", value_summary(a.items[i], 24));
             if (shown < a.items.size()) s += ", ...";
             return s;
         }
@@ -112,11 +114,16 @@ int run_info(const InfoOptions& opt) {
         j["n_params"] = n_params;
         j["tensor_types"] = type_counts;
         if (hp) {
-            j["hparams"] = {{"n_vocab", hp->n_vocab},     {"n_ctx_train", hp->n_ctx_train},
-                            {"n_embd", hp->n_embd},       {"n_layer", hp->n_layer},
-                            {"n_ff", hp->n_ff},           {"n_head", hp->n_head},
-                            {"n_head_kv", hp->n_head_kv}, {"head_dim", hp->head_dim},
-                            {"n_rot", hp->n_rot},         {"norm_eps", hp->norm_eps},
+            j["hparams"] = {{"n_vocab", hp->n_vocab},
+                            {"n_ctx_train", hp->n_ctx_train},
+                            {"n_embd", hp->n_embd},
+                            {"n_layer", hp->n_layer},
+                            {"n_ff", hp->n_ff},
+                            {"n_head", hp->n_head},
+                            {"n_head_kv", hp->n_head_kv},
+                            {"head_dim", hp->head_dim},
+                            {"n_rot", hp->n_rot},
+                            {"norm_eps", hp->norm_eps},
                             {"rope_freq_base", hp->rope_freq_base}};
         }
         nlohmann::json kv = nlohmann::json::array();
@@ -129,8 +136,11 @@ int run_info(const InfoOptions& opt) {
         if (opt.tensors) {
             nlohmann::json ts = nlohmann::json::array();
             for (const auto& t : file.tensors()) {
-                ts.push_back({{"name", lossy_utf8(t.name)}, {"type", dtype_name(t.type)}, {"shape", t.shape},
-                              {"n_bytes", t.n_bytes}, {"offset", t.offset}});
+                ts.push_back({{"name", lossy_utf8(t.name)},
+                              {"type", dtype_name(t.type)},
+                              {"shape", t.shape},
+                              {"n_bytes", t.n_bytes},
+                              {"offset", t.offset}});
             }
             j["tensors"] = ts;
         }
@@ -138,24 +148,30 @@ int run_info(const InfoOptions& opt) {
         return kExitOk;
     }
 
-    std::printf("file:          %s (%s)\n", opt.model.c_str(), human_bytes(file.file_size()).c_str());
-    std::printf("gguf:          version %u, alignment %llu, %zu metadata keys, %zu tensors, data at %llu\n",
-                file.version(), static_cast<unsigned long long>(file.alignment()), file.metadata().size(),
-                file.tensors().size(), static_cast<unsigned long long>(file.data_offset()));
+    std::printf("file:          %s (%s)\n", opt.model.c_str(),
+                human_bytes(file.file_size()).c_str());
+    std::printf(
+        "gguf:          version %u, alignment %llu, %zu metadata keys, %zu tensors, data at %llu\n",
+        file.version(), static_cast<unsigned long long>(file.alignment()), file.metadata().size(),
+        file.tensors().size(), static_cast<unsigned long long>(file.data_offset()));
     std::printf("architecture:  %s%s\n", arch_name.empty() ? "(none)" : arch_name.c_str(),
                 arch ? "" : " (not supported for inference)");
-    if (auto name = file.get_string("general.name")) std::printf("name:          %s\n", quoted(*name, 80).c_str());
+    if (auto name = file.get_string("general.name"))
+        std::printf("name:          %s\n", quoted(*name, 80).c_str());
     std::printf("parameters:    %s\n", human_count(n_params).c_str());
     std::string types;
-    for (const auto& [name, count] : type_counts) types += cat(types.empty() ? "" : ", ", name, " x", count);
+    for (const auto& [name, count] : type_counts)
+        types += cat(types.empty() ? "" : ", ", name, " x", count);
     std::printf("tensor types:  %s\n", types.c_str());
     if (hp) {
-        std::printf("hparams:       n_vocab %lld, n_ctx_train %lld, n_embd %lld, n_layer %lld, n_ff %lld,\n"
-                    "               n_head %lld, n_head_kv %lld, head_dim %lld, n_rot %lld, eps %g, rope base %g\n",
-                    (long long)hp->n_vocab, (long long)hp->n_ctx_train, (long long)hp->n_embd,
-                    (long long)hp->n_layer, (long long)hp->n_ff, (long long)hp->n_head,
-                    (long long)hp->n_head_kv, (long long)hp->head_dim, (long long)hp->n_rot, hp->norm_eps,
-                    hp->rope_freq_base);
+        std::printf(
+            "hparams:       n_vocab %lld, n_ctx_train %lld, n_embd %lld, n_layer %lld, n_ff %lld,\n"
+            "               n_head %lld, n_head_kv %lld, head_dim %lld, n_rot %lld, eps %g, rope "
+            "base %g\n",
+            (long long)hp->n_vocab, (long long)hp->n_ctx_train, (long long)hp->n_embd,
+            (long long)hp->n_layer, (long long)hp->n_ff, (long long)hp->n_head,
+            (long long)hp->n_head_kv, (long long)hp->head_dim, (long long)hp->n_rot, hp->norm_eps,
+            hp->rope_freq_base);
     } else if (!hp_error.empty()) {
         std::printf("hparams:       invalid: %s\n", hp_error.c_str());
     }
@@ -165,7 +181,8 @@ int run_info(const InfoOptions& opt) {
                     value_summary(value, opt.full_values ? SIZE_MAX : 100).c_str());
     }
     if (opt.tensors) {
-        std::printf("tensors:\n  %-36s %-8s %-22s %12s %14s\n", "name", "type", "shape", "bytes", "offset");
+        std::printf("tensors:\n  %-36s %-8s %-22s %12s %14s\n", "name", "type", "shape", "bytes",
+                    "offset");
         for (const auto& t : file.tensors()) {
             std::printf("  %-36s %-8s %-22s %12llu %14llu\n", printable(t.name, 200).c_str(),
                         std::string(dtype_name(t.type)).c_str(), shape_string(t.shape).c_str(),

@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     add("embed", "Embed texts with an embedding model, printing JSON vectors", register_embed);
     add("convert", "Convert a Hugging Face model folder to GGUF", register_convert);
     add("tokenize", "Print the token ids (and pieces) of a text", register_tokenize);
-    add("bench", "Measure prompt, generation and first-token speed, load time and peak memory", register_bench);
+    add("bench", "Measure prompt, generation and first-token speed, load time and peak memory",
+        register_bench);
 
     try {
         app.parse(argc, argv);

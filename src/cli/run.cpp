@@ -65,8 +65,10 @@ int run_generate(RunOptions opt) {
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
     const double load_ms = ms_since(t_load);
 
-    const std::vector<TokenId> prompt = tok.encode(opt.prompt, /*add_special=*/true, opt.parse_special);
-    if (prompt.empty()) fail("the prompt is empty and the model adds no BOS token: nothing to start from");
+    const std::vector<TokenId> prompt =
+        tok.encode(opt.prompt, /*add_special=*/true, opt.parse_special);
+    if (prompt.empty())
+        fail("the prompt is empty and the model adds no BOS token: nothing to start from");
     const int64_t budget = ctx.n_ctx() - static_cast<int64_t>(prompt.size());
     if (budget < 1) {
         fail("the prompt has ", prompt.size(), " tokens but the context holds ", ctx.n_ctx(),
@@ -74,7 +76,9 @@ int run_generate(RunOptions opt) {
     }
     int n_predict = opt.n_predict < 0 ? static_cast<int>(budget) : opt.n_predict;
     if (n_predict > budget) {
-        if (!opt.quiet) std::fprintf(stderr, "pocket: context holds only %lld more tokens; stopping there\n", (long long)budget);
+        if (!opt.quiet)
+            std::fprintf(stderr, "pocket: context holds only %lld more tokens; stopping there\n",
+                         (long long)budget);
         n_predict = static_cast<int>(budget);
     }
 
@@ -108,10 +112,13 @@ int run_generate(RunOptions opt) {
     if (!opt.quiet) {
         std::fprintf(stderr,
                      "pocket: load %.1f ms | prompt %zu tokens in %.1f ms (%.1f tokens/s) | "
-                     "generated %d tokens, %d evaluated in %.1f ms (%.1f tokens/s) | seed %llu | threads %d\n",
-                     load_ms, prompt.size(), prompt_ms, 1000.0 * static_cast<double>(prompt.size()) / prompt_ms,
-                     generated, evaluated, gen_ms, evaluated > 0 ? 1000.0 * evaluated / gen_ms : 0.0,
-                     static_cast<unsigned long long>(sampler.seed()), ThreadPool::global().n_threads());
+                     "generated %d tokens, %d evaluated in %.1f ms (%.1f tokens/s) | seed %llu | "
+                     "threads %d\n",
+                     load_ms, prompt.size(), prompt_ms,
+                     1000.0 * static_cast<double>(prompt.size()) / prompt_ms, generated, evaluated,
+                     gen_ms, evaluated > 0 ? 1000.0 * evaluated / gen_ms : 0.0,
+                     static_cast<unsigned long long>(sampler.seed()),
+                     ThreadPool::global().n_threads());
     }
     return kExitOk;
 }
@@ -125,23 +132,32 @@ Runner register_run(CLI::App& app) {
     auto* prompt = app.add_option("-p,--prompt", opt->prompt, "Prompt text");
     app.add_option("-f,--file", opt->prompt_file, "Read the prompt from a file (bytes as they are)")
         ->excludes(prompt);
-    app.add_option("-n,--n-predict", opt->n_predict, "Tokens to generate (-1: until the context is full)")
+    app.add_option("-n,--n-predict", opt->n_predict,
+                   "Tokens to generate (-1: until the context is full)")
         ->capture_default_str();
     app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");
-    app.add_option("-c,--ctx-size", opt->ctx_size, "Context size in tokens (default: min(train, 4096))");
+    app.add_option("-c,--ctx-size", opt->ctx_size,
+                   "Context size in tokens (default: min(train, 4096))");
     app.add_option("--temp", s.temperature, "Temperature; 0 = greedy")->capture_default_str();
-    app.add_option("--top-k", s.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
-    app.add_option("--top-p", s.top_p, "Nucleus sampling threshold (1 = off)")->capture_default_str();
+    app.add_option("--top-k", s.top_k, "Keep the k most likely tokens (0 = off)")
+        ->capture_default_str();
+    app.add_option("--top-p", s.top_p, "Nucleus sampling threshold (1 = off)")
+        ->capture_default_str();
     app.add_option("--min-p", s.min_p, "Drop tokens below min-p x the top probability (0 = off)")
         ->capture_default_str();
-    app.add_option("--repeat-penalty", s.repeat_penalty, "Repetition penalty (1 = off)")->capture_default_str();
-    app.add_option("--repeat-last-n", s.repeat_last_n, "Tokens the penalties look back over (-1 = all)")
+    app.add_option("--repeat-penalty", s.repeat_penalty, "Repetition penalty (1 = off)")
         ->capture_default_str();
-    app.add_option("--frequency-penalty", s.frequency_penalty, "Frequency penalty")->capture_default_str();
-    app.add_option("--presence-penalty", s.presence_penalty, "Presence penalty")->capture_default_str();
+    app.add_option("--repeat-last-n", s.repeat_last_n,
+                   "Tokens the penalties look back over (-1 = all)")
+        ->capture_default_str();
+    app.add_option("--frequency-penalty", s.frequency_penalty, "Frequency penalty")
+        ->capture_default_str();
+    app.add_option("--presence-penalty", s.presence_penalty, "Presence penalty")
+        ->capture_default_str();
     app.add_option("-s,--seed", s.seed, "Random seed (default: random; printed in the summary)");
     app.add_flag("--ignore-eos", opt->ignore_eos, "Keep generating after end-of-generation tokens");
-    app.add_flag("--special", opt->parse_special, "Parse special-token text such as <|im_start|> in the prompt");
+    app.add_flag("--special", opt->parse_special,
+                 "Parse special-token text such as <|im_start|> in the prompt");
     app.add_flag("--echo", opt->echo, "Print the prompt before the generated text");
     app.add_flag("-q,--quiet", opt->quiet, "No timing summary on stderr");
     return [opt] { return run_generate(*opt); };

@@ -23,10 +23,11 @@ struct SynthCliOptions {
 int run_synth(const SynthCliOptions& opt) {
     if (opt.list || opt.shape.empty()) {
         for (const auto& s : model::synth_shapes()) {
-            std::printf("%-14s %s: n_embd %lld, %lld layers, %lld/%lld heads, n_ff %lld, vocab %lld\n",
-                        std::string(s.name).c_str(), std::string(s.description).c_str(), (long long)s.n_embd,
-                        (long long)s.n_layer, (long long)s.n_head, (long long)s.n_head_kv, (long long)s.n_ff,
-                        (long long)s.n_vocab);
+            std::printf(
+                "%-14s %s: n_embd %lld, %lld layers, %lld/%lld heads, n_ff %lld, vocab %lld\n",
+                std::string(s.name).c_str(), std::string(s.description).c_str(),
+                (long long)s.n_embd, (long long)s.n_layer, (long long)s.n_head,
+                (long long)s.n_head_kv, (long long)s.n_ff, (long long)s.n_vocab);
         }
         return opt.list ? kExitOk : kExitUsage;
     }
@@ -36,13 +37,15 @@ int run_synth(const SynthCliOptions& opt) {
     const auto type = dtype_from_name(opt.type);
     if (!type) fail("unknown tensor type '", opt.type, "'");
     if (opt.output.empty()) fail("missing -o/--output");
-    const auto result = model::write_synth_model(*shape, {.type = *type, .seed = opt.seed}, opt.output);
+    const auto result =
+        model::write_synth_model(*shape, {.type = *type, .seed = opt.seed}, opt.output);
     std::printf("wrote %s: %s, %s parameters, %s weights\n", opt.output.c_str(),
                 human_bytes(result.file_bytes).c_str(), human_count(result.n_params).c_str(),
                 std::string(dtype_name(*type)).c_str());
     for (const auto& [name, fallback] : result.fallbacks) {
         std::printf("  %s: rows do not split into %s blocks, stored as %s\n", name.c_str(),
-                    std::string(dtype_name(*type)).c_str(), std::string(dtype_name(fallback)).c_str());
+                    std::string(dtype_name(*type)).c_str(),
+                    std::string(dtype_name(fallback)).c_str());
     }
     return kExitOk;
 }
@@ -51,8 +54,10 @@ int run_synth(const SynthCliOptions& opt) {
 
 Runner register_synth(CLI::App& app) {
     auto opt = std::make_shared<SynthCliOptions>();
-    app.add_option("--shape", opt->shape, "Model shape: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, tiny");
-    app.add_option("--type", opt->type, "Type of the 2-D weights (f32, f16, bf16, q8_0, q4_0, q4_k, ...)")
+    app.add_option("--shape", opt->shape,
+                   "Model shape: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, tiny");
+    app.add_option("--type", opt->type,
+                   "Type of the 2-D weights (f32, f16, bf16, q8_0, q4_0, q4_k, ...)")
         ->capture_default_str();
     app.add_option("-o,--output", opt->output, "Output GGUF file");
     app.add_option("--seed", opt->seed, "Seed of the random weights")->capture_default_str();

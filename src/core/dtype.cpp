@@ -69,7 +69,9 @@ const DTypeTraits& traits(DType type) {
     fail("unknown tensor type id ", static_cast<uint32_t>(type));
 }
 
-std::string_view dtype_name(DType type) { return traits(type).name; }
+std::string_view dtype_name(DType type) {
+    return traits(type).name;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
     for (const auto& t : kTraits) {

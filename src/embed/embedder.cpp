@@ -6,8 +6,8 @@
 #include "pocket/core/thread_pool.h"
 #include "pocket/embed/static_embedder.h"
 #include "pocket/embed/transformer_embedder.h"
-#include "pocket/model/arch.h"
 #include "pocket/gguf/gguf.h"
+#include "pocket/model/arch.h"
 
 namespace pocket::embed {
 
@@ -37,7 +37,9 @@ std::unique_ptr<Embedder> open_embedder(const std::filesystem::path& path) {
     const auto file = gguf::File::open(path);
     const auto arch = file.get_string("general.architecture").value_or("");
     if (arch == kStaticArch) return StaticEmbedder::from_gguf(file);
-    if (model::find_arch(arch)) return std::make_unique<TransformerEmbedder>(model::Model::from_file(gguf::File::open(path)));
+    if (model::find_arch(arch))
+        return std::make_unique<TransformerEmbedder>(
+            model::Model::from_file(gguf::File::open(path)));
     fail(path.string(), ": embedding with GGUF models of architecture '", arch,
          "' is not supported (supported: static Model2Vec models as a Hugging Face folder or GGUF, "
          "and the transformer architectures pocket runs)");

@@ -26,15 +26,19 @@ TransformerEmbedder::TransformerEmbedder(std::unique_ptr<model::Model> model)
       max_tokens_(std::min<int64_t>(model_->hparams().n_ctx_train, kBatchTokens)),
       context_(*model_, {.n_ctx = kBatchTokens, .n_batch = kBatchTokens}) {}
 
-std::unique_ptr<TransformerEmbedder> TransformerEmbedder::open(const std::filesystem::path& gguf_path) {
+std::unique_ptr<TransformerEmbedder> TransformerEmbedder::open(
+    const std::filesystem::path& gguf_path) {
     return std::make_unique<TransformerEmbedder>(model::Model::load(gguf_path));
 }
 
-size_t TransformerEmbedder::dim() const { return static_cast<size_t>(model_->hparams().n_embd); }
+size_t TransformerEmbedder::dim() const {
+    return static_cast<size_t>(model_->hparams().n_embd);
+}
 
 std::vector<model::TokenId> TransformerEmbedder::tokenize(std::string_view text) const {
     const auto& tok = model_->tokenizer();
-    std::vector<model::TokenId> ids = tok.encode(text, /*add_special=*/true, /*parse_special=*/false);
+    std::vector<model::TokenId> ids =
+        tok.encode(text, /*add_special=*/true, /*parse_special=*/false);
     if (static_cast<int64_t>(ids.size()) > max_tokens_) {
         // Keep the end marker ([SEP] / EOS) the model was trained to see last.
         const model::TokenId last = ids.back();
@@ -51,7 +55,8 @@ std::vector<float> TransformerEmbedder::embed(std::string_view text) const {
     return embed_batch(std::span<const std::string>(&copy, 1)).front();
 }
 
-std::vector<std::vector<float>> TransformerEmbedder::embed_batch(std::span<const std::string> texts) const {
+std::vector<std::vector<float>> TransformerEmbedder::embed_batch(
+    std::span<const std::string> texts) const {
     std::vector<std::vector<model::TokenId>> tokens;
     tokens.reserve(texts.size());
     for (const auto& t : texts) tokens.push_back(tokenize(t));
@@ -69,7 +74,8 @@ std::vector<std::vector<float>> TransformerEmbedder::embed_batch(std::span<const
                static_cast<int64_t>(batch.size() + tokens[last].size()) <= kBatchTokens) {
             const auto& ids = tokens[last];
             for (size_t i = 0; i < ids.size(); ++i) {
-                batch.push_back({ids[i], static_cast<int64_t>(i), static_cast<model::SeqId>(last - first), true});
+                batch.push_back({ids[i], static_cast<int64_t>(i),
+                                 static_cast<model::SeqId>(last - first), true});
             }
             ++last;
         }

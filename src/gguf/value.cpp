@@ -147,5 +147,4 @@ uint64_t tensor_bytes(DType type, std::span<const uint64_t> shape) {
     return rows * *row;
 }
 
-
 }  // namespace pocket::gguf

@@ -56,6 +56,8 @@ const ArchSpec* find_arch(std::string_view name) {
     return nullptr;
 }
 
-std::span<const ArchSpec> known_archs() { return kArchs; }
+std::span<const ArchSpec> known_archs() {
+    return kArchs;
+}
 
 }  // namespace pocket::model

@@ -9,7 +9,7 @@ namespace pocket::model {
 namespace {
 
 class KeyReader {
-public:
+  public:
     KeyReader(const gguf::File& file, std::string_view arch) : file_(file), prefix_(arch) {}
 
     std::string key(std::string_view suffix) const { return cat(prefix_, ".", suffix); }
@@ -28,15 +28,16 @@ public:
     float optional_float(std::string_view suffix, float fallback) const {
         auto value = file_.get_float(key(suffix));
         if (!value) return fallback;
-        if (!std::isfinite(*value)) fail(file_.name(), ": metadata '", key(suffix), "' is not finite");
+        if (!std::isfinite(*value))
+            fail(file_.name(), ": metadata '", key(suffix), "' is not finite");
         return static_cast<float>(*value);
     }
 
-private:
+  private:
     int64_t checked(std::string_view suffix, int64_t value, int64_t min, int64_t max) const {
         if (value < min || value > max) {
-            fail(file_.name(), ": metadata '", key(suffix), "' = ", value, " is outside [", min, ", ",
-                 max, "]");
+            fail(file_.name(), ": metadata '", key(suffix), "' = ", value, " is outside [", min,
+                 ", ", max, "]");
         }
         return value;
     }
@@ -64,8 +65,8 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
     hp.n_head = keys.required("attention.head_count", 1, kMaxHeads);
     hp.n_head_kv = keys.optional("attention.head_count_kv", hp.n_head, 1, hp.n_head);
     if (hp.n_head % hp.n_head_kv != 0) {
-        fail(file.name(), ": attention.head_count ", hp.n_head, " is not a multiple of head_count_kv ",
-             hp.n_head_kv);
+        fail(file.name(), ": attention.head_count ", hp.n_head,
+             " is not a multiple of head_count_kv ", hp.n_head_kv);
     }
     hp.n_ctx_train = keys.optional("context_length", 2048, 1, kMaxCtx);
     const int64_t default_head_dim = hp.n_embd % hp.n_head == 0 ? hp.n_embd / hp.n_head : 0;
@@ -75,9 +76,13 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
         fail(file.name(), ": attention.value_length ", value_length, " differs from key_length ",
              hp.head_dim, " (not supported)");
     }
-    hp.n_rot = arch.rope == RopeStyle::None ? 0 : keys.optional("rope.dimension_count", hp.head_dim, 0, hp.head_dim);
-    if (auto causal = file.get_bool(keys.key("attention.causal")); causal && *causal != arch.causal) {
-        fail(file.name(), ": ", keys.key("attention.causal"), " = ", *causal, " is not supported for ", arch.name);
+    hp.n_rot = arch.rope == RopeStyle::None
+                   ? 0
+                   : keys.optional("rope.dimension_count", hp.head_dim, 0, hp.head_dim);
+    if (auto causal = file.get_bool(keys.key("attention.causal"));
+        causal && *causal != arch.causal) {
+        fail(file.name(), ": ", keys.key("attention.causal"), " = ", *causal,
+             " is not supported for ", arch.name);
     }
     hp.pooling = static_cast<Pooling>(keys.optional("pooling_type", arch.lm_head ? 0 : 1, 0, 4));
     if (hp.n_rot % 2 != 0) fail(file.name(), ": rope.dimension_count ", hp.n_rot, " is odd");
@@ -100,21 +105,25 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
 
     hp.attn_softcap = keys.optional_float("attn_logit_softcapping", 0.0f);
     hp.final_softcap = keys.optional_float("final_logit_softcapping", 0.0f);
-    if (hp.attn_softcap < 0.0f || hp.final_softcap < 0.0f) fail(file.name(), ": negative soft-capping value");
+    if (hp.attn_softcap < 0.0f || hp.final_softcap < 0.0f)
+        fail(file.name(), ": negative soft-capping value");
     if (arch.sliding_window != SlidingWindow::None) {
         hp.sliding_window = keys.optional("attention.sliding_window", 0, 0, kMaxCtx);
     }
     // Gemma 2 27B (46 layers) scales queries by 1/sqrt(n_embd/n_head) instead of 1/sqrt(head_dim);
     // the model files do not say so, the layer count is how llama.cpp tells them apart.
     // Gemma 3 27B (62 layers) likewise.
-    const bool gemma_27b = (arch.name == "gemma2" && hp.n_layer == 46) || (arch.name == "gemma3" && hp.n_layer == 62);
-    hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(gemma_27b ? hp.n_embd / hp.n_head : hp.head_dim));
+    const bool gemma_27b =
+        (arch.name == "gemma2" && hp.n_layer == 46) || (arch.name == "gemma3" && hp.n_layer == 62);
+    hp.attn_scale =
+        1.0f / std::sqrt(static_cast<float>(gemma_27b ? hp.n_embd / hp.n_head : hp.head_dim));
 
     if (auto vocab = file.get_int(keys.key("vocab_size"))) {
         hp.n_vocab = *vocab;
     } else if (const auto* tokens = file.get_array("tokenizer.ggml.tokens")) {
         hp.n_vocab = static_cast<int64_t>(tokens->items.size());
-    } else if (const auto* embd = file.find_tensor("token_embd.weight"); embd && embd->shape.size() == 2) {
+    } else if (const auto* embd = file.find_tensor("token_embd.weight");
+               embd && embd->shape.size() == 2) {
         hp.n_vocab = static_cast<int64_t>(embd->shape[1]);
     }
     if (hp.n_vocab < 1 || hp.n_vocab > kMaxVocab) {
@@ -126,10 +135,14 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
 bool HParams::is_sliding_layer(const ArchSpec& arch, int64_t layer) const {
     if (sliding_window <= 0) return false;
     switch (arch.sliding_window) {
-        case SlidingWindow::None: return false;
-        case SlidingWindow::All: return true;
-        case SlidingWindow::EvenLayers: return layer % 2 == 0;
-        case SlidingWindow::FiveToOne: return (layer + 1) % 6 != 0;
+        case SlidingWindow::None:
+            return false;
+        case SlidingWindow::All:
+            return true;
+        case SlidingWindow::EvenLayers:
+            return layer % 2 == 0;
+        case SlidingWindow::FiveToOne:
+            return (layer + 1) % 6 != 0;
     }
     return false;
 }

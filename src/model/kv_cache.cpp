@@ -47,7 +47,8 @@ void KvCache::truncate(SeqId seq, int64_t n_positions) {
     if (it == sequences_.end()) return;
     Sequence& s = it->second;
     s.length = std::min(s.length, std::max<int64_t>(n_positions, 0));
-    const auto pages_kept = static_cast<size_t>((s.length + params_.page_tokens - 1) / params_.page_tokens);
+    const auto pages_kept =
+        static_cast<size_t>((s.length + params_.page_tokens - 1) / params_.page_tokens);
     while (s.pages.size() > pages_kept) {
         free_pages_.push_back(s.pages.back());
         s.pages.pop_back();
@@ -82,9 +83,17 @@ f16_t* KvCache::entry(int64_t layer, SeqId seq, int64_t pos, int kv) const {
     return page_base(page, layer, kv) + (pos % params_.page_tokens) * params_.n_embd_kv;
 }
 
-f16_t* KvCache::key(int64_t layer, SeqId seq, int64_t pos) { return entry(layer, seq, pos, 0); }
-f16_t* KvCache::value(int64_t layer, SeqId seq, int64_t pos) { return entry(layer, seq, pos, 1); }
-const f16_t* KvCache::key(int64_t layer, SeqId seq, int64_t pos) const { return entry(layer, seq, pos, 0); }
-const f16_t* KvCache::value(int64_t layer, SeqId seq, int64_t pos) const { return entry(layer, seq, pos, 1); }
+f16_t* KvCache::key(int64_t layer, SeqId seq, int64_t pos) {
+    return entry(layer, seq, pos, 0);
+}
+f16_t* KvCache::value(int64_t layer, SeqId seq, int64_t pos) {
+    return entry(layer, seq, pos, 1);
+}
+const f16_t* KvCache::key(int64_t layer, SeqId seq, int64_t pos) const {
+    return entry(layer, seq, pos, 0);
+}
+const f16_t* KvCache::value(int64_t layer, SeqId seq, int64_t pos) const {
+    return entry(layer, seq, pos, 1);
+}
 
 }  // namespace pocket::model

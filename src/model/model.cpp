@@ -20,7 +20,8 @@ Model::Model(gguf::File file) : file_(std::move(file)) {
     if (!arch_) {
         std::string known;
         for (const auto& a : known_archs()) known += cat(known.empty() ? "" : ", ", a.name);
-        fail(file_.name(), ": architecture '", *arch_name, "' is not supported (known: ", known, ")");
+        fail(file_.name(), ": architecture '", *arch_name, "' is not supported (known: ", known,
+             ")");
     }
     hparams_ = read_hparams(file_, *arch_);
     weights_ = bind_weights(file_, hparams_, *arch_);

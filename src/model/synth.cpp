@@ -1,9 +1,9 @@
 #include "pocket/model/synth.h"
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <cmath>
 #include <numbers>
 
 #include "pocket/core/error.h"
@@ -20,26 +20,60 @@ namespace {
 constexpr std::array kShapes = {
     SynthShape{.name = "smollm2-135m",
                .description = "SmolLM2-135M (HuggingFaceTB)",
-               .n_vocab = 49152, .n_embd = 576, .n_layer = 30, .n_head = 9, .n_head_kv = 3,
-               .head_dim = 64, .n_ff = 1536, .n_ctx_train = 8192,
-               .rope_freq_base = 100000.0f, .norm_eps = 1e-5f, .tied_output = true},
+               .n_vocab = 49152,
+               .n_embd = 576,
+               .n_layer = 30,
+               .n_head = 9,
+               .n_head_kv = 3,
+               .head_dim = 64,
+               .n_ff = 1536,
+               .n_ctx_train = 8192,
+               .rope_freq_base = 100000.0f,
+               .norm_eps = 1e-5f,
+               .tied_output = true},
     SynthShape{.name = "qwen2.5-0.5b",
                .description = "Qwen2.5-0.5B shape (as llama architecture, without q/k/v biases)",
-               .n_vocab = 151936, .n_embd = 896, .n_layer = 24, .n_head = 14, .n_head_kv = 2,
-               .head_dim = 64, .n_ff = 4864, .n_ctx_train = 32768,
-               .rope_freq_base = 1000000.0f, .norm_eps = 1e-6f, .tied_output = true},
+               .n_vocab = 151936,
+               .n_embd = 896,
+               .n_layer = 24,
+               .n_head = 14,
+               .n_head_kv = 2,
+               .head_dim = 64,
+               .n_ff = 4864,
+               .n_ctx_train = 32768,
+               .rope_freq_base = 1000000.0f,
+               .norm_eps = 1e-6f,
+               .tied_output = true},
     SynthShape{.name = "llama-3.2-1b",
                .description = "Llama-3.2-1B (Meta)",
-               .n_vocab = 128256, .n_embd = 2048, .n_layer = 16, .n_head = 32, .n_head_kv = 8,
-               .head_dim = 64, .n_ff = 8192, .n_ctx_train = 131072,
-               .rope_freq_base = 500000.0f, .norm_eps = 1e-5f, .tied_output = true,
-               .llama3_rope_factor = 32.0f, .llama3_low_freq_factor = 1.0f,
-               .llama3_high_freq_factor = 4.0f, .llama3_original_ctx = 8192},
+               .n_vocab = 128256,
+               .n_embd = 2048,
+               .n_layer = 16,
+               .n_head = 32,
+               .n_head_kv = 8,
+               .head_dim = 64,
+               .n_ff = 8192,
+               .n_ctx_train = 131072,
+               .rope_freq_base = 500000.0f,
+               .norm_eps = 1e-5f,
+               .tied_output = true,
+               .llama3_rope_factor = 32.0f,
+               .llama3_low_freq_factor = 1.0f,
+               .llama3_high_freq_factor = 4.0f,
+               .llama3_original_ctx = 8192},
     SynthShape{.name = "tiny",
                .description = "a small llama for tests (not a published model)",
-               .n_vocab = 1024, .n_embd = 128, .n_layer = 2, .n_head = 4, .n_head_kv = 2,
-               .head_dim = 32, .n_ff = 256, .n_ctx_train = 2048,
-               .rope_freq_base = 10000.0f, .norm_eps = 1e-5f, .tied_output = false},
+               .n_vocab = 1024,
+               .n_embd = 128,
+               .n_layer = 2,
+               .n_head = 4,
+               .n_head_kv = 2,
+               .head_dim = 32,
+               .n_ff = 256,
+               .n_ctx_train = 2048,
+               .rope_freq_base = 10000.0f,
+               .norm_eps = 1e-5f,
+               .tied_output = false},
 };
 
 // One generator per (tensor, row) so rows can be produced in parallel and in any order while the
@@ -57,7 +91,9 @@ void fill_normal(Rng& rng, float* out, int64_t n, float mean, float sigma) {
         const double u2 = rng.uniform01();
         const double r = std::sqrt(-2.0 * std::log(u1));
         out[i] = mean + sigma * static_cast<float>(r * std::cos(2.0 * std::numbers::pi * u2));
-        if (i + 1 < n) out[i + 1] = mean + sigma * static_cast<float>(r * std::sin(2.0 * std::numbers::pi * u2));
+        if (i + 1 < n)
+            out[i + 1] =
+                mean + sigma * static_cast<float>(r * std::sin(2.0 * std::numbers::pi * u2));
     }
 }
 
@@ -88,27 +124,44 @@ std::vector<float> llama3_factors_impl(const SynthShape& s) {
 
 uint32_t file_type_id(DType t) {
     switch (t) {
-        case DType::F32: return 0;
-        case DType::F16: return 1;
-        case DType::Q4_0: return 2;
-        case DType::Q4_1: return 3;
-        case DType::Q8_0: return 7;
-        case DType::Q5_0: return 8;
-        case DType::Q5_1: return 9;
-        case DType::Q2_K: return 10;
-        case DType::Q3_K: return 12;
-        case DType::Q4_K: return 15;
-        case DType::Q5_K: return 17;
-        case DType::Q6_K: return 18;
-        case DType::IQ4_NL: return 25;
-        case DType::BF16: return 32;
-        default: fail("no GGUF file type for ", dtype_name(t));
+        case DType::F32:
+            return 0;
+        case DType::F16:
+            return 1;
+        case DType::Q4_0:
+            return 2;
+        case DType::Q4_1:
+            return 3;
+        case DType::Q8_0:
+            return 7;
+        case DType::Q5_0:
+            return 8;
+        case DType::Q5_1:
+            return 9;
+        case DType::Q2_K:
+            return 10;
+        case DType::Q3_K:
+            return 12;
+        case DType::Q4_K:
+            return 15;
+        case DType::Q5_K:
+            return 17;
+        case DType::Q6_K:
+            return 18;
+        case DType::IQ4_NL:
+            return 25;
+        case DType::BF16:
+            return 32;
+        default:
+            fail("no GGUF file type for ", dtype_name(t));
     }
 }
 
 }  // namespace
 
-std::span<const SynthShape> synth_shapes() { return kShapes; }
+std::span<const SynthShape> synth_shapes() {
+    return kShapes;
+}
 
 std::vector<float> llama3_rope_factors(const SynthShape& shape) {
     return shape.llama3_rope_factor > 0.0f ? llama3_factors_impl(shape) : std::vector<float>{};
@@ -127,11 +180,20 @@ DType fallback_type(DType wanted, int64_t row_length) {
     DType next = DType::F16;
     switch (wanted) {
         case DType::Q2_K:
-        case DType::Q3_K: next = DType::IQ4_NL; break;
-        case DType::Q4_K: next = DType::Q5_0; break;
-        case DType::Q5_K: next = DType::Q5_1; break;
-        case DType::Q6_K: next = DType::Q8_0; break;
-        default: break;
+        case DType::Q3_K:
+            next = DType::IQ4_NL;
+            break;
+        case DType::Q4_K:
+            next = DType::Q5_0;
+            break;
+        case DType::Q5_K:
+            next = DType::Q5_1;
+            break;
+        case DType::Q6_K:
+            next = DType::Q8_0;
+            break;
+        default:
+            break;
     }
     return fits(next) ? next : DType::F16;
 }
@@ -157,8 +219,10 @@ SynthVocab make_synth_vocab(int64_t n_vocab) {
     // Single printable characters, then letter n-grams with and without a leading boundary, until
     // the vocabulary is full. Every piece is the concatenation of two shorter pieces, so the
     // SentencePiece merges can reach all of them.
-    for (char c = 0x21; c < 0x7f && static_cast<int64_t>(v.tokens.size()) < n_vocab; ++c) add(std::string(1, c), 1);
-    for (char c = 0x21; c < 0x7f && static_cast<int64_t>(v.tokens.size()) < n_vocab; ++c) add(space + c, 1);
+    for (char c = 0x21; c < 0x7f && static_cast<int64_t>(v.tokens.size()) < n_vocab; ++c)
+        add(std::string(1, c), 1);
+    for (char c = 0x21; c < 0x7f && static_cast<int64_t>(v.tokens.size()) < n_vocab; ++c)
+        add(space + c, 1);
     std::vector<std::string> grams = {""};
     while (static_cast<int64_t>(v.tokens.size()) < n_vocab) {
         std::vector<std::string> longer;
@@ -177,13 +241,15 @@ SynthVocab make_synth_vocab(int64_t n_vocab) {
 
 SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
                               const std::filesystem::path& path) {
-    if (!traits(options.type).computable) fail("cannot write weights of type ", dtype_name(options.type));
+    if (!traits(options.type).computable)
+        fail("cannot write weights of type ", dtype_name(options.type));
     gguf::Writer w;
     const std::string arch = "llama";
     auto key = [&](std::string_view suffix) { return cat(arch, ".", suffix); };
     w.set("general.architecture", arch);
     w.set("general.name", cat("synth-", s.name));
-    w.set("general.description", cat("random weights (seed ", options.seed, ") in the shape of ", s.description));
+    w.set("general.description",
+          cat("random weights (seed ", options.seed, ") in the shape of ", s.description));
     w.set("general.file_type", file_type_id(options.type));
     w.set("general.quantization_version", uint32_t{2});
     w.set(key("vocab_size"), static_cast<uint32_t>(s.n_vocab));
@@ -234,7 +300,8 @@ SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
                              for (int64_t r = begin; r < end; ++r) {
                                  Rng rng = row_rng(seed, index, static_cast<uint64_t>(r));
                                  fill_normal(rng, values.data(), cols, 0.0f, sigma);
-                                 from_float(values.data(), out.data() + static_cast<size_t>(r) * row_size, cols);
+                                 from_float(values.data(),
+                                            out.data() + static_cast<size_t>(r) * row_size, cols);
                              }
                          });
                      });

@@ -16,7 +16,7 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
 }
 
 class Binder {
-public:
+  public:
     explicit Binder(const gguf::File& file) : file_(file) {}
 
     // Binds a matrix with rows of `cols` elements and `rows` rows (ggml shape [cols, rows]).
@@ -27,7 +27,8 @@ public:
             const gguf::TensorInfo* info = file_.find_tensor(name);
             if (info && info->shape.size() >= 2) rows = static_cast<int64_t>(info->shape[1]);
         }
-        return bind(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}, required, true);
+        return bind(name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)}, required,
+                    true);
     }
 
     TensorView vector(const std::string& name, int64_t n, bool required = true) {
@@ -36,9 +37,9 @@ public:
 
     uint64_t total_bytes() const { return total_bytes_; }
 
-private:
-    TensorView bind(const std::string& name, std::initializer_list<uint64_t> expected, bool required,
-                    bool is_matrix) {
+  private:
+    TensorView bind(const std::string& name, std::initializer_list<uint64_t> expected,
+                    bool required, bool is_matrix) {
         const gguf::TensorInfo* info = file_.find_tensor(name);
         if (!info) {
             if (required) fail(file_.name(), ": missing tensor '", name, "'");
@@ -80,8 +81,10 @@ Weights bind_weights(const gguf::File& file, const HParams& hp, const ArchSpec& 
     Binder b(file);
     Weights w;
     w.token_embd = b.matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
-    if (arch.token_types) w.token_types = b.matrix("token_types.weight", hp.n_embd, 0, true, /*any_rows=*/true);
-    if (arch.absolute_positions) w.position_embd = b.matrix("position_embd.weight", hp.n_embd, hp.n_ctx_train);
+    if (arch.token_types)
+        w.token_types = b.matrix("token_types.weight", hp.n_embd, 0, true, /*any_rows=*/true);
+    if (arch.absolute_positions)
+        w.position_embd = b.matrix("position_embd.weight", hp.n_embd, hp.n_ctx_train);
     if (arch.embed_norm) {
         w.embd_norm = b.vector("token_embd_norm.weight", hp.n_embd);
         w.embd_norm_b = b.vector("token_embd_norm.bias", hp.n_embd);
@@ -128,7 +131,8 @@ Weights bind_weights(const gguf::File& file, const HParams& hp, const ArchSpec& 
         }
         l.wo = b.matrix(p + "attn_output.weight", hp.n_embd_q(), hp.n_embd);
         if (arch.linear_biases) l.bo = b.vector(p + "attn_output.bias", hp.n_embd);
-        if (arch.post_attn_norm) l.post_attn_norm = b.vector(p + "post_attention_norm.weight", hp.n_embd);
+        if (arch.post_attn_norm)
+            l.post_attn_norm = b.vector(p + "post_attention_norm.weight", hp.n_embd);
         l.ffn_norm = b.vector(p + ffn_norm_name + ".weight", hp.n_embd);
         if (layer_norm) l.ffn_norm_b = b.vector(p + ffn_norm_name + ".bias", hp.n_embd);
         if (arch.ffn == FfnKind::Gelu) {

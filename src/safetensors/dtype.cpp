@@ -75,5 +75,4 @@ uint64_t TensorInfo::n_elements() const {
     return n;
 }
 
-
 }  // namespace pocket::safetensors

@@ -10,7 +10,8 @@ namespace {
 
 std::string hex_to_bytes(const std::string& hex) {
     std::string out;
-    for (size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    for (size_t i = 0; i + 1 < hex.size(); i += 2)
+        out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
     return out;
 }
 
@@ -25,9 +26,18 @@ TEST(CliRun, Stories260KGreedyMatchesThe200TokenReference) {
 }
 
 TEST(CliRun, SeededSamplingIsReproducible) {
-    const std::vector<std::string> args = {"run", "-m", shared_path("models/stories260K.gguf").string(),
-                                           "-p", "Once upon a time", "-n", "40", "--temp", "1.0",
-                                           "--seed", "1234", "-q"};
+    const std::vector<std::string> args = {"run",
+                                           "-m",
+                                           shared_path("models/stories260K.gguf").string(),
+                                           "-p",
+                                           "Once upon a time",
+                                           "-n",
+                                           "40",
+                                           "--temp",
+                                           "1.0",
+                                           "--seed",
+                                           "1234",
+                                           "-q"};
     const auto a = run_pocket(args);
     const auto b = run_pocket(args);
     ASSERT_EQ(a.exit_code, 0) << a.err;
@@ -48,7 +58,8 @@ TEST(CliRun, UsageErrorsExitWithUsageCode) {
 }
 
 TEST(CliInfo, DescribesStories260K) {
-    const auto r = run_pocket({"info", shared_path("models/stories260K.Q8_0.gguf").string(), "--json", "--tensors"});
+    const auto r = run_pocket(
+        {"info", shared_path("models/stories260K.Q8_0.gguf").string(), "--json", "--tensors"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["architecture"], "llama");
@@ -73,7 +84,8 @@ TEST(CliSynth, WritesALoadableModelThatRuns) {
     ASSERT_EQ(info.exit_code, 0) << info.err;
     const auto j = nlohmann::json::parse(info.out);
     EXPECT_EQ(j["tensor_types"]["q8_0"].get<int>(), 2 * 7 + 2);
-    const auto run = run_pocket({"run", "-m", path, "-p", "hello world", "-n", "16", "--temp", "0", "--ignore-eos"});
+    const auto run = run_pocket(
+        {"run", "-m", path, "-p", "hello world", "-n", "16", "--temp", "0", "--ignore-eos"});
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_NE(run.err.find("generated 16 tokens"), std::string::npos) << run.err;
 }

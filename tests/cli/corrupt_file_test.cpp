@@ -18,7 +18,8 @@ TEST(CliCorruptFiles, EveryCorpusFileIsRejectedClearly) {
         SCOPED_TRACE(c.name);
         const auto path = dir / (c.name + ".gguf");
         std::ofstream(path, std::ios::binary)
-            .write(reinterpret_cast<const char*>(c.bytes.data()), static_cast<std::streamsize>(c.bytes.size()));
+            .write(reinterpret_cast<const char*>(c.bytes.data()),
+                   static_cast<std::streamsize>(c.bytes.size()));
         for (const auto& args : std::vector<std::vector<std::string>>{
                  {"info", path.string()}, {"run", "-m", path.string(), "-p", "hi", "-n", "1"}}) {
             const auto r = run_pocket(args);

@@ -68,7 +68,8 @@ TEST(CliEmbed, ReportsErrors) {
 // reference test justifies (F16 GELU table granularity).
 TEST(CliEmbed, BertGgufMatchesLlamaCppEmbeddings) {
     const auto ref = read_json(shared_path("reference/tiny-bert.json"));
-    std::vector<std::string> args = {"embed", "-m", shared_path("models/tiny/tiny-bert.gguf").string()};
+    std::vector<std::string> args = {"embed", "-m",
+                                     shared_path("models/tiny/tiny-bert.gguf").string()};
     for (const auto& c : ref["cases"]) {
         args.push_back("-p");
         args.push_back(c["prompt"].get<std::string>());
@@ -81,7 +82,8 @@ TEST(CliEmbed, BertGgufMatchesLlamaCppEmbeddings) {
         const auto& expected = ref["cases"][k]["embedding"];
         ASSERT_EQ(out[k].size(), expected.size());
         for (size_t i = 0; i < expected.size(); ++i) {
-            EXPECT_NEAR(out[k][i].get<double>(), expected[i].get<double>(), 5e-3) << "case " << k << " component " << i;
+            EXPECT_NEAR(out[k][i].get<double>(), expected[i].get<double>(), 5e-3)
+                << "case " << k << " component " << i;
         }
     }
 }

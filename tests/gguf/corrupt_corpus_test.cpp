@@ -6,8 +6,8 @@
 #include <fstream>
 #include <set>
 
-#include "support/corrupt_corpus.h"
 #include "pocket/gguf/gguf.h"
+#include "support/corrupt_corpus.h"
 #include "support/test_support.h"
 
 namespace pocket::test {

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <random>
 
-#include "support/corrupt_corpus.h"
 #include "pocket/core/mapped_file.h"
 #include "pocket/gguf/gguf.h"
+#include "support/corrupt_corpus.h"
 #include "support/test_support.h"
 
 namespace pocket::test {

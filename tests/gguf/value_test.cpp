@@ -4,9 +4,9 @@
 #include <fstream>
 #include <limits>
 
-#include "support/corrupt_corpus.h"
 #include "pocket/core/mapped_file.h"
 #include "pocket/gguf/gguf.h"
+#include "support/corrupt_corpus.h"
 #include "support/test_support.h"
 
 namespace pocket::test {

@@ -23,14 +23,17 @@ const std::vector<TokenId> kPromptB = {1, 298, 311, 265, 280};
 
 double max_diff(std::span<const float> a, std::span<const float> b) {
     double m = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
+    for (size_t i = 0; i < a.size(); ++i)
+        m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
     return m;
 }
 
-std::vector<float> copy(std::span<const float> s) { return {s.begin(), s.end()}; }
+std::vector<float> copy(std::span<const float> s) {
+    return {s.begin(), s.end()};
+}
 
 class ContextTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { model_ = Model::load(shared_path("models/stories260K.gguf")); }
     std::unique_ptr<Model> model_;
 };
@@ -61,8 +64,10 @@ TEST_F(ContextTest, InterleavedSequencesMatchSeparateRuns) {
     std::vector<BatchEntry> batch;
     // Interleave the two prompts token by token, as a continuously batching server would.
     for (size_t i = 0; i < std::max(kPromptA.size(), kPromptB.size()); ++i) {
-        if (i < kPromptA.size()) batch.push_back({kPromptA[i], int64_t(i), 7, i + 1 == kPromptA.size()});
-        if (i < kPromptB.size()) batch.push_back({kPromptB[i], int64_t(i), 3, i + 1 == kPromptB.size()});
+        if (i < kPromptA.size())
+            batch.push_back({kPromptA[i], int64_t(i), 7, i + 1 == kPromptA.size()});
+        if (i < kPromptB.size())
+            batch.push_back({kPromptB[i], int64_t(i), 3, i + 1 == kPromptB.size()});
     }
     both.decode(batch);
     ASSERT_EQ(both.n_outputs(), 2u);

@@ -38,7 +38,8 @@ TEST(BertReference, EmbeddingsMatchLlamaCpp) {
 
         ctx.kv().clear_all();
         std::vector<BatchEntry> batch;
-        for (size_t i = 0; i < ids.size(); ++i) batch.push_back({ids[i], static_cast<int64_t>(i), 0, true});
+        for (size_t i = 0; i < ids.size(); ++i)
+            batch.push_back({ids[i], static_cast<int64_t>(i), 0, true});
         ctx.decode(batch);
         ASSERT_EQ(ctx.n_outputs(), ids.size());
 
@@ -62,7 +63,8 @@ TEST(BertReference, EmbeddingsMatchLlamaCpp) {
             EXPECT_NEAR(mean[i] / norm, c["embedding"][i].get<double>(), kTol) << i;
         }
     }
-    std::printf("[ measured ] tiny-bert: max |d| token embeddings %.3g (tolerance %.3g)\n", worst, kTol);
+    std::printf("[ measured ] tiny-bert: max |d| token embeddings %.3g (tolerance %.3g)\n", worst,
+                kTol);
 }
 
 TEST(BertReference, EncoderHasNoLogits) {

@@ -30,7 +30,9 @@ struct ReferenceCase {
     double tolerance;
 };
 
-void PrintTo(const ReferenceCase& c, std::ostream* os) { *os << c.file; }
+void PrintTo(const ReferenceCase& c, std::ostream* os) {
+    *os << c.file;
+}
 
 TokenId argmax(std::span<const float> logits) {
     return static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -50,7 +52,8 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
     // floor of the reference itself: accept up to 1.5x it.
     double self_noise = 0.0;
     for (const auto& c : ref["cases"]) {
-        self_noise = std::max(self_noise, c["self_check"]["sequential_vs_batch_max_abs_diff"].get<double>());
+        self_noise =
+            std::max(self_noise, c["self_check"]["sequential_vs_batch_max_abs_diff"].get<double>());
     }
     const double tol = std::max(param.tolerance, 1.5 * self_noise);
 
@@ -67,7 +70,8 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
         // The whole prompt in one batch, logits at every position.
         ctx.kv().clear_all();
         std::vector<BatchEntry> batch;
-        for (size_t i = 0; i < ids.size(); ++i) batch.push_back({ids[i], static_cast<int64_t>(i), 0, true});
+        for (size_t i = 0; i < ids.size(); ++i)
+            batch.push_back({ids[i], static_cast<int64_t>(i), 0, true});
         ctx.decode(batch);
         ASSERT_EQ(ctx.n_outputs(), ids.size());
         const auto& prompt_top = c["prompt_top"];
@@ -98,15 +102,16 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
             const auto& g = generated[step];
             const auto ref_id = g["id"].get<TokenId>();
             for (const auto& pair : g["top"]) {
-                const double diff = std::abs(current[pair[0].get<size_t>()] - pair[1].get<double>());
+                const double diff =
+                    std::abs(current[pair[0].get<size_t>()] - pair[1].get<double>());
                 worst_gen = std::max(worst_gen, diff);
                 ASSERT_LE(diff, tol) << "step " << step;
             }
             const TokenId ours = argmax(current);
             if (ours != ref_id) {
                 const double gap = g["top"][0][1].get<double>() - g["top"][1][1].get<double>();
-                ASSERT_LT(gap, tol) << "step " << step << ": we chose " << ours << ", llama.cpp " << ref_id
-                                    << " with a clear margin " << gap;
+                ASSERT_LT(gap, tol) << "step " << step << ": we chose " << ours << ", llama.cpp "
+                                    << ref_id << " with a clear margin " << gap;
                 break;
             }
             if (step + 1 < generated.size()) {
@@ -117,13 +122,17 @@ TEST_P(ReferenceTest, MatchesLlamaCpp) {
     }
     RecordProperty("max_prompt_logit_diff", std::to_string(worst_prompt));
     RecordProperty("max_generation_logit_diff", std::to_string(worst_gen));
-    std::printf("[ measured ] %s: max |dlogit| prompt %.3g, generation %.3g (tolerance %.3g, llama.cpp self %.3g)\n",
-                param.file.c_str(), worst_prompt, worst_gen, tol, self_noise);
+    std::printf(
+        "[ measured ] %s: max |dlogit| prompt %.3g, generation %.3g (tolerance %.3g, llama.cpp "
+        "self %.3g)\n",
+        param.file.c_str(), worst_prompt, worst_gen, tol, self_noise);
 }
 
 std::string ReferenceName(const ::testing::TestParamInfo<ReferenceCase>& info) {
     std::string name = info.param.file;
-    std::replace_if(name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+    std::replace_if(
+        name.begin(), name.end(),
+        [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
     return name;
 }
 
@@ -133,8 +142,10 @@ constexpr double kQuantTol = 0.25;
 
 INSTANTIATE_TEST_SUITE_P(
     Llama, ReferenceTest,
-    ::testing::Values(ReferenceCase{"stories260K", kFloatTol}, ReferenceCase{"stories260K.Q8_0", kQuantTol},
-                      ReferenceCase{"stories260K.Q4_0", kQuantTol}, ReferenceCase{"tiny-llama-spm", kFloatTol},
+    ::testing::Values(ReferenceCase{"stories260K", kFloatTol},
+                      ReferenceCase{"stories260K.Q8_0", kQuantTol},
+                      ReferenceCase{"stories260K.Q4_0", kQuantTol},
+                      ReferenceCase{"tiny-llama-spm", kFloatTol},
                       ReferenceCase{"tiny-llama-spm.F16", kFloatTol},
                       ReferenceCase{"tiny-llama-spm.BF16", kBf16Tol},
                       ReferenceCase{"tiny-llama-spm.Q8_0", kQuantTol},

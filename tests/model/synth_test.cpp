@@ -21,7 +21,8 @@ TEST(Synth, Smollm2ShapeLoadsAndRuns) {
     ScratchDir dir;
     const auto path = dir / "smollm2.gguf";
     const auto result = model::write_synth_model(*shape, {.type = DType::Q4_0, .seed = 7}, path);
-    // SmolLM2-135M: 134.5 M parameters (config.json of HuggingFaceTB/SmolLM2-135M, tied embeddings).
+    // SmolLM2-135M: 134.5 M parameters (config.json of HuggingFaceTB/SmolLM2-135M, tied
+    // embeddings).
     EXPECT_NEAR(static_cast<double>(result.n_params), 134.5e6, 0.1e6);
     EXPECT_TRUE(result.fallbacks.empty());  // 576 is a multiple of Q4_0's 32-value block
 

@@ -18,7 +18,9 @@ std::filesystem::path shared_dir() {
     return POCKET_SHARED_DIR_DEFAULT;
 }
 
-std::filesystem::path shared_path(const std::string& relative) { return shared_dir() / relative; }
+std::filesystem::path shared_path(const std::string& relative) {
+    return shared_dir() / relative;
+}
 
 std::string read_file_bytes(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
@@ -116,7 +118,8 @@ std::vector<TokenizerCase> read_tokenizer_vectors(const std::filesystem::path& i
     size_t line_start = 0;
     for (const auto& input : inputs) {
         size_t line_end = expected.find('\n', line_start);
-        if (line_end == std::string::npos) throw std::runtime_error("too few lines in " + out.string());
+        if (line_end == std::string::npos)
+            throw std::runtime_error("too few lines in " + out.string());
         std::istringstream line(expected.substr(line_start, line_end - line_start));
         TokenizerCase c{input, {}};
         for (int32_t id; line >> id;) c.ids.push_back(id);

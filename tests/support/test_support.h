@@ -11,7 +11,8 @@
 
 namespace pocket::test {
 
-// The shared reference folder: $POCKET_SHARED_DIR if set, else the CMake option (default ../shared).
+// The shared reference folder: $POCKET_SHARED_DIR if set, else the CMake option (default
+// ../shared).
 std::filesystem::path shared_dir();
 std::filesystem::path shared_path(const std::string& relative);
 
@@ -20,7 +21,7 @@ std::string read_file_bytes(const std::filesystem::path& path);
 
 // A fresh directory under the system temp dir, removed when the object goes away.
 class ScratchDir {
-public:
+  public:
     ScratchDir();
     ~ScratchDir();
     ScratchDir(const ScratchDir&) = delete;
@@ -28,7 +29,7 @@ public:
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

@@ -45,10 +45,10 @@ enum class DType : uint32_t {
 
 struct DTypeTraits {
     DType type;
-    std::string_view name;   // ggml's spelling: "f32", "q4_K", ...
-    uint32_t block_size;     // elements per block (1 for plain types)
-    uint32_t block_bytes;    // bytes per block
-    bool computable;         // pocket has dequantize + dot-product kernels for it
+    std::string_view name;  // ggml's spelling: "f32", "q4_K", ...
+    uint32_t block_size;    // elements per block (1 for plain types)
+    uint32_t block_bytes;   // bytes per block
+    bool computable;        // pocket has dequantize + dot-product kernels for it
 };
 
 // Traits of a known type id, or nullopt for ids ggml does not define (or has removed).

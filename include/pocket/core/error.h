@@ -12,7 +12,7 @@
 namespace pocket {
 
 class Error : public std::runtime_error {
-public:
+  public:
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
@@ -33,7 +33,7 @@ template <typename... Parts>
 // the field. what() reads "FILE: offset N (FIELD): MESSAGE". Front ends report these as bad input
 // (exit code 65) rather than as runtime failures.
 class FormatError : public Error {
-public:
+  public:
     FormatError(std::string file, uint64_t offset, std::string field, const std::string& what)
         : Error(cat(file, ": offset ", offset, " (", field, "): ", what)),
           file_(std::move(file)),
@@ -43,7 +43,7 @@ public:
     uint64_t offset() const { return offset_; }
     const std::string& field() const { return field_; }
 
-private:
+  private:
     std::string file_;
     uint64_t offset_;
     std::string field_;

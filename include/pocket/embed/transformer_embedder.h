@@ -14,7 +14,7 @@
 namespace pocket::embed {
 
 class TransformerEmbedder : public Embedder {
-public:
+  public:
     explicit TransformerEmbedder(std::unique_ptr<model::Model> model);
     static std::unique_ptr<TransformerEmbedder> open(const std::filesystem::path& gguf_path);
 
@@ -26,7 +26,7 @@ public:
     // Most tokens of one text that are embedded (longer texts are cut, keeping the end marker).
     int64_t max_tokens() const { return max_tokens_; }
 
-private:
+  private:
     std::vector<model::TokenId> tokenize(std::string_view text) const;
 
     std::unique_ptr<model::Model> model_;

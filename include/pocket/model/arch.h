@@ -21,7 +21,8 @@ enum class SlidingWindow {
     None,
     All,         // every layer (phi3)
     EvenLayers,  // layers 0, 2, 4, ... (gemma2)
-    FiveToOne,   // five local layers, then one global: layer i is global when (i + 1) % 6 == 0 (gemma3)
+    FiveToOne,   // five local layers, then one global: layer i is global when (i + 1) % 6 == 0
+                 // (gemma3)
 };
 
 struct ArchSpec {
@@ -42,13 +43,13 @@ struct ArchSpec {
     bool scale_q = false;
     bool output_tied_ok = true;  // output.weight may be absent (token_embd reused)
     // Encoder-style variations (bert).
-    bool causal = true;           // false: every token of a sequence attends to all of it
-    bool post_norm = false;       // norm after each residual add instead of before each block
-    bool linear_biases = false;   // attention output and FFN matrices carry biases
+    bool causal = true;               // false: every token of a sequence attends to all of it
+    bool post_norm = false;           // norm after each residual add instead of before each block
+    bool linear_biases = false;       // attention output and FFN matrices carry biases
     bool absolute_positions = false;  // position_embd table added to the token embeddings
-    bool token_types = false;     // token_types row 0 added to the token embeddings
-    bool embed_norm = false;      // token_embd_norm after the embedding sum
-    bool lm_head = true;          // false: an embedding model, outputs are hidden states
+    bool token_types = false;         // token_types row 0 added to the token embeddings
+    bool embed_norm = false;          // token_embd_norm after the embedding sum
+    bool lm_head = true;              // false: an embedding model, outputs are hidden states
     // Local (sliding-window) layers use this rope base instead of rope.freq_base, unscaled
     // (gemma3's 10000); 0 = same as global layers.
     float local_rope_base = 0.0f;

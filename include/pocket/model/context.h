@@ -21,8 +21,9 @@ namespace pocket::model {
 using TokenId = int32_t;
 
 struct ContextParams {
-    int64_t n_ctx = 0;      // positions in the KV cache over all sequences; 0 = min(train ctx, 4096)
-    int64_t n_batch = 512;  // largest number of tokens evaluated in one pass (longer batches are split)
+    int64_t n_ctx = 0;  // positions in the KV cache over all sequences; 0 = min(train ctx, 4096)
+    int64_t n_batch =
+        512;  // largest number of tokens evaluated in one pass (longer batches are split)
 };
 
 struct BatchEntry {
@@ -33,7 +34,7 @@ struct BatchEntry {
 };
 
 class Context {
-public:
+  public:
     Context(const Model& model, const ContextParams& params = {});
     ~Context();
     Context(const Context&) = delete;
@@ -58,7 +59,7 @@ public:
     const Model& model() const { return model_; }
     int64_t n_ctx() const { return n_ctx_; }
 
-private:
+  private:
     struct Scratch;
     void forward(std::span<const BatchEntry> batch);
 

@@ -20,18 +20,20 @@ using SeqId = int32_t;
 
 struct KvCacheParams {
     int64_t n_layer = 0;
-    int64_t n_embd_kv = 0;   // n_head_kv * head_dim
-    int64_t capacity = 0;    // total positions over all sequences
+    int64_t n_embd_kv = 0;  // n_head_kv * head_dim
+    int64_t capacity = 0;   // total positions over all sequences
     int64_t page_tokens = 64;
 };
 
 class KvCache {
-public:
+  public:
     explicit KvCache(const KvCacheParams& params);
 
     const KvCacheParams& params() const { return params_; }
     int64_t length(SeqId seq) const;  // positions stored for `seq` (0 if unknown)
-    int64_t free_positions() const { return static_cast<int64_t>(free_pages_.size()) * params_.page_tokens; }
+    int64_t free_positions() const {
+        return static_cast<int64_t>(free_pages_.size()) * params_.page_tokens;
+    }
     size_t bytes_allocated() const { return n_values_ * sizeof(f16_t); }
 
     // Makes room for `seq` to hold `n_positions` positions in total and records the new length.
@@ -66,7 +68,7 @@ public:
         }
     }
 
-private:
+  private:
     struct Sequence {
         std::vector<int64_t> pages;
         int64_t length = 0;

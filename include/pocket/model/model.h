@@ -17,7 +17,7 @@ class Tokenizer;
 namespace pocket::model {
 
 class Model {
-public:
+  public:
     // Opens, validates and binds; throws pocket::Error (or gguf::FormatError) with context.
     static std::unique_ptr<Model> load(const std::filesystem::path& path);
     // Builds a model from an already opened file (used by tests and tools).
@@ -34,7 +34,7 @@ public:
     const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
     uint64_t n_params() const;
 
-private:
+  private:
     explicit Model(gguf::File file);
 
     gguf::File file_;

@@ -19,9 +19,9 @@ namespace pocket::model {
 // attention and FFN residual adds; *_b are LayerNorm biases.
 struct LayerWeights {
     TensorView attn_norm, attn_norm_b;
-    TensorView wq, wk, wv;  // separate projections
-    TensorView wqkv;        // fused [q | k | v] rows (ArchSpec::fused_qkv)
-    TensorView bq, bk, bv;  // ArchSpec::qkv_bias
+    TensorView wq, wk, wv;      // separate projections
+    TensorView wqkv;            // fused [q | k | v] rows (ArchSpec::fused_qkv)
+    TensorView bq, bk, bv;      // ArchSpec::qkv_bias
     TensorView q_norm, k_norm;  // per-head RMSNorm weights (ArchSpec::qk_norm)
     TensorView wo, bo;
     TensorView post_attn_norm;
@@ -33,11 +33,11 @@ struct LayerWeights {
 
 struct Weights {
     TensorView token_embd;
-    TensorView token_types;    // ArchSpec::token_types (row 0 is used)
-    TensorView position_embd;  // ArchSpec::absolute_positions
+    TensorView token_types;             // ArchSpec::token_types (row 0 is used)
+    TensorView position_embd;           // ArchSpec::absolute_positions
     TensorView embd_norm, embd_norm_b;  // ArchSpec::embed_norm
-    TensorView output_norm;    // absent for embedding models
-    TensorView output;         // token_embd when the file ties them; absent without an LM head
+    TensorView output_norm;             // absent for embedding models
+    TensorView output;      // token_embd when the file ties them; absent without an LM head
     TensorView rope_freqs;  // optional per-dimension frequency divisors (llama 3 scaling)
     bool output_tied = false;
     std::vector<LayerWeights> layers;
