@@ -94,13 +94,16 @@ HParams read_hparams(const gguf::File& file, const ArchSpec& arch) {
 
     hp.rope_freq_base = keys.optional_float("rope.freq_base", 10000.0f);
     if (!(hp.rope_freq_base > 0.0f)) fail(file.name(), ": rope.freq_base must be positive");
-    const auto scaling = file.get_string(keys.key("rope.scaling.type"));
-    if (scaling && *scaling == "linear") {
-        const float factor = keys.optional_float("rope.scaling.factor", 1.0f);
-        if (!(factor > 0.0f)) fail(file.name(), ": rope.scaling.factor must be positive");
+    // A missing scaling type means linear, as llama.cpp reads it; the factor may also sit under
+    // the older key rope.scale_linear.
+    const auto scaling = file.get_string(keys.key("rope.scaling.type")).value_or("linear");
+    if (scaling == "linear") {
+        const float factor = keys.optional_float("rope.scaling.factor",
+                                                 keys.optional_float("rope.scale_linear", 1.0f));
+        if (!(factor > 0.0f)) fail(file.name(), ": rope scaling factor must be positive");
         hp.rope_freq_scale = 1.0f / factor;
-    } else if (scaling && *scaling != "none") {
-        fail(file.name(), ": rope scaling type '", *scaling, "' is not supported yet");
+    } else if (scaling != "none") {
+        fail(file.name(), ": rope scaling type '", scaling, "' is not supported yet");
     }
 
     hp.attn_softcap = keys.optional_float("attn_logit_softcapping", 0.0f);
