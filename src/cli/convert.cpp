@@ -31,7 +31,9 @@ int run_convert(const ConvertCliOptions& opt) {
 
 Runner register_convert(CLI::App& app) {
     auto opt = std::make_shared<ConvertCliOptions>();
-    app.add_option("input", opt->input, "Hugging Face model folder (llama or Model2Vec)")
+    app.add_option("input", opt->input,
+                   "Hugging Face model folder (llama, qwen2, qwen3, phi3, gemma2, gemma3, bert or "
+                   "Model2Vec)")
         ->required();
     app.add_option("-o,--output", opt->output, "Output GGUF file")->required();
     app.add_option("--type", opt->type, "Type of the weight matrices: f32, f16, bf16, q8_0")

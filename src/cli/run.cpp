@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/generate/sampling.h"
@@ -60,7 +61,7 @@ int run_generate(RunOptions opt) {
     if (!opt.prompt_file.empty()) opt.prompt = read_prompt_file(opt.prompt_file);
 
     const auto t_load = Clock::now();
-    const auto model = model::Model::load(opt.model);
+    const auto model = model::load_model(opt.model);
     const tokenizer::Tokenizer& tok = model->tokenizer();
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
     const double load_ms = ms_since(t_load);
@@ -128,7 +129,7 @@ int run_generate(RunOptions opt) {
 Runner register_run(CLI::App& app) {
     auto opt = std::make_shared<RunOptions>();
     SamplingParams& s = opt->sampling;
-    app.add_option("-m,--model", opt->model, "GGUF model file")->required();
+    app.add_option("-m,--model", opt->model, "GGUF model file or Hugging Face model folder")->required();
     auto* prompt = app.add_option("-p,--prompt", opt->prompt, "Prompt text");
     app.add_option("-f,--file", opt->prompt_file, "Read the prompt from a file (bytes as they are)")
         ->excludes(prompt);

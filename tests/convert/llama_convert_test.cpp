@@ -169,8 +169,8 @@ TEST(ConvertLlama, LogitsMatchAnIndependentForwardPassOnTheHfWeights) {
     writer.write(hf / "model.safetensors");
 
     const auto gguf_path = dir / "out.gguf";
-    const auto result =
-        pocket::convert::convert_hf_to_gguf(hf, gguf_path, {.type = pocket::DType::F32});
+    const auto result = pocket::convert::convert_hf_to_gguf(
+        hf, gguf_path, {.type = pocket::DType::F32, .pre_tokenizer = ""});
     EXPECT_EQ(result.kind, "llama");
     EXPECT_EQ(result.n_tensors, 2u + 9u * kLayers);
 
