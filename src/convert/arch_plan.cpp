@@ -1,5 +1,7 @@
 #include "arch_plan.h"
 
+#include "pocket/model/rope_scaling.h"
+
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -108,6 +110,12 @@ ArchPlan ArchPlan::from_config(const json& full_config) {
             if (type != "linear" || !rs.contains("factor"))
                 unsupported("rope_scaling", rs, "only linear scaling");
         }
+    } else if (a == "llama" && has(c, "rope_scaling")) {
+        // Llama 3.1/3.2: frequency divisors, written as the rope_freqs tensor (extra_tensors()).
+        const json& rs = c["rope_scaling"];
+        const std::string type = rs.value("rope_type", rs.value("type", ""));
+        if (type != "llama3" && type != "linear")
+            unsupported("rope_scaling", rs, "llama3 or linear scaling");
     } else if (has(c, "rope_scaling")) {
         unsupported("rope_scaling", c["rope_scaling"], "rope scaling is not converted yet");
     }
@@ -224,11 +232,38 @@ void ArchPlan::write_metadata(gguf::Writer& w, const fs::path& dir) const {
         w.set(p + "final_logit_softcapping",
               static_cast<float>(get_float(c, "final_logit_softcapping")));
     }
+    if (arch_ == "llama" && has(c, "rope_scaling")) {
+        const json& rs = c["rope_scaling"];
+        if (rs.value("rope_type", rs.value("type", "")) == "linear") {
+            w.set(p + "rope.scaling.type", std::string("linear"));
+            w.set(p + "rope.scaling.factor", static_cast<float>(get_float(rs, "factor")));
+        }
+    }
     if (arch_ == "gemma3" && has(c, "rope_scaling")) {
         w.set(p + "rope.scaling.type", std::string("linear"));
         w.set(p + "rope.scaling.factor",
               static_cast<float>(get_float(c["rope_scaling"], "factor")));
     }
+}
+
+std::vector<std::pair<std::string, std::vector<float>>> ArchPlan::extra_tensors() const {
+    std::vector<std::pair<std::string, std::vector<float>>> extra;
+    const json& c = config_;
+    if (arch_ == "llama" && has(c, "rope_scaling")) {
+        const json& rs = c["rope_scaling"];
+        if (rs.value("rope_type", rs.value("type", "")) == "llama3") {
+            const model::Llama3RopeScaling scaling{
+                .factor = static_cast<float>(get_float(rs, "factor")),
+                .low_freq_factor = static_cast<float>(get_float(rs, "low_freq_factor", 1.0)),
+                .high_freq_factor = static_cast<float>(get_float(rs, "high_freq_factor", 4.0)),
+                .original_context = get_int(rs, "original_max_position_embeddings", 8192)};
+            extra.emplace_back(
+                "rope_freqs.weight",
+                model::llama3_rope_factors(static_cast<float>(get_float(c, "rope_theta", 10000.0)),
+                                           head_dim_, scaling));
+        }
+    }
+    return extra;
 }
 
 std::optional<TensorPlan> ArchPlan::map(const std::string& hf_name) const {

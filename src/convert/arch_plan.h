@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -43,6 +45,9 @@ class ArchPlan {
     // The GGUF tensor for a checkpoint tensor; nullopt for tensors the GGUF does not keep
     // (rotary caches, BERT pooler, vision tower). Throws for a tensor the plan does not know.
     std::optional<TensorPlan> map(const std::string& hf_name) const;
+
+    // F32 vectors the GGUF needs that the checkpoint does not hold (llama3 rope_freqs).
+    std::vector<std::pair<std::string, std::vector<float>>> extra_tensors() const;
 
   private:
     std::optional<TensorPlan> map_decoder(const std::string& hf_name) const;

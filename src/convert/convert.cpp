@@ -1,6 +1,7 @@
 // Hugging Face folder -> GGUF: picks the converter from config.json / the checkpoint contents.
 #include "pocket/convert/convert.h"
 
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -119,6 +120,11 @@ gguf::Writer build_gguf(const fs::path& hf_dir, const ConvertOptions& options,
         // ggml orders dimensions fastest first: [cols, rows].
         std::vector<uint64_t> ggml_shape(shape.rbegin(), shape.rend());
         writer.add_tensor(tp.name, type, std::move(ggml_shape), gguf::Writer::Producer(produce));
+    }
+    for (auto& [name, values] : plan->extra_tensors()) {
+        std::vector<std::byte> bytes(values.size() * sizeof(float));
+        std::memcpy(bytes.data(), values.data(), bytes.size());
+        writer.add_tensor(name, DType::F32, {values.size()}, std::move(bytes));
     }
     if (result) *result = {plan->gguf_arch(), tensors.size()};
     return writer;

@@ -11,6 +11,7 @@
 #include "pocket/core/thread_pool.h"
 #include "pocket/gguf/gguf.h"
 #include "pocket/kernels/kernels.h"
+#include "pocket/model/rope_scaling.h"
 
 namespace pocket::model {
 namespace {
@@ -97,31 +98,6 @@ void fill_normal(Rng& rng, float* out, int64_t n, float mean, float sigma) {
     }
 }
 
-std::vector<float> llama3_factors_impl(const SynthShape& s) {
-    // Llama 3.1 "rope_type: llama3": long wavelengths are divided by `factor`, short ones kept,
-    // the band between blended smoothly (as in Meta's reference and the GGUF converters).
-    const int64_t n = s.head_dim / 2;
-    std::vector<float> factors(static_cast<size_t>(n));
-    const double low_wavelen = s.llama3_original_ctx / s.llama3_low_freq_factor;
-    const double high_wavelen = s.llama3_original_ctx / s.llama3_high_freq_factor;
-    for (int64_t i = 0; i < n; ++i) {
-        const double freq = 1.0 / std::pow(s.rope_freq_base, 2.0 * i / s.head_dim);
-        const double wavelen = 2.0 * std::numbers::pi / freq;
-        double f;
-        if (wavelen < high_wavelen) {
-            f = 1.0;
-        } else if (wavelen > low_wavelen) {
-            f = s.llama3_rope_factor;
-        } else {
-            const double smooth = (s.llama3_original_ctx / wavelen - s.llama3_low_freq_factor) /
-                                  (s.llama3_high_freq_factor - s.llama3_low_freq_factor);
-            f = 1.0 / ((1.0 - smooth) / s.llama3_rope_factor + smooth);
-        }
-        factors[static_cast<size_t>(i)] = static_cast<float>(f);
-    }
-    return factors;
-}
-
 uint32_t file_type_id(DType t) {
     switch (t) {
         case DType::F32:
@@ -164,7 +140,12 @@ std::span<const SynthShape> synth_shapes() {
 }
 
 std::vector<float> llama3_rope_factors(const SynthShape& shape) {
-    return shape.llama3_rope_factor > 0.0f ? llama3_factors_impl(shape) : std::vector<float>{};
+    if (!(shape.llama3_rope_factor > 0.0f)) return {};
+    return llama3_rope_factors(shape.rope_freq_base, shape.head_dim,
+                               {.factor = shape.llama3_rope_factor,
+                                .low_freq_factor = shape.llama3_low_freq_factor,
+                                .high_freq_factor = shape.llama3_high_freq_factor,
+                                .original_context = shape.llama3_original_ctx});
 }
 
 const SynthShape* find_synth_shape(std::string_view name) {

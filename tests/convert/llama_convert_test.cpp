@@ -4,6 +4,8 @@
 // accumulation, Hugging Face's rotary layout: rotate_half on each head's two halves).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -139,18 +141,19 @@ std::vector<double> reference_logits(const HfModel& m, const std::vector<int32_t
 
 }  // namespace
 
-TEST(ConvertLlama, LogitsMatchAnIndependentForwardPassOnTheHfWeights) {
-    ScratchDir dir;
-    const auto hf = dir / "hf";
+namespace {
+
+// A random-weight llama checkpoint in `hf` (created), with `rope_scaling` as given (JSON text).
+void write_llama_checkpoint(const std::filesystem::path& hf, HfModel& m,
+                            const std::string& rope_scaling) {
     std::filesystem::create_directories(hf);
     std::filesystem::copy_file(shared_path("tokenizers/hf/smollm2/tokenizer.json"),
                                hf / "tokenizer.json");
     std::ofstream(hf / "config.json")
         << R"({"model_type":"llama","hidden_size":32,"num_hidden_layers":2,
         "num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":48,"rms_norm_eps":1e-5,
-        "rope_theta":10000.0,"max_position_embeddings":256,"tie_word_embeddings":true,"rope_scaling":null})";
-
-    HfModel m;
+        "rope_theta":10000.0,"max_position_embeddings":256,"tie_word_embeddings":true,"rope_scaling":)"
+        << rope_scaling << "}";
     st::Writer writer;
     m.add(writer, "model.embed_tokens.weight", {kVocab, kEmbd}, 1.0f);
     for (int l = 0; l < kLayers; ++l) {
@@ -167,6 +170,15 @@ TEST(ConvertLlama, LogitsMatchAnIndependentForwardPassOnTheHfWeights) {
     }
     m.add(writer, "model.norm.weight", {kEmbd}, 0.2f, 1.0f);
     writer.write(hf / "model.safetensors");
+}
+
+}  // namespace
+
+TEST(ConvertLlama, LogitsMatchAnIndependentForwardPassOnTheHfWeights) {
+    ScratchDir dir;
+    const auto hf = dir / "hf";
+    HfModel m;
+    write_llama_checkpoint(hf, m, "null");
 
     const auto gguf_path = dir / "out.gguf";
     const auto result = pocket::convert::convert_hf_to_gguf(
@@ -193,4 +205,43 @@ TEST(ConvertLlama, LogitsMatchAnIndependentForwardPassOnTheHfWeights) {
     // The tokenizer made it into the GGUF: SmolLM2's pre-tokenizer and ids.
     EXPECT_EQ(model->file().get_string("tokenizer.ggml.pre"), "smollm");
     EXPECT_EQ(model->tokenizer().n_vocab(), static_cast<size_t>(kVocab));
+}
+
+// Llama 3.1/3.2 checkpoints say "rope_scaling": {"rope_type": "llama3", ...}; the GGUF carries the
+// per-pair frequency divisors as rope_freqs.weight. Expected values computed here from Meta's
+// description of apply_scaling (wavelength bands around original_max_position_embeddings).
+TEST(ConvertLlama, Llama3RopeScalingBecomesRopeFreqs) {
+    ScratchDir dir;
+    const auto hf = dir / "hf";
+    HfModel m;
+    write_llama_checkpoint(hf, m, R"({"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,
+        "high_freq_factor":4.0,"original_max_position_embeddings":128})");
+    const auto gguf_path = dir / "out.gguf";
+    pocket::convert::convert_hf_to_gguf(hf, gguf_path,
+                                        {.type = pocket::DType::F32, .pre_tokenizer = ""});
+    const auto file = pocket::gguf::File::open(gguf_path);
+    const auto* freqs = file.find_tensor("rope_freqs.weight");
+    ASSERT_NE(freqs, nullptr);
+    ASSERT_EQ(freqs->n_elements(), static_cast<uint64_t>(kHeadDim / 2));
+    std::vector<float> got(kHeadDim / 2);
+    std::memcpy(got.data(), file.tensor_data(*freqs).data(), got.size() * sizeof(float));
+    for (int i = 0; i < kHeadDim / 2; ++i) {
+        const double freq = std::pow(10000.0, -2.0 * i / kHeadDim);
+        const double wavelen = 2 * M_PI / freq;
+        double scaled = freq;  // short wavelengths (< 128 / 4) keep their frequency
+        if (wavelen > 128.0) {
+            scaled = freq / 8.0;
+        } else if (wavelen >= 32.0) {
+            const double smooth = (128.0 / wavelen - 1.0) / 3.0;
+            scaled = (1 - smooth) * freq / 8.0 + smooth * freq;
+        }
+        EXPECT_NEAR(got[i], freq / scaled, 1e-5 * freq / scaled) << "pair " << i;
+    }
+    // All three bands occur with these numbers, so each branch above is exercised.
+    EXPECT_FLOAT_EQ(got[0], 1.0f);
+    EXPECT_GT(got[1], 1.0f);
+    EXPECT_LT(got[1], 8.0f);
+    EXPECT_FLOAT_EQ(got[3], 8.0f);
+    const auto model = pocket::model::Model::load(gguf_path);
+    EXPECT_FALSE(model->weights().rope_freqs.empty());
 }
