@@ -7,6 +7,7 @@
 #include "cli/format.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/model/synth.h"
+#include "pocket/quant/scheme.h"
 
 namespace pocket::cli {
 namespace {
@@ -34,18 +35,20 @@ int run_synth(const SynthCliOptions& opt) {
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
     const model::SynthShape* shape = model::find_synth_shape(opt.shape);
     if (!shape) fail("unknown shape '", opt.shape, "' (see pocket synth --list)");
-    const auto type = dtype_from_name(opt.type);
-    if (!type) fail("unknown tensor type '", opt.type, "'");
+    const auto scheme = quant::parse_scheme(opt.type);
+    if (!scheme)
+        fail("unknown tensor type or scheme '", opt.type,
+             "' (f32, f16, bf16, q8_0, q4_0, q4_k, q4_k_m, ...)");
     if (opt.output.empty()) fail("missing -o/--output");
     const auto result =
-        model::write_synth_model(*shape, {.type = *type, .seed = opt.seed}, opt.output);
+        model::write_synth_model(*shape, {.scheme = *scheme, .seed = opt.seed}, opt.output);
     std::printf("wrote %s: %s, %s parameters, %s weights\n", opt.output.c_str(),
                 human_bytes(result.file_bytes).c_str(), human_count(result.n_params).c_str(),
-                std::string(dtype_name(*type)).c_str());
-    for (const auto& [name, fallback] : result.fallbacks) {
-        std::printf("  %s: rows do not split into %s blocks, stored as %s\n", name.c_str(),
-                    std::string(dtype_name(*type)).c_str(),
-                    std::string(dtype_name(fallback)).c_str());
+                scheme->name.c_str());
+    // The tensors that differ from the scheme's base type: the mix's choices and the fallbacks for
+    // rows that do not split into the base type's blocks.
+    for (const auto& [name, type] : result.other_types) {
+        std::printf("  %s: %s\n", name.c_str(), std::string(dtype_name(type)).c_str());
     }
     return kExitOk;
 }
@@ -57,7 +60,8 @@ Runner register_synth(CLI::App& app) {
     app.add_option("--shape", opt->shape,
                    "Model shape: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, tiny");
     app.add_option("--type", opt->type,
-                   "Type of the 2-D weights (f32, f16, bf16, q8_0, q4_0, q4_k, ...)")
+                   "Type of the 2-D weights (f32, f16, bf16, q8_0, q4_0, q4_k, ...) or a mix "
+                   "(q4_k_m, q5_k_m)")
         ->capture_default_str();
     app.add_option("-o,--output", opt->output, "Output GGUF file");
     app.add_option("--seed", opt->seed, "Seed of the random weights")->capture_default_str();

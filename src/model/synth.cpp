@@ -98,41 +98,6 @@ void fill_normal(Rng& rng, float* out, int64_t n, float mean, float sigma) {
     }
 }
 
-uint32_t file_type_id(DType t) {
-    switch (t) {
-        case DType::F32:
-            return 0;
-        case DType::F16:
-            return 1;
-        case DType::Q4_0:
-            return 2;
-        case DType::Q4_1:
-            return 3;
-        case DType::Q8_0:
-            return 7;
-        case DType::Q5_0:
-            return 8;
-        case DType::Q5_1:
-            return 9;
-        case DType::Q2_K:
-            return 10;
-        case DType::Q3_K:
-            return 12;
-        case DType::Q4_K:
-            return 15;
-        case DType::Q5_K:
-            return 17;
-        case DType::Q6_K:
-            return 18;
-        case DType::IQ4_NL:
-            return 25;
-        case DType::BF16:
-            return 32;
-        default:
-            fail("no GGUF file type for ", dtype_name(t));
-    }
-}
-
 }  // namespace
 
 std::span<const SynthShape> synth_shapes() {
@@ -153,30 +118,6 @@ const SynthShape* find_synth_shape(std::string_view name) {
         if (s.name == name) return &s;
     }
     return nullptr;
-}
-
-DType fallback_type(DType wanted, int64_t row_length) {
-    auto fits = [&](DType t) { return row_length % traits(t).block_size == 0; };
-    if (fits(wanted)) return wanted;
-    DType next = DType::F16;
-    switch (wanted) {
-        case DType::Q2_K:
-        case DType::Q3_K:
-            next = DType::IQ4_NL;
-            break;
-        case DType::Q4_K:
-            next = DType::Q5_0;
-            break;
-        case DType::Q5_K:
-            next = DType::Q5_1;
-            break;
-        case DType::Q6_K:
-            next = DType::Q8_0;
-            break;
-        default:
-            break;
-    }
-    return fits(next) ? next : DType::F16;
 }
 
 SynthVocab make_synth_vocab(int64_t n_vocab) {
@@ -222,8 +163,7 @@ SynthVocab make_synth_vocab(int64_t n_vocab) {
 
 SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
                               const std::filesystem::path& path) {
-    if (!traits(options.type).computable)
-        fail("cannot write weights of type ", dtype_name(options.type));
+    const quant::Scheme& scheme = options.scheme;
     gguf::Writer w;
     const std::string arch = "llama";
     auto key = [&](std::string_view suffix) { return cat(arch, ".", suffix); };
@@ -231,7 +171,7 @@ SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
     w.set("general.name", cat("synth-", s.name));
     w.set("general.description",
           cat("random weights (seed ", options.seed, ") in the shape of ", s.description));
-    w.set("general.file_type", file_type_id(options.type));
+    w.set("general.file_type", scheme.file_type);
     w.set("general.quantization_version", uint32_t{2});
     w.set(key("vocab_size"), static_cast<uint32_t>(s.n_vocab));
     w.set(key("context_length"), static_cast<uint32_t>(s.n_ctx_train));
@@ -266,9 +206,10 @@ SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
 
     SynthResult result;
     uint64_t tensor_index = 0;
-    auto add_matrix = [&](const std::string& name, int64_t cols, int64_t rows, float sigma) {
-        const DType type = fallback_type(options.type, cols);
-        if (type != options.type) result.fallbacks.emplace_back(name, type);
+    auto add_matrix = [&](const std::string& name, quant::TensorRole role, int64_t layer,
+                          int64_t cols, int64_t rows, float sigma) {
+        const DType type = quant::choose_type(scheme, role, layer, s.n_layer, cols, s.tied_output);
+        if (type != scheme.base) result.other_types.emplace_back(name, type);
         const uint64_t index = tensor_index++;
         const size_t row_size = static_cast<size_t>(*row_bytes(type, static_cast<uint64_t>(cols)));
         result.n_params += static_cast<uint64_t>(cols * rows);
@@ -304,22 +245,27 @@ SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
     // Scales keep activations O(1) through the layers so the numbers stay finite at any depth.
     const float in_sigma = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
     const float ff_sigma = 1.0f / std::sqrt(static_cast<float>(s.n_ff));
-    add_matrix("token_embd.weight", s.n_embd, s.n_vocab, 1.0f);
+    using quant::TensorRole;
+    add_matrix("token_embd.weight", TensorRole::TokenEmbedding, 0, s.n_embd, s.n_vocab, 1.0f);
     add_vector("output_norm.weight", norm_weights(s.n_embd, 0));
-    if (!s.tied_output) add_matrix("output.weight", s.n_embd, s.n_vocab, in_sigma);
+    if (!s.tied_output)
+        add_matrix("output.weight", TensorRole::Output, 0, s.n_embd, s.n_vocab, in_sigma);
     if (s.llama3_rope_factor > 0.0f) add_vector("rope_freqs.weight", llama3_rope_factors(s));
     for (int64_t il = 0; il < s.n_layer; ++il) {
         const std::string p = cat("blk.", il, ".");
         add_vector(p + "attn_norm.weight", norm_weights(s.n_embd, 2 * il + 1));
-        add_matrix(p + "attn_q.weight", s.n_embd, s.n_head * s.head_dim, in_sigma);
-        add_matrix(p + "attn_k.weight", s.n_embd, s.n_head_kv * s.head_dim, in_sigma);
-        add_matrix(p + "attn_v.weight", s.n_embd, s.n_head_kv * s.head_dim, in_sigma);
-        add_matrix(p + "attn_output.weight", s.n_head * s.head_dim, s.n_embd,
-                   1.0f / std::sqrt(static_cast<float>(s.n_head * s.head_dim)));
+        add_matrix(p + "attn_q.weight", TensorRole::AttnQ, il, s.n_embd, s.n_head * s.head_dim,
+                   in_sigma);
+        add_matrix(p + "attn_k.weight", TensorRole::AttnK, il, s.n_embd, s.n_head_kv * s.head_dim,
+                   in_sigma);
+        add_matrix(p + "attn_v.weight", TensorRole::AttnV, il, s.n_embd, s.n_head_kv * s.head_dim,
+                   in_sigma);
+        add_matrix(p + "attn_output.weight", TensorRole::AttnOutput, il, s.n_head * s.head_dim,
+                   s.n_embd, 1.0f / std::sqrt(static_cast<float>(s.n_head * s.head_dim)));
         add_vector(p + "ffn_norm.weight", norm_weights(s.n_embd, 2 * il + 2));
-        add_matrix(p + "ffn_gate.weight", s.n_embd, s.n_ff, in_sigma);
-        add_matrix(p + "ffn_up.weight", s.n_embd, s.n_ff, in_sigma);
-        add_matrix(p + "ffn_down.weight", s.n_ff, s.n_embd, ff_sigma);
+        add_matrix(p + "ffn_gate.weight", TensorRole::FfnGate, il, s.n_embd, s.n_ff, in_sigma);
+        add_matrix(p + "ffn_up.weight", TensorRole::FfnUp, il, s.n_embd, s.n_ff, in_sigma);
+        add_matrix(p + "ffn_down.weight", TensorRole::FfnDown, il, s.n_ff, s.n_embd, ff_sigma);
     }
     w.write(path);
     result.file_bytes = std::filesystem::file_size(path);

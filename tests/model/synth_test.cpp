@@ -7,6 +7,7 @@
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
 #include "pocket/model/synth.h"
+#include "pocket/quant/scheme.h"
 #include "pocket/tokenizer/tokenizer.h"
 #include "support/test_support.h"
 
@@ -20,11 +21,12 @@ TEST(Synth, Smollm2ShapeLoadsAndRuns) {
     ASSERT_NE(shape, nullptr);
     ScratchDir dir;
     const auto path = dir / "smollm2.gguf";
-    const auto result = model::write_synth_model(*shape, {.type = DType::Q4_0, .seed = 7}, path);
+    const auto result =
+        model::write_synth_model(*shape, {.scheme = *quant::parse_scheme("q4_0"), .seed = 7}, path);
     // SmolLM2-135M: 134.5 M parameters (config.json of HuggingFaceTB/SmolLM2-135M, tied
     // embeddings).
     EXPECT_NEAR(static_cast<double>(result.n_params), 134.5e6, 0.1e6);
-    EXPECT_TRUE(result.fallbacks.empty());  // 576 is a multiple of Q4_0's 32-value block
+    EXPECT_TRUE(result.other_types.empty());  // 576 is a multiple of Q4_0's 32-value block
 
     const auto model = Model::load(path);
     const auto& hp = model->hparams();
@@ -43,12 +45,22 @@ TEST(Synth, Smollm2ShapeLoadsAndRuns) {
     for (float v : logits) ASSERT_TRUE(std::isfinite(v));
 }
 
-TEST(Synth, KQuantFallsBackWhereRowsDoNotSplitIntoSuperBlocks) {
-    EXPECT_EQ(model::fallback_type(DType::Q4_K, 576), DType::Q5_0);
-    EXPECT_EQ(model::fallback_type(DType::Q6_K, 896), DType::Q8_0);
-    EXPECT_EQ(model::fallback_type(DType::Q3_K, 576), DType::IQ4_NL);
-    EXPECT_EQ(model::fallback_type(DType::Q4_K, 2048), DType::Q4_K);
-    EXPECT_EQ(model::fallback_type(DType::Q8_0, 100), DType::F16);
+TEST(Synth, Q4KMMixGivesTheOutputAndSomeLayersMoreBits) {
+    const auto* shape = model::find_synth_shape("tiny");  // 2 layers, n_embd 128: K rows fall back
+    ScratchDir dir;
+    const auto path = dir / "mix.gguf";
+    model::write_synth_model(*shape, {.scheme = *quant::parse_scheme("q4_k_m"), .seed = 1}, path);
+    const auto file = gguf::File::open(path);
+    // 128-value rows do not split into 256-value super-blocks: Q4_K falls back to Q5_0, Q6_K to
+    // Q8_0.
+    EXPECT_EQ(file.find_tensor("output.weight")->type, DType::Q8_0);
+    // With 2 layers, layer 1 (the last eighth) gets more bits and layer 0 does not.
+    EXPECT_EQ(file.find_tensor("blk.1.attn_v.weight")->type, DType::Q8_0);
+    EXPECT_EQ(file.find_tensor("blk.0.attn_v.weight")->type, DType::Q5_0);
+    EXPECT_EQ(file.find_tensor("blk.0.attn_q.weight")->type, DType::Q5_0);
+    EXPECT_EQ(file.find_tensor("blk.1.ffn_down.weight")->type, DType::Q6_K);  // 256-value rows
+    EXPECT_EQ(file.find_tensor("blk.0.ffn_down.weight")->type, DType::Q4_K);
+    EXPECT_EQ(file.get_uint("general.file_type"), 15u);  // LLAMA_FTYPE_MOSTLY_Q4_K_M
 }
 
 TEST(Synth, ShapesWithoutLlama3ScalingHaveNoRopeFactors) {
@@ -59,9 +71,12 @@ TEST(Synth, SameSeedSameFile) {
     const auto* shape = model::find_synth_shape("tiny");
     ASSERT_NE(shape, nullptr);
     ScratchDir dir;
-    model::write_synth_model(*shape, {.type = DType::Q4_K, .seed = 3}, dir / "a.gguf");
-    model::write_synth_model(*shape, {.type = DType::Q4_K, .seed = 3}, dir / "b.gguf");
-    model::write_synth_model(*shape, {.type = DType::Q4_K, .seed = 4}, dir / "c.gguf");
+    model::write_synth_model(*shape, {.scheme = *quant::parse_scheme("q4_k_m"), .seed = 3},
+                             dir / "a.gguf");
+    model::write_synth_model(*shape, {.scheme = *quant::parse_scheme("q4_k_m"), .seed = 3},
+                             dir / "b.gguf");
+    model::write_synth_model(*shape, {.scheme = *quant::parse_scheme("q4_k_m"), .seed = 4},
+                             dir / "c.gguf");
     EXPECT_EQ(read_file_bytes(dir / "a.gguf"), read_file_bytes(dir / "b.gguf"));
     EXPECT_NE(read_file_bytes(dir / "a.gguf"), read_file_bytes(dir / "c.gguf"));
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pocket/core/dtype.h"
+#include "pocket/quant/scheme.h"
 
 namespace pocket::model {
 
@@ -29,16 +30,16 @@ std::span<const SynthShape> synth_shapes();
 const SynthShape* find_synth_shape(std::string_view name);
 
 struct SynthOptions {
-    DType type = DType::F16;  // type of the 2-D weights
+    quant::Scheme scheme = *quant::parse_scheme("f16");  // types of the 2-D weights
     uint64_t seed = 42;
 };
 
 struct SynthResult {
     uint64_t file_bytes = 0;
     uint64_t n_params = 0;
-    // Tensors that could not use the requested type (row length not a multiple of its block) and
-    // the type they fell back to, as llama.cpp's quantizer does.
-    std::vector<std::pair<std::string, DType>> fallbacks;
+    // Tensors whose type differs from the scheme's base type (a mix's choice, or a fallback for
+    // rows that do not split into the base type's blocks), as llama.cpp's quantizer decides.
+    std::vector<std::pair<std::string, DType>> other_types;
 };
 
 // Writes the model to `path` (streamed; memory use stays small whatever the model size).
@@ -57,8 +58,5 @@ SynthVocab make_synth_vocab(int64_t n_vocab);
 // Per-dimension-pair frequency divisors of Llama 3.1-style rope scaling (the rope_freqs tensor);
 // empty when the shape has none.
 std::vector<float> llama3_rope_factors(const SynthShape& shape);
-
-// The type a tensor with rows of `row_length` values gets when `wanted` is requested.
-DType fallback_type(DType wanted, int64_t row_length);
 
 }  // namespace pocket::model
