@@ -1,37 +1,64 @@
 #include "pocket/model/context.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
-#include <unordered_map>
+#include <utility>
 
 #include "model/linear.h"
 #include "model/ops.h"
 #include "pocket/core/error.h"
 #include "pocket/core/fp16.h"
 #include "pocket/core/thread_pool.h"
+#include "pocket/kernels/attention.h"
 
 namespace pocket::model {
 
 // Buffers sized once for the largest batch, so decoding a token allocates nothing.
 struct Context::Scratch {
     std::vector<float> x, xn, q, k, v, attn, tmp, gate, up;
-    std::vector<float> fused;  // output of a fused qkv or gate-up projection
+    std::vector<float> fused;       // output of a fused qkv or gate-up projection
     std::vector<float> out_hidden;  // normalised hidden states of the rows that want logits
     std::vector<int64_t> out_rows;
+    // decode()'s bookkeeping, kept so generating a token allocates nothing: eval()'s batch, and
+    // each sequence of the batch with the position it expects next (batches hold few sequences).
+    std::vector<BatchEntry> eval_batch;
+    std::vector<std::pair<SeqId, int64_t>> next_pos;
     ActivationCache act;
-    // Per-thread attention workspace: scores over the context, F16 query, F32 accumulator.
+    // cos/sin of the rotary angles of every token of the batch (n_rot values per token), for the
+    // rope base and scale they were computed with: layers sharing those reuse them.
+    std::vector<float> rope_cs;
+    float rope_cs_base = 0.0f, rope_cs_scale = 0.0f;
+    bool rope_cs_valid = false;
+    // Per-thread attention workspace for one task: up to n_gqa query heads sharing a KV head.
     struct alignas(64) ThreadSpace {
-        std::vector<float> scores;
-        std::vector<f16_t> q16;
-        std::vector<float> acc;    // head_dim x 16 lanes for the probability-weighted values
+        std::vector<float> scores;  // n_gqa rows of n_ctx
+        std::vector<f16_t> q16;     // n_gqa x head_dim
+        std::vector<float> acc;     // n_gqa x 16 lanes x head_dim: probability-weighted values
     };
     std::vector<ThreadSpace> threads;
+
+    // Gives every thread of the pool its workspace; the pool may have been resized since the
+    // context was made (then this allocates once).
+    void size_thread_spaces(const HParams& hp, int64_t n_ctx) {
+        const auto n_threads = static_cast<size_t>(ThreadPool::global().n_threads());
+        if (threads.size() >= n_threads) return;
+        threads.resize(n_threads);
+        const auto group = static_cast<size_t>(hp.n_gqa());
+        for (auto& t : threads) {
+            t.scores.resize(group * static_cast<size_t>(n_ctx));
+            t.q16.resize(group * static_cast<size_t>(hp.head_dim));
+            t.acc.resize(group * static_cast<size_t>(hp.head_dim) * 16);
+        }
+    }
 };
 
 namespace {
 
-int64_t default_ctx(const HParams& hp) { return std::min<int64_t>(hp.n_ctx_train, 4096); }
+int64_t default_ctx(const HParams& hp) {
+    return std::min<int64_t>(hp.n_ctx_train, 4096);
+}
 
 }  // namespace
 
@@ -57,24 +84,22 @@ Context::Context(const Model& model, const ContextParams& params)
     s.fused.resize(nb * std::max(hp.n_embd_q() + 2 * hp.n_embd_kv(), 2 * hp.n_ff));
     s.out_hidden.resize(nb * hp.n_embd);
     s.out_rows.reserve(nb);
-    s.threads.resize(static_cast<size_t>(ThreadPool::global().n_threads()));
-    for (auto& t : s.threads) {
-        t.scores.resize(static_cast<size_t>(n_ctx_));
-        t.q16.resize(static_cast<size_t>(hp.head_dim));
-        t.acc.resize(static_cast<size_t>(hp.head_dim) * 16);
-    }
+    s.rope_cs.resize(nb * static_cast<size_t>(std::max<int64_t>(hp.n_rot, 0)));
+    s.size_thread_spaces(hp, n_ctx_);
 }
 
 Context::~Context() = default;
 
 std::span<const float> Context::embedding(size_t i) const {
-    if (i >= n_outputs_) fail("embedding(", i, ") requested but the last batch produced ", n_outputs_);
+    if (i >= n_outputs_)
+        fail("embedding(", i, ") requested but the last batch produced ", n_outputs_);
     const auto n_embd = static_cast<size_t>(model_.hparams().n_embd);
     return {embeddings_.data() + i * n_embd, n_embd};
 }
 
 std::span<const float> Context::logits(size_t i) const {
-    if (!model_.arch().lm_head) fail(model_.arch().name, " models have no language-model head: use embeddings");
+    if (!model_.arch().lm_head)
+        fail(model_.arch().name, " models have no language-model head: use embeddings");
     if (i >= n_outputs_) fail("logits(", i, ") requested but the last batch produced ", n_outputs_);
     const auto n_vocab = static_cast<size_t>(model_.hparams().n_vocab);
     return {logits_.data() + i * n_vocab, n_vocab};
@@ -82,10 +107,12 @@ std::span<const float> Context::logits(size_t i) const {
 
 std::span<const float> Context::eval(std::span<const TokenId> tokens, SeqId seq) {
     if (tokens.empty()) fail("eval() needs at least one token");
-    std::vector<BatchEntry> batch(tokens.size());
+    std::vector<BatchEntry>& batch = scratch_->eval_batch;
+    batch.resize(tokens.size());
     const int64_t start = kv_.length(seq);
     for (size_t i = 0; i < tokens.size(); ++i) {
-        batch[i] = BatchEntry{tokens[i], start + static_cast<int64_t>(i), seq, i + 1 == tokens.size()};
+        batch[i] =
+            BatchEntry{tokens[i], start + static_cast<int64_t>(i), seq, i + 1 == tokens.size()};
     }
     decode(batch);
     return logits(0);
@@ -94,15 +121,19 @@ std::span<const float> Context::eval(std::span<const TokenId> tokens, SeqId seq)
 void Context::decode(std::span<const BatchEntry> batch) {
     const HParams& hp = model_.hparams();
     // Validate the whole batch before touching the cache.
-    std::unordered_map<SeqId, int64_t> next_pos;
+    auto& next_pos = scratch_->next_pos;
+    next_pos.clear();
     size_t n_logits = 0;
     for (const auto& e : batch) {
         if (e.token < 0 || e.token >= hp.n_vocab) {
             fail("token id ", e.token, " is outside the vocabulary (", hp.n_vocab, " tokens)");
         }
-        auto [it, inserted] = next_pos.try_emplace(e.seq, kv_.length(e.seq));
+        auto it = std::find_if(next_pos.begin(), next_pos.end(),
+                               [&](const auto& p) { return p.first == e.seq; });
+        if (it == next_pos.end()) it = next_pos.insert(next_pos.end(), {e.seq, kv_.length(e.seq)});
         if (e.pos != it->second) {
-            fail("sequence ", e.seq, ": position ", e.pos, " given where ", it->second, " comes next");
+            fail("sequence ", e.seq, ": position ", e.pos, " given where ", it->second,
+                 " comes next");
         }
         ++it->second;
         n_logits += e.logits ? 1 : 0;
@@ -131,7 +162,8 @@ void Context::decode(std::span<const BatchEntry> batch) {
 namespace {
 
 // Copies columns [offset, offset + width) of an n x row_len matrix into a dense n x width one.
-void split_columns(const float* src, int64_t n, int64_t row_len, int64_t offset, int64_t width, float* dst) {
+void split_columns(const float* src, int64_t n, int64_t row_len, int64_t offset, int64_t width,
+                   float* dst) {
     for (int64_t t = 0; t < n; ++t) std::copy_n(src + t * row_len + offset, width, dst + t * width);
 }
 
@@ -144,16 +176,19 @@ void add_bias(float* x, int64_t n, const TensorView& bias) {
 }
 
 // RMSNorm or LayerNorm (with its bias) of n rows, as the architecture says.
-void norm_rows(NormKind kind, const float* x, const TensorView& weight, const TensorView& bias, float* y,
-               int64_t n, int64_t width, float eps) {
-    for (int64_t t = 0; t < n; ++t) {
-        if (kind == NormKind::Layer) {
-            ops::layer_norm(x + t * width, weight.f32(), bias.empty() ? nullptr : bias.f32(), y + t * width,
-                            width, eps);
-        } else {
-            ops::rms_norm(x + t * width, weight.f32(), y + t * width, width, eps);
+void norm_rows(NormKind kind, const float* x, const TensorView& weight, const TensorView& bias,
+               float* y, int64_t n, int64_t width, float eps) {
+    // Rows are independent; one row (generation) is too little work to hand to the pool.
+    ThreadPool::global().parallel_for(n, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+            if (kind == NormKind::Layer) {
+                ops::layer_norm(x + t * width, weight.f32(), bias.empty() ? nullptr : bias.f32(),
+                                y + t * width, width, eps);
+            } else {
+                ops::rms_norm(x + t * width, weight.f32(), y + t * width, width, eps);
+            }
         }
-    }
+    });
 }
 
 void add_rows(float* x, const float* y, int64_t count) {
@@ -185,7 +220,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         }
         if (!w.position_embd.empty()) {
             if (batch[t].pos >= w.position_embd.rows) {
-                fail("position ", batch[t].pos, " is beyond the model's ", w.position_embd.rows, " position embeddings");
+                fail("position ", batch[t].pos, " is beyond the model's ", w.position_embd.rows,
+                     " position embeddings");
             }
             dequantize_row(w.position_embd, batch[t].pos, s.tmp.data());
             add_rows(x, s.tmp.data(), n_embd);
@@ -195,9 +231,14 @@ void Context::forward(std::span<const BatchEntry> batch) {
         const float scale = std::sqrt(static_cast<float>(n_embd));
         for (int64_t i = 0; i < n * n_embd; ++i) s.x[i] *= scale;
     }
-    if (arch.embed_norm) norm_rows(arch.norm, s.x.data(), w.embd_norm, w.embd_norm_b, s.x.data(), n, n_embd, hp.norm_eps);
+    if (arch.embed_norm)
+        norm_rows(arch.norm, s.x.data(), w.embd_norm, w.embd_norm_b, s.x.data(), n, n_embd,
+                  hp.norm_eps);
 
     const bool rope = arch.rope != RopeStyle::None && hp.n_rot > 0;
+    const kernels::AttentionOps& attn = kernels::attention_ops();
+    s.size_thread_spaces(hp, n_ctx_);
+    s.rope_cs_valid = false;  // new positions
     for (int64_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights& L = w.layers[static_cast<size_t>(il)];
         const bool sliding = hp.is_sliding_layer(arch, il);
@@ -210,7 +251,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         // Pre-norm blocks read the normalised stream; post-norm blocks (bert) the raw one.
         const float* attn_in = s.x.data();
         if (!arch.post_norm) {
-            norm_rows(arch.norm, s.x.data(), L.attn_norm, L.attn_norm_b, s.xn.data(), n, n_embd, hp.norm_eps);
+            norm_rows(arch.norm, s.x.data(), L.attn_norm, L.attn_norm_b, s.xn.data(), n, n_embd,
+                      hp.norm_eps);
             attn_in = s.xn.data();
         }
         s.act.invalidate();
@@ -228,88 +270,113 @@ void Context::forward(std::span<const BatchEntry> batch) {
         add_bias(s.q.data(), n, L.bq);
         add_bias(s.k.data(), n, L.bk);
         add_bias(s.v.data(), n, L.bv);
-        for (int64_t t = 0; t < n; ++t) {
-            for (int64_t h = 0; h < hp.n_head; ++h) {
-                float* q = &s.q[t * n_q + h * hd];
-                if (!L.q_norm.empty()) ops::rms_norm(q, L.q_norm.f32(), q, hd, hp.norm_eps);
-                if (rope) ops::rope(q, hp.n_rot, batch[t].pos, rope_base, rope_scale, freq_factors, neox);
-                if (arch.scale_q) {
-                    for (int64_t d = 0; d < hd; ++d) q[d] *= hp.attn_scale;
+        // The rotary angles depend on the position only: computed once per token, and again only
+        // for a layer whose base or scale differs (gemma3's local layers).
+        const int64_t n_rot = hp.n_rot;
+        if (rope &&
+            !(s.rope_cs_valid && s.rope_cs_base == rope_base && s.rope_cs_scale == rope_scale)) {
+            pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+                for (int64_t t = begin; t < end; ++t) {
+                    ops::rope_angles(n_rot, batch[t].pos, rope_base, rope_scale, freq_factors,
+                                     &s.rope_cs[t * n_rot]);
                 }
-            }
-            for (int64_t h = 0; h < hp.n_head_kv; ++h) {
-                float* k = &s.k[t * n_kv + h * hd];
-                if (!L.k_norm.empty()) ops::rms_norm(k, L.k_norm.f32(), k, hd, hp.norm_eps);
-                if (rope) ops::rope(k, hp.n_rot, batch[t].pos, rope_base, rope_scale, freq_factors, neox);
-            }
-            f16_t* kc = kv_.key(il, batch[t].seq, batch[t].pos);
-            f16_t* vc = kv_.value(il, batch[t].seq, batch[t].pos);
-            for (int64_t i = 0; i < n_kv; ++i) {
-                kc[i] = f32_to_f16(s.k[t * n_kv + i]);
-                vc[i] = f32_to_f16(s.v[t * n_kv + i]);
-            }
+            });
+            s.rope_cs_valid = true;
+            s.rope_cs_base = rope_base;
+            s.rope_cs_scale = rope_scale;
         }
+        pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+            for (int64_t t = begin; t < end; ++t) {
+                const float* cs = rope ? &s.rope_cs[t * n_rot] : nullptr;
+                for (int64_t h = 0; h < hp.n_head; ++h) {
+                    float* q = &s.q[t * n_q + h * hd];
+                    if (!L.q_norm.empty()) ops::rms_norm(q, L.q_norm.f32(), q, hd, hp.norm_eps);
+                    if (rope) ops::rope_rotate(q, n_rot, cs, neox);
+                    if (arch.scale_q) {
+                        for (int64_t d = 0; d < hd; ++d) q[d] *= hp.attn_scale;
+                    }
+                }
+                for (int64_t h = 0; h < hp.n_head_kv; ++h) {
+                    float* k = &s.k[t * n_kv + h * hd];
+                    if (!L.k_norm.empty()) ops::rms_norm(k, L.k_norm.f32(), k, hd, hp.norm_eps);
+                    if (rope) ops::rope_rotate(k, n_rot, cs, neox);
+                }
+                attn.to_f16(&s.k[t * n_kv], kv_.key(il, batch[t].seq, batch[t].pos), n_kv);
+                attn.to_f16(&s.v[t * n_kv], kv_.value(il, batch[t].seq, batch[t].pos), n_kv);
+            }
+        });
 
         // Scores against the F16 cache with the query rounded to F16, softmax in F32, the
-        // probabilities rounded to F16 before weighting the values: llama.cpp's numerics.
+        // probabilities rounded to F16 before weighting the values: llama.cpp's numerics (the
+        // kernels in pocket/kernels/attention.h keep its order of operations).
+        //
+        // A task is one token and `group` query heads sharing a KV head: with enough tokens
+        // (prompts) the whole GQA group, so each K/V row is read once for all its heads; with few
+        // (generation) one head, so the threads have enough tasks to share. Tasks are taken from
+        // a counter, latest tokens first: causally they see the most positions, and handing the
+        // big ones out first keeps the threads finishing together.
         const int64_t window = sliding ? hp.sliding_window : 0;
-        const int64_t n_tasks = n * hp.n_head;
         const int64_t n_gqa = hp.n_gqa();
-        pool.run_on_all([&](int thread, int n_threads) {
+        const int64_t group = n * hp.n_head_kv >= 4 * pool.n_threads() ? n_gqa : 1;
+        const int64_t tasks_per_token = hp.n_head / group;
+        const int64_t n_tasks = n * tasks_per_token;
+        const int64_t row = n_ctx_;  // score row stride
+        std::atomic<int64_t> next_task{0};
+        pool.run_on_all([&](int thread, int) {
             auto& ws = s.threads[static_cast<size_t>(thread)];
-            const int64_t begin = n_tasks * thread / n_threads;
-            const int64_t end = n_tasks * (thread + 1) / n_threads;
-            for (int64_t task = begin; task < end; ++task) {
-                const int64_t t = task / hp.n_head, h = task % hp.n_head;
-                const int64_t kvh = h / n_gqa;
+            for (int64_t task = next_task.fetch_add(1, std::memory_order_relaxed); task < n_tasks;
+                 task = next_task.fetch_add(1, std::memory_order_relaxed)) {
+                const int64_t t = n - 1 - task / tasks_per_token;
+                const int64_t h0 = (task % tasks_per_token) * group;  // first query head
+                const int64_t kvh = h0 / n_gqa;
                 const BatchEntry& e = batch[t];
-                const float* q = &s.q[t * n_q + h * hd];
-                for (int64_t d = 0; d < hd; ++d) ws.q16[d] = f32_to_f16(q[d]);
+                attn.to_f16(&s.q[t * n_q + h0 * hd], ws.q16.data(), group * hd);
                 // Causal: positions up to the token's own; otherwise the whole sequence.
                 const int64_t n_pos = arch.causal ? e.pos + 1 : kv_.length(e.seq);
                 // A sliding-window layer sees the positions p with e.pos - p < window.
                 const int64_t first = window > 0 ? std::max<int64_t>(0, e.pos - window + 1) : 0;
-                kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
-                    for (int64_t j = 0; j < run.count; ++j) {
-                        const f16_t* key = run.keys + j * n_kv + kvh * hd;
-                        ws.scores[run.first_pos + j] = ops::dot_f16(ws.q16.data(), key, hd);
-                    }
-                });
                 float* scores = ws.scores.data();
-                if (hp.attn_softcap > 0.0f) {
-                    for (int64_t j = first; j < n_pos; ++j) scores[j] = ops::softcap(scores[j], hp.attn_softcap);
-                }
-                // Positions outside the window stay in the row, masked, so the softmax groups
-                // line up with the positions as in llama.cpp's masked rows.
-                std::fill(scores, scores + first, -std::numeric_limits<float>::infinity());
-                ops::scaled_softmax(scores, n_pos, kq_scale);
-                // out[d] = sum_j p[j] * v[j][d] as 16 lanes by position (lane = j mod 16) of fused
-                // multiply-adds, folded by a pairwise tree: llama.cpp's GEMM over the padded row.
-                std::fill(ws.acc.begin(), ws.acc.end(), 0.0f);
                 kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
-                    for (int64_t j = std::max<int64_t>(0, first - run.first_pos); j < run.count; ++j) {
-                        const int64_t pos = run.first_pos + j;
-                        const float p = round_to_f16(ws.scores[pos]);
-                        float* lane = &ws.acc[static_cast<size_t>((pos % 16) * hd)];
-                        const f16_t* value = run.values + j * n_kv + kvh * hd;
-                        for (int64_t d = 0; d < hd; ++d) lane[d] = std::fma(p, f16_to_f32(value[d]), lane[d]);
-                    }
+                    const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
+                    if (skip >= run.count) return;
+                    attn.qk(ws.q16.data(), group, run.keys + skip * n_kv + kvh * hd, n_kv,
+                            run.count - skip, hd, scores + run.first_pos + skip, row);
                 });
-                float* out = &s.attn[t * n_q + h * hd];
-                for (int64_t d = 0; d < hd; ++d) {
-                    float lanes[16];
-                    for (int l = 0; l < 16; ++l) lanes[l] = ws.acc[static_cast<size_t>(l * hd + d)];
-                    out[d] = ops::tree_sum16(lanes);
+                for (int64_t i = 0; i < group; ++i) {
+                    float* r = scores + i * row;
+                    if (hp.attn_softcap > 0.0f) {
+                        for (int64_t j = first; j < n_pos; ++j)
+                            r[j] = ops::softcap(r[j], hp.attn_softcap);
+                    }
+                    // Positions outside the window stay in the row, masked, so the softmax groups
+                    // line up with the positions as in llama.cpp's masked rows.
+                    std::fill(r, r + first, -std::numeric_limits<float>::infinity());
+                    attn.softmax(r, n_pos, kq_scale);
+                }
+                std::fill_n(ws.acc.data(), group * 16 * hd, 0.0f);
+                kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
+                    const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
+                    if (skip >= run.count) return;
+                    attn.pv(scores + run.first_pos + skip, row, group,
+                            run.values + skip * n_kv + kvh * hd, n_kv, run.count - skip,
+                            run.first_pos + skip, hd, ws.acc.data());
+                });
+                for (int64_t i = 0; i < group; ++i) {
+                    attn.pv_reduce(ws.acc.data() + i * 16 * hd, hd,
+                                   &s.attn[t * n_q + (h0 + i) * hd]);
                 }
             }
         });
         s.act.invalidate();
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);
         add_bias(s.tmp.data(), n, L.bo);
-        if (!L.post_attn_norm.empty()) norm_rows(arch.norm, s.tmp.data(), L.post_attn_norm, {}, s.tmp.data(), n, n_embd, hp.norm_eps);
+        if (!L.post_attn_norm.empty())
+            norm_rows(arch.norm, s.tmp.data(), L.post_attn_norm, {}, s.tmp.data(), n, n_embd,
+                      hp.norm_eps);
         if (arch.post_norm) {
             add_rows(s.tmp.data(), s.x.data(), n * n_embd);  // attention output + block input
-            norm_rows(arch.norm, s.tmp.data(), L.attn_norm, L.attn_norm_b, s.x.data(), n, n_embd, hp.norm_eps);
+            norm_rows(arch.norm, s.tmp.data(), L.attn_norm, L.attn_norm_b, s.x.data(), n, n_embd,
+                      hp.norm_eps);
         } else {
             add_rows(s.x.data(), s.tmp.data(), n * n_embd);
         }
@@ -317,7 +384,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         // ---- feed-forward ----
         const float* ffn_in = s.x.data();
         if (!arch.post_norm) {
-            norm_rows(arch.norm, s.x.data(), L.ffn_norm, L.ffn_norm_b, s.xn.data(), n, n_embd, hp.norm_eps);
+            norm_rows(arch.norm, s.x.data(), L.ffn_norm, L.ffn_norm_b, s.xn.data(), n, n_embd,
+                      hp.norm_eps);
             ffn_in = s.xn.data();
         }
         s.act.invalidate();
@@ -338,16 +406,22 @@ void Context::forward(std::span<const BatchEntry> batch) {
             if (arch.ffn == FfnKind::GeluGlu) {
                 for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]) * s.up[i];
             } else {
-                for (int64_t t = 0; t < n; ++t) ops::silu_mul_row(&s.gate[t * n_ff], &s.up[t * n_ff], n_ff);
+                pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+                    for (int64_t t = begin; t < end; ++t)
+                        attn.silu_mul(&s.gate[t * n_ff], &s.up[t * n_ff], n_ff);
+                });
             }
         }
         s.act.invalidate();
         linear(L.w_down, s.gate.data(), n, s.tmp.data(), s.act, pool);
         add_bias(s.tmp.data(), n, L.b_down);
-        if (!L.post_ffn_norm.empty()) norm_rows(arch.norm, s.tmp.data(), L.post_ffn_norm, {}, s.tmp.data(), n, n_embd, hp.norm_eps);
+        if (!L.post_ffn_norm.empty())
+            norm_rows(arch.norm, s.tmp.data(), L.post_ffn_norm, {}, s.tmp.data(), n, n_embd,
+                      hp.norm_eps);
         if (arch.post_norm) {
             add_rows(s.tmp.data(), s.x.data(), n * n_embd);  // FFN output + its input
-            norm_rows(arch.norm, s.tmp.data(), L.ffn_norm, L.ffn_norm_b, s.x.data(), n, n_embd, hp.norm_eps);
+            norm_rows(arch.norm, s.tmp.data(), L.ffn_norm, L.ffn_norm_b, s.x.data(), n, n_embd,
+                      hp.norm_eps);
         } else {
             add_rows(s.x.data(), s.tmp.data(), n * n_embd);
         }
@@ -362,7 +436,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         if (w.output_norm.empty()) {
             std::copy_n(&s.x[t * n_embd], n_embd, hidden);
         } else {
-            norm_rows(arch.norm, &s.x[t * n_embd], w.output_norm, {}, hidden, 1, n_embd, hp.norm_eps);
+            norm_rows(arch.norm, &s.x[t * n_embd], w.output_norm, {}, hidden, 1, n_embd,
+                      hp.norm_eps);
         }
         s.out_rows.push_back(t);
     }
@@ -374,7 +449,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         s.act.invalidate();
         linear(w.output, s.out_hidden.data(), n_out, out, s.act, pool);
         if (hp.final_softcap > 0.0f) {
-            for (int64_t i = 0; i < n_out * hp.n_vocab; ++i) out[i] = ops::softcap(out[i], hp.final_softcap);
+            for (int64_t i = 0; i < n_out * hp.n_vocab; ++i)
+                out[i] = ops::softcap(out[i], hp.final_softcap);
         }
     }
     n_outputs_ += static_cast<size_t>(n_out);

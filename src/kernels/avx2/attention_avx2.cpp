@@ -1,0 +1,264 @@
+// AVX2 (+FMA, F16C) attention kernels, bit-identical to the scalar reference (see
+// pocket/kernels/attention.h): the reference's 16 summation lanes live in two 256-bit registers,
+// lanes 0-7 and 8-15, and every step is the same fused multiply-add or addition as there.
+//
+// Compiled with -mavx2: like the other SIMD kernels this file calls no inline library code (std::
+// templates, fp16.h's constexpr conversions) whose single linked copy could end up compiled with
+// these flags and be picked for the generic build; conversions use F16C instructions instead.
+#include <immintrin.h>
+
+#include "kernels/attention_table.h"
+
+namespace pocket::kernels {
+namespace {
+
+constexpr int64_t kLanes = 16;
+constexpr int64_t kMaxHeadDim = 512;  // stack buffers; larger heads take the scalar path
+
+inline __m256 load_f16x8(const f16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+inline float round_f16(float x) {
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT)));
+}
+
+// tree_sum16 of one row given as a8 = lanes 0-7 + lanes 8-15 (its first pairing step).
+inline float tree_fold1(__m256 a8) {
+    const __m128 a4 = _mm_add_ps(_mm256_castps256_ps128(a8), _mm256_extractf128_ps(a8, 1));
+    const __m128 t =
+        _mm_add_ps(a4, _mm_movehl_ps(a4, a4));  // t0 = a4[0] + a4[2], t1 = a4[1] + a4[3]
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+// tree_sum16 of four rows, each given as its a8 as above: returns [a, b, c, d].
+inline __m128 tree_fold4(__m256 a8, __m256 b8, __m256 c8, __m256 d8) {
+    const __m256 ab =
+        _mm256_add_ps(_mm256_permute2f128_ps(a8, b8, 0x20), _mm256_permute2f128_ps(a8, b8, 0x31));
+    const __m256 cd =
+        _mm256_add_ps(_mm256_permute2f128_ps(c8, d8, 0x20), _mm256_permute2f128_ps(c8, d8, 0x31));
+    // Per 128-bit half (one row's a4): t0 = a4[0] + a4[2], t1 = a4[1] + a4[3]; hadd forms t0 + t1.
+    const __m256 tab = _mm256_add_ps(ab, _mm256_permute_ps(ab, _MM_SHUFFLE(1, 0, 3, 2)));
+    const __m256 tcd = _mm256_add_ps(cd, _mm256_permute_ps(cd, _MM_SHUFFLE(1, 0, 3, 2)));
+    const __m256 r = _mm256_hadd_ps(tab, tcd);  // [a, a, c, c | b, b, d, d]
+    return _mm256_castps256_ps128(
+        _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 2, 6, 0, 0, 0, 0)));
+}
+
+// exp_approx of eight values. ldexp(j, n) for |n| <= 192 is done as two power-of-two products
+// (2^floor(n/2), then 2^(n - floor(n/2))): the first is exact, the second rounds once, so the
+// result is ldexp's correctly rounded one, subnormals and overflow included.
+inline __m256 exp_approx8(__m256 x) {
+    const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
+    const __m256 n = _mm256_sub_ps(z, shift);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(
+            _mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+            _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1);
+    const __m256i n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    const __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    const __m256 result = _mm256_mul_ps(_mm256_mul_ps(j, p1), p2);
+    const __m256 abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 out_of_range = _mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    if (_mm256_movemask_ps(out_of_range) == 0) return result;
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 saturated = _mm256_blendv_ps(_mm256_set1_ps(__builtin_inff()), zero,
+                                              _mm256_cmp_ps(n, zero, _CMP_LE_OQ));
+    return _mm256_blendv_ps(result, saturated, out_of_range);
+}
+
+void to_f16(const float* x, f16_t* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; ++i) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
+        int64_t head_dim, float* scores, int64_t score_stride) {
+    if (head_dim % kLanes != 0 || head_dim > kMaxHeadDim) {
+        scalar_attention::qk(q, n_q, keys, key_stride, n_keys, head_dim, scores, score_stride);
+        return;
+    }
+    alignas(32) float qf[kMaxHeadDim];
+    for (int64_t i = 0; i < n_q; ++i) {
+        for (int64_t d = 0; d < head_dim; d += 8)
+            _mm256_store_ps(qf + d, load_f16x8(q + i * head_dim + d));
+        float* out = scores + i * score_stride;
+        int64_t j = 0;
+        // Four keys per step: each key's lanes 0-7 in lo, 8-15 in hi.
+        for (; j + 4 <= n_keys; j += 4) {
+            const f16_t* k0 = keys + j * key_stride;
+            const f16_t* k1 = k0 + key_stride;
+            const f16_t* k2 = k1 + key_stride;
+            const f16_t* k3 = k2 + key_stride;
+            __m256 lo0 = _mm256_setzero_ps(), hi0 = _mm256_setzero_ps();
+            __m256 lo1 = _mm256_setzero_ps(), hi1 = _mm256_setzero_ps();
+            __m256 lo2 = _mm256_setzero_ps(), hi2 = _mm256_setzero_ps();
+            __m256 lo3 = _mm256_setzero_ps(), hi3 = _mm256_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d += kLanes) {
+                const __m256 ql = _mm256_load_ps(qf + d);
+                const __m256 qh = _mm256_load_ps(qf + d + 8);
+                lo0 = _mm256_fmadd_ps(ql, load_f16x8(k0 + d), lo0);
+                hi0 = _mm256_fmadd_ps(qh, load_f16x8(k0 + d + 8), hi0);
+                lo1 = _mm256_fmadd_ps(ql, load_f16x8(k1 + d), lo1);
+                hi1 = _mm256_fmadd_ps(qh, load_f16x8(k1 + d + 8), hi1);
+                lo2 = _mm256_fmadd_ps(ql, load_f16x8(k2 + d), lo2);
+                hi2 = _mm256_fmadd_ps(qh, load_f16x8(k2 + d + 8), hi2);
+                lo3 = _mm256_fmadd_ps(ql, load_f16x8(k3 + d), lo3);
+                hi3 = _mm256_fmadd_ps(qh, load_f16x8(k3 + d + 8), hi3);
+            }
+            _mm_storeu_ps(out + j, tree_fold4(_mm256_add_ps(lo0, hi0), _mm256_add_ps(lo1, hi1),
+                                              _mm256_add_ps(lo2, hi2), _mm256_add_ps(lo3, hi3)));
+        }
+        for (; j < n_keys; ++j) {
+            const f16_t* k = keys + j * key_stride;
+            __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d += kLanes) {
+                lo = _mm256_fmadd_ps(_mm256_load_ps(qf + d), load_f16x8(k + d), lo);
+                hi = _mm256_fmadd_ps(_mm256_load_ps(qf + d + 8), load_f16x8(k + d + 8), hi);
+            }
+            out[j] = tree_fold1(_mm256_add_ps(lo, hi));
+        }
+    }
+}
+
+void pv(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
+        int64_t value_stride, int64_t n_values, int64_t first_pos, int64_t head_dim, float* acc) {
+    if (head_dim % 8 != 0 || head_dim > kMaxHeadDim) {
+        scalar_attention::pv(probs, prob_stride, n_q, values, value_stride, n_values, first_pos,
+                             head_dim, acc);
+        return;
+    }
+    alignas(32) float vf[kMaxHeadDim];
+    for (int64_t j = 0; j < n_values; ++j) {
+        const f16_t* value = values + j * value_stride;
+        const int64_t lane = (first_pos + j) % kLanes;
+        // One query (no grouped heads): convert on the fly. Several: convert the row once.
+        if (n_q == 1) {
+            const __m256 p = _mm256_set1_ps(round_f16(probs[j]));
+            float* a = acc + lane * head_dim;
+            for (int64_t d = 0; d < head_dim; d += 8) {
+                _mm256_storeu_ps(a + d,
+                                 _mm256_fmadd_ps(p, load_f16x8(value + d), _mm256_loadu_ps(a + d)));
+            }
+            continue;
+        }
+        for (int64_t d = 0; d < head_dim; d += 8) _mm256_store_ps(vf + d, load_f16x8(value + d));
+        for (int64_t i = 0; i < n_q; ++i) {
+            const __m256 p = _mm256_set1_ps(round_f16(probs[i * prob_stride + j]));
+            float* a = acc + (i * kLanes + lane) * head_dim;
+            for (int64_t d = 0; d < head_dim; d += 8) {
+                _mm256_storeu_ps(
+                    a + d, _mm256_fmadd_ps(p, _mm256_load_ps(vf + d), _mm256_loadu_ps(a + d)));
+            }
+        }
+    }
+}
+
+void pv_reduce(const float* acc, int64_t head_dim, float* out) {
+    if (head_dim % 8 != 0) {
+        scalar_attention::pv_reduce(acc, head_dim, out);
+        return;
+    }
+    for (int64_t d = 0; d < head_dim; d += 8) {
+        __m256 a8[8];
+        for (int64_t l = 0; l < 8; ++l) {
+            a8[l] = _mm256_add_ps(_mm256_loadu_ps(acc + (l + 8) * head_dim + d),
+                                  _mm256_loadu_ps(acc + l * head_dim + d));
+        }
+        __m256 a4[4];
+        for (int64_t l = 0; l < 4; ++l) a4[l] = _mm256_add_ps(a8[l + 4], a8[l]);
+        _mm256_storeu_ps(out + d,
+                         _mm256_add_ps(_mm256_add_ps(a4[0], a4[2]), _mm256_add_ps(a4[1], a4[3])));
+    }
+}
+
+void softmax(float* scores, int64_t n, float scale) {
+    const __m256 vscale = _mm256_set1_ps(scale);
+    __m256 vmax = _mm256_set1_ps(-__builtin_inff());
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(scores + i), vscale);
+        _mm256_storeu_ps(scores + i, x);
+        vmax = _mm256_max_ps(vmax, x);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, vmax);
+    float max = lanes[0];
+    for (int l = 1; l < 8; ++l) max = max < lanes[l] ? lanes[l] : max;
+    for (; i < n; ++i) {
+        scores[i] *= scale;
+        max = max < scores[i] ? scores[i] : max;
+    }
+    const __m256 vmax_all = _mm256_set1_ps(max);
+    double sum = 0.0;
+    int64_t g = 0;
+    for (; g + kLanes <= n; g += kLanes) {
+        const __m256 e0 = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(scores + g), vmax_all));
+        const __m256 e1 = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(scores + g + 8), vmax_all));
+        _mm256_storeu_ps(scores + g, e0);
+        _mm256_storeu_ps(scores + g + 8, e1);
+        sum += static_cast<double>(tree_fold1(_mm256_add_ps(e0, e1)));
+    }
+    if (g < n) {  // the last, partial group: entries past the row weigh 0
+        const int64_t count = n - g;
+        alignas(32) float group[kLanes];
+        for (int64_t l = 0; l < kLanes; ++l) group[l] = l < count ? scores[g + l] - max : 0.0f;
+        _mm256_store_ps(group, exp_approx8(_mm256_load_ps(group)));
+        _mm256_store_ps(group + 8, exp_approx8(_mm256_load_ps(group + 8)));
+        for (int64_t l = 0; l < kLanes; ++l) {
+            if (l < count) {
+                scores[g + l] = group[l];
+            } else {
+                group[l] = 0.0f;
+            }
+        }
+        sum += static_cast<double>(
+            tree_fold1(_mm256_add_ps(_mm256_load_ps(group), _mm256_load_ps(group + 8))));
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(scores + i, _mm256_mul_ps(_mm256_loadu_ps(scores + i), vinv));
+    for (; i < n; ++i) scores[i] *= inv;
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+    const int64_t whole = n - n % kLanes;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < whole; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 e = exp_approx8(_mm256_xor_ps(g, sign));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)),
+                                                 _mm256_loadu_ps(up + i)));
+    }
+    // Fewer than 16 left: the reference evaluates those with expf.
+    scalar_attention::silu_mul(gate + whole, up + whole, n - whole);
+}
+
+}  // namespace
+
+void register_avx2_attention(AttentionOps& ops) {
+    ops.to_f16 = to_f16;
+    ops.qk = qk;
+    ops.pv = pv;
+    ops.pv_reduce = pv_reduce;
+    ops.softmax = softmax;
+    ops.silu_mul = silu_mul;
+}
+
+}  // namespace pocket::kernels

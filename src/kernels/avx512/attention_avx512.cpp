@@ -1,0 +1,231 @@
+// AVX-512 attention kernels, bit-identical to the scalar reference (see
+// pocket/kernels/attention.h): the reference's 16 summation lanes are exactly one 512-bit
+// register, and every step is the same fused multiply-add or addition as there. exp_approx scales
+// by 2^n with vscalefps, which rounds once like ldexp (this is what llama.cpp's build does too).
+//
+// Compiled with AVX-512 flags: no inline library code here (see attention_avx2.cpp for why).
+#include <immintrin.h>
+
+// GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsics as maybe
+// uninitialized; they are meant to be.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "kernels/attention_table.h"
+
+namespace pocket::kernels {
+namespace {
+
+constexpr int64_t kLanes = 16;
+constexpr int64_t kMaxHeadDim = 512;  // stack buffers; larger heads take the scalar path
+
+inline __m512 load_f16x16(const f16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+inline float round_f16(float x) {
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), _MM_FROUND_TO_NEAREST_INT)));
+}
+
+// tree_sum16 of one register: halves, quarters, then (q[0] + q[2]) + (q[1] + q[3]).
+inline float tree_sum16(__m512 v) {
+    const __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    const __m128 a4 = _mm_add_ps(_mm256_castps256_ps128(a8), _mm256_extractf128_ps(a8, 1));
+    const __m128 t = _mm_add_ps(a4, _mm_movehl_ps(a4, a4));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+// tree_sum16 of four registers at once: returns [a, b, c, d].
+inline __m128 tree_sum16_x4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    // [a8, b8] and [c8, d8], where a8[i] = a[i] + a[i + 8].
+    const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    // [a4, b4, c4, d4], where a4[i] = a8[i] + a8[i + 4].
+    const __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+    // Per 128-bit quarter: t0 = a4[0] + a4[2], t1 = a4[1] + a4[3], then t0 + t1.
+    const __m512 t = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    const __m512 r = _mm512_add_ps(t, _mm512_permute_ps(t, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, r));
+}
+
+inline __m512 exp_approx16(__m512 x) {
+    const __m512 shift = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), shift);
+    const __m512 n = _mm512_sub_ps(z, shift);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(
+            _mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+            _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 result = _mm512_scalef_ps(j, n);
+    const __mmask16 out_of_range =
+        _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+    if (out_of_range == 0) return result;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 saturated = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, zero, _CMP_LE_OQ),
+                                                  _mm512_set1_ps(__builtin_inff()), zero);
+    return _mm512_mask_blend_ps(out_of_range, result, saturated);
+}
+
+inline __mmask16 first_lanes(int64_t count) {
+    return static_cast<__mmask16>(count >= kLanes ? 0xffffu : (1u << count) - 1u);
+}
+
+void to_f16(const float* x, f16_t* out, int64_t n) {
+    for (int64_t i = 0; i < n; i += kLanes) {
+        const __mmask16 m = first_lanes(n - i);
+        const __m256i h =
+            _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_mask_storeu_epi16(out + i, m, h);
+    }
+}
+
+void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
+        int64_t head_dim, float* scores, int64_t score_stride) {
+    if (head_dim % kLanes != 0 || head_dim > kMaxHeadDim) {
+        scalar_attention::qk(q, n_q, keys, key_stride, n_keys, head_dim, scores, score_stride);
+        return;
+    }
+    alignas(64) float qf[kMaxHeadDim];
+    for (int64_t i = 0; i < n_q; ++i) {
+        for (int64_t d = 0; d < head_dim; d += kLanes)
+            _mm512_store_ps(qf + d, load_f16x16(q + i * head_dim + d));
+        float* out = scores + i * score_stride;
+        int64_t j = 0;
+        for (; j + 4 <= n_keys; j += 4) {
+            const f16_t* k0 = keys + j * key_stride;
+            const f16_t* k1 = k0 + key_stride;
+            const f16_t* k2 = k1 + key_stride;
+            const f16_t* k3 = k2 + key_stride;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d += kLanes) {
+                const __m512 qv = _mm512_load_ps(qf + d);
+                a0 = _mm512_fmadd_ps(qv, load_f16x16(k0 + d), a0);
+                a1 = _mm512_fmadd_ps(qv, load_f16x16(k1 + d), a1);
+                a2 = _mm512_fmadd_ps(qv, load_f16x16(k2 + d), a2);
+                a3 = _mm512_fmadd_ps(qv, load_f16x16(k3 + d), a3);
+            }
+            _mm_storeu_ps(out + j, tree_sum16_x4(a0, a1, a2, a3));
+        }
+        for (; j < n_keys; ++j) {
+            const f16_t* k = keys + j * key_stride;
+            __m512 a = _mm512_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d += kLanes)
+                a = _mm512_fmadd_ps(_mm512_load_ps(qf + d), load_f16x16(k + d), a);
+            out[j] = tree_sum16(a);
+        }
+    }
+}
+
+void pv(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
+        int64_t value_stride, int64_t n_values, int64_t first_pos, int64_t head_dim, float* acc) {
+    if (head_dim % kLanes != 0 || head_dim > kMaxHeadDim) {
+        scalar_attention::pv(probs, prob_stride, n_q, values, value_stride, n_values, first_pos,
+                             head_dim, acc);
+        return;
+    }
+    alignas(64) float vf[kMaxHeadDim];
+    for (int64_t j = 0; j < n_values; ++j) {
+        const f16_t* value = values + j * value_stride;
+        const int64_t lane = (first_pos + j) % kLanes;
+        if (n_q == 1) {
+            const __m512 p = _mm512_set1_ps(round_f16(probs[j]));
+            float* a = acc + lane * head_dim;
+            for (int64_t d = 0; d < head_dim; d += kLanes) {
+                _mm512_storeu_ps(
+                    a + d, _mm512_fmadd_ps(p, load_f16x16(value + d), _mm512_loadu_ps(a + d)));
+            }
+            continue;
+        }
+        for (int64_t d = 0; d < head_dim; d += kLanes)
+            _mm512_store_ps(vf + d, load_f16x16(value + d));
+        for (int64_t i = 0; i < n_q; ++i) {
+            const __m512 p = _mm512_set1_ps(round_f16(probs[i * prob_stride + j]));
+            float* a = acc + (i * kLanes + lane) * head_dim;
+            for (int64_t d = 0; d < head_dim; d += kLanes) {
+                _mm512_storeu_ps(
+                    a + d, _mm512_fmadd_ps(p, _mm512_load_ps(vf + d), _mm512_loadu_ps(a + d)));
+            }
+        }
+    }
+}
+
+void pv_reduce(const float* acc, int64_t head_dim, float* out) {
+    if (head_dim % kLanes != 0) {
+        scalar_attention::pv_reduce(acc, head_dim, out);
+        return;
+    }
+    for (int64_t d = 0; d < head_dim; d += kLanes) {
+        __m512 a8[8];
+        for (int64_t l = 0; l < 8; ++l) {
+            a8[l] = _mm512_add_ps(_mm512_loadu_ps(acc + (l + 8) * head_dim + d),
+                                  _mm512_loadu_ps(acc + l * head_dim + d));
+        }
+        __m512 a4[4];
+        for (int64_t l = 0; l < 4; ++l) a4[l] = _mm512_add_ps(a8[l + 4], a8[l]);
+        _mm512_storeu_ps(out + d,
+                         _mm512_add_ps(_mm512_add_ps(a4[0], a4[2]), _mm512_add_ps(a4[1], a4[3])));
+    }
+}
+
+void softmax(float* scores, int64_t n, float scale) {
+    const __m512 vscale = _mm512_set1_ps(scale);
+    const __m512 minus_inf = _mm512_set1_ps(-__builtin_inff());
+    __m512 vmax = minus_inf;
+    for (int64_t i = 0; i < n; i += kLanes) {
+        const __mmask16 m = first_lanes(n - i);
+        const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, scores + i), vscale);
+        _mm512_mask_storeu_ps(scores + i, m, x);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+    }
+    const float max = _mm512_reduce_max_ps(vmax);
+    const __m512 vmax_all = _mm512_set1_ps(max);
+    double sum = 0.0;
+    for (int64_t g = 0; g < n; g += kLanes) {
+        // Entries past the row are masked: weight 0.
+        const __mmask16 m = first_lanes(n - g);
+        const __m512 e = _mm512_maskz_mov_ps(
+            m, exp_approx16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + g), vmax_all)));
+        _mm512_mask_storeu_ps(scores + g, m, e);
+        sum += static_cast<double>(tree_sum16(e));
+    }
+    const __m512 vinv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+    for (int64_t i = 0; i < n; i += kLanes) {
+        const __mmask16 m = first_lanes(n - i);
+        _mm512_mask_storeu_ps(scores + i, m,
+                              _mm512_mul_ps(_mm512_maskz_loadu_ps(m, scores + i), vinv));
+    }
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+    const int64_t whole = n - n % kLanes;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < whole; i += kLanes) {
+        const __m512 g = _mm512_loadu_ps(gate + i);
+        const __m512 e = exp_approx16(_mm512_xor_ps(g, _mm512_set1_ps(-0.0f)));
+        _mm512_storeu_ps(gate + i, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)),
+                                                 _mm512_loadu_ps(up + i)));
+    }
+    // Fewer than 16 left: the reference evaluates those with expf.
+    scalar_attention::silu_mul(gate + whole, up + whole, n - whole);
+}
+
+}  // namespace
+
+void register_avx512_attention(AttentionOps& ops) {
+    ops.to_f16 = to_f16;
+    ops.qk = qk;
+    ops.pv = pv;
+    ops.pv_reduce = pv_reduce;
+    ops.softmax = softmax;
+    ops.silu_mul = silu_mul;
+}
+
+}  // namespace pocket::kernels
