@@ -138,6 +138,20 @@ void Context::decode(std::span<const BatchEntry> batch) {
         ++it->second;
         n_logits += e.logits ? 1 : 0;
     }
+    if (!model_.arch().causal) {
+        // Every token of an encoder attends to its whole sequence, so a sequence must arrive
+        // complete, in one pass: no continuation of cached tokens, no split across passes.
+        if (static_cast<int64_t>(batch.size()) > params_.n_batch) {
+            fail(model_.arch().name, " batches must fit in one pass: ", batch.size(),
+                 " tokens, n_batch is ", params_.n_batch);
+        }
+        for (const auto& [seq, next] : next_pos) {
+            if (kv_.length(seq) != 0) {
+                fail(model_.arch().name, " sequence ", seq,
+                     " must be evaluated whole: clear it first");
+            }
+        }
+    }
     int64_t extra = 0;
     for (const auto& [seq, next] : next_pos) {
         const int64_t page = kv_.params().page_tokens;

@@ -67,6 +67,18 @@ TEST(BertReference, EmbeddingsMatchLlamaCpp) {
                 kTol);
 }
 
+TEST(BertReference, EncoderSequencesMustArriveWholeInOnePass) {
+    const auto model = Model::load(shared_path("models/tiny/tiny-bert.gguf"));
+    Context ctx(*model, {.n_ctx = 64, .n_batch = 4});
+    const std::vector<BatchEntry> first = {{101, 0, 0, true}, {2023, 1, 0, true}};
+    ctx.decode(first);
+    const std::vector<BatchEntry> more = {{102, 2, 0, true}};
+    EXPECT_THROW(ctx.decode(more), Error);  // would not see tokens 0-1 attend to it
+    std::vector<BatchEntry> too_long;
+    for (int i = 0; i < 5; ++i) too_long.push_back({101, i, 1, true});
+    EXPECT_THROW(ctx.decode(too_long), Error);  // would be split into two passes
+}
+
 TEST(BertReference, EncoderHasNoLogits) {
     const auto model = Model::load(shared_path("models/tiny/tiny-bert.gguf"));
     Context ctx(*model, {.n_ctx = 64});
