@@ -26,7 +26,7 @@ Model::Model(gguf::File file) : file_(std::move(file)) {
     hparams_ = read_hparams(file_, *arch_);
     weights_ = bind_weights(file_, hparams_, *arch_);
     tokenizer_ = tokenizer::load_tokenizer(file_);
-    if (tokenizer_->n_vocab() != hparams_.n_vocab) {
+    if (static_cast<int64_t>(tokenizer_->n_vocab()) != hparams_.n_vocab) {
         fail(file_.name(), ": tokenizer has ", tokenizer_->n_vocab(), " tokens but the model has ",
              hparams_.n_vocab, " embedding rows");
     }
