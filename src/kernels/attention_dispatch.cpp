@@ -1,4 +1,5 @@
-// Builds the attention tables once (scalar, then each SIMD set over a copy of the one below it)
+// Builds the attention tables once (scalar, then each SIMD set over a copy of the one below it:
+// AVX2 and AVX-512 on x86-64, NEON over scalar on AArch64)
 // and hands out the active instruction set's table.
 #include <array>
 
@@ -21,10 +22,21 @@ struct AttentionTables {
         by_isa[static_cast<size_t>(Isa::Scalar)] = table;
         // Registration may only run where the CPU has the instructions; otherwise the table
         // below is kept (and never used: force_isa refuses unsupported sets).
+        // Each architecture's kernels are only compiled for it (see CMakeLists.txt).
+        const AttentionOps scalar = table;
+#if defined(__x86_64__) || defined(__i386__)
         if (isa_supported(Isa::Avx2)) register_avx2_attention(table);
+#endif
         by_isa[static_cast<size_t>(Isa::Avx2)] = table;
+#if defined(__x86_64__) || defined(__i386__)
         if (isa_supported(Isa::Avx512)) register_avx512_attention(table);
+#endif
         by_isa[static_cast<size_t>(Isa::Avx512)] = table;
+        table = scalar;
+#if defined(__aarch64__)
+        if (isa_supported(Isa::Neon)) register_neon_attention(table);
+#endif
+        by_isa[static_cast<size_t>(Isa::Neon)] = table;
     }
 };
 

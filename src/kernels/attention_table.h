@@ -22,5 +22,6 @@ void silu_mul(float* gate, const float* up, int64_t n);
 // the CPU check.
 void register_avx2_attention(AttentionOps& ops);
 void register_avx512_attention(AttentionOps& ops);
+void register_neon_attention(AttentionOps& ops);  // AArch64 only, over a copy of the scalar table
 
 }  // namespace pocket::kernels

@@ -34,14 +34,27 @@ struct Tables {
         register_scalar_kernels(table);
         link_dot_types(table);
         by_isa[index_of(Isa::Scalar)] = table;
+        const KernelTable scalar = table;
         // SIMD registration code may only run on CPUs that have the instructions (it could use
-        // them while filling the table); unsupported ISAs keep the table below them.
+        // them while filling the table); unsupported ISAs keep the table below them. Each
+        // architecture's kernels are only compiled for it (see CMakeLists.txt).
+#if defined(__x86_64__) || defined(__i386__)
         if (isa_supported(Isa::Avx2)) register_avx2_kernels(table);
+#endif
         link_dot_types(table);
         by_isa[index_of(Isa::Avx2)] = table;
+#if defined(__x86_64__) || defined(__i386__)
         if (isa_supported(Isa::Avx512)) register_avx512_kernels(table);
+#endif
         link_dot_types(table);
         by_isa[index_of(Isa::Avx512)] = table;
+
+        table = scalar;
+#if defined(__aarch64__)
+        if (isa_supported(Isa::Neon)) register_neon_kernels(table);
+#endif
+        link_dot_types(table);
+        by_isa[index_of(Isa::Neon)] = table;
     }
 };
 
@@ -74,12 +87,21 @@ bool cpu_has_avx512() {
 #endif
 }
 
+// Advanced SIMD is a mandatory part of ARMv8-A, so every AArch64 CPU has it.
+bool cpu_has_neon() {
+#if defined(__aarch64__)
+    return true;
+#else
+    return false;
+#endif
+}
+
 Isa parse_isa(std::string_view name) {
     for (Isa isa : kAllIsas) {
         if (isa_name(isa) == name) return isa;
     }
     fail("POCKET_ISA='", name,
-         "' is not an instruction set pocket knows (use scalar, avx2 or avx512)");
+         "' is not an instruction set pocket knows (use scalar, avx2, avx512 or neon)");
 }
 
 Isa initial_isa() {
@@ -90,6 +112,7 @@ Isa initial_isa() {
     }
     if (isa_supported(Isa::Avx512)) return Isa::Avx512;
     if (isa_supported(Isa::Avx2)) return Isa::Avx2;
+    if (isa_supported(Isa::Neon)) return Isa::Neon;
     return Isa::Scalar;
 }
 
@@ -106,6 +129,8 @@ std::string_view isa_name(Isa isa) {
             return "avx2";
         case Isa::Avx512:
             return "avx512";
+        case Isa::Neon:
+            return "neon";
     }
     return "unknown";
 }
@@ -122,6 +147,8 @@ bool isa_supported(Isa isa) {
             static const bool ok = cpu_has_avx512();
             return ok;
         }
+        case Isa::Neon:
+            return cpu_has_neon();
     }
     return false;
 }
@@ -194,6 +221,12 @@ void matmul_rows(const TypeOps& ops, int64_t k, const void* w, size_t w_row_byte
     // Prompt processing: the tiled kernel reuses each weight block across several tokens.
     if (n_tokens > 1 && ops.matmul != nullptr) {
         ops.matmul(k, w, w_row_bytes, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                   row_end);
+        return;
+    }
+    // Generation: several rows per call share the activation loads.
+    if (n_tokens == 1 && ops.matvec != nullptr) {
+        ops.matvec(k, w, w_row_bytes, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
                    row_end);
         return;
     }

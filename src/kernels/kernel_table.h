@@ -24,5 +24,7 @@ void register_scalar_kernels(KernelTable& table);
 // and is only called after the CPU check, never at static-initialisation time.
 void register_avx2_kernels(KernelTable& table);
 void register_avx512_kernels(KernelTable& table);
+// AArch64: receives a copy of the scalar table (src/kernels/neon/, built only for AArch64).
+void register_neon_kernels(KernelTable& table);
 
 }  // namespace pocket::kernels

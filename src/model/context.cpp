@@ -276,14 +276,15 @@ void Context::forward(std::span<const BatchEntry> batch) {
             split_columns(s.fused.data(), n, row, 0, n_q, s.q.data());
             split_columns(s.fused.data(), n, row, n_q, n_kv, s.k.data());
             split_columns(s.fused.data(), n, row, n_q + n_kv, n_kv, s.v.data());
+            add_bias(s.q.data(), n, L.bq);
+            add_bias(s.k.data(), n, L.bk);
+            add_bias(s.v.data(), n, L.bv);
         } else {
-            linear(L.wq, attn_in, n, s.q.data(), s.act, pool);
-            linear(L.wk, attn_in, n, s.k.data(), s.act, pool);
-            linear(L.wv, attn_in, n, s.v.data(), s.act, pool);
+            // One parallel region for the three projections and their biases.
+            const LinearPart qkv[] = {
+                {&L.wq, s.q.data(), &L.bq}, {&L.wk, s.k.data(), &L.bk}, {&L.wv, s.v.data(), &L.bv}};
+            linear_fused(qkv, attn_in, n, s.act, pool);
         }
-        add_bias(s.q.data(), n, L.bq);
-        add_bias(s.k.data(), n, L.bk);
-        add_bias(s.v.data(), n, L.bv);
         // The rotary angles depend on the position only: computed once per token, and again only
         // for a layer whose base or scale differs (gemma3's local layers).
         const int64_t n_rot = hp.n_rot;
@@ -408,14 +409,18 @@ void Context::forward(std::span<const BatchEntry> batch) {
             linear(L.w_up, ffn_in, n, s.gate.data(), s.act, pool);
             add_bias(s.gate.data(), n, L.b_up);
             for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]);
+        } else if (arch.ffn == FfnKind::SwiGlu && !arch.fused_gate_up) {
+            // gate, up and silu(gate) * up in one parallel region.
+            linear_swiglu(L.w_gate, L.w_up, ffn_in, n, s.gate.data(), s.up.data(), s.act, pool);
         } else {
             if (arch.fused_gate_up) {
                 linear(L.w_up, ffn_in, n, s.fused.data(), s.act, pool);
                 split_columns(s.fused.data(), n, 2 * n_ff, 0, n_ff, s.gate.data());
                 split_columns(s.fused.data(), n, 2 * n_ff, n_ff, n_ff, s.up.data());
             } else {
-                linear(L.w_gate, ffn_in, n, s.gate.data(), s.act, pool);
-                linear(L.w_up, ffn_in, n, s.up.data(), s.act, pool);
+                const LinearPart gate_up[] = {{&L.w_gate, s.gate.data(), nullptr},
+                                              {&L.w_up, s.up.data(), nullptr}};
+                linear_fused(gate_up, ffn_in, n, s.act, pool);
             }
             if (arch.ffn == FfnKind::GeluGlu) {
                 for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]) * s.up[i];

@@ -47,7 +47,7 @@ void expect_bits_equal(const std::vector<float>& got, const std::vector<float>& 
 
 std::vector<Isa> simd_isas() {
     std::vector<Isa> isas;
-    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon}) {
         if (isa_supported(isa)) isas.push_back(isa);
     }
     return isas;
@@ -281,7 +281,7 @@ TEST_P(AttentionIsa, SiluMulIsBitIdentical) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Simd, AttentionIsa, ::testing::Values(Isa::Avx2, Isa::Avx512),
+INSTANTIATE_TEST_SUITE_P(Simd, AttentionIsa, ::testing::Values(Isa::Avx2, Isa::Avx512, Isa::Neon),
                          [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace

@@ -60,6 +60,18 @@ TEST(Dispatch, IsaNames) {
     EXPECT_EQ(isa_name(Isa::Scalar), "scalar");
     EXPECT_EQ(isa_name(Isa::Avx2), "avx2");
     EXPECT_EQ(isa_name(Isa::Avx512), "avx512");
+    EXPECT_EQ(isa_name(Isa::Neon), "neon");
+}
+
+// Each architecture supports only its own instruction sets; AArch64 always has NEON.
+TEST(Dispatch, OnlyThisArchitecturesIsasAreSupported) {
+#if defined(__aarch64__)
+    EXPECT_TRUE(isa_supported(Isa::Neon));
+    EXPECT_FALSE(isa_supported(Isa::Avx2));
+    EXPECT_FALSE(isa_supported(Isa::Avx512));
+#else
+    EXPECT_FALSE(isa_supported(Isa::Neon));
+#endif
 }
 
 TEST(Dispatch, ActivationRowBytesFollowTheDotType) {

@@ -7,10 +7,11 @@
 // and Q8_K have to_float/from_float but no vec_dot (they are never weights).
 //
 // Each instruction set has its own complete table: it starts as a copy of the table below it
-// (Scalar <- Avx2 <- Avx512) and its registration function overrides what it implements, so a
-// SIMD table never has holes. The scalar implementations are the reference; tests compare every
-// other table against them. The active instruction set is chosen once from the CPU, and can be
-// forced with the environment variable POCKET_ISA=scalar|avx2|avx512 (or force_isa()).
+// (Scalar <- Avx2 <- Avx512 on x86-64, Scalar <- Neon on AArch64) and its registration function
+// overrides what it implements, so a SIMD table never has holes. The scalar implementations are the
+// reference; tests compare every other table against them. The active instruction set is chosen
+// once from the CPU, and can be forced with the environment variable
+// POCKET_ISA=scalar|avx2|avx512|neon (or force_isa()).
 //
 // Numerics (scalar reference):
 // - Activation quantizers (from_float of Q8_0, Q8_1, Q8_K) are bit-exact with llama.cpp's x86
@@ -35,9 +36,10 @@
 
 namespace pocket::kernels {
 
-enum class Isa { Scalar, Avx2, Avx512 };
-inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512};
-std::string_view isa_name(Isa isa);  // "scalar", "avx2", "avx512"
+// Every Isa exists in every build; the ones of another architecture are simply never supported.
+enum class Isa { Scalar, Avx2, Avx512, Neon };
+inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon};
+std::string_view isa_name(Isa isa);  // "scalar", "avx2", "avx512", "neon"
 
 // All functions take `n` = number of elements, a multiple of the type's block size.
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
@@ -70,6 +72,9 @@ struct TypeOps {
     // it for n_tokens > 1 (nullptr: a vec_dot loop). Agrees with vec_dot to float rounding only:
     // SIMD vec_dot splits its sum into more partial sums than a tile can keep in registers.
     MatmulFn matmul = nullptr;
+    // Optional: the generation path of matmul_rows (n_tokens == 1): several rows per call share
+    // each activation load (nullptr: a vec_dot loop). Same arguments and accuracy as matmul.
+    MatmulFn matvec = nullptr;
 };
 
 // Kernels of `type` for the active instruction set; throws pocket::Error if the type has none.

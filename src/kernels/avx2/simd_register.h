@@ -17,8 +17,13 @@ struct TileShape {
     int tokens;
 };
 
-// Shapes for the three kernel families: 32-element formats, K formats, float formats.
-template <TileShape kLegacy, TileShape kK, TileShape kFloat>
+// Shapes for the three kernel families: 32-element formats, K formats, float formats; and the
+// rows per call of the one-token (generation) path, which needs a single accumulator per row.
+// The one-token path is registered only where it measured faster than the vec_dot loop (legacy
+// formats, Q4_K, Q5_K); float formats and Q6_K stream better one row at a time. IQ4_NL keeps its
+// two-accumulator vec_dot: that summation order is llama.cpp's, and the logit tests measured the
+// single-chain tile further from it.
+template <TileShape kLegacy, TileShape kK, TileShape kFloat, int kVecRows>
 void fill_simd_table(KernelTable& table) {
     auto at = [&table](DType type) -> TypeOps& { return table[static_cast<size_t>(type)]; };
 
@@ -46,16 +51,21 @@ void fill_simd_table(KernelTable& table) {
     // 32-element formats.
     at(DType::Q8_0).vec_dot = LegacyKernel<Q8_0Format>::vec_dot;
     at(DType::Q8_0).matmul = matmul<LegacyKernel<Q8_0Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q8_0).matvec = matvec<LegacyKernel<Q8_0Format>, kVecRows>;
     at(DType::Q4_0).vec_dot = LegacyKernel<Q4_0Format>::vec_dot;
     at(DType::Q4_0).matmul = matmul<LegacyKernel<Q4_0Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q4_0).matvec = matvec<LegacyKernel<Q4_0Format>, kVecRows>;
     at(DType::Q5_0).vec_dot = LegacyKernel<Q5_0Format>::vec_dot;
     at(DType::Q5_0).matmul = matmul<LegacyKernel<Q5_0Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q5_0).matvec = matvec<LegacyKernel<Q5_0Format>, kVecRows>;
     at(DType::IQ4_NL).vec_dot = LegacyKernel<IQ4_NLFormat>::vec_dot;
     at(DType::IQ4_NL).matmul = matmul<LegacyKernel<IQ4_NLFormat>, kLegacy.rows, kLegacy.tokens>;
     at(DType::Q4_1).vec_dot = LegacyKernel<Q4_1Format>::vec_dot;
     at(DType::Q4_1).matmul = matmul<LegacyKernel<Q4_1Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q4_1).matvec = matvec<LegacyKernel<Q4_1Format>, kVecRows>;
     at(DType::Q5_1).vec_dot = LegacyKernel<Q5_1Format>::vec_dot;
     at(DType::Q5_1).matmul = matmul<LegacyKernel<Q5_1Format>, kLegacy.rows, kLegacy.tokens>;
+    at(DType::Q5_1).matvec = matvec<LegacyKernel<Q5_1Format>, kVecRows>;
 
     // K formats.
     at(DType::Q2_K).vec_dot = KKernel<Q2KBody>::vec_dot;
@@ -64,8 +74,10 @@ void fill_simd_table(KernelTable& table) {
     at(DType::Q3_K).matmul = matmul<KKernel<Q3KBody>, kK.rows, kK.tokens>;
     at(DType::Q4_K).vec_dot = KKernel<K4Body<false>>::vec_dot;
     at(DType::Q4_K).matmul = matmul<KKernel<K4Body<false>>, kK.rows, kK.tokens>;
+    at(DType::Q4_K).matvec = matvec<KKernel<K4Body<false>>, kVecRows>;
     at(DType::Q5_K).vec_dot = KKernel<K4Body<true>>::vec_dot;
     at(DType::Q5_K).matmul = matmul<KKernel<K4Body<true>>, kK.rows, kK.tokens>;
+    at(DType::Q5_K).matvec = matvec<KKernel<K4Body<true>>, kVecRows>;
     at(DType::Q6_K).vec_dot = KKernel<Q6KBody>::vec_dot;
     at(DType::Q6_K).matmul = matmul<KKernel<Q6KBody>, kK.rows, kK.tokens>;
 }
