@@ -3,6 +3,8 @@
 // - matrix-vector (1 token, the generation path): GB/s of weight bytes streamed;
 // - matrix-matrix (512 tokens, the prompt path): GFLOP/s (2 * rows * k * tokens per call).
 // Activation conversion is done once outside the timed loop (it is per token, not per weight).
+// Types with an interleaved layout are also measured in it ("q4_0x8", "q8_0x8": what the model
+// runs after load-time interleaving).
 //
 //   bench_kernels --benchmark_filter='q4_0/avx512'   # one type and instruction set
 #include <benchmark/benchmark.h>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "pocket/core/dtype.h"
+#include "pocket/kernels/interleaved.h"
 #include "pocket/kernels/kernels.h"
 
 namespace {
@@ -60,22 +63,42 @@ Matrix make_matrix(DType type, Shape shape) {
     return m;
 }
 
-void run_matmul(benchmark::State& state, DType type, Isa isa, Shape shape, int64_t tokens) {
+void run_matmul(benchmark::State& state, DType type, Isa isa, Shape shape, int64_t tokens,
+                bool interleaved) {
     if (!isa_supported(isa)) {
         state.SkipWithError("instruction set not supported by this CPU");
         return;
     }
     const TypeOps& o = ops(type, isa);
-    const Matrix w = make_matrix(type, shape);
+    if (interleaved && o.matmul_interleaved == nullptr) {
+        state.SkipWithError("no interleaved kernel for this type and instruction set");
+        return;
+    }
+    Matrix w = make_matrix(type, shape);
+    if (interleaved) {
+        std::vector<std::byte> packed(interleaved_bytes(type, shape.rows, shape.k));
+        interleave_rows(type, shape.k, w.data.data(), w.row_bytes, shape.rows, packed.data(), 0,
+                        shape.rows / kInterleaveRows);
+        w.data = std::move(packed);
+    }
     const auto x = normal_values(shape.k * tokens, 7);
-    const size_t a_row = activation_row_bytes(o, shape.k);
+    const size_t a_row =
+        interleaved ? interleaved_act_row_bytes(shape.k) : activation_row_bytes(o, shape.k);
     std::vector<std::byte> act(a_row * static_cast<size_t>(tokens));
-    convert_activations(o, shape.k, x.data(), static_cast<size_t>(shape.k), tokens, act.data(),
-                        a_row);
+    for (int64_t t = 0; t < tokens; ++t) {
+        (interleaved ? o.to_interleaved_act : o.to_dot_type)(x.data() + t * shape.k,
+                                                             act.data() + t * a_row, shape.k);
+    }
     std::vector<float> y(static_cast<size_t>(shape.rows * tokens));
+    const auto multiply = interleaved ? o.matmul_interleaved : nullptr;
     for (auto _ : state) {
-        matmul_rows(o, shape.k, w.data.data(), w.row_bytes, act.data(), a_row, tokens, y.data(),
-                    static_cast<size_t>(shape.rows), 0, shape.rows);
+        if (multiply != nullptr) {
+            multiply(shape.k, w.data.data(), w.row_bytes, act.data(), a_row, tokens, y.data(),
+                     static_cast<size_t>(shape.rows), 0, shape.rows);
+        } else {
+            matmul_rows(o, shape.k, w.data.data(), w.row_bytes, act.data(), a_row, tokens, y.data(),
+                        static_cast<size_t>(shape.rows), 0, shape.rows);
+        }
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
@@ -97,20 +120,25 @@ void register_all() {
     const Shape shapes[] = {{2048, 2048}, {8192, 2048}};
     for (const int64_t tokens : {int64_t{1}, int64_t{512}}) {
         for (DType type : types) {
-            for (Isa isa : kAllIsas) {
-                for (const Shape shape : shapes) {
-                    const std::string name =
-                        std::string(tokens == 1 ? "matvec/" : "matmul512/") +
-                        std::string(pocket::dtype_name(type)) + "/" + std::string(isa_name(isa)) +
-                        "/" + std::to_string(shape.rows) + "x" + std::to_string(shape.k);
-                    auto* b = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
-                        run_matmul(s, type, isa, shape, tokens);
-                    });
-                    // CPU time: the machines this runs on are often shared, and one thread is
-                    // measured.
-                    b->Unit(benchmark::kMillisecond);
-                    // The scalar prompt path takes seconds per call: one call is enough.
-                    if (tokens > 1 && isa == Isa::Scalar) b->Iterations(1);
+            for (const bool interleaved : {false, true}) {
+                if (interleaved && !can_interleave(type)) continue;
+                for (Isa isa : kAllIsas) {
+                    for (const Shape shape : shapes) {
+                        const std::string name =
+                            std::string(tokens == 1 ? "matvec/" : "matmul512/") +
+                            std::string(pocket::dtype_name(type)) + (interleaved ? "x8/" : "/") +
+                            std::string(isa_name(isa)) + "/" + std::to_string(shape.rows) + "x" +
+                            std::to_string(shape.k);
+                        auto* b =
+                            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
+                                run_matmul(s, type, isa, shape, tokens, interleaved);
+                            });
+                        // CPU time: the machines this runs on are often shared, and one thread is
+                        // measured.
+                        b->Unit(benchmark::kMillisecond);
+                        // The scalar prompt path takes seconds per call: one call is enough.
+                        if (tokens > 1 && isa == Isa::Scalar) b->Iterations(1);
+                    }
                 }
             }
         }

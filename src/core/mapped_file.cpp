@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -60,6 +61,18 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 
 MappedFile::~MappedFile() {
     release();
+}
+
+void MappedFile::release_pages(std::span<const std::byte> range) const noexcept {
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto base = reinterpret_cast<uintptr_t>(data_);
+    const auto begin = reinterpret_cast<uintptr_t>(range.data());
+    const uintptr_t end = begin + range.size();
+    if (data_ == nullptr || begin < base || end > base + size_) return;
+    const uintptr_t first = (begin + page - 1) / page * page;
+    const uintptr_t last = end / page * page;
+    // Private read-only file mapping: MADV_DONTNEED discards our view of the pages, not data.
+    if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 void MappedFile::release() noexcept {

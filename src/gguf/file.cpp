@@ -81,6 +81,10 @@ std::span<const std::byte> File::bytes() const {
     return impl_->bytes;
 }
 
+void File::release_pages(std::span<const std::byte> range) const noexcept {
+    if (impl_->mapping) impl_->mapping->release_pages(range);
+}
+
 const Value* File::find(std::string_view key) const {
     const auto it = impl_->kv_index.find(key);
     return it == impl_->kv_index.end() ? nullptr : &impl_->metadata[it->second].value;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "pocket/core/tensor.h"
+#include "pocket/kernels/kernels.h"
 
 namespace pocket {
 class ThreadPool;
@@ -13,22 +14,22 @@ class ThreadPool;
 
 namespace pocket::model {
 
-// Converts activations to a weight type's dot-product format once and reuses the result for
+// Converts activations to a weight matrix's dot-product format once and reuses the result for
 // every matrix that reads the same input (q/k/v, gate/up), as llama.cpp effectively does.
 class ActivationCache {
   public:
-    // Returns the rows of `x` (n rows of k floats) converted to `dot_type`, converting only when
-    // (x, dot_type) differs from the previous call.
-    const std::byte* get(const float* x, int64_t n, int64_t k, DType dot_type, size_t* row_bytes,
-                         ThreadPool& pool);
+    // Returns the rows of `x` (n rows of k floats) converted by `convert` into rows of
+    // `row_bytes`, converting only when (x, convert, n) differs from the previous call. A null
+    // `convert` means the kernels read F32 activations as they are: x itself is returned.
+    const std::byte* get(const float* x, int64_t n, int64_t k, kernels::FromFloatFn convert,
+                         size_t row_bytes, ThreadPool& pool);
     void invalidate() { source_ = nullptr; }
 
   private:
     std::vector<std::byte> buffer_;
     const float* source_ = nullptr;
-    DType type_ = DType::F32;
+    kernels::FromFloatFn convert_ = nullptr;
     int64_t n_ = 0;
-    size_t row_bytes_ = 0;
 };
 
 // y[t * w.rows + r] = dot(w row r, x row t) for t < n, r < w.rows. x holds n rows of w.cols.

@@ -1,19 +1,30 @@
 #include "pocket/model/model.h"
 
+#include <cstdlib>
+#include <string_view>
+
 #include "pocket/core/error.h"
+#include "pocket/core/thread_pool.h"
+#include "pocket/kernels/interleaved.h"
+#include "pocket/kernels/kernels.h"
 #include "pocket/tokenizer/tokenizer.h"
 
 namespace pocket::model {
 
-std::unique_ptr<Model> Model::load(const std::filesystem::path& path) {
-    return from_file(gguf::File::open(path));
+bool LoadOptions::default_interleave() {
+    const char* env = std::getenv("POCKET_INTERLEAVE");
+    return env == nullptr || std::string_view(env) != "0";
 }
 
-std::unique_ptr<Model> Model::from_file(gguf::File file) {
-    return std::unique_ptr<Model>(new Model(std::move(file)));
+std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const LoadOptions& options) {
+    return from_file(gguf::File::open(path), options);
 }
 
-Model::Model(gguf::File file) : file_(std::move(file)) {
+std::unique_ptr<Model> Model::from_file(gguf::File file, const LoadOptions& options) {
+    return std::unique_ptr<Model>(new Model(std::move(file), options));
+}
+
+Model::Model(gguf::File file, const LoadOptions& options) : file_(std::move(file)) {
     const auto arch_name = file_.get_string("general.architecture");
     if (!arch_name) fail(file_.name(), ": missing metadata key 'general.architecture'");
     arch_ = find_arch(*arch_name);
@@ -29,6 +40,50 @@ Model::Model(gguf::File file) : file_(std::move(file)) {
     if (static_cast<int64_t>(tokenizer_->n_vocab()) != hparams_.n_vocab) {
         fail(file_.name(), ": tokenizer has ", tokenizer_->n_vocab(), " tokens but the model has ",
              hparams_.n_vocab, " embedding rows");
+    }
+    if (options.interleave) interleave_weights();
+}
+
+void Model::interleave_weights() {
+    // The matrices only ever multiplied (the token embedding table is also gathered row by row,
+    // so a tied output head stays in place).
+    std::vector<TensorView*> targets;
+    auto consider = [&](TensorView& w) {
+        if (w.empty() || w.layout != Layout::Rows || !kernels::can_interleave(w.type)) return;
+        if (kernels::ops(w.type).matmul_interleaved == nullptr) return;
+        targets.push_back(&w);
+    };
+    for (LayerWeights& layer : weights_.layers) {
+        for (TensorView* w : {&layer.wq, &layer.wk, &layer.wv, &layer.wqkv, &layer.wo,
+                              &layer.w_gate, &layer.w_up, &layer.w_down}) {
+            consider(*w);
+        }
+    }
+    if (!weights_.output_tied) consider(weights_.output);
+    if (targets.empty()) return;
+
+    constexpr size_t kAlign = 64;  // every matrix starts on a cache line
+    auto padded_bytes = [](const TensorView& w) {
+        return (kernels::interleaved_bytes(w.type, w.rows, w.cols) + kAlign - 1) / kAlign * kAlign;
+    };
+    size_t total = 0;
+    for (const TensorView* w : targets) total += padded_bytes(*w);
+    interleaved_ = PageBuffer(total);
+
+    ThreadPool& pool = ThreadPool::global();
+    size_t offset = 0;
+    for (TensorView* w : targets) {
+        std::byte* dst = interleaved_.data() + offset;
+        const int64_t groups = (w->rows + kernels::kInterleaveRows - 1) / kernels::kInterleaveRows;
+        pool.parallel_for(groups, [&](int64_t begin, int64_t end) {
+            kernels::interleave_rows(w->type, w->cols, w->data, w->row_bytes, w->rows, dst, begin,
+                                     end);
+        });
+        // The mapped copy is not read again: let its pages go, so memory holds the weights once.
+        file_.release_pages({w->data, w->n_bytes()});
+        w->data = dst;
+        w->layout = Layout::Interleaved8;
+        offset += padded_bytes(*w);
     }
 }
 

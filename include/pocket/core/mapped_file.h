@@ -22,6 +22,10 @@ class MappedFile {
     std::span<const std::byte> bytes() const { return {data_, size_}; }
     size_t size() const { return size_; }
     const std::filesystem::path& path() const { return path_; }
+    // Drops the whole pages inside `range` (a part of bytes()) from the process's resident set;
+    // they are read from the file again if touched later. For data that has been copied elsewhere
+    // (weights re-laid out at load time), so the copy does not count twice in memory use.
+    void release_pages(std::span<const std::byte> range) const noexcept;
 
   private:
     void release() noexcept;

@@ -10,6 +10,14 @@
 
 namespace pocket {
 
+// How a matrix's rows are stored.
+enum class Layout : uint8_t {
+    Rows,          // row r at data + r * row_bytes (GGUF's layout)
+    Interleaved8,  // groups of 8 rows, block by block (pocket/kernels/interleaved.h); made at load
+                   // time for the kernels, so row() is meaningless and rows are read through
+                   // kernels::interleaved_row_to_float
+};
+
 struct TensorView {
     std::string name;
     DType type = DType::F32;
@@ -17,6 +25,7 @@ struct TensorView {
     int64_t rows = 0;  // number of rows (product of ne[1..])
     size_t row_bytes = 0;
     const std::byte* data = nullptr;
+    Layout layout = Layout::Rows;
 
     bool empty() const { return data == nullptr; }
     const std::byte* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }

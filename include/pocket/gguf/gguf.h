@@ -159,6 +159,9 @@ class File {
     const TensorInfo* find_tensor(std::string_view name) const;
     std::span<const std::byte> tensor_data(const TensorInfo& tensor) const;
     std::span<const std::byte> bytes() const;  // the whole file image
+    // Drops the pages of `range` (inside bytes()) from memory when the file is mapped (they are
+    // re-read if touched); does nothing for a parsed in-memory image.
+    void release_pages(std::span<const std::byte> range) const noexcept;
 
   private:
     struct Impl;

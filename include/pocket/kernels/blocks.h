@@ -114,6 +114,31 @@ struct BlockQ8_K {
     int16_t bsums[kQKK / 16];
 };
 
+// ---- interleaved layouts (pocket's own, made at load time; see pocket/kernels/interleaved.h) ---
+
+// One 32-column block of 8 consecutive rows of a Q4_0 matrix. d[i] is row i's scale; the 32-bit
+// word 8*j + i of qs is row i's qs bytes 4j..4j+3 (j < 4), so one 256-bit load gives 8 rows side by
+// side: its low nibbles are elements 4j..4j+3 and its high nibbles elements 16+4j..16+4j+3.
+struct BlockQ4_0x8 {
+    f16_t d[8];
+    uint8_t qs[8 * kQK32 / 2];
+};
+// The same for Q8_0: word 8*j + i of qs is row i's values 4j..4j+3 (j < 8), stored with the sign
+// bit flipped (q + 128, so the bytes are unsigned, as VNNI's vpdpbusd wants its first operand).
+struct BlockQ8_0x8 {
+    f16_t d[8];
+    uint8_t qs[8 * kQK32];
+};
+// Activation block of the interleaved kernels: the Q8_0 quantization of 32 values (same q and d as
+// the Q8_0 activation converter, d widened to float) and `bias` = -offset * sum(q), where offset is
+// what the weight format adds to its stored bytes (8 for Q4_0, 128 for Q8_0): the integer dot of
+// the stored bytes with q plus bias is the signed dot.
+struct BlockQ8_0Act {
+    int8_t qs[kQK32];
+    float d;
+    int32_t bias;
+};
+
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22);
@@ -127,6 +152,9 @@ static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
+static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0));
+static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
+static_assert(sizeof(BlockQ8_0Act) == 40);
 
 // The 16 non-linear levels of IQ4_NL (ggml's kvalues_iq4nl).
 inline constexpr std::array<int8_t, 16> kIq4nlValues = {-127, -104, -83, -65, -49, -35, -22, -10,

@@ -75,6 +75,15 @@ struct TypeOps {
     // Optional: the generation path of matmul_rows (n_tokens == 1): several rows per call share
     // each activation load (nullptr: a vec_dot loop). Same arguments and accuracy as matmul.
     MatmulFn matvec = nullptr;
+    // Optional, for the types that can_interleave() (see interleaved.h): converts F32 activations
+    // into BlockQ8_0Act rows (interleaved_act_row_bytes) for matmul_interleaved.
+    FromFloatFn to_interleaved_act = nullptr;
+    // Optional: matmul_rows over an interleaved matrix, for any n_tokens. `w` points at the start
+    // of the interleaved matrix, `w_row_bytes` is the bytes of one row-major row and `act` holds
+    // to_interleaved_act rows. Rows outside [row_begin, row_end) are never written; ranges that
+    // start and end on group boundaries (multiples of 8 rows) are the fast case. Agrees with
+    // vec_dot to float rounding (the scalar one exactly: same block sums, same order).
+    MatmulFn matmul_interleaved = nullptr;
 };
 
 // Kernels of `type` for the active instruction set; throws pocket::Error if the type has none.

@@ -5,6 +5,7 @@
 
 #include "kernels/avx2/simd_convert.h"
 #include "kernels/avx2/simd_float_dot.h"
+#include "kernels/avx2/simd_interleaved.h"
 #include "kernels/avx2/simd_matmul.h"
 #include "kernels/avx2/simd_quant_k.h"
 #include "kernels/avx2/simd_quant_legacy.h"
@@ -23,7 +24,11 @@ struct TileShape {
 // formats, Q4_K, Q5_K); float formats and Q6_K stream better one row at a time. IQ4_NL keeps its
 // two-accumulator vec_dot: that summation order is llama.cpp's, and the logit tests measured the
 // single-chain tile further from it.
-template <TileShape kLegacy, TileShape kK, TileShape kFloat, int kVecRows>
+// kInter is the interleaved kernels' tile in groups of 8 rows x tokens, kInterVec their groups per
+// tile for one token. Interleaved Q8_0 needs VNNI (see Q8_0x8Weights); without it the entry is
+// cleared so the model keeps Q8_0 row-major rather than fall back to the scalar reference.
+template <TileShape kLegacy, TileShape kK, TileShape kFloat, int kVecRows, TileShape kInter,
+          int kInterVec>
 void fill_simd_table(KernelTable& table) {
     auto at = [&table](DType type) -> TypeOps& { return table[static_cast<size_t>(type)]; };
 
@@ -66,6 +71,19 @@ void fill_simd_table(KernelTable& table) {
     at(DType::Q5_1).vec_dot = LegacyKernel<Q5_1Format>::vec_dot;
     at(DType::Q5_1).matmul = matmul<LegacyKernel<Q5_1Format>, kLegacy.rows, kLegacy.tokens>;
     at(DType::Q5_1).matvec = matvec<LegacyKernel<Q5_1Format>, kVecRows>;
+
+    // Interleaved layouts.
+    at(DType::Q4_0).to_interleaved_act = interleaved_act_from_float<8>;
+    at(DType::Q4_0).matmul_interleaved =
+        matmul_interleaved<Q4_0x8Weights, kInter.rows, kInter.tokens, kInterVec>;
+    if constexpr (POCKET_SIMD_VNNI) {
+        at(DType::Q8_0).to_interleaved_act = interleaved_act_from_float<128>;
+        at(DType::Q8_0).matmul_interleaved =
+            matmul_interleaved<Q8_0x8Weights, kInter.rows, kInter.tokens, kInterVec>;
+    } else {
+        at(DType::Q8_0).to_interleaved_act = nullptr;
+        at(DType::Q8_0).matmul_interleaved = nullptr;
+    }
 
     // K formats.
     at(DType::Q2_K).vec_dot = KKernel<Q2KBody>::vec_dot;

@@ -427,6 +427,10 @@ float iq4_nl_dot(int64_t n, const void* w, const void* a) {
 
 }  // namespace
 
+void quantize_q8_0_activations(const float* src, BlockQ8_0* dst, int64_t n) {
+    q8_0_from_float(src, dst, n);
+}
+
 void register_legacy_quants(KernelTable& table) {
     entry(table, DType::Q4_0) = {DType::Q4_0,     DType::Q8_0,     q4_0_to_float,
                                  q4_0_from_float, q4_0_from_float, q4_0_dot};

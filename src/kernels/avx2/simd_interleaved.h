@@ -1,0 +1,172 @@
+// Kernels over the interleaved Q4_0 / Q8_0 layout (pocket/kernels/interleaved.h): each 32-bit
+// lane of a weight vector is one row, so a dot with four broadcast activation bytes advances 8
+// rows at once, no lanes are ever reduced, and the float work (convert, scale, accumulate) is done
+// once per 8 rows and block instead of once per row and block.
+//
+// A tile is R groups (8R rows) x T tokens. Per block it decodes each group's 8 weight vectors
+// once and uses them for all T tokens; each (group, token) pair sums its block exactly in int32
+// (two chains, to halve the dependency latency), starting from the activation block's offset
+// correction, then adds d_w * d_a * sum into a float accumulator of 8 rows.
+#pragma once
+
+#include <cstring>
+
+#include "kernels/avx2/simd_convert.h"
+#include "kernels/avx2/simd_matmul.h"
+#include "pocket/kernels/interleaved.h"
+
+namespace pocket::kernels::POCKET_SIMD_NS {
+
+// Same q and d as q8_0_from_float (bit for bit), d widened to float, plus the offset correction.
+template <int kOffset>
+inline void interleaved_act_from_float(const float* src, void* dst, int64_t n) {
+    auto* out = static_cast<BlockQ8_0Act*>(dst);
+    for (int64_t b = 0; b < n / kQK32; ++b) {
+        float d = 0.f;
+        const int sum = quantize_q8_block(src + b * kQK32, out[b].qs, d);
+        out[b].d = half_to_float(float_to_half_bits(d));
+        out[b].bias = -kOffset * sum;
+    }
+}
+
+// Weight vector c (c < 8) of a group block pairs with activation word c (elements 4c..4c+3).
+struct Q4_0x8Weights {
+    using Group = BlockQ4_0x8;
+    static void load(const Group& g, __m256i (&w)[8]) {
+        const __m256i low = _mm256_set1_epi8(0x0F);
+        for (int j = 0; j < 4; ++j) {
+            const __m256i v = load256(g.qs + 32 * j);
+            w[j] = _mm256_and_si256(v, low);
+            w[4 + j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        }
+    }
+};
+
+// Stored as q + 128: unsigned bytes for vpdpbusd. Only with VNNI: AVX2's vpmaddubsw would
+// overflow its int16 pair sums on bytes up to 255 (the AVX2 table keeps Q8_0 row-major).
+struct Q8_0x8Weights {
+    using Group = BlockQ8_0x8;
+    static void load(const Group& g, __m256i (&w)[8]) {
+        for (int j = 0; j < 8; ++j) w[j] = load256(g.qs + 32 * j);
+    }
+};
+
+inline __m256i broadcast_word(const int8_t* p) {
+    int32_t word;
+    std::memcpy(&word, p, sizeof word);
+    return _mm256_set1_epi32(word);
+}
+
+template <class F>
+struct InterleavedKernel {
+    using Group = typename F::Group;
+
+    // acc[r][t] = the 8 rows of group r (w + r * nb) against token t (act + t * act_row_bytes).
+    template <int R, int T>
+    static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
+                     __m256 (&acc)[R][T]) {
+        const BlockQ8_0Act* a[T];
+        for (int t = 0; t < T; ++t)
+            a[t] = reinterpret_cast<const BlockQ8_0Act*>(act + t * act_row_bytes);
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r) {
+                const Group& g = w[r * nb + b];
+                __m256i wv[8];
+                F::load(g, wv);
+                const __m256 dw =
+                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    const BlockQ8_0Act& ab = a[t][b];
+                    __m256i s0 = _mm256_set1_epi32(ab.bias);
+                    __m256i s1 = _mm256_setzero_si256();
+                    for (int c = 0; c < 8; c += 2) {
+                        s0 = dot_us_add(s0, wv[c], broadcast_word(ab.qs + 4 * c));
+                        s1 = dot_us_add(s1, wv[c + 1], broadcast_word(ab.qs + 4 * c + 4));
+                    }
+                    const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(ab.d));
+                    acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)),
+                                                acc[r][t]);
+                }
+            }
+        }
+    }
+
+    // Stores the 8 rows of group g for token t, only those inside [row_begin, row_end).
+    static void store(__m256 v, float* y_t, int64_t g, int64_t row_begin, int64_t row_end) {
+        const int64_t first = g * kInterleaveRows;
+        if (first >= row_begin && first + kInterleaveRows <= row_end) {
+            _mm256_storeu_ps(y_t + first, v);
+            return;
+        }
+        alignas(32) float rows[kInterleaveRows];
+        _mm256_store_ps(rows, v);
+        for (int64_t i = 0; i < kInterleaveRows; ++i) {
+            if (first + i >= row_begin && first + i < row_end) y_t[first + i] = rows[i];
+        }
+    }
+
+    template <int R, int T>
+    static void run_tile(int64_t nb, const Group* groups, int64_t g, const std::byte* act,
+                         size_t act_row_bytes, int64_t t, float* y, size_t y_stride,
+                         int64_t row_begin, int64_t row_end) {
+        __m256 acc[R][T];
+        tile<R, T>(nb, groups + g * nb, act + t * act_row_bytes, act_row_bytes, acc);
+        for (int r = 0; r < R; ++r)
+            for (int i = 0; i < T; ++i)
+                store(acc[r][i], y + (t + i) * y_stride, g + r, row_begin, row_end);
+    }
+
+    // Groups in steps of R, tokens in steps of T (leftovers one at a time).
+    template <int R, int T>
+    static void run_groups(int64_t nb, const Group* groups, int64_t g_begin, int64_t g_end,
+                           const std::byte* act, size_t act_row_bytes, int64_t t_begin,
+                           int64_t t_end, float* y, size_t y_stride, int64_t row_begin,
+                           int64_t row_end) {
+        int64_t g = g_begin;
+        for (; g + R <= g_end; g += R) {
+            int64_t t = t_begin;
+            for (; t + T <= t_end; t += T) {
+                run_tile<R, T>(nb, groups, g, act, act_row_bytes, t, y, y_stride, row_begin,
+                               row_end);
+            }
+            for (; t < t_end; ++t) {
+                run_tile<R, 1>(nb, groups, g, act, act_row_bytes, t, y, y_stride, row_begin,
+                               row_end);
+            }
+        }
+        if constexpr (R > 1) {
+            run_groups<1, T>(nb, groups, g, g_end, act, act_row_bytes, t_begin, t_end, y, y_stride,
+                             row_begin, row_end);
+        }
+    }
+};
+
+// kR x kT tiles for prompts; kVecR groups per tile for a single token.
+template <class F, int kR, int kT, int kVecR>
+void matmul_interleaved(int64_t k, const void* w, size_t /*w_row_bytes*/, const void* act,
+                        size_t act_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                        int64_t row_begin, int64_t row_end) {
+    using Kernel = InterleavedKernel<F>;
+    if (row_begin >= row_end || n_tokens <= 0) return;
+    const int64_t nb = k / kQK32;
+    const auto* groups = static_cast<const typename F::Group*>(w);
+    const auto* a = static_cast<const std::byte*>(act);
+    const int64_t g_begin = row_begin / kInterleaveRows;
+    const int64_t g_end = (row_end + kInterleaveRows - 1) / kInterleaveRows;
+    if (n_tokens == 1) {
+        Kernel::template run_groups<kVecR, 1>(nb, groups, g_begin, g_end, a, act_row_bytes, 0, 1, y,
+                                              y_stride, row_begin, row_end);
+        return;
+    }
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenChunk) {
+        const int64_t t1 = t0 + kTokenChunk < n_tokens ? t0 + kTokenChunk : n_tokens;
+        Kernel::template run_groups<kR, kT>(nb, groups, g_begin, g_end, a, act_row_bytes, t0, t1, y,
+                                            y_stride, row_begin, row_end);
+    }
+}
+
+}  // namespace pocket::kernels::POCKET_SIMD_NS

@@ -1,0 +1,201 @@
+// The interleaved Q4_0 / Q8_0 layout: rows read back exactly; the scalar interleaved kernel equals
+// the row-major scalar dot product bit for bit; every SIMD interleaved kernel (and activation
+// converter) is held to the scalar one on row counts and ranges that split groups of 8, widths
+// that are not multiples of a vector, and token counts on both sides of the tile and chunk sizes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "pocket/core/error.h"
+#include "pocket/kernels/blocks.h"
+#include "pocket/kernels/interleaved.h"
+#include "pocket/kernels/kernels.h"
+
+namespace pocket::kernels {
+namespace {
+
+// A rows x k matrix quantized row by row with the reference quantizer, and its interleaved copy.
+struct Matrix {
+    DType type;
+    int64_t rows, k;
+    size_t row_bytes;
+    std::vector<std::byte> plain, interleaved;
+
+    Matrix(DType t, int64_t n_rows, int64_t n_cols, uint32_t seed)
+        : type(t), rows(n_rows), k(n_cols), row_bytes(test_util::bytes_for(t, n_cols)) {
+        const TypeOps& o = ops(t, Isa::Scalar);
+        plain.resize(row_bytes * static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) {
+            const auto x = test_util::mixed_row(k, seed + static_cast<uint32_t>(r));
+            o.from_float_ref(x.data(), plain.data() + r * row_bytes, k);
+        }
+        interleaved.assign(interleaved_bytes(t, rows, k), std::byte{0xA5});
+        const int64_t groups = (rows + kInterleaveRows - 1) / kInterleaveRows;
+        // Two calls, to check that group ranges compose.
+        interleave_rows(t, k, plain.data(), row_bytes, rows, interleaved.data(), 0, groups / 2);
+        interleave_rows(t, k, plain.data(), row_bytes, rows, interleaved.data(), groups / 2,
+                        groups);
+    }
+    const std::byte* row(int64_t r) const { return plain.data() + r * row_bytes; }
+};
+
+std::vector<std::byte> interleaved_acts(const TypeOps& o, const std::vector<float>& x, int64_t k,
+                                        int64_t n) {
+    std::vector<std::byte> a(interleaved_act_row_bytes(k) * static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t)
+        o.to_interleaved_act(x.data() + t * k, a.data() + t * interleaved_act_row_bytes(k), k);
+    return a;
+}
+
+// Sum of |w_i * a_i| over row r and one activation row: what float rounding is relative to.
+double magnitude(const Matrix& m, int64_t r, const std::byte* act) {
+    std::vector<float> w(static_cast<size_t>(m.k));
+    interleaved_row_to_float(m.type, m.k, m.interleaved.data(), r, w.data());
+    const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act);
+    double sum = 0;
+    for (int64_t i = 0; i < m.k; ++i) {
+        const BlockQ8_0Act& block = a[i / kQK32];
+        sum += std::fabs(double(w[i]) * block.qs[i % kQK32] * block.d);
+    }
+    return sum;
+}
+
+class InterleavedLayout : public ::testing::TestWithParam<DType> {};
+
+TEST_P(InterleavedLayout, SizesAndTypes) {
+    const DType t = GetParam();
+    EXPECT_TRUE(can_interleave(t));
+    EXPECT_EQ(interleaved_bytes(t, 16, 64), 16 * test_util::bytes_for(t, 64));
+    EXPECT_EQ(interleaved_bytes(t, 13, 64), 16 * test_util::bytes_for(t, 64));  // padded group
+    EXPECT_EQ(interleaved_bytes(t, 0, 64), 0u);
+    EXPECT_THROW(interleaved_bytes(t, 8, 33), Error);
+    EXPECT_EQ(interleaved_act_row_bytes(96), 3 * sizeof(BlockQ8_0Act));
+    EXPECT_THROW(interleaved_act_row_bytes(40), Error);
+}
+
+TEST_P(InterleavedLayout, RowsReadBackExactly) {
+    const DType t = GetParam();
+    const TypeOps& o = ops(t, Isa::Scalar);
+    for (const int64_t rows : {int64_t{1}, int64_t{8}, int64_t{13}, int64_t{24}}) {
+        for (const int64_t k : {int64_t{32}, int64_t{96}, int64_t{2048}}) {
+            const Matrix m(t, rows, k, 10);
+            std::vector<float> want(static_cast<size_t>(k)), got(static_cast<size_t>(k));
+            for (int64_t r = 0; r < rows; ++r) {
+                o.to_float(m.row(r), want.data(), k);
+                interleaved_row_to_float(t, k, m.interleaved.data(), r, got.data());
+                ASSERT_EQ(want, got) << "rows " << rows << " k " << k << " row " << r;
+            }
+            // Padding rows of the last group read back as zeros.
+            for (int64_t r = rows; r % kInterleaveRows != 0; ++r) {
+                interleaved_row_to_float(t, k, m.interleaved.data(), r, got.data());
+                ASSERT_TRUE(std::all_of(got.begin(), got.end(), [](float v) { return v == 0.f; }));
+            }
+        }
+    }
+}
+
+TEST_P(InterleavedLayout, ScalarKernelEqualsRowMajorDotBitForBit) {
+    const DType t = GetParam();
+    const TypeOps& o = ops(t, Isa::Scalar);
+    const int64_t rows = 21, k = 320, n = 3;
+    const Matrix m(t, rows, k, 40);
+    const auto x = test_util::normal_row(k * n, 41);
+    const auto a = interleaved_acts(o, x, k, n);
+    std::vector<std::byte> plain_act(activation_row_bytes(o, k) * n);
+    convert_activations(o, k, x.data(), k, n, plain_act.data(), activation_row_bytes(o, k));
+    std::vector<float> y(rows * n, -7.f);
+    o.matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a.data(),
+                         interleaved_act_row_bytes(k), n, y.data(), rows, 3, 19);
+    for (int64_t t_i = 0; t_i < n; ++t_i) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const float got = y[t_i * rows + r];
+            if (r < 3 || r >= 19) {
+                ASSERT_EQ(got, -7.f) << "row " << r << " outside the range was written";
+                continue;
+            }
+            const float want =
+                o.vec_dot(k, m.row(r), plain_act.data() + t_i * activation_row_bytes(o, k));
+            ASSERT_EQ(got, want) << "row " << r << " token " << t_i;
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, InterleavedLayout, ::testing::Values(DType::Q4_0, DType::Q8_0),
+                         [](const auto& info) { return test_util::type_label(info.param); });
+
+using Param = std::tuple<Isa, DType>;
+
+class InterleavedIsa : public ::testing::TestWithParam<Param> {
+  protected:
+    void SetUp() override {
+        if (!isa_supported(std::get<0>(GetParam()))) GTEST_SKIP() << "CPU lacks this ISA";
+        if (simd().matmul_interleaved == nullptr)
+            GTEST_SKIP() << "no interleaved kernel for this type here";
+    }
+    const TypeOps& simd() const { return ops(std::get<1>(GetParam()), std::get<0>(GetParam())); }
+    const TypeOps& scalar() const { return ops(std::get<1>(GetParam()), Isa::Scalar); }
+};
+
+TEST_P(InterleavedIsa, ActivationConverterIsBitIdentical) {
+    for (const int64_t k : {int64_t{32}, int64_t{96}, int64_t{4096}}) {
+        auto x = test_util::mixed_row(k, 7);
+        x[5] = 0.5f;  // exact ties are rounded the same way
+        const auto want = interleaved_acts(scalar(), x, k, 1);
+        const auto got = interleaved_acts(simd(), x, k, 1);
+        ASSERT_EQ(want, got) << "k " << k;
+    }
+}
+
+// The kernels form the same exact block sums; only the float accumulation may round differently.
+TEST_P(InterleavedIsa, MatmulAgreesWithScalarOnAllShapes) {
+    const DType t = std::get<1>(GetParam());
+    struct Range {
+        int64_t begin, end;
+    };
+    for (const int64_t k : {int64_t{32}, int64_t{160}, int64_t{2048}}) {
+        const int64_t rows = 45;  // five full groups and a padded one
+        const Matrix m(t, rows, k, 90);
+        for (const int64_t n : {int64_t{1}, int64_t{2}, int64_t{5}, int64_t{9}, int64_t{131}}) {
+            const auto x = test_util::normal_row(k * n, 91 + static_cast<uint32_t>(n));
+            const auto a_simd = interleaved_acts(simd(), x, k, n);
+            const auto a_ref = interleaved_acts(scalar(), x, k, n);
+            const size_t a_row = interleaved_act_row_bytes(k);
+            for (const Range range : {Range{0, rows}, Range{8, 24}, Range{3, 29}, Range{40, 45}}) {
+                std::vector<float> want(rows * n, -7.f), got(rows * n, -7.f);
+                scalar().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_ref.data(),
+                                            a_row, n, want.data(), rows, range.begin, range.end);
+                simd().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_simd.data(),
+                                          a_row, n, got.data(), rows, range.begin, range.end);
+                for (size_t i = 0; i < want.size(); ++i) {
+                    const int64_t r = static_cast<int64_t>(i) % rows;
+                    const int64_t tok = static_cast<int64_t>(i) / rows;
+                    const double tol =
+                        r < range.begin || r >= range.end
+                            ? 0.0
+                            : 1e-5 * magnitude(m, r, a_ref.data() + tok * a_row) + 1e-30;
+                    ASSERT_NEAR(got[i], want[i], tol)
+                        << "k " << k << " n " << n << " range [" << range.begin << ", " << range.end
+                        << ") row " << i % rows << " token " << i / rows;
+                }
+            }
+        }
+    }
+}
+
+std::string isa_label(const ::testing::TestParamInfo<Param>& info) {
+    return std::string(isa_name(std::get<0>(info.param))) + "_" +
+           test_util::type_label(std::get<1>(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, InterleavedIsa,
+                         ::testing::Combine(::testing::Values(Isa::Avx2, Isa::Avx512, Isa::Neon),
+                                            ::testing::Values(DType::Q4_0, DType::Q8_0)),
+                         isa_label);
+
+}  // namespace
+}  // namespace pocket::kernels
