@@ -45,8 +45,8 @@ Model::Model(gguf::File file, const LoadOptions& options) : file_(std::move(file
 }
 
 void Model::interleave_weights() {
-    // The matrices only ever multiplied (the token embedding table is also gathered row by row,
-    // so a tied output head stays in place).
+    // The matrices that are multiplied. A tied output head is the token embedding table, which is
+    // also gathered row by row (dequantize_row reads interleaved rows too).
     std::vector<TensorView*> targets;
     auto consider = [&](TensorView& w) {
         if (w.empty() || w.layout != Layout::Rows || !kernels::can_interleave(w.type)) return;
@@ -59,7 +59,7 @@ void Model::interleave_weights() {
             consider(*w);
         }
     }
-    if (!weights_.output_tied) consider(weights_.output);
+    consider(weights_.output_tied ? weights_.token_embd : weights_.output);
     if (targets.empty()) return;
 
     constexpr size_t kAlign = 64;  // every matrix starts on a cache line
@@ -85,6 +85,7 @@ void Model::interleave_weights() {
         w->layout = Layout::Interleaved8;
         offset += padded_bytes(*w);
     }
+    if (weights_.output_tied) weights_.output = weights_.token_embd;
 }
 
 Model::~Model() = default;
