@@ -83,7 +83,7 @@ void run_matmul(benchmark::State& state, DType type, Isa isa, Shape shape, int64
     }
     const auto x = normal_values(shape.k * tokens, 7);
     const size_t a_row =
-        interleaved ? interleaved_act_row_bytes(shape.k) : activation_row_bytes(o, shape.k);
+        interleaved ? interleaved_act_row_bytes(type, shape.k) : activation_row_bytes(o, shape.k);
     std::vector<std::byte> act(a_row * static_cast<size_t>(tokens));
     for (int64_t t = 0; t < tokens; ++t) {
         (interleaved ? o.to_interleaved_act : o.to_dot_type)(x.data() + t * shape.k,

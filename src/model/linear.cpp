@@ -55,7 +55,7 @@ struct MatrixKernels {
             if (ops->matmul_interleaved == nullptr)
                 ops = &kernels::ops(w.type, kernels::Isa::Scalar);
             convert = ops->to_interleaved_act;
-            act_row_bytes = kernels::interleaved_act_row_bytes(w.cols);
+            act_row_bytes = kernels::interleaved_act_row_bytes(w.type, w.cols);
             interleaved = true;
             return;
         }

@@ -46,22 +46,36 @@ struct Matrix {
 
 std::vector<std::byte> interleaved_acts(const TypeOps& o, const std::vector<float>& x, int64_t k,
                                         int64_t n) {
-    std::vector<std::byte> a(interleaved_act_row_bytes(k) * static_cast<size_t>(n));
-    for (int64_t t = 0; t < n; ++t)
-        o.to_interleaved_act(x.data() + t * k, a.data() + t * interleaved_act_row_bytes(k), k);
+    const size_t row = interleaved_act_row_bytes(o.type, k);
+    std::vector<std::byte> a(row * static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) o.to_interleaved_act(x.data() + t * k, a.data() + t * row, k);
     return a;
+}
+
+int64_t block_of(DType t) {
+    return static_cast<int64_t>(traits(t).block_size);
+}
+
+// The activation values an interleaved activation row stands for (q * d).
+std::vector<double> act_values(DType type, const std::byte* act, int64_t k) {
+    std::vector<double> v(static_cast<size_t>(k));
+    if (type == DType::Q4_K) {
+        const auto* a = reinterpret_cast<const BlockQ8_KAct*>(act);
+        for (int64_t i = 0; i < k; ++i) v[i] = double(a[i / kQKK].qs[i % kQKK]) * a[i / kQKK].d;
+    } else {
+        const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act);
+        for (int64_t i = 0; i < k; ++i) v[i] = double(a[i / kQK32].qs[i % kQK32]) * a[i / kQK32].d;
+    }
+    return v;
 }
 
 // Sum of |w_i * a_i| over row r and one activation row: what float rounding is relative to.
 double magnitude(const Matrix& m, int64_t r, const std::byte* act) {
     std::vector<float> w(static_cast<size_t>(m.k));
     interleaved_row_to_float(m.type, m.k, m.interleaved.data(), r, w.data());
-    const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act);
+    const auto a = act_values(m.type, act, m.k);
     double sum = 0;
-    for (int64_t i = 0; i < m.k; ++i) {
-        const BlockQ8_0Act& block = a[i / kQK32];
-        sum += std::fabs(double(w[i]) * block.qs[i % kQK32] * block.d);
-    }
+    for (int64_t i = 0; i < m.k; ++i) sum += std::fabs(w[i] * a[i]);
     return sum;
 }
 
@@ -69,20 +83,26 @@ class InterleavedLayout : public ::testing::TestWithParam<DType> {};
 
 TEST_P(InterleavedLayout, SizesAndTypes) {
     const DType t = GetParam();
+    const int64_t block = block_of(t);
+    const size_t group_block =
+        t == DType::Q4_K ? sizeof(BlockQ4_Kx8) : 8 * test_util::bytes_for(t, block);
     EXPECT_TRUE(can_interleave(t));
-    EXPECT_EQ(interleaved_bytes(t, 16, 64), 16 * test_util::bytes_for(t, 64));
-    EXPECT_EQ(interleaved_bytes(t, 13, 64), 16 * test_util::bytes_for(t, 64));  // padded group
-    EXPECT_EQ(interleaved_bytes(t, 0, 64), 0u);
-    EXPECT_THROW(interleaved_bytes(t, 8, 33), Error);
-    EXPECT_EQ(interleaved_act_row_bytes(96), 3 * sizeof(BlockQ8_0Act));
-    EXPECT_THROW(interleaved_act_row_bytes(40), Error);
+    EXPECT_EQ(interleaved_bytes(t, 16, 2 * block), 2 * 2 * group_block);
+    EXPECT_EQ(interleaved_bytes(t, 13, 2 * block), 2 * 2 * group_block);  // padded group
+    EXPECT_EQ(interleaved_bytes(t, 0, block), 0u);
+    EXPECT_THROW(interleaved_bytes(t, 8, block + 1), Error);
+    const size_t act_block = t == DType::Q4_K ? sizeof(BlockQ8_KAct) : sizeof(BlockQ8_0Act);
+    EXPECT_EQ(interleaved_act_row_bytes(t, 3 * block), 3 * act_block);
+    EXPECT_THROW(interleaved_act_row_bytes(t, block + 8), Error);
+    EXPECT_FALSE(can_interleave(DType::Q6_K));
+    EXPECT_THROW(interleaved_bytes(DType::Q6_K, 8, 256), Error);
 }
 
 TEST_P(InterleavedLayout, RowsReadBackExactly) {
     const DType t = GetParam();
     const TypeOps& o = ops(t, Isa::Scalar);
     for (const int64_t rows : {int64_t{1}, int64_t{8}, int64_t{13}, int64_t{24}}) {
-        for (const int64_t k : {int64_t{32}, int64_t{96}, int64_t{2048}}) {
+        for (const int64_t k : {block_of(t), 3 * block_of(t), int64_t{2048}}) {
             const Matrix m(t, rows, k, 10);
             std::vector<float> want(static_cast<size_t>(k)), got(static_cast<size_t>(k));
             for (int64_t r = 0; r < rows; ++r) {
@@ -102,7 +122,7 @@ TEST_P(InterleavedLayout, RowsReadBackExactly) {
 TEST_P(InterleavedLayout, ScalarKernelEqualsRowMajorDotBitForBit) {
     const DType t = GetParam();
     const TypeOps& o = ops(t, Isa::Scalar);
-    const int64_t rows = 21, k = 320, n = 3;
+    const int64_t rows = 21, k = block_of(t) == 32 ? 320 : 512, n = 3;
     const Matrix m(t, rows, k, 40);
     const auto x = test_util::normal_row(k * n, 41);
     const auto a = interleaved_acts(o, x, k, n);
@@ -110,7 +130,7 @@ TEST_P(InterleavedLayout, ScalarKernelEqualsRowMajorDotBitForBit) {
     convert_activations(o, k, x.data(), k, n, plain_act.data(), activation_row_bytes(o, k));
     std::vector<float> y(rows * n, -7.f);
     o.matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a.data(),
-                         interleaved_act_row_bytes(k), n, y.data(), rows, 3, 19);
+                         interleaved_act_row_bytes(t, k), n, y.data(), rows, 3, 19);
     for (int64_t t_i = 0; t_i < n; ++t_i) {
         for (int64_t r = 0; r < rows; ++r) {
             const float got = y[t_i * rows + r];
@@ -125,7 +145,8 @@ TEST_P(InterleavedLayout, ScalarKernelEqualsRowMajorDotBitForBit) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, InterleavedLayout, ::testing::Values(DType::Q4_0, DType::Q8_0),
+INSTANTIATE_TEST_SUITE_P(Types, InterleavedLayout,
+                         ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K),
                          [](const auto& info) { return test_util::type_label(info.param); });
 
 using Param = std::tuple<Isa, DType>;
@@ -142,7 +163,8 @@ class InterleavedIsa : public ::testing::TestWithParam<Param> {
 };
 
 TEST_P(InterleavedIsa, ActivationConverterIsBitIdentical) {
-    for (const int64_t k : {int64_t{32}, int64_t{96}, int64_t{4096}}) {
+    for (const int64_t k : {block_of(std::get<1>(GetParam())),
+                            3 * block_of(std::get<1>(GetParam())), int64_t{4096}}) {
         auto x = test_util::mixed_row(k, 7);
         x[5] = 0.5f;  // exact ties are rounded the same way
         const auto want = interleaved_acts(scalar(), x, k, 1);
@@ -157,14 +179,14 @@ TEST_P(InterleavedIsa, MatmulAgreesWithScalarOnAllShapes) {
     struct Range {
         int64_t begin, end;
     };
-    for (const int64_t k : {int64_t{32}, int64_t{160}, int64_t{2048}}) {
+    for (const int64_t k : {block_of(t), 5 * block_of(t), int64_t{2048}}) {
         const int64_t rows = 45;  // five full groups and a padded one
         const Matrix m(t, rows, k, 90);
         for (const int64_t n : {int64_t{1}, int64_t{2}, int64_t{5}, int64_t{9}, int64_t{131}}) {
             const auto x = test_util::normal_row(k * n, 91 + static_cast<uint32_t>(n));
             const auto a_simd = interleaved_acts(simd(), x, k, n);
             const auto a_ref = interleaved_acts(scalar(), x, k, n);
-            const size_t a_row = interleaved_act_row_bytes(k);
+            const size_t a_row = interleaved_act_row_bytes(t, k);
             for (const Range range : {Range{0, rows}, Range{8, 24}, Range{3, 29}, Range{40, 45}}) {
                 std::vector<float> want(rows * n, -7.f), got(rows * n, -7.f);
                 scalar().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_ref.data(),
@@ -194,7 +216,8 @@ std::string isa_label(const ::testing::TestParamInfo<Param>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Isas, InterleavedIsa,
                          ::testing::Combine(::testing::Values(Isa::Avx2, Isa::Avx512, Isa::Neon),
-                                            ::testing::Values(DType::Q4_0, DType::Q8_0)),
+                                            ::testing::Values(DType::Q4_0, DType::Q8_0,
+                                                              DType::Q4_K)),
                          isa_label);
 
 }  // namespace

@@ -129,6 +129,27 @@ struct BlockQ8_0x8 {
     f16_t d[8];
     uint8_t qs[8 * kQK32];
 };
+// One 256-column super-block of 8 consecutive rows of a Q4_K matrix, its 6-bit scales and mins
+// unpacked to bytes (32 bytes more than the 8 packed blocks: +2.8%) so a kernel widens them with
+// one instruction. scales[8*j + i] is row i's scale of group j (32 values); mins[16*p + 2*i + h]
+// is row i's min of group 2p+h (pairs side by side for vpmaddwd). qs: byte 256*c + 32*w + 4*i + b
+// is row i's qs byte 32*c + 4*w + b, so the 256-bit word at 256*c + 32*w holds, per row, elements
+// 64c+4w..64c+4w+3 (group 2c) in its low nibbles and 64c+32+4w.. (group 2c+1) in its high ones.
+struct BlockQ4_Kx8 {
+    f16_t d[8];
+    f16_t dmin[8];
+    uint8_t scales[64];
+    uint8_t mins[64];
+    uint8_t qs[8 * kQKK / 2];
+};
+// Activation block of the interleaved Q4_K kernel: the Q8_K quantization of 256 values (same d
+// and q as the Q8_K converter) with the sums of each group of 32 q (what the mins multiply).
+struct BlockQ8_KAct {
+    float d;
+    int16_t sums[8];
+    int8_t qs[kQKK];
+};
+
 // Activation block of the interleaved kernels: the Q8_0 quantization of 32 values (same q and d as
 // the Q8_0 activation converter, d widened to float) and `bias` = -offset * sum(q), where offset is
 // what the weight format adds to its stored bytes (8 for Q4_0, 128 for Q8_0): the integer dot of
@@ -155,6 +176,8 @@ static_assert(sizeof(BlockQ8_K) == 292);
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0));
 static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
 static_assert(sizeof(BlockQ8_0Act) == 40);
+static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) + 32);
+static_assert(sizeof(BlockQ8_KAct) == 276);
 
 // The 16 non-linear levels of IQ4_NL (ggml's kvalues_iq4nl).
 inline constexpr std::array<int8_t, 16> kIq4nlValues = {-127, -104, -83, -65, -49, -35, -22, -10,

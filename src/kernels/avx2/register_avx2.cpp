@@ -7,7 +7,7 @@ namespace pocket::kernels {
 void register_avx2_kernels(KernelTable& table) {
     // 16 vector registers: small tiles whose accumulators fit next to the operands.
     avx2::fill_simd_table<avx2::TileShape{3, 4}, avx2::TileShape{2, 3}, avx2::TileShape{3, 3}, 4,
-                          avx2::TileShape{1, 3}, 1>(table);
+                          avx2::TileShape{1, 3}, avx2::TileShape{1, 2}, 1>(table);
 }
 
 }  // namespace pocket::kernels

@@ -29,6 +29,19 @@ inline void interleaved_act_from_float(const float* src, void* dst, int64_t n) {
     }
 }
 
+// Same d and q as q8_k_from_float (bit for bit), with the sums of each 32 q.
+inline void interleaved_k_act_from_float(const float* src, void* dst, int64_t n) {
+    auto* out = static_cast<BlockQ8_KAct*>(dst);
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        BlockQ8_K q;
+        q8_k_from_float(src + b * kQKK, &q, kQKK);
+        out[b].d = q.d;
+        for (int j = 0; j < 8; ++j)
+            out[b].sums[j] = static_cast<int16_t>(q.bsums[2 * j] + q.bsums[2 * j + 1]);
+        std::memcpy(out[b].qs, q.qs, sizeof q.qs);
+    }
+}
+
 // Weight vector c (c < 8) of a group block pairs with activation word c (elements 4c..4c+3).
 struct Q4_0x8Weights {
     using Group = BlockQ4_0x8;
@@ -57,9 +70,11 @@ inline __m256i broadcast_word(const int8_t* p) {
     return _mm256_set1_epi32(word);
 }
 
+// The 32-element formats (F: Q4_0x8Weights, Q8_0x8Weights) against BlockQ8_0Act.
 template <class F>
-struct InterleavedKernel {
+struct Legacy32Body {
     using Group = typename F::Group;
+    static constexpr int kBlock = kQK32;
 
     // acc[r][t] = the 8 rows of group r (w + r * nb) against token t (act + t * act_row_bytes).
     template <int R, int T>
@@ -94,6 +109,102 @@ struct InterleavedKernel {
             }
         }
     }
+};
+
+// Q4_K (BlockQ4_Kx8) against BlockQ8_KAct. Per group of 32 values and (8 rows, token): the exact
+// dot of the levels with the activations, times the rows' 6-bit group scales, summed over the
+// super-block in int32; then d * d_a * sum - dmin * d_a * (mins . group sums) in float.
+struct Q4_KBody {
+    using Group = BlockQ4_Kx8;
+    static constexpr int kBlock = kQKK;
+
+    // sum over the 8 words w of levels[w] . (activation word w at q), times the group scales.
+    static __m256i scaled_group_dot(const __m256i (&levels)[8], const int8_t* q, __m256i scales32) {
+#if POCKET_SIMD_VNNI
+        __m256i d0 = _mm256_setzero_si256();
+        __m256i d1 = _mm256_setzero_si256();
+        for (int w = 0; w < 8; w += 2) {
+            d0 = _mm256_dpbusd_epi32(d0, levels[w], broadcast_word(q + 4 * w));
+            d1 = _mm256_dpbusd_epi32(d1, levels[w + 1], broadcast_word(q + 4 * w + 4));
+        }
+        return _mm256_mullo_epi32(_mm256_add_epi32(d0, d1), scales32);
+#else
+        // int16 pair sums are at most 2 * 15 * 127 each, 8 of them still fit int16; vpmaddwd then
+        // applies the scale (the same in both halves of a lane) while widening.
+        __m256i s16 = _mm256_setzero_si256();
+        for (int w = 0; w < 8; ++w) {
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(levels[w], broadcast_word(q + 4 * w)));
+        }
+        return _mm256_madd_epi16(s16, _mm256_or_si256(scales32, _mm256_slli_epi32(scales32, 16)));
+#endif
+    }
+
+    template <int R, int T>
+    static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
+                     __m256 (&acc)[R][T]) {
+        const BlockQ8_KAct* a[T];
+        for (int t = 0; t < T; ++t)
+            a[t] = reinterpret_cast<const BlockQ8_KAct*>(act + t * act_row_bytes);
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < R; ++r) {
+                const Group& g = w[r * nb + b];
+                __m256i isum[T];
+                for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+                for (int c = 0; c < 4; ++c) {
+                    // Low nibbles: group 2c; high nibbles: group 2c+1 (activations 32 further).
+                    for (int h = 0; h < 2; ++h) {
+                        __m256i levels[8];
+                        for (int v = 0; v < 8; ++v) {
+                            const __m256i bytes = load256(g.qs + 256 * c + 32 * v);
+                            levels[v] = _mm256_and_si256(
+                                h == 0 ? bytes : _mm256_srli_epi16(bytes, 4), low4);
+                        }
+                        const __m256i scales = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                            reinterpret_cast<const __m128i*>(g.scales + 8 * (2 * c + h))));
+#pragma GCC unroll 8
+                        for (int t = 0; t < T; ++t) {
+                            isum[t] = _mm256_add_epi32(
+                                isum[t],
+                                scaled_group_dot(levels, a[t][b].qs + 64 * c + 32 * h, scales));
+                        }
+                    }
+                }
+                const __m256 dw =
+                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+                const __m256 dminw =
+                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.dmin)));
+                __m256i mins[4];
+                for (int p = 0; p < 4; ++p) {
+                    mins[p] = _mm256_cvtepu8_epi16(
+                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.mins + 16 * p)));
+                }
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    const BlockQ8_KAct& ab = a[t][b];
+                    __m256i min_sum = _mm256_setzero_si256();
+                    for (int p = 0; p < 4; ++p) {
+                        int32_t pair;
+                        std::memcpy(&pair, ab.sums + 2 * p, sizeof pair);
+                        min_sum = madd_add(min_sum, mins[p], _mm256_set1_epi32(pair));
+                    }
+                    const __m256 da = _mm256_set1_ps(ab.d);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum[t]),
+                                                acc[r][t]);
+                    acc[r][t] = _mm256_fnmadd_ps(_mm256_mul_ps(dminw, da),
+                                                 _mm256_cvtepi32_ps(min_sum), acc[r][t]);
+                }
+            }
+        }
+    }
+};
+
+// Walks a range of rows in tiles of R groups x T tokens of a Body (Legacy32Body, Q4_KBody).
+template <class Body>
+struct InterleavedDriver {
+    using Group = typename Body::Group;
 
     // Stores the 8 rows of group g for token t, only those inside [row_begin, row_end).
     static void store(__m256 v, float* y_t, int64_t g, int64_t row_begin, int64_t row_end) {
@@ -114,7 +225,7 @@ struct InterleavedKernel {
                          size_t act_row_bytes, int64_t t, float* y, size_t y_stride,
                          int64_t row_begin, int64_t row_end) {
         __m256 acc[R][T];
-        tile<R, T>(nb, groups + g * nb, act + t * act_row_bytes, act_row_bytes, acc);
+        Body::template tile<R, T>(nb, groups + g * nb, act + t * act_row_bytes, act_row_bytes, acc);
         for (int r = 0; r < R; ++r)
             for (int i = 0; i < T; ++i)
                 store(acc[r][i], y + (t + i) * y_stride, g + r, row_begin, row_end);
@@ -146,25 +257,25 @@ struct InterleavedKernel {
 };
 
 // kR x kT tiles for prompts; kVecR groups per tile for a single token.
-template <class F, int kR, int kT, int kVecR>
+template <class Body, int kR, int kT, int kVecR>
 void matmul_interleaved(int64_t k, const void* w, size_t /*w_row_bytes*/, const void* act,
                         size_t act_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
                         int64_t row_begin, int64_t row_end) {
-    using Kernel = InterleavedKernel<F>;
+    using Driver = InterleavedDriver<Body>;
     if (row_begin >= row_end || n_tokens <= 0) return;
-    const int64_t nb = k / kQK32;
-    const auto* groups = static_cast<const typename F::Group*>(w);
+    const int64_t nb = k / Body::kBlock;
+    const auto* groups = static_cast<const typename Body::Group*>(w);
     const auto* a = static_cast<const std::byte*>(act);
     const int64_t g_begin = row_begin / kInterleaveRows;
     const int64_t g_end = (row_end + kInterleaveRows - 1) / kInterleaveRows;
     if (n_tokens == 1) {
-        Kernel::template run_groups<kVecR, 1>(nb, groups, g_begin, g_end, a, act_row_bytes, 0, 1, y,
+        Driver::template run_groups<kVecR, 1>(nb, groups, g_begin, g_end, a, act_row_bytes, 0, 1, y,
                                               y_stride, row_begin, row_end);
         return;
     }
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenChunk) {
         const int64_t t1 = t0 + kTokenChunk < n_tokens ? t0 + kTokenChunk : n_tokens;
-        Kernel::template run_groups<kR, kT>(nb, groups, g_begin, g_end, a, act_row_bytes, t0, t1, y,
+        Driver::template run_groups<kR, kT>(nb, groups, g_begin, g_end, a, act_row_bytes, t0, t1, y,
                                             y_stride, row_begin, row_end);
     }
 }

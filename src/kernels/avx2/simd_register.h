@@ -24,11 +24,11 @@ struct TileShape {
 // formats, Q4_K, Q5_K); float formats and Q6_K stream better one row at a time. IQ4_NL keeps its
 // two-accumulator vec_dot: that summation order is llama.cpp's, and the logit tests measured the
 // single-chain tile further from it.
-// kInter is the interleaved kernels' tile in groups of 8 rows x tokens, kInterVec their groups per
-// tile for one token. Interleaved Q8_0 needs VNNI (see Q8_0x8Weights); without it the entry is
+// kInter / kInterK are the interleaved 32-element / Q4_K kernels' tiles in groups of 8 rows x
+// tokens, kInterVec their groups per tile for one token. Interleaved Q8_0 needs VNNI (see Q8_0x8Weights); without it the entry is
 // cleared so the model keeps Q8_0 row-major rather than fall back to the scalar reference.
 template <TileShape kLegacy, TileShape kK, TileShape kFloat, int kVecRows, TileShape kInter,
-          int kInterVec>
+          TileShape kInterK, int kInterVec>
 void fill_simd_table(KernelTable& table) {
     auto at = [&table](DType type) -> TypeOps& { return table[static_cast<size_t>(type)]; };
 
@@ -75,11 +75,14 @@ void fill_simd_table(KernelTable& table) {
     // Interleaved layouts.
     at(DType::Q4_0).to_interleaved_act = interleaved_act_from_float<8>;
     at(DType::Q4_0).matmul_interleaved =
-        matmul_interleaved<Q4_0x8Weights, kInter.rows, kInter.tokens, kInterVec>;
+        matmul_interleaved<Legacy32Body<Q4_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
+    at(DType::Q4_K).to_interleaved_act = interleaved_k_act_from_float;
+    at(DType::Q4_K).matmul_interleaved =
+        matmul_interleaved<Q4_KBody, kInterK.rows, kInterK.tokens, kInterVec>;
     if constexpr (POCKET_SIMD_VNNI) {
         at(DType::Q8_0).to_interleaved_act = interleaved_act_from_float<128>;
         at(DType::Q8_0).matmul_interleaved =
-            matmul_interleaved<Q8_0x8Weights, kInter.rows, kInter.tokens, kInterVec>;
+            matmul_interleaved<Legacy32Body<Q8_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
     } else {
         at(DType::Q8_0).to_interleaved_act = nullptr;
         at(DType::Q8_0).matmul_interleaved = nullptr;

@@ -9,7 +9,8 @@ namespace pocket::kernels {
 
 void register_avx512_kernels(KernelTable& table) {
     avx512::fill_simd_table<avx512::TileShape{4, 4}, avx512::TileShape{2, 4},
-                            avx512::TileShape{4, 5}, 4, avx512::TileShape{3, 4}, 1>(table);
+                            avx512::TileShape{4, 5}, 4, avx512::TileShape{3, 4},
+                            avx512::TileShape{1, 4}, 1>(table);
     TypeOps& bf16 = table[static_cast<size_t>(DType::BF16)];
     bf16.vec_dot = avx512::bf16_vec_dot;
     bf16.matmul = avx512::matmul<avx512::Bf16DpTile, 4, 6>;

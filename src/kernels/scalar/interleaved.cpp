@@ -22,170 +22,271 @@ namespace {
 constexpr int kRows = static_cast<int>(kInterleaveRows);
 constexpr int kWord = 4;  // bytes of one row per 32-bit word of an interleaved block
 
-// Per format: the row-major block, the interleaved block, and how a row's bytes map in.
-struct Q4_0Layout {
-    using Row = BlockQ4_0;
-    using Group = BlockQ4_0x8;
-    static constexpr int kWords = kQK32 / 2 / kWord;  // 4 words of qs per row
-    static constexpr uint8_t kFlip = 0;
+// Per format: the row-major block (Row), the interleaved block (Group) and its activation block
+// (Act), with
+//   pack(rows, out)           rows[i] is row i's block, nullptr for a padding row (value 0);
+//   to_float(g, i, out)       row i's values;
+//   act_from_float(x, out)    one activation block;
+//   block_dot(g, i, a)        row i's block against a, as the row-major scalar dot product forms
+//                             it (exact integer sums, the same float operations).
+
+// Word j (j < kWords) of row i sits at qs + (j * 8 + i) * 4; the 32-element formats.
+template <class RowT, class GroupT, int kWordsT, uint8_t kFlipT, int kOffsetT>
+struct Legacy32Layout {
+    using Row = RowT;
+    using Group = GroupT;
+    using Act = BlockQ8_0Act;
+    static constexpr int kBlock = kQK32;
+    static constexpr int kWords = kWordsT;
+    static constexpr uint8_t kFlip = kFlipT;  // stored byte = row byte ^ kFlip
+    static constexpr int kOffset = kOffsetT;  // what the stored form adds to each value
+
+    static const uint8_t* row_qs(const Row& r) { return reinterpret_cast<const uint8_t*>(r.qs); }
+
+    static void pack(const Row* const* rows, Group& out) {
+        for (int i = 0; i < kRows; ++i) {
+            out.d[i] = rows[i] ? rows[i]->d : f16_t{0};
+            for (int j = 0; j < kWords; ++j) {
+                for (int c = 0; c < kWord; ++c) {
+                    // A padding row stores the bytes of value 0 (0x88: two nibbles of 8 for Q4_0).
+                    const uint8_t zero = kFlip ? kFlip : 0x88;
+                    out.qs[(j * kRows + i) * kWord + c] =
+                        rows[i] ? static_cast<uint8_t>(row_qs(*rows[i])[j * kWord + c] ^ kFlip)
+                                : zero;
+                }
+            }
+        }
+    }
+
     // Signed value of element e (0..31) of row i.
     static int value(const Group& g, int i, int e) {
-        const int j = (e % 16) / kWord;
-        const uint8_t byte = g.qs[(j * kRows + i) * kWord + e % kWord];
-        return (e < 16 ? (byte & 0x0F) : (byte >> 4)) - 8;
+        if constexpr (kWords == 4) {  // nibbles: element e and e + 16 share a byte
+            const int j = (e % 16) / kWord;
+            const uint8_t byte = g.qs[(j * kRows + i) * kWord + e % kWord];
+            return (e < 16 ? (byte & 0x0F) : (byte >> 4)) - 8;
+        } else {
+            const int j = e / kWord;
+            return static_cast<int8_t>(g.qs[(j * kRows + i) * kWord + e % kWord] ^ kFlip);
+        }
     }
-    static const uint8_t* row_bytes(const Row& r) { return r.qs; }
+
+    static void to_float(const Group& g, int i, float* out) {
+        const float d = scalar::half(g.d[i]);
+        for (int e = 0; e < kBlock; ++e) out[e] = static_cast<float>(value(g, i, e)) * d;
+    }
+
+    static void act_from_float(const float* x, Act& out) {
+        BlockQ8_0 q;
+        scalar::quantize_q8_0_activations(x, &q, kQK32);
+        int sum = 0;
+        for (int e = 0; e < kQK32; ++e) sum += q.qs[e];
+        std::memcpy(out.qs, q.qs, sizeof q.qs);
+        out.d = scalar::half(q.d);
+        out.bias = -kOffset * sum;
+    }
+
+    static float block_dot(const Group& g, int i, const Act& a) {
+        int isum = 0;
+        for (int e = 0; e < kBlock; ++e) isum += value(g, i, e) * a.qs[e];
+        return static_cast<float>(isum) * (scalar::half(g.d[i]) * a.d);
+    }
 };
 
-struct Q8_0Layout {
-    using Row = BlockQ8_0;
-    using Group = BlockQ8_0x8;
-    static constexpr int kWords = kQK32 / kWord;  // 8
-    static constexpr uint8_t kFlip = 0x80;
-    static int value(const Group& g, int i, int e) {
-        const int j = e / kWord;
-        return static_cast<int8_t>(g.qs[(j * kRows + i) * kWord + e % kWord] ^ kFlip);
+using Q4_0Layout = Legacy32Layout<BlockQ4_0, BlockQ4_0x8, 4, 0, 8>;
+using Q8_0Layout = Legacy32Layout<BlockQ8_0, BlockQ8_0x8, 8, 0x80, 128>;
+
+struct Q4_KLayout {
+    using Row = BlockQ4_K;
+    using Group = BlockQ4_Kx8;
+    using Act = BlockQ8_KAct;
+    static constexpr int kBlock = kQKK;
+
+    static void pack(const Row* const* rows, Group& out) {
+        for (int i = 0; i < kRows; ++i) {
+            const Row* r = rows[i];
+            out.d[i] = r ? r->d : f16_t{0};
+            out.dmin[i] = r ? r->dmin : f16_t{0};
+            for (int j = 0; j < 8; ++j) {
+                int sc = 0, mn = 0;
+                if (r) scalar::unpack_q4_k_scale(r->scales, j, sc, mn);
+                out.scales[8 * j + i] = static_cast<uint8_t>(sc);
+                out.mins[16 * (j / 2) + 2 * i + j % 2] = static_cast<uint8_t>(mn);
+            }
+            for (int c = 0; c < 4; ++c) {
+                for (int w = 0; w < 8; ++w) {
+                    for (int b = 0; b < kWord; ++b) {
+                        out.qs[256 * c + 32 * w + kWord * i + b] =
+                            r ? r->qs[32 * c + kWord * w + b] : 0;
+                    }
+                }
+            }
+        }
     }
-    static const uint8_t* row_bytes(const Row& r) { return reinterpret_cast<const uint8_t*>(r.qs); }
+
+    // Unsigned level q (0..15) of element e of row i, and the group's scale and min.
+    static int level(const Group& g, int i, int e) {
+        const int c = e / 64, within = e % 64, m = within % 32;
+        const uint8_t byte = g.qs[256 * c + 32 * (m / kWord) + kWord * i + m % kWord];
+        return within < 32 ? (byte & 0x0F) : (byte >> 4);
+    }
+    static int scale(const Group& g, int i, int j) { return g.scales[8 * j + i]; }
+    static int min(const Group& g, int i, int j) { return g.mins[16 * (j / 2) + 2 * i + j % 2]; }
+
+    static void to_float(const Group& g, int i, float* out) {
+        const float d = scalar::half(g.d[i]);
+        const float dmin = scalar::half(g.dmin[i]);
+        for (int j = 0; j < 8; ++j) {
+            const float dl = d * static_cast<float>(scale(g, i, j));
+            const float ml = dmin * static_cast<float>(min(g, i, j));
+            for (int l = 0; l < 32; ++l) out[32 * j + l] = dl * level(g, i, 32 * j + l) - ml;
+        }
+    }
+
+    static void act_from_float(const float* x, Act& out) {
+        BlockQ8_K q;
+        scalar::quantize_q8_k_activations(x, &q, kQKK);
+        out.d = q.d;
+        for (int j = 0; j < 8; ++j)
+            out.sums[j] = static_cast<int16_t>(q.bsums[2 * j] + q.bsums[2 * j + 1]);
+        std::memcpy(out.qs, q.qs, sizeof q.qs);
+    }
+
+    static float block_dot(const Group& g, int i, const Act& a) {
+        int isum = 0;
+        int isum_min = 0;
+        for (int j = 0; j < 8; ++j) {
+            int dot = 0;
+            for (int l = 0; l < 32; ++l) dot += level(g, i, 32 * j + l) * a.qs[32 * j + l];
+            isum += scale(g, i, j) * dot;
+            isum_min += min(g, i, j) * a.sums[j];
+        }
+        const float d = scalar::half(g.d[i]) * a.d;
+        const float dmin = scalar::half(g.dmin[i]) * a.d;
+        return d * static_cast<float>(isum) - dmin * static_cast<float>(isum_min);
+    }
 };
 
 template <class L>
 void interleave(int64_t k, const void* src, size_t src_row_bytes, int64_t rows, void* dst,
                 int64_t group_begin, int64_t group_end) {
-    const int64_t nb = k / kQK32;
+    const int64_t nb = k / L::kBlock;
     auto* groups = static_cast<typename L::Group*>(dst);
     const auto* src_bytes = static_cast<const std::byte*>(src);
     for (int64_t g = group_begin; g < group_end; ++g) {
         for (int64_t b = 0; b < nb; ++b) {
-            typename L::Group& out = groups[g * nb + b];
-            std::memset(&out, 0, sizeof out);
+            const typename L::Row* blocks[kRows];
             for (int i = 0; i < kRows; ++i) {
                 const int64_t r = g * kRows + i;
-                if (r >= rows) {
-                    // Padding row: scale 0 and the bytes of value 0.
-                    for (int j = 0; j < L::kWords; ++j) {
-                        for (int c = 0; c < kWord; ++c) {
-                            out.qs[(j * kRows + i) * kWord + c] = L::kFlip ? L::kFlip : 0x88;
-                        }
-                    }
-                    continue;
-                }
-                const auto& block = reinterpret_cast<const typename L::Row*>(
-                    src_bytes + static_cast<size_t>(r) * src_row_bytes)[b];
-                out.d[i] = block.d;
-                const uint8_t* bytes = L::row_bytes(block);
-                for (int j = 0; j < L::kWords; ++j) {
-                    for (int c = 0; c < kWord; ++c) {
-                        out.qs[(j * kRows + i) * kWord + c] = bytes[j * kWord + c] ^ L::kFlip;
-                    }
-                }
+                blocks[i] = r < rows ? reinterpret_cast<const typename L::Row*>(
+                                           src_bytes + static_cast<size_t>(r) * src_row_bytes) +
+                                           b
+                                     : nullptr;
             }
+            typename L::Group& out = groups[g * nb + b];
+            std::memset(&out, 0, sizeof out);
+            L::pack(blocks, out);
         }
     }
 }
 
 template <class L>
 void row_to_float(int64_t k, const void* interleaved, int64_t row, float* out) {
-    const int64_t nb = k / kQK32;
+    const int64_t nb = k / L::kBlock;
     const auto* group = static_cast<const typename L::Group*>(interleaved) + (row / kRows) * nb;
-    const int i = static_cast<int>(row % kRows);
     for (int64_t b = 0; b < nb; ++b) {
-        const float d = scalar::half(group[b].d[i]);
-        for (int e = 0; e < kQK32; ++e) {
-            out[b * kQK32 + e] = static_cast<float>(L::value(group[b], i, e)) * d;
-        }
+        L::to_float(group[b], static_cast<int>(row % kRows), out + b * L::kBlock);
     }
 }
 
-// Activations: the Q8_0 activation quantizer, block by block, plus the offset correction.
-template <int kOffset>
+template <class L>
 void act_from_float(const float* src, void* dst, int64_t n) {
-    auto* out = static_cast<BlockQ8_0Act*>(dst);
-    for (int64_t b = 0; b < n / kQK32; ++b) {
-        BlockQ8_0 q;
-        scalar::quantize_q8_0_activations(src + b * kQK32, &q, kQK32);
-        int sum = 0;
-        for (int e = 0; e < kQK32; ++e) sum += q.qs[e];
-        std::memcpy(out[b].qs, q.qs, sizeof q.qs);
-        out[b].d = scalar::half(q.d);
-        out[b].bias = -kOffset * sum;
-    }
+    auto* out = static_cast<typename L::Act*>(dst);
+    for (int64_t b = 0; b < n / L::kBlock; ++b) L::act_from_float(src + b * L::kBlock, out[b]);
 }
 
-// Reference: per row and token, exact integer block sums scaled by d_w * d_a and accumulated in
-// block order, exactly as the row-major scalar vec_dot does (so the two agree bit for bit).
+// Reference: per row and token, the row-major scalar dot product's block values accumulated in
+// block order (so the two agree bit for bit).
 template <class L>
 void matmul(int64_t k, const void* w, size_t /*w_row_bytes*/, const void* act, size_t act_row_bytes,
             int64_t n_tokens, float* y, size_t y_stride, int64_t row_begin, int64_t row_end) {
-    const int64_t nb = k / kQK32;
+    const int64_t nb = k / L::kBlock;
     const auto* groups = static_cast<const typename L::Group*>(w);
     const auto* act_bytes = static_cast<const std::byte*>(act);
     for (int64_t r = row_begin; r < row_end; ++r) {
         const typename L::Group* group = groups + (r / kRows) * nb;
         const int i = static_cast<int>(r % kRows);
         for (int64_t t = 0; t < n_tokens; ++t) {
-            const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act_bytes + t * act_row_bytes);
+            const auto* a = reinterpret_cast<const typename L::Act*>(act_bytes + t * act_row_bytes);
             float sum = 0.f;
-            for (int64_t b = 0; b < nb; ++b) {
-                int isum = 0;
-                for (int e = 0; e < kQK32; ++e) isum += L::value(group[b], i, e) * a[b].qs[e];
-                sum += static_cast<float>(isum) * (scalar::half(group[b].d[i]) * a[b].d);
-            }
+            for (int64_t b = 0; b < nb; ++b) sum += L::block_dot(group[b], i, a[b]);
             y[t * y_stride + r] = sum;
         }
     }
 }
 
-void check_type(DType type) {
-    if (!can_interleave(type)) fail("tensor type ", dtype_name(type), " has no interleaved layout");
+// Calls f(Layout{}) for the layout of `type`.
+template <class F>
+decltype(auto) with_layout(DType type, F&& f) {
+    switch (type) {
+        case DType::Q4_0:
+            return f(Q4_0Layout{});
+        case DType::Q8_0:
+            return f(Q8_0Layout{});
+        case DType::Q4_K:
+            return f(Q4_KLayout{});
+        default:
+            fail("tensor type ", dtype_name(type), " has no interleaved layout");
+    }
 }
 
 }  // namespace
 
 bool can_interleave(DType type) {
-    return type == DType::Q4_0 || type == DType::Q8_0;
+    return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K;
 }
 
 size_t interleaved_bytes(DType type, int64_t rows, int64_t k) {
-    check_type(type);
-    const auto row = row_bytes(type, static_cast<uint64_t>(k));
-    if (!row || rows < 0) fail("interleaved_bytes: bad shape ", rows, " x ", k);
-    const int64_t groups = (rows + kInterleaveRows - 1) / kInterleaveRows;
-    return static_cast<size_t>(groups * kInterleaveRows) * static_cast<size_t>(*row);
+    return with_layout(type, [&](auto layout) {
+        using L = decltype(layout);
+        if (rows < 0 || k < 0 || k % L::kBlock != 0)
+            fail("interleaved_bytes: bad shape ", rows, " x ", k, " for ", dtype_name(type));
+        const int64_t groups = (rows + kInterleaveRows - 1) / kInterleaveRows;
+        return static_cast<size_t>(groups * (k / L::kBlock)) * sizeof(typename L::Group);
+    });
 }
 
 void interleave_rows(DType type, int64_t k, const void* src, size_t src_row_bytes, int64_t rows,
                      void* dst, int64_t group_begin, int64_t group_end) {
-    check_type(type);
-    if (type == DType::Q4_0) {
-        interleave<Q4_0Layout>(k, src, src_row_bytes, rows, dst, group_begin, group_end);
-    } else {
-        interleave<Q8_0Layout>(k, src, src_row_bytes, rows, dst, group_begin, group_end);
-    }
+    with_layout(type, [&](auto layout) {
+        interleave<decltype(layout)>(k, src, src_row_bytes, rows, dst, group_begin, group_end);
+    });
 }
 
 void interleaved_row_to_float(DType type, int64_t k, const void* interleaved, int64_t row,
                               float* out) {
-    check_type(type);
-    if (type == DType::Q4_0) {
-        row_to_float<Q4_0Layout>(k, interleaved, row, out);
-    } else {
-        row_to_float<Q8_0Layout>(k, interleaved, row, out);
-    }
+    with_layout(type,
+                [&](auto layout) { row_to_float<decltype(layout)>(k, interleaved, row, out); });
 }
 
-size_t interleaved_act_row_bytes(int64_t k) {
-    if (k < 0 || k % kQK32 != 0) fail("interleaved activations: ", k, " is not a multiple of 32");
-    return static_cast<size_t>(k / kQK32) * sizeof(BlockQ8_0Act);
+size_t interleaved_act_row_bytes(DType type, int64_t k) {
+    return with_layout(type, [&](auto layout) {
+        using L = decltype(layout);
+        if (k < 0 || k % L::kBlock != 0)
+            fail("interleaved ", dtype_name(type), " activations: ", k, " is not a multiple of ",
+                 L::kBlock);
+        return static_cast<size_t>(k / L::kBlock) * sizeof(typename L::Act);
+    });
 }
 
 namespace scalar {
 
 void register_interleaved(KernelTable& table) {
-    entry(table, DType::Q4_0).to_interleaved_act = act_from_float<8>;
+    entry(table, DType::Q4_0).to_interleaved_act = act_from_float<Q4_0Layout>;
     entry(table, DType::Q4_0).matmul_interleaved = matmul<Q4_0Layout>;
-    entry(table, DType::Q8_0).to_interleaved_act = act_from_float<128>;
+    entry(table, DType::Q8_0).to_interleaved_act = act_from_float<Q8_0Layout>;
     entry(table, DType::Q8_0).matmul_interleaved = matmul<Q8_0Layout>;
+    entry(table, DType::Q4_K).to_interleaved_act = act_from_float<Q4_KLayout>;
+    entry(table, DType::Q4_K).matmul_interleaved = matmul<Q4_KLayout>;
 }
 
 }  // namespace scalar

@@ -560,6 +560,14 @@ void q8_k_from_float(const float* src, void* dst, int64_t n) {
 
 }  // namespace
 
+void quantize_q8_k_activations(const float* src, BlockQ8_K* dst, int64_t n) {
+    q8_k_from_float(src, dst, n);
+}
+
+void unpack_q4_k_scale(const uint8_t* scales, int group, int& scale, int& min) {
+    unpack_k4_scale(scales, group, scale, min);
+}
+
 void register_k_quants(KernelTable& table) {
     entry(table, DType::Q2_K) = {DType::Q2_K,     DType::Q8_K,     q2_k_to_float,
                                  q2_k_from_float, q2_k_from_float, q2_k_dot};

@@ -13,5 +13,9 @@ void register_interleaved(KernelTable& table);    // interleaved Q4_0 / Q8_0 (af
 
 // The Q8_0 activation quantizer (the Q8_0 entry's from_float), for the interleaved converter.
 void quantize_q8_0_activations(const float* src, BlockQ8_0* dst, int64_t n);
+// The Q8_K activation quantizer (the Q8_K entry's from_float), and group g's 6-bit scale and min
+// of a Q4_K/Q5_K block's packed `scales`, for the interleaved Q4_K layout.
+void quantize_q8_k_activations(const float* src, BlockQ8_K* dst, int64_t n);
+void unpack_q4_k_scale(const uint8_t* scales, int group, int& scale, int& min);
 
 }  // namespace pocket::kernels::scalar
