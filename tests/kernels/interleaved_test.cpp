@@ -146,7 +146,7 @@ TEST_P(InterleavedLayout, ScalarKernelEqualsRowMajorDotBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, InterleavedLayout,
-                         ::testing::Values(DType::Q4_0, DType::Q8_0, DType::Q4_K),
+                         ::testing::Values(DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K),
                          [](const auto& info) { return test_util::type_label(info.param); });
 
 using Param = std::tuple<Isa, DType>;
@@ -216,7 +216,7 @@ std::string isa_label(const ::testing::TestParamInfo<Param>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Isas, InterleavedIsa,
                          ::testing::Combine(::testing::Values(Isa::Avx2, Isa::Avx512, Isa::Neon),
-                                            ::testing::Values(DType::Q4_0, DType::Q8_0,
+                                            ::testing::Values(DType::Q4_0, DType::Q5_0, DType::Q8_0,
                                                               DType::Q4_K)),
                          isa_label);
 

@@ -103,11 +103,26 @@ TEST(Interleave, TiedOutputHeadIsInterleavedAndStillGathered) {
     expect_same_logits(path);
 }
 
+TEST(Interleave, Q5_0ReferenceModelGivesTheSameLogits) {
+    expect_same_logits(shared_path("models/tiny/tiny-llama-spm.Q5_0.gguf"));
+}
+
+TEST(Interleave, Q4_KReferenceModelGivesTheSameLogits) {
+    expect_same_logits(shared_path("models/tiny/tiny-llama-spm.Q4_K.gguf"));
+}
+
 TEST(Interleave, TypesWithoutTheLayoutStayInPlace) {
-    const auto m = Model::load(shared_path("models/tiny/tiny-llama-spm.Q4_K.gguf"));
+    const auto m = Model::load(shared_path("models/tiny/tiny-llama-spm.Q6_K.gguf"));
+    int in_place = 0;
     for (const auto& layer : m->weights().layers) {
-        if (!kernels::can_interleave(layer.wq.type)) EXPECT_EQ(layer.wq.layout, Layout::Rows);
+        for (const TensorView* w : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.w_gate,
+                                    &layer.w_up, &layer.w_down}) {
+            if (kernels::can_interleave(w->type)) continue;
+            EXPECT_EQ(w->layout, Layout::Rows) << w->name;
+            ++in_place;
+        }
     }
+    EXPECT_GT(in_place, 0);
 }
 
 }  // namespace

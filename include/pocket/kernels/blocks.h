@@ -129,6 +129,14 @@ struct BlockQ8_0x8 {
     f16_t d[8];
     uint8_t qs[8 * kQK32];
 };
+// The same for Q5_0: qs as in BlockQ4_0x8, and the fifth bits rearranged so that bit v of byte
+// 4*i + b of qh is row i's fifth bit of element 4v + b: the weight vector paired with activation
+// word v (elements 4v..4v+3) finds its fifth bits by one shift of the whole qh vector.
+struct BlockQ5_0x8 {
+    f16_t d[8];
+    uint8_t qh[32];
+    uint8_t qs[8 * kQK32 / 2];
+};
 // One 256-column super-block of 8 consecutive rows of a Q4_K matrix, its 6-bit scales and mins
 // unpacked to bytes (32 bytes more than the 8 packed blocks: +2.8%) so a kernel widens them with
 // one instruction. scales[8*j + i] is row i's scale of group j (32 values); mins[16*p + 2*i + h]
@@ -152,8 +160,8 @@ struct BlockQ8_KAct {
 
 // Activation block of the interleaved kernels: the Q8_0 quantization of 32 values (same q and d as
 // the Q8_0 activation converter, d widened to float) and `bias` = -offset * sum(q), where offset is
-// what the weight format adds to its stored bytes (8 for Q4_0, 128 for Q8_0): the integer dot of
-// the stored bytes with q plus bias is the signed dot.
+// what the weight format adds to its stored bytes (8 for Q4_0, 16 for Q5_0, 128 for Q8_0): the
+// integer dot of the stored bytes with q plus bias is the signed dot.
 struct BlockQ8_0Act {
     int8_t qs[kQK32];
     float d;
@@ -175,6 +183,7 @@ static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
 static_assert(sizeof(BlockQ4_0x8) == 8 * sizeof(BlockQ4_0));
 static_assert(sizeof(BlockQ8_0x8) == 8 * sizeof(BlockQ8_0));
+static_assert(sizeof(BlockQ5_0x8) == 8 * sizeof(BlockQ5_0));
 static_assert(sizeof(BlockQ8_0Act) == 40);
 static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) + 32);
 static_assert(sizeof(BlockQ8_KAct) == 276);

@@ -1,5 +1,5 @@
-// Interleaved weight layout: Q4_0, Q8_0 and Q4_K matrices re-laid out at load time in groups of 8
-// rows, block by block (BlockQ4_0x8, BlockQ8_0x8, BlockQ4_Kx8 in blocks.h), so that one 256-bit
+// Interleaved weight layout: Q4_0, Q5_0, Q8_0 and Q4_K matrices re-laid out at load time in groups of 8
+// rows, block by block (BlockQ4_0x8, BlockQ5_0x8, BlockQ8_0x8, BlockQ4_Kx8 in blocks.h), so that one 256-bit
 // vector holds four consecutive values of each of 8 rows.
 //
 // Why: with rows stored one after another, a kernel gets a row's block sum spread over 8 vector
@@ -23,7 +23,7 @@ namespace pocket::kernels {
 
 inline constexpr int64_t kInterleaveRows = 8;
 
-// Whether `type` has an interleaved layout (Q4_0, Q8_0, Q4_K).
+// Whether `type` has an interleaved layout (Q4_0, Q5_0, Q8_0, Q4_K).
 bool can_interleave(DType type);
 
 // Bytes of the interleaved copy of a rows x k matrix of `type` (rows rounded up to a group).
@@ -41,7 +41,7 @@ void interleaved_row_to_float(DType type, int64_t k, const void* interleaved, in
                               float* out);
 
 // Bytes of one row of k activations in the format of `type`'s interleaved kernels (BlockQ8_0Act
-// for Q4_0 and Q8_0, BlockQ8_KAct for Q4_K).
+// for Q4_0, Q5_0 and Q8_0, BlockQ8_KAct for Q4_K).
 size_t interleaved_act_row_bytes(DType type, int64_t k);
 
 }  // namespace pocket::kernels

@@ -55,6 +55,33 @@ struct Q4_0x8Weights {
     }
 };
 
+// Q5_0: the nibbles as Q4_0, bit 4 from the rearranged fifth bits (BlockQ5_0x8): vector v takes
+// bit v of every qh byte, moved to bit 4 by one 16-bit shift (bit 4 of each byte comes from the
+// same byte for shifts of -3..4, so no bits cross between bytes).
+struct Q5_0x8Weights {
+    using Group = BlockQ5_0x8;
+    template <int kV>
+    static __m256i fifth_bits(__m256i qh) {
+        const __m256i moved =
+            kV <= 4 ? _mm256_slli_epi16(qh, 4 - kV) : _mm256_srli_epi16(qh, kV - 4);
+        return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
+    }
+    static void load(const Group& g, __m256i (&w)[8]) {
+        const __m256i low = _mm256_set1_epi8(0x0F);
+        const __m256i qh = load256(g.qh);
+        const __m256i v0 = load256(g.qs), v1 = load256(g.qs + 32), v2 = load256(g.qs + 64),
+                      v3 = load256(g.qs + 96);
+        w[0] = _mm256_or_si256(_mm256_and_si256(v0, low), fifth_bits<0>(qh));
+        w[1] = _mm256_or_si256(_mm256_and_si256(v1, low), fifth_bits<1>(qh));
+        w[2] = _mm256_or_si256(_mm256_and_si256(v2, low), fifth_bits<2>(qh));
+        w[3] = _mm256_or_si256(_mm256_and_si256(v3, low), fifth_bits<3>(qh));
+        w[4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 4), low), fifth_bits<4>(qh));
+        w[5] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v1, 4), low), fifth_bits<5>(qh));
+        w[6] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v2, 4), low), fifth_bits<6>(qh));
+        w[7] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v3, 4), low), fifth_bits<7>(qh));
+    }
+};
+
 // Stored as q + 128: unsigned bytes for vpdpbusd. Only with VNNI: AVX2's vpmaddubsw would
 // overflow its int16 pair sums on bytes up to 255 (the AVX2 table keeps Q8_0 row-major).
 struct Q8_0x8Weights {

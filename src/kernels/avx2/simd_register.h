@@ -76,6 +76,9 @@ void fill_simd_table(KernelTable& table) {
     at(DType::Q4_0).to_interleaved_act = interleaved_act_from_float<8>;
     at(DType::Q4_0).matmul_interleaved =
         matmul_interleaved<Legacy32Body<Q4_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
+    at(DType::Q5_0).to_interleaved_act = interleaved_act_from_float<16>;
+    at(DType::Q5_0).matmul_interleaved =
+        matmul_interleaved<Legacy32Body<Q5_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
     at(DType::Q4_K).to_interleaved_act = interleaved_k_act_from_float;
     at(DType::Q4_K).matmul_interleaved =
         matmul_interleaved<Q4_KBody, kInterK.rows, kInterK.tokens, kInterVec>;

@@ -93,6 +93,51 @@ struct Legacy32Layout {
 };
 
 using Q4_0Layout = Legacy32Layout<BlockQ4_0, BlockQ4_0x8, 4, 0, 8>;
+
+// Q5_0: the nibbles as Q4_0, plus the fifth bits (see BlockQ5_0x8).
+struct Q5_0Layout : Legacy32Layout<BlockQ5_0, BlockQ5_0x8, 4, 0, 16> {
+    static void pack(const Row* const* rows, Group& out) {
+        BlockQ4_0 low[kRows];
+        const BlockQ4_0* low_rows[kRows];
+        for (int i = 0; i < kRows; ++i) {
+            low_rows[i] = nullptr;
+            if (!rows[i]) continue;
+            low[i].d = rows[i]->d;
+            std::memcpy(low[i].qs, rows[i]->qs, sizeof low[i].qs);
+            low_rows[i] = &low[i];
+        }
+        BlockQ4_0x8 nibbles;
+        Q4_0Layout::pack(low_rows, nibbles);
+        std::memcpy(out.d, nibbles.d, sizeof out.d);
+        std::memcpy(out.qs, nibbles.qs, sizeof out.qs);
+        for (int i = 0; i < kRows; ++i) {
+            // A padding row: nibbles of 8 (from Q4_0's padding) and fifth bit 1 make 24 - 16 =
+            // 8, not 0; its scale is 0, so its values are 0 all the same.
+            const uint32_t high = rows[i] ? scalar::load_u32(rows[i]->qh) : 0xFFFFFFFFu;
+            for (int b = 0; b < kWord; ++b) {
+                uint8_t byte = 0;
+                for (int v = 0; v < 8; ++v) byte |= ((high >> (4 * v + b)) & 1u) << v;
+                out.qh[kWord * i + b] = byte;
+            }
+        }
+    }
+    static int value(const Group& g, int i, int e) {
+        const int j = (e % 16) / kWord;
+        const uint8_t byte = g.qs[(j * kRows + i) * kWord + e % kWord];
+        const int nibble = e < 16 ? (byte & 0x0F) : (byte >> 4);
+        const int fifth = (g.qh[kWord * i + e % kWord] >> (e / kWord)) & 1;
+        return (nibble | (fifth << 4)) - 16;
+    }
+    static void to_float(const Group& g, int i, float* out) {
+        const float d = scalar::half(g.d[i]);
+        for (int e = 0; e < kBlock; ++e) out[e] = static_cast<float>(value(g, i, e)) * d;
+    }
+    static float block_dot(const Group& g, int i, const Act& a) {
+        int isum = 0;
+        for (int e = 0; e < kBlock; ++e) isum += value(g, i, e) * a.qs[e];
+        return static_cast<float>(isum) * (scalar::half(g.d[i]) * a.d);
+    }
+};
 using Q8_0Layout = Legacy32Layout<BlockQ8_0, BlockQ8_0x8, 8, 0x80, 128>;
 
 struct Q4_KLayout {
@@ -230,6 +275,8 @@ decltype(auto) with_layout(DType type, F&& f) {
     switch (type) {
         case DType::Q4_0:
             return f(Q4_0Layout{});
+        case DType::Q5_0:
+            return f(Q5_0Layout{});
         case DType::Q8_0:
             return f(Q8_0Layout{});
         case DType::Q4_K:
@@ -242,7 +289,7 @@ decltype(auto) with_layout(DType type, F&& f) {
 }  // namespace
 
 bool can_interleave(DType type) {
-    return type == DType::Q4_0 || type == DType::Q8_0 || type == DType::Q4_K;
+    return type == DType::Q4_0 || type == DType::Q5_0 || type == DType::Q8_0 || type == DType::Q4_K;
 }
 
 size_t interleaved_bytes(DType type, int64_t rows, int64_t k) {
@@ -283,6 +330,8 @@ namespace scalar {
 void register_interleaved(KernelTable& table) {
     entry(table, DType::Q4_0).to_interleaved_act = act_from_float<Q4_0Layout>;
     entry(table, DType::Q4_0).matmul_interleaved = matmul<Q4_0Layout>;
+    entry(table, DType::Q5_0).to_interleaved_act = act_from_float<Q5_0Layout>;
+    entry(table, DType::Q5_0).matmul_interleaved = matmul<Q5_0Layout>;
     entry(table, DType::Q8_0).to_interleaved_act = act_from_float<Q8_0Layout>;
     entry(table, DType::Q8_0).matmul_interleaved = matmul<Q8_0Layout>;
     entry(table, DType::Q4_K).to_interleaved_act = act_from_float<Q4_KLayout>;
