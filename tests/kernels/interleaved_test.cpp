@@ -173,6 +173,13 @@ TEST_P(InterleavedIsa, ActivationConverterIsBitIdentical) {
     }
 }
 
+// The model interleaves a type whenever the active table has an interleaved kernel for it, so a
+// SIMD table must never inherit the (slow) scalar reference: it either has its own or none.
+TEST_P(InterleavedIsa, TableDoesNotFallBackToTheScalarReference) {
+    EXPECT_NE(simd().matmul_interleaved, scalar().matmul_interleaved);
+    EXPECT_NE(simd().to_interleaved_act, nullptr);
+}
+
 // The kernels form the same exact block sums; only the float accumulation may round differently.
 TEST_P(InterleavedIsa, MatmulAgreesWithScalarOnAllShapes) {
     const DType t = std::get<1>(GetParam());

@@ -18,6 +18,13 @@ bool cpu_has_dotprod() {
 }  // namespace neon
 
 void register_neon_kernels(KernelTable& table) {
+    // No NEON kernels for the interleaved layout yet: clear the scalar reference the table was
+    // copied from, so models on ARM keep their weights row-major (and fast NEON kernels) instead
+    // of running the reference.
+    for (TypeOps& entry : table) {
+        entry.to_interleaved_act = nullptr;
+        entry.matmul_interleaved = nullptr;
+    }
     neon::register_converters_and_float_dots(table);
     if (neon::cpu_has_dotprod()) {
         neon::register_quant_dots_dotprod(table);
