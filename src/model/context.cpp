@@ -81,7 +81,12 @@ Context::Context(const Model& model, const ContextParams& params)
     s.tmp.resize(nb * hp.n_embd);
     s.gate.resize(nb * hp.n_ff);
     s.up.resize(nb * hp.n_ff);
-    s.fused.resize(nb * std::max(hp.n_embd_q() + 2 * hp.n_embd_kv(), 2 * hp.n_ff));
+    // Only architectures with fused projections need it; resize() touches (zeroes) every page,
+    // which would count in the resident memory of every other model.
+    const ArchSpec& arch = model.arch();
+    const size_t fused_qkv = arch.fused_qkv ? hp.n_embd_q() + 2 * hp.n_embd_kv() : 0;
+    const size_t fused_gate_up = arch.fused_gate_up ? 2 * hp.n_ff : 0;
+    s.fused.resize(nb * std::max(fused_qkv, fused_gate_up));
     s.out_hidden.resize(nb * hp.n_embd);
     s.out_rows.reserve(nb);
     s.rope_cs.resize(nb * static_cast<size_t>(std::max<int64_t>(hp.n_rot, 0)));
