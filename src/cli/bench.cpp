@@ -152,6 +152,7 @@ struct ModelFacts {
     std::map<std::string, int> type_counts;  // tensors per type
     std::string main_type;                   // the type holding the most bytes
     uint64_t weight_bytes = 0;               // bytes one generated token reads
+    uint64_t interleaved_bytes = 0;  // weights re-laid out at load (Model::interleaved_bytes)
 };
 
 // Every tensor a token's forward pass reads in full. The token embedding table is only gathered
@@ -193,6 +194,7 @@ ModelFacts describe(const model::Model& m) {
         }
     }
     f.weight_bytes = weight_bytes_per_token(m.weights());
+    f.interleaved_bytes = m.interleaved_bytes();
     return f;
 }
 
@@ -327,6 +329,7 @@ nlohmann::json to_json(const BenchOptions& opt, const ModelFacts& f, const Resul
     j["type"] = f.main_type;
     j["type_mix"] = f.type_counts;
     j["weight_bytes"] = f.weight_bytes;
+    j["interleaved_bytes"] = f.interleaved_bytes;
     j["threads"] = ThreadPool::global().n_threads();
     j["n_prompt"] = opt.n_prompt;
     j["n_gen"] = opt.n_gen;
