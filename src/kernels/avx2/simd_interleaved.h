@@ -82,14 +82,30 @@ struct Q5_0x8Weights {
     }
 };
 
-// Stored as q + 128: unsigned bytes for vpdpbusd. Only with VNNI: AVX2's vpmaddubsw would
-// overflow its int16 pair sums on bytes up to 255 (the AVX2 table keeps Q8_0 row-major).
+// Stored as q + 128: unsigned bytes for vpdpbusd (offset 128). Without VNNI, vpmaddubsw would
+// overflow its int16 pair sums on bytes up to 255, so there the bytes are flipped back to the
+// signed q and multiplied with the sign trick, |q| * (y * sign(q)), which needs no offset
+// correction (the activations' bias is ignored).
 struct Q8_0x8Weights {
     using Group = BlockQ8_0x8;
+    static constexpr bool kSignTrick = !POCKET_SIMD_VNNI;
     static void load(const Group& g, __m256i (&w)[8]) {
-        for (int j = 0; j < 8; ++j) w[j] = load256(g.qs + 32 * j);
+        for (int j = 0; j < 8; ++j) {
+            const __m256i v = load256(g.qs + 32 * j);
+            w[j] = kSignTrick ? _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))) : v;
+        }
     }
 };
+
+// Whether a weight format multiplies with the sign trick (its load() gives signed values).
+template <class F>
+constexpr bool sign_trick() {
+    if constexpr (requires { F::kSignTrick; }) {
+        return F::kSignTrick;
+    } else {
+        return false;
+    }
+}
 
 inline __m256i broadcast_word(const int8_t* p) {
     int32_t word;
@@ -123,11 +139,23 @@ struct Legacy32Body {
 #pragma GCC unroll 8
                 for (int t = 0; t < T; ++t) {
                     const BlockQ8_0Act& ab = a[t][b];
-                    __m256i s0 = _mm256_set1_epi32(ab.bias);
+                    // The sign trick multiplies the signed values: no offset to correct.
+                    __m256i s0 =
+                        sign_trick<F>() ? _mm256_setzero_si256() : _mm256_set1_epi32(ab.bias);
                     __m256i s1 = _mm256_setzero_si256();
-                    for (int c = 0; c < 8; c += 2) {
-                        s0 = dot_us_add(s0, wv[c], broadcast_word(ab.qs + 4 * c));
-                        s1 = dot_us_add(s1, wv[c + 1], broadcast_word(ab.qs + 4 * c + 4));
+                    if constexpr (sign_trick<F>()) {
+                        for (int c = 0; c < 8; c += 2) {
+                            s0 = dot_us_add(s0, _mm256_sign_epi8(wv[c], wv[c]),
+                                            _mm256_sign_epi8(broadcast_word(ab.qs + 4 * c), wv[c]));
+                            s1 = dot_us_add(
+                                s1, _mm256_sign_epi8(wv[c + 1], wv[c + 1]),
+                                _mm256_sign_epi8(broadcast_word(ab.qs + 4 * c + 4), wv[c + 1]));
+                        }
+                    } else {
+                        for (int c = 0; c < 8; c += 2) {
+                            s0 = dot_us_add(s0, wv[c], broadcast_word(ab.qs + 4 * c));
+                            s1 = dot_us_add(s1, wv[c + 1], broadcast_word(ab.qs + 4 * c + 4));
+                        }
                     }
                     const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(ab.d));
                     acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)),

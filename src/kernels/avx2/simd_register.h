@@ -25,8 +25,7 @@ struct TileShape {
 // two-accumulator vec_dot: that summation order is llama.cpp's, and the logit tests measured the
 // single-chain tile further from it.
 // kInter / kInterK are the interleaved 32-element / Q4_K kernels' tiles in groups of 8 rows x
-// tokens, kInterVec their groups per tile for one token. Interleaved Q8_0 needs VNNI (see Q8_0x8Weights); without it the entry is
-// cleared so the model keeps Q8_0 row-major rather than fall back to the scalar reference.
+// tokens, kInterVec their groups per tile for one token.
 template <TileShape kLegacy, TileShape kK, TileShape kFloat, int kVecRows, TileShape kInter,
           TileShape kInterK, int kInterVec>
 void fill_simd_table(KernelTable& table) {
@@ -82,14 +81,9 @@ void fill_simd_table(KernelTable& table) {
     at(DType::Q4_K).to_interleaved_act = interleaved_k_act_from_float;
     at(DType::Q4_K).matmul_interleaved =
         matmul_interleaved<Q4_KBody, kInterK.rows, kInterK.tokens, kInterVec>;
-    if constexpr (POCKET_SIMD_VNNI) {
-        at(DType::Q8_0).to_interleaved_act = interleaved_act_from_float<128>;
-        at(DType::Q8_0).matmul_interleaved =
-            matmul_interleaved<Legacy32Body<Q8_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
-    } else {
-        at(DType::Q8_0).to_interleaved_act = nullptr;
-        at(DType::Q8_0).matmul_interleaved = nullptr;
-    }
+    at(DType::Q8_0).to_interleaved_act = interleaved_act_from_float<128>;
+    at(DType::Q8_0).matmul_interleaved =
+        matmul_interleaved<Legacy32Body<Q8_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
 
     // K formats.
     at(DType::Q2_K).vec_dot = KKernel<Q2KBody>::vec_dot;
