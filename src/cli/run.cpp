@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
+#include "pocket/core/read_file.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/generate/sampling.h"
 #include "pocket/model/context.h"
@@ -40,16 +41,6 @@ struct RunOptions {
     SamplingParams sampling;
 };
 
-std::string read_prompt_file(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) fail("cannot open prompt file '", path, "'");
-    std::string text;
-    char buf[65536];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
-    std::fclose(f);
-    return text;
-}
-
 void write_out(std::string_view text) {
     if (text.empty()) return;
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -58,7 +49,7 @@ void write_out(std::string_view text) {
 
 int run_generate(RunOptions opt) {
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
-    if (!opt.prompt_file.empty()) opt.prompt = read_prompt_file(opt.prompt_file);
+    if (!opt.prompt_file.empty()) opt.prompt = read_file(opt.prompt_file);
 
     const auto t_load = Clock::now();
     const auto model = model::load_model(opt.model);
@@ -129,7 +120,8 @@ int run_generate(RunOptions opt) {
 Runner register_run(CLI::App& app) {
     auto opt = std::make_shared<RunOptions>();
     SamplingParams& s = opt->sampling;
-    app.add_option("-m,--model", opt->model, "GGUF model file or Hugging Face model folder")->required();
+    app.add_option("-m,--model", opt->model, "GGUF model file or Hugging Face model folder")
+        ->required();
     auto* prompt = app.add_option("-p,--prompt", opt->prompt, "Prompt text");
     app.add_option("-f,--file", opt->prompt_file, "Read the prompt from a file (bytes as they are)")
         ->excludes(prompt);

@@ -4,16 +4,15 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "pocket/core/read_file.h"
 #include "pocket/gguf/gguf.h"
 #include "pocket/tokenizer/hf_tokenizer.h"
 #include "pocket/tokenizer/tokenizer.h"
@@ -32,14 +31,6 @@ struct TokenizeOptions {
     bool ids_only = false;
 };
 
-std::string read_file_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("cannot open the text file '", path, "'");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 std::string to_hex(std::string_view bytes) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
@@ -57,7 +48,7 @@ int run_tokenize(const TokenizeOptions& opt) {
     } else {
         tok = tokenizer::load_hf_tokenizer(opt.tokenizer_json);
     }
-    const std::string text = opt.file.empty() ? opt.text : read_file_bytes(opt.file);
+    const std::string text = opt.file.empty() ? opt.text : read_file(opt.file);
     const std::vector<tokenizer::TokenId> ids =
         tok->encode(text, !opt.no_special, opt.parse_special);
 

@@ -1,10 +1,9 @@
 // Hugging Face folder -> GGUF: picks the converter from config.json / the checkpoint contents.
 #include "pocket/convert/convert.h"
+#include "pocket/core/read_file.h"
 
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -21,12 +20,9 @@ namespace st = pocket::safetensors;
 using nlohmann::json;
 
 json read_json(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path.string(), ": cannot open");
-    std::ostringstream text;
-    text << in.rdbuf();
+    const std::string text = read_file(path);
     try {
-        return json::parse(text.str());
+        return json::parse(text);
     } catch (const json::exception& e) {
         fail(path.string(), ": invalid JSON: ", e.what());
     }

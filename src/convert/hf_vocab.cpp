@@ -4,17 +4,16 @@
 //  - SentencePiece-style BPE (byte_fallback, "▁" for spaces) -> "llama": tokens, scores, types;
 //  - WordPiece -> "bert": tokens in llama.cpp's phantom-space form, types, special ids.
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <regex>
-#include <sstream>
 #include <tuple>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
 #include "pocket/convert/convert.h"
+#include "pocket/core/read_file.h"
 
 namespace pocket::convert {
 namespace {
@@ -24,14 +23,6 @@ using nlohmann::json;
 
 // llama.cpp's token type codes.
 constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path.string(), ": cannot open");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 json parse_json(const std::string& text, const std::string& origin) {
     try {
@@ -55,12 +46,12 @@ struct HfVocab {
     std::unordered_map<std::string, int64_t> id_by_text;
 
     explicit HfVocab(const fs::path& tokenizer_json) : path(tokenizer_json) {
-        text = read_text(path);
+        text = read_file(path);
         tok = parse_json(text, path.string());
         if (!tok.contains("model") || !tok["model"].is_object())
             fail(path.string(), ": no model section");
         const auto config_path = path.parent_path() / "tokenizer_config.json";
-        config = fs::exists(config_path) ? parse_json(read_text(config_path), config_path.string())
+        config = fs::exists(config_path) ? parse_json(read_file(config_path), config_path.string())
                                          : json::object();
         const json& vocab = model().at("vocab");
         if (!vocab.is_object()) fail(path.string(), ": model.vocab is not an object of ids");

@@ -1,11 +1,10 @@
 // Static (Model2Vec) embedders: loading from a Hugging Face folder or our GGUF, pooling, and
 // writing the GGUF form.
 #include "pocket/embed/static_embedder.h"
+#include "pocket/core/read_file.h"
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -19,14 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace st = pocket::safetensors;
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path.string(), ": cannot open");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 template <typename T>
 T load(const std::byte* p) {
@@ -97,7 +88,7 @@ std::unique_ptr<StaticEmbedder> StaticEmbedder::open_hf(const fs::path& folder) 
     bool normalize = true;
     if (fs::exists(folder / "config.json")) {
         try {
-            const auto config = nlohmann::json::parse(read_text(folder / "config.json"));
+            const auto config = nlohmann::json::parse(read_file(folder / "config.json"));
             if (config.contains("normalize")) normalize = config.at("normalize").get<bool>();
         } catch (const nlohmann::json::exception& e) {
             fail((folder / "config.json").string(), ": ", e.what());
@@ -106,7 +97,7 @@ std::unique_ptr<StaticEmbedder> StaticEmbedder::open_hf(const fs::path& folder) 
     auto floats = table_to_float(table->dtype, weights.data(*table), weights.name());
     const auto tokenizer_path = folder / "tokenizer.json";
     return std::unique_ptr<StaticEmbedder>(new StaticEmbedder(
-        read_text(tokenizer_path), std::move(floats), static_cast<size_t>(table->shape[1]),
+        read_file(tokenizer_path), std::move(floats), static_cast<size_t>(table->shape[1]),
         normalize, tokenizer_path.string()));
 }
 

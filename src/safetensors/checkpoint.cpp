@@ -1,10 +1,9 @@
 // Whole checkpoints: a single .safetensors file or the shards listed by an index file.
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "pocket/core/read_file.h"
 #include "pocket/safetensors/safetensors.h"
 
 namespace pocket::safetensors {
@@ -16,12 +15,9 @@ constexpr std::string_view kIndexName = "model.safetensors.index.json";
 constexpr std::string_view kSingleName = "model.safetensors";
 
 nlohmann::json read_index(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path.string(), ": cannot open the checkpoint index");
-    std::ostringstream text;
-    text << in.rdbuf();
+    const std::string text = read_file(path);
     try {
-        return nlohmann::json::parse(text.str());
+        return nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
         fail(path.string(), ": invalid JSON in the checkpoint index: ", e.what());
     }

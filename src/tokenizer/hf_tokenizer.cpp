@@ -1,10 +1,9 @@
 #include "pocket/tokenizer/hf_tokenizer.h"
+#include "pocket/core/read_file.h"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -292,14 +291,6 @@ class HfTokenizer final : public Tokenizer {
     Pipeline p_;
 };
 
-std::string read_text_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("cannot open ", path.string());
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 json parse_json(std::string_view text, std::string_view origin) {
     try {
         return json::parse(text);
@@ -497,11 +488,11 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer(std::string_view tokenizer_json,
 }
 
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::filesystem::path& tokenizer_json) {
-    const std::string text = read_text_file(tokenizer_json);
+    const std::string text = read_file(tokenizer_json);
     const std::filesystem::path config_path =
         tokenizer_json.parent_path() / "tokenizer_config.json";
     const std::string config =
-        std::filesystem::exists(config_path) ? read_text_file(config_path) : std::string();
+        std::filesystem::exists(config_path) ? read_file(config_path) : std::string();
     return parse_hf_tokenizer(text, config, tokenizer_json.string());
 }
 
