@@ -214,6 +214,29 @@ void add_rows(float* x, const float* y, int64_t count) {
     for (int64_t i = 0; i < count; ++i) x[i] += y[i];
 }
 
+// The weights that close a sub-layer (attention or FFN).
+struct SublayerEnd {
+    const TensorView& bias;      // of the output projection (optional)
+    const TensorView& out_norm;  // gemma2/3's norm of the sub-layer output (optional)
+    const TensorView& norm;      // post-norm blocks (bert): the norm after the residual add
+    const TensorView& norm_b;
+};
+
+// Adds a sub-layer's output `out` (n rows of `width`) into the residual stream `x`: bias and
+// optional output norm first; then pre-norm blocks add it to x, post-norm blocks normalise
+// out + x back into x.
+void close_sublayer(const ArchSpec& arch, const SublayerEnd& end, float* out, float* x, int64_t n,
+                    int64_t width, float eps) {
+    add_bias(out, n, end.bias);
+    if (!end.out_norm.empty()) norm_rows(arch.norm, out, end.out_norm, {}, out, n, width, eps);
+    if (arch.post_norm) {
+        add_rows(out, x, n * width);
+        norm_rows(arch.norm, out, end.norm, end.norm_b, x, n, width, eps);
+    } else {
+        add_rows(x, out, n * width);
+    }
+}
+
 }  // namespace
 
 void Context::forward(std::span<const BatchEntry> batch) {
@@ -389,17 +412,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         });
         s.act.invalidate();
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);
-        add_bias(s.tmp.data(), n, L.bo);
-        if (!L.post_attn_norm.empty())
-            norm_rows(arch.norm, s.tmp.data(), L.post_attn_norm, {}, s.tmp.data(), n, n_embd,
-                      hp.norm_eps);
-        if (arch.post_norm) {
-            add_rows(s.tmp.data(), s.x.data(), n * n_embd);  // attention output + block input
-            norm_rows(arch.norm, s.tmp.data(), L.attn_norm, L.attn_norm_b, s.x.data(), n, n_embd,
-                      hp.norm_eps);
-        } else {
-            add_rows(s.x.data(), s.tmp.data(), n * n_embd);
-        }
+        close_sublayer(arch, {L.bo, L.post_attn_norm, L.attn_norm, L.attn_norm_b}, s.tmp.data(),
+                       s.x.data(), n, n_embd, hp.norm_eps);
 
         // ---- feed-forward ----
         const float* ffn_in = s.x.data();
@@ -438,17 +452,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         }
         s.act.invalidate();
         linear(L.w_down, s.gate.data(), n, s.tmp.data(), s.act, pool);
-        add_bias(s.tmp.data(), n, L.b_down);
-        if (!L.post_ffn_norm.empty())
-            norm_rows(arch.norm, s.tmp.data(), L.post_ffn_norm, {}, s.tmp.data(), n, n_embd,
-                      hp.norm_eps);
-        if (arch.post_norm) {
-            add_rows(s.tmp.data(), s.x.data(), n * n_embd);  // FFN output + its input
-            norm_rows(arch.norm, s.tmp.data(), L.ffn_norm, L.ffn_norm_b, s.x.data(), n, n_embd,
-                      hp.norm_eps);
-        } else {
-            add_rows(s.x.data(), s.tmp.data(), n * n_embd);
-        }
+        close_sublayer(arch, {L.b_down, L.post_ffn_norm, L.ffn_norm, L.ffn_norm_b}, s.tmp.data(),
+                       s.x.data(), n, n_embd, hp.norm_eps);
     }
 
     // ---- outputs, only for the rows that asked: final hidden states, then logits ----
