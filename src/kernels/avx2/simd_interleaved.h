@@ -43,8 +43,10 @@ inline void interleaved_k_act_from_float(const float* src, void* dst, int64_t n)
 }
 
 // Weight vector c (c < 8) of a group block pairs with activation word c (elements 4c..4c+3).
+// kSignTrick: load() gives signed values, multiplied as |q| * (y * sign(q)).
 struct Q4_0x8Weights {
     using Group = BlockQ4_0x8;
+    static constexpr bool kSignTrick = false;  // levels are unsigned: vpmaddubsw cannot overflow
     static void load(const Group& g, __m256i (&w)[8]) {
         const __m256i low = _mm256_set1_epi8(0x0F);
         for (int j = 0; j < 4; ++j) {
@@ -60,6 +62,7 @@ struct Q4_0x8Weights {
 // same byte for shifts of -3..4, so no bits cross between bytes).
 struct Q5_0x8Weights {
     using Group = BlockQ5_0x8;
+    static constexpr bool kSignTrick = false;  // levels are unsigned: vpmaddubsw cannot overflow
     template <int kV>
     static __m256i fifth_bits(__m256i qh) {
         const __m256i moved =
@@ -97,16 +100,6 @@ struct Q8_0x8Weights {
     }
 };
 
-// Whether a weight format multiplies with the sign trick (its load() gives signed values).
-template <class F>
-constexpr bool sign_trick() {
-    if constexpr (requires { F::kSignTrick; }) {
-        return F::kSignTrick;
-    } else {
-        return false;
-    }
-}
-
 inline __m256i broadcast_word(const int8_t* p) {
     int32_t word;
     std::memcpy(&word, p, sizeof word);
@@ -141,9 +134,9 @@ struct Legacy32Body {
                     const BlockQ8_0Act& ab = a[t][b];
                     // The sign trick multiplies the signed values: no offset to correct.
                     __m256i s0 =
-                        sign_trick<F>() ? _mm256_setzero_si256() : _mm256_set1_epi32(ab.bias);
+                        F::kSignTrick ? _mm256_setzero_si256() : _mm256_set1_epi32(ab.bias);
                     __m256i s1 = _mm256_setzero_si256();
-                    if constexpr (sign_trick<F>()) {
+                    if constexpr (F::kSignTrick) {
                         for (int c = 0; c < 8; c += 2) {
                             s0 = dot_us_add(s0, _mm256_sign_epi8(wv[c], wv[c]),
                                             _mm256_sign_epi8(broadcast_word(ab.qs + 4 * c), wv[c]));
