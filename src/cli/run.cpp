@@ -76,7 +76,7 @@ int run_generate(RunOptions opt) {
 
     if (opt.echo) write_out(opt.prompt);
     Sampler sampler(opt.sampling);
-    for (TokenId t : prompt) sampler.accept(t);
+    for (TokenId t : prompt) sampler.accept_prompt(t);
 
     const auto t_prompt = Clock::now();
     std::span<const float> logits = ctx.eval(prompt);

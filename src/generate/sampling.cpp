@@ -57,6 +57,21 @@ Sampler::Sampler(SamplingParams params)
       rng_(seed_),
       history_(params_.repeat_last_n) {}
 
+Sampler::Sampler(const Sampler& other)
+    : params_(other.params_),
+      seed_(other.seed_),
+      rng_(other.rng_),
+      history_(other.history_),
+      candidates_(other.candidates_) {
+    constraints_.reserve(other.constraints_.size());
+    for (const auto& c : other.constraints_) constraints_.push_back(c->clone());
+}
+
+Sampler& Sampler::operator=(const Sampler& other) {
+    if (this != &other) *this = Sampler(other);
+    return *this;
+}
+
 bool Sampler::penalties_on() const {
     return params_.repeat_last_n != 0 &&
            (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
@@ -94,6 +109,15 @@ TokenId Sampler::sample(std::span<const float> logits) {
 void Sampler::accept(TokenId token) {
     history_.push(token);
     for (const auto& constraint : constraints_) constraint->accept(token);
+}
+
+void Sampler::accept_prompt(TokenId token) { history_.push(token); }
+
+bool Sampler::can_end() const {
+    for (const auto& constraint : constraints_) {
+        if (!constraint->can_end()) return false;
+    }
+    return true;
 }
 
 void Sampler::reset() {

@@ -203,6 +203,9 @@ class EvenOnly : public SamplingConstraint {
     }
     void accept(TokenId token) override { accepted.push_back(token); }
     void reset() override { ++resets; }
+    std::unique_ptr<SamplingConstraint> clone() const override {
+        return std::make_unique<EvenOnly>(*this);
+    }
     std::vector<TokenId> accepted;
     int resets = 0;
 };
@@ -227,6 +230,42 @@ TEST(Sampler, ConstraintMasksBeforeTopK) {
     EXPECT_EQ(seen->accepted, (std::vector<TokenId>{4, 2}));
     sampler.reset();
     EXPECT_EQ(seen->resets, 1);
+}
+
+TEST(Sampler, PromptTokensFeedPenaltiesButNeverAdvanceConstraints) {
+    SamplingParams p = SamplingParams::greedy();
+    p.repeat_penalty = 100.0f;
+    Sampler sampler(p);
+    auto constraint = std::make_unique<EvenOnly>();
+    EvenOnly* seen = constraint.get();
+    sampler.add_constraint(std::move(constraint));
+    sampler.accept_prompt(4);
+    EXPECT_TRUE(seen->accepted.empty());
+    EXPECT_EQ(sampler.history().count(4), 1);
+    // Token 4 is the best even token, but the prompt made it a repeat: 2 wins.
+    EXPECT_EQ(sampler.sample(std::vector<float>{0.0f, 9.0f, 1.0f, 8.0f, 2.0f}), 2);
+    sampler.accept(2);
+    EXPECT_EQ(seen->accepted, (std::vector<TokenId>{2}));
+}
+
+TEST(Sampler, CopiesAreIndependentAndContinueAlike) {
+    SamplingParams p = plain(1.0f, 77);
+    Sampler a(p);
+    a.add_constraint(std::make_unique<EvenOnly>());
+    const std::vector<float> logits = {0.1f, 0.0f, 0.3f, 0.2f, 0.25f, 0.0f, 0.15f};
+    for (int i = 0; i < 5; ++i) a.accept(a.sample(logits));
+    Sampler b = a;  // same history, random position and constraint state
+    for (int i = 0; i < 50; ++i) {
+        const TokenId ta = a.sample(logits), tb = b.sample(logits);
+        ASSERT_EQ(ta, tb) << "step " << i;
+        ASSERT_EQ(ta % 2, 0);
+        a.accept(ta);
+        b.accept(tb);
+    }
+    // Advancing one copy leaves the other alone.
+    const TokenId next_b = Sampler(b).sample(logits);
+    for (int i = 0; i < 10; ++i) a.accept(a.sample(logits));
+    EXPECT_EQ(b.sample(logits), next_b);
 }
 
 TEST(Sampler, CallbackConstraint) {

@@ -56,14 +56,24 @@ class Sampler {
     // Throws pocket::Error for out-of-range settings (negative penalties, top_p outside (0, 1],
     // ...).
     explicit Sampler(SamplingParams params = {});
+    // Copies carry the whole state: history, random generator position and constraints (cloned).
+    Sampler(const Sampler& other);
+    Sampler& operator=(const Sampler& other);
+    Sampler(Sampler&&) noexcept = default;
+    Sampler& operator=(Sampler&&) noexcept = default;
 
     // Picks the next token from one row of logits (one per vocabulary entry). Does not record the
     // token: call accept() with whatever the sequence actually continues with.
     TokenId sample(std::span<const float> logits);
 
-    // Records a token of the sequence (prompt tokens too, if they should count for the penalties)
-    // and passes it to the constraints.
+    // Records a generated token: it counts for the penalties and advances the constraints.
     void accept(TokenId token);
+    // Records a prompt token: it counts for the penalties but never advances a constraint (the
+    // prompt is context, not output).
+    void accept_prompt(TokenId token);
+
+    // True when every constraint is at a point where the output may end.
+    bool can_end() const;
 
     // Starts a new sequence: clears the history, resets the constraints and rewinds the random
     // generator to seed(), so the same logits give the same tokens again.

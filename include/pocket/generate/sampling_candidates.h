@@ -11,9 +11,9 @@
 #include <span>
 #include <vector>
 
-namespace pocket {
+#include "pocket/core/token.h"
 
-using TokenId = int32_t;
+namespace pocket {
 
 struct Candidate {
     TokenId id = 0;

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "pocket/core/token.h"
 #include "pocket/model/kv_cache.h"
 #include "pocket/model/model.h"
 
@@ -17,8 +18,6 @@ class ThreadPool;
 }
 
 namespace pocket::model {
-
-using TokenId = int32_t;
 
 struct ContextParams {
     int64_t n_ctx = 0;  // positions in the KV cache over all sequences; 0 = min(train ctx, 4096)

@@ -12,10 +12,12 @@
 #include <utility>
 #include <vector>
 
+#include "pocket/core/token.h"
+
 namespace pocket::tokenizer {
 
-using TokenId = int32_t;
-inline constexpr TokenId kNoToken = -1;
+using pocket::kNoToken;
+using pocket::TokenId;
 
 // Tokenizer algorithm families, numbered like llama.cpp's llama_vocab_type.
 enum class VocabKind : int {
