@@ -44,7 +44,6 @@ namespace pocket::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using model::TokenId;
 
 constexpr int kTtftPromptTokens = 32;
 constexpr uint64_t kTokenSeed = 0x706f636b6574ULL;  // any fixed value: the same tokens every run

@@ -49,7 +49,7 @@ int run_tokenize(const TokenizeOptions& opt) {
         tok = tokenizer::load_hf_tokenizer(opt.tokenizer_json);
     }
     const std::string text = opt.file.empty() ? opt.text : read_file(opt.file);
-    const std::vector<tokenizer::TokenId> ids =
+    const std::vector<TokenId> ids =
         tok->encode(text, !opt.no_special, opt.parse_special);
 
     if (opt.json) {

@@ -129,12 +129,12 @@ std::unique_ptr<StaticEmbedder> StaticEmbedder::from_gguf(const gguf::File& file
     return embedder;
 }
 
-std::span<const float> StaticEmbedder::row(tokenizer::TokenId id) const {
+std::span<const float> StaticEmbedder::row(TokenId id) const {
     if (id < 0 || static_cast<size_t>(id) >= n_vocab()) fail("token id ", id, " out of range");
     return std::span<const float>(table_).subspan(static_cast<size_t>(id) * dim_, dim_);
 }
 
-std::vector<tokenizer::TokenId> StaticEmbedder::pooled_tokens(std::string_view text) const {
+std::vector<TokenId> StaticEmbedder::pooled_tokens(std::string_view text) const {
     // No special tokens added; added tokens in the text match as Hugging Face always does.
     auto ids = tokenizer_->encode(text, /*add_special=*/false, /*parse_special=*/true);
     std::erase(ids, unk_);

@@ -35,13 +35,13 @@ size_t TransformerEmbedder::dim() const {
     return static_cast<size_t>(model_->hparams().n_embd);
 }
 
-std::vector<model::TokenId> TransformerEmbedder::tokenize(std::string_view text) const {
+std::vector<TokenId> TransformerEmbedder::tokenize(std::string_view text) const {
     const auto& tok = model_->tokenizer();
-    std::vector<model::TokenId> ids =
+    std::vector<TokenId> ids =
         tok.encode(text, /*add_special=*/true, /*parse_special=*/false);
     if (static_cast<int64_t>(ids.size()) > max_tokens_) {
         // Keep the end marker ([SEP] / EOS) the model was trained to see last.
-        const model::TokenId last = ids.back();
+        const TokenId last = ids.back();
         const bool keep_last = last == tok.eos() || last == tok.vocab().special().sep;
         ids.resize(static_cast<size_t>(max_tokens_));
         if (keep_last) ids.back() = last;
@@ -57,7 +57,7 @@ std::vector<float> TransformerEmbedder::embed(std::string_view text) const {
 
 std::vector<std::vector<float>> TransformerEmbedder::embed_batch(
     std::span<const std::string> texts) const {
-    std::vector<std::vector<model::TokenId>> tokens;
+    std::vector<std::vector<TokenId>> tokens;
     tokens.reserve(texts.size());
     for (const auto& t : texts) tokens.push_back(tokenize(t));
 

@@ -16,7 +16,6 @@ namespace {
 using model::BatchEntry;
 using model::Context;
 using model::Model;
-using model::TokenId;
 
 const std::vector<TokenId> kPromptA = {1, 403, 407, 261, 378, 432, 383};
 const std::vector<TokenId> kPromptB = {1, 298, 311, 265, 280};

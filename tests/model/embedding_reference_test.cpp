@@ -16,7 +16,6 @@ namespace {
 using model::BatchEntry;
 using model::Context;
 using model::Model;
-using model::TokenId;
 
 // Largest accepted |difference| per component. The hidden states are O(1) (LayerNorm output).
 // llama.cpp evaluates GELU through a table indexed by the F16-rounded input and rounds the result

@@ -26,7 +26,6 @@ using independent::Spec;
 using independent::Weights;
 using model::Context;
 using model::Model;
-using model::TokenId;
 
 Spec qwen3_spec() {
     Spec s;

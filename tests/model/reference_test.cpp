@@ -18,7 +18,6 @@ namespace {
 using model::BatchEntry;
 using model::Context;
 using model::Model;
-using model::TokenId;
 
 struct ReferenceCase {
     std::string file;  // reference/<file>.json

@@ -42,9 +42,9 @@ class StaticEmbedder : public Embedder {
     std::vector<float> embed(std::string_view text) const override;
 
     // The token ids that embed() averages.
-    std::vector<tokenizer::TokenId> pooled_tokens(std::string_view text) const;
+    std::vector<TokenId> pooled_tokens(std::string_view text) const;
     const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
-    std::span<const float> row(tokenizer::TokenId id) const;
+    std::span<const float> row(TokenId id) const;
 
     // A small GGUF holding the table (F32) and the tokenizer; from_gguf reads it back.
     void write_gguf(const std::filesystem::path& path) const;
@@ -55,7 +55,7 @@ class StaticEmbedder : public Embedder {
 
     std::string tokenizer_json_;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-    tokenizer::TokenId unk_ = tokenizer::kNoToken;
+    TokenId unk_ = kNoToken;
     std::vector<float> table_;  // n_vocab x dim, row-major
     size_t dim_ = 0;
     bool normalize_ = true;

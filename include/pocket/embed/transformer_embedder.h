@@ -27,7 +27,7 @@ class TransformerEmbedder : public Embedder {
     int64_t max_tokens() const { return max_tokens_; }
 
   private:
-    std::vector<model::TokenId> tokenize(std::string_view text) const;
+    std::vector<TokenId> tokenize(std::string_view text) const;
 
     std::unique_ptr<model::Model> model_;
     int64_t max_tokens_;
