@@ -120,14 +120,15 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out)
 }
 
 std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool add_special,
-                                          bool parse_special) const {
+                                          bool parse_special,
+                                          std::span<const TextRange> verbatim) const {
     const Vocab& v = vocab();
     std::vector<TokenId> out;
     if (add_special && v.flags().add_bos) {
         if (v.special().bos == kNoToken) fail(v.origin(), ": the vocabulary adds BOS but has none");
         out.push_back(v.special().bos);
     }
-    for (const Fragment& fragment : partition_special_tokens(v, text, parse_special)) {
+    for (const Fragment& fragment : partition_special_tokens(v, text, parse_special, verbatim)) {
         if (fragment.is_token()) {
             out.push_back(fragment.token);
             continue;

@@ -18,8 +18,8 @@ class BpeTokenizer final : public Tokenizer {
     // Throws pocket::Error for an unknown pre-tokenizer (tokenizer.ggml.pre).
     explicit BpeTokenizer(Vocab vocab);
 
-    std::vector<TokenId> encode(std::string_view text, bool add_special,
-                                bool parse_special) const override;
+    std::vector<TokenId> encode(std::string_view text, bool add_special, bool parse_special,
+                                std::span<const TextRange> verbatim = {}) const override;
 
     // The words the pre-tokenizer cuts plain text into (raw bytes, not yet byte-level encoded).
     std::vector<std::string_view> pre_tokenize(std::string_view text) const;

@@ -72,14 +72,14 @@ class HfTokenizer final : public Tokenizer {
         cache_pieces();
     }
 
-    std::vector<TokenId> encode(std::string_view text, bool add_special,
-                                bool parse_special) const override {
+    std::vector<TokenId> encode(std::string_view text, bool add_special, bool parse_special,
+                                std::span<const TextRange> verbatim = {}) const override {
         std::vector<TokenId> out;
         if (add_special) out = p_.post.prefix;
         size_t pos = 0;
         bool first = true;
         while (pos <= text.size()) {
-            const Match m = find_added(text, pos, parse_special);
+            const Match m = find_added(text, pos, parse_special, verbatim);
             encode_segment(text.substr(pos, m.begin - pos), first, out);
             first = false;
             if (m.token == nullptr) break;
@@ -168,13 +168,15 @@ class HfTokenizer final : public Tokenizer {
 
     // The leftmost, longest added token at or after `pos` (Hugging Face's added-vocabulary
     // matching); {text.size(), text.size(), nullptr} when there is none.
-    Match find_added(std::string_view text, size_t pos, bool parse_special) const {
+    Match find_added(std::string_view text, size_t pos, bool parse_special,
+                     std::span<const TextRange> verbatim) const {
         for (size_t i = pos; i < text.size(); ++i) {
             for (const uint32_t index : p_.added_by_first_byte[static_cast<uint8_t>(text[i])]) {
                 const AddedToken& t = p_.added[index];
                 if (t.special && !parse_special) continue;
                 if (text.compare(i, t.content.size(), t.content) != 0) continue;
                 size_t end = i + t.content.size();
+                if (overlaps_any(verbatim, i, end)) continue;
                 if (t.single_word && ((i > 0 && is_word_byte(text[i - 1])) ||
                                       (end < text.size() && is_word_byte(text[end])))) {
                     continue;

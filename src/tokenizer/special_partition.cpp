@@ -10,12 +10,19 @@ bool is_ascii_space(char c) {
 }
 
 // Cuts one plain-text fragment at every leftmost non-overlapping occurrence of `special`.
-void split_fragment(std::string_view text, TokenId id, std::string_view special, uint32_t attr,
+// `offset` is where `text` starts in the whole input, to compare with the verbatim ranges.
+void split_fragment(std::string_view text, size_t offset, std::span<const TextRange> verbatim,
+                    TokenId id, std::string_view special, uint32_t attr,
                     std::vector<Fragment>& out) {
     size_t pos = 0;
+    size_t search = 0;
     for (;;) {
-        const size_t match = text.find(special, pos);
+        const size_t match = text.find(special, search);
         if (match == std::string_view::npos) break;
+        if (overlaps_any(verbatim, offset + match, offset + match + special.size())) {
+            search = match + 1;  // user text that merely looks like the token
+            continue;
+        }
 
         std::string_view left = text.substr(pos, match - pos);
         if (attr & kAttrLStrip) {
@@ -28,6 +35,7 @@ void split_fragment(std::string_view text, TokenId id, std::string_view special,
         if (attr & kAttrRStrip) {
             while (pos < text.size() && is_ascii_space(text[pos])) ++pos;
         }
+        search = pos;
     }
     if (pos < text.size()) out.push_back({kNoToken, text.substr(pos)});
 }
@@ -35,7 +43,8 @@ void split_fragment(std::string_view text, TokenId id, std::string_view special,
 }  // namespace
 
 std::vector<Fragment> partition_special_tokens(const Vocab& vocab, std::string_view text,
-                                               bool parse_special) {
+                                               bool parse_special,
+                                               std::span<const TextRange> verbatim) {
     std::vector<Fragment> fragments;
     if (text.empty()) return fragments;
     fragments.push_back({kNoToken, text});
@@ -54,7 +63,8 @@ std::vector<Fragment> partition_special_tokens(const Vocab& vocab, std::string_v
                 next.push_back(fragment);
                 continue;
             }
-            split_fragment(fragment.text, id, data.text, data.attr, next);
+            const auto offset = static_cast<size_t>(fragment.text.data() - text.data());
+            split_fragment(fragment.text, offset, verbatim, id, data.text, data.attr, next);
             changed = true;
         }
         if (changed) fragments.swap(next);

@@ -114,7 +114,8 @@ std::string SpmTokenizer::render_piece(TokenId id) const {
 }
 
 std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_special,
-                                          bool parse_special) const {
+                                          bool parse_special,
+                                          std::span<const TextRange> verbatim) const {
     const Vocab& v = vocab();
     const VocabFlags& flags = v.flags();
     std::vector<TokenId> out;
@@ -126,7 +127,7 @@ std::vector<TokenId> SpmTokenizer::encode(std::string_view text, bool add_specia
 
     // Every text fragment that starts the input or follows a special token gets the space prefix.
     bool after_special = true;
-    for (const Fragment& fragment : partition_special_tokens(v, text, parse_special)) {
+    for (const Fragment& fragment : partition_special_tokens(v, text, parse_special, verbatim)) {
         if (fragment.is_token()) {
             out.push_back(fragment.token);
             after_special = true;

@@ -17,8 +17,8 @@ class SpmTokenizer final : public Tokenizer {
     // Throws pocket::Error when a byte token's text is not of the form <0xXX>.
     explicit SpmTokenizer(Vocab vocab);
 
-    std::vector<TokenId> encode(std::string_view text, bool add_special,
-                                bool parse_special) const override;
+    std::vector<TokenId> encode(std::string_view text, bool add_special, bool parse_special,
+                                std::span<const TextRange> verbatim = {}) const override;
 
   protected:
     std::string render_piece(TokenId id) const override;

@@ -106,14 +106,15 @@ void WordPieceTokenizer::encode_word(const std::string& word, std::vector<TokenI
 }
 
 std::vector<TokenId> WordPieceTokenizer::encode(std::string_view text, bool add_special,
-                                                bool parse_special) const {
+                                                bool parse_special,
+                                                std::span<const TextRange> verbatim) const {
     const Vocab& v = vocab();
     std::vector<TokenId> out;
     if (add_special) {
         if (v.special().bos == kNoToken) fail(v.origin(), ": the vocabulary has no [CLS] token");
         out.push_back(v.special().bos);
     }
-    for (const Fragment& fragment : partition_special_tokens(v, text, parse_special)) {
+    for (const Fragment& fragment : partition_special_tokens(v, text, parse_special, verbatim)) {
         if (fragment.is_token()) {
             out.push_back(fragment.token);
             continue;

@@ -16,8 +16,8 @@ class WordPieceTokenizer final : public Tokenizer {
   public:
     explicit WordPieceTokenizer(Vocab vocab);
 
-    std::vector<TokenId> encode(std::string_view text, bool add_special,
-                                bool parse_special) const override;
+    std::vector<TokenId> encode(std::string_view text, bool add_special, bool parse_special,
+                                std::span<const TextRange> verbatim = {}) const override;
 
     // llama.cpp's BERT pre-processing: NFD base letters, lower case, control characters dropped,
     // split at whitespace and around punctuation, ASCII symbols and CJK ideographs.

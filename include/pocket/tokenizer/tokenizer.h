@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pocket/core/text_range.h"
 #include "pocket/tokenizer/vocab.h"
 
 namespace pocket::gguf {
@@ -24,9 +25,11 @@ class Tokenizer {
 
     // Text to token ids. add_special: add BOS/EOS as the vocabulary asks (flags().add_bos/eos).
     // parse_special: match control-token text such as "<|im_start|>" as that token (user-defined
-    // tokens are matched either way).
-    virtual std::vector<TokenId> encode(std::string_view text, bool add_special,
-                                        bool parse_special) const = 0;
+    // tokens are matched either way). verbatim: byte ranges of `text` where no special token may
+    // be matched (a rendered chat prompt's user-supplied parts: typing "<|im_end|>" must not end
+    // a turn); text there is tokenized as ordinary text, in the same fragments as elsewhere.
+    virtual std::vector<TokenId> encode(std::string_view text, bool add_special, bool parse_special,
+                                        std::span<const TextRange> verbatim = {}) const = 0;
 
     // The bytes a token stands for (may be part of a UTF-8 sequence, e.g. byte tokens <0xE2>).
     // With special=false, control and unknown tokens render as "". Throws for ids out of range.
