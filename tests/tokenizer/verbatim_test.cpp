@@ -57,7 +57,7 @@ TEST(Verbatim, RangesWithoutSpecialTextChangeNothing) {
         const auto tok = load(model);
         const std::string prompt =
             "<start_of_turn>user\nHello there, friend!<end_of_turn>\n<|user|>\n Once upon a time";
-        const TextRange ranges[] = {{20, 40}, {60, prompt.size()}};
+        const TextRange ranges[] = {{20, 40}, {62, prompt.size()}};  // text only
         EXPECT_EQ(tok->encode(prompt, true, true, ranges), tok->encode(prompt, true, true))
             << model;
     }
