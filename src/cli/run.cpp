@@ -12,10 +12,9 @@
 #include "pocket/core/error.h"
 #include "pocket/core/read_file.h"
 #include "pocket/core/thread_pool.h"
-#include "pocket/generate/sampling.h"
+#include "pocket/generate/session.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
-#include "pocket/tokenizer/stream_decoder.h"
 #include "pocket/tokenizer/tokenizer.h"
 
 namespace pocket::cli {
@@ -38,6 +37,7 @@ struct RunOptions {
     bool parse_special = false;
     bool echo = false;
     bool quiet = false;
+    std::vector<std::string> stop;
     SamplingParams sampling;
 };
 
@@ -53,12 +53,11 @@ int run_generate(RunOptions opt) {
 
     const auto t_load = Clock::now();
     const auto model = model::load_model(opt.model);
-    const tokenizer::Tokenizer& tok = model->tokenizer();
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
     const double load_ms = ms_since(t_load);
 
     const std::vector<TokenId> prompt =
-        tok.encode(opt.prompt, /*add_special=*/true, opt.parse_special);
+        model->tokenizer().encode(opt.prompt, /*add_special=*/true, opt.parse_special);
     if (prompt.empty())
         fail("the prompt is empty and the model adds no BOS token: nothing to start from");
     const int64_t budget = ctx.n_ctx() - static_cast<int64_t>(prompt.size());
@@ -66,51 +65,36 @@ int run_generate(RunOptions opt) {
         fail("the prompt has ", prompt.size(), " tokens but the context holds ", ctx.n_ctx(),
              " (raise --ctx-size)");
     }
-    int n_predict = opt.n_predict < 0 ? static_cast<int>(budget) : opt.n_predict;
-    if (n_predict > budget) {
-        if (!opt.quiet)
-            std::fprintf(stderr, "pocket: context holds only %lld more tokens; stopping there\n",
-                         (long long)budget);
-        n_predict = static_cast<int>(budget);
+    GenerateOptions gen;
+    gen.sampling = opt.sampling;
+    gen.max_tokens = opt.n_predict;
+    gen.ignore_eos = opt.ignore_eos;
+    gen.stop = opt.stop;
+    if (opt.n_predict > budget + 1 && !opt.quiet) {
+        std::fprintf(stderr, "pocket: context holds only %lld more tokens; stopping there\n",
+                     (long long)budget);
     }
 
     if (opt.echo) write_out(opt.prompt);
-    Sampler sampler(opt.sampling);
-    for (TokenId t : prompt) sampler.accept_prompt(t);
-
-    const auto t_prompt = Clock::now();
-    std::span<const float> logits = ctx.eval(prompt);
-    const double prompt_ms = ms_since(t_prompt);
-
-    tokenizer::StreamDecoder stream(tok);
-    int generated = 0;
-    double gen_ms = 0.0;
-    int evaluated = 0;
-    while (generated < n_predict) {
-        const TokenId next = sampler.sample(logits);
-        sampler.accept(next);
-        if (tok.is_eog(next) && !opt.ignore_eos) break;
-        ++generated;
-        write_out(stream.feed(next));
-        if (generated == n_predict) break;
-        const auto t_eval = Clock::now();
-        logits = ctx.eval(std::span<const TokenId>(&next, 1));
-        gen_ms += ms_since(t_eval);
-        ++evaluated;
-    }
-    write_out(stream.flush());
-    if (opt.echo || generated > 0) write_out("\n");
+    Session session(ctx);
+    const GenerateResult r = session.generate(prompt, gen, [](std::string_view piece) {
+        write_out(piece);
+        return true;
+    });
+    if (opt.echo || !r.text.empty()) write_out("\n");
 
     if (!opt.quiet) {
+        const auto evaluated = std::max<int64_t>(0, r.completion_tokens - 1);
         std::fprintf(stderr,
                      "pocket: load %.1f ms | prompt %zu tokens in %.1f ms (%.1f tokens/s) | "
-                     "generated %d tokens, %d evaluated in %.1f ms (%.1f tokens/s) | seed %llu | "
+                     "generated %lld tokens, finish %s, in %.1f ms (%.1f tokens/s) | seed %llu | "
                      "threads %d\n",
-                     load_ms, prompt.size(), prompt_ms,
-                     1000.0 * static_cast<double>(prompt.size()) / prompt_ms, generated, evaluated,
-                     gen_ms, evaluated > 0 ? 1000.0 * evaluated / gen_ms : 0.0,
-                     static_cast<unsigned long long>(sampler.seed()),
-                     ThreadPool::global().n_threads());
+                     load_ms, prompt.size(), r.prompt_ms,
+                     1000.0 * static_cast<double>(prompt.size()) / r.prompt_ms,
+                     (long long)r.completion_tokens,
+                     std::string(finish_reason_name(r.finish)).c_str(), r.generate_ms,
+                     evaluated > 0 ? 1000.0 * static_cast<double>(evaluated) / r.generate_ms : 0.0,
+                     static_cast<unsigned long long>(r.seed), ThreadPool::global().n_threads());
     }
     return kExitOk;
 }
@@ -148,6 +132,8 @@ Runner register_run(CLI::App& app) {
     app.add_option("--presence-penalty", s.presence_penalty, "Presence penalty")
         ->capture_default_str();
     app.add_option("-s,--seed", s.seed, "Random seed (default: random; printed in the summary)");
+    app.add_option("--stop", opt->stop,
+                   "Stop where the output contains this text (not printed; repeatable)");
     app.add_flag("--ignore-eos", opt->ignore_eos, "Keep generating after end-of-generation tokens");
     app.add_flag("--special", opt->parse_special,
                  "Parse special-token text such as <|im_start|> in the prompt");
