@@ -60,12 +60,25 @@ int64_t default_ctx(const HParams& hp) {
     return std::min<int64_t>(hp.n_ctx_train, 4096);
 }
 
+int64_t context_size(const ContextParams& params, const HParams& hp) {
+    if (params.n_ctx < 0) fail("n_ctx must be positive (or 0 for the default), got ", params.n_ctx);
+    const int64_t n_ctx = params.n_ctx > 0 ? params.n_ctx : default_ctx(hp);
+    if (n_ctx <= 0) fail("the model states no training context: give n_ctx explicitly");
+    return n_ctx;
+}
+
+// Entries of `batch` that belong to `seq`.
+int64_t batch_tokens(std::span<const BatchEntry> batch, SeqId seq) {
+    return std::count_if(batch.begin(), batch.end(),
+                         [&](const BatchEntry& e) { return e.seq == seq; });
+}
+
 }  // namespace
 
 Context::Context(const Model& model, const ContextParams& params)
     : model_(model),
       params_(params),
-      n_ctx_(params.n_ctx > 0 ? params.n_ctx : default_ctx(model.hparams())),
+      n_ctx_(context_size(params, model.hparams())),
       kv_(KvCacheParams{model.hparams().n_layer, model.hparams().n_embd_kv(), n_ctx_, 64}),
       scratch_(std::make_unique<Scratch>()) {
     if (params_.n_batch <= 0) fail("n_batch must be positive");
@@ -133,6 +146,11 @@ void Context::decode(std::span<const BatchEntry> batch) {
         if (e.token < 0 || e.token >= hp.n_vocab) {
             fail("token id ", e.token, " is outside the vocabulary (", hp.n_vocab, " tokens)");
         }
+        const TensorView& position_embd = model_.weights().position_embd;
+        if (!position_embd.empty() && e.pos >= position_embd.rows) {
+            fail("position ", e.pos, " is beyond the model's ", position_embd.rows,
+                 " position embeddings");
+        }
         auto it = std::find_if(next_pos.begin(), next_pos.end(),
                                [&](const auto& p) { return p.first == e.seq; });
         if (it == next_pos.end()) it = next_pos.insert(next_pos.end(), {e.seq, kv_.length(e.seq)});
@@ -157,24 +175,33 @@ void Context::decode(std::span<const BatchEntry> batch) {
             }
         }
     }
-    int64_t extra = 0;
-    for (const auto& [seq, next] : next_pos) {
-        const int64_t page = kv_.params().page_tokens;
-        const int64_t pages_now = (kv_.length(seq) + page - 1) / page;
-        const int64_t pages_then = (next + page - 1) / page;
-        extra += (pages_then - pages_now) * page;
-    }
-    if (extra > kv_.free_positions()) {
-        fail("context is full: the batch needs ", extra, " more positions, ", kv_.free_positions(),
-             " are free (raise the context size)");
-    }
+    // Every buffer sized from n_ctx (the attention scores above all) relies on this: no sequence
+    // holds more than n_ctx positions, and all of them together no more than n_ctx either.
+    kv_.check_grow(next_pos);
 
     if (model_.arch().lm_head) logits_.resize(n_logits * static_cast<size_t>(hp.n_vocab));
     embeddings_.resize(n_logits * static_cast<size_t>(hp.n_embd));
     n_outputs_ = 0;
-    for (size_t start = 0; start < batch.size(); start += static_cast<size_t>(params_.n_batch)) {
-        const size_t count = std::min(batch.size() - start, static_cast<size_t>(params_.n_batch));
-        forward(batch.subspan(start, count));
+    try {
+        for (size_t start = 0; start < batch.size();
+             start += static_cast<size_t>(params_.n_batch)) {
+            const size_t count =
+                std::min(batch.size() - start, static_cast<size_t>(params_.n_batch));
+            forward(batch.subspan(start, count));
+        }
+    } catch (...) {
+        // Nothing above should fail once the batch is validated, but if something does, the
+        // sequences go back to their lengths before the call rather than keep half a batch.
+        for (const auto& [seq, next] : next_pos) {
+            const int64_t before = next - batch_tokens(batch, seq);
+            if (before == 0) {
+                kv_.clear(seq);
+            } else {
+                kv_.truncate(seq, before);
+            }
+        }
+        n_outputs_ = 0;
+        throw;
     }
 }
 

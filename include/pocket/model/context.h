@@ -20,7 +20,9 @@ class ThreadPool;
 namespace pocket::model {
 
 struct ContextParams {
-    int64_t n_ctx = 0;  // positions in the KV cache over all sequences; 0 = min(train ctx, 4096)
+    // Positions in the KV cache over all sequences, exactly (also the longest a sequence can be);
+    // 0 = min(train ctx, 4096).
+    int64_t n_ctx = 0;
     int64_t n_batch =
         512;  // largest number of tokens evaluated in one pass (longer batches are split)
 };
@@ -39,8 +41,8 @@ class Context {
     Context(const Context&) = delete;
     Context& operator=(const Context&) = delete;
 
-    // Evaluates the batch. On error (bad token, position gap, full cache) throws and leaves the
-    // cache as it was before the call.
+    // Evaluates the batch. On error (bad token, position gap, a sequence that would hold more
+    // than n_ctx positions, full cache) throws and leaves the cache as it was before the call.
     void decode(std::span<const BatchEntry> batch);
 
     // Logits of the i-th entry of the last batch that had logits == true (n_vocab values).

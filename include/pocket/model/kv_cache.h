@@ -4,12 +4,19 @@
 // every layer for those positions. A sequence owns a list of pages, so sequences can grow, be
 // cleared or truncated independently (the server's continuous batching needs exactly that)
 // without moving other sequences' data. Entries are stored as F16, like llama.cpp's default.
+//
+// Pages are reference-counted: fork() lets a sequence share another's pages (n completions of
+// one prompt, a server's prompt cache) and a shared page is copied before anything is written
+// into it (copy-on-write). `capacity` is a budget of positions honoured exactly, not rounded up
+// to pages: the positions held by all sequences together (a shared position counts once) never
+// exceed it, so no sequence is ever longer than the buffers its owner sized for `capacity`.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "pocket/core/fp16.h"
@@ -30,20 +37,32 @@ class KvCache {
     explicit KvCache(const KvCacheParams& params);
 
     const KvCacheParams& params() const { return params_; }
+    int64_t capacity() const { return params_.capacity; }
     int64_t length(SeqId seq) const;  // positions stored for `seq` (0 if unknown)
-    int64_t free_positions() const {
-        return static_cast<int64_t>(free_pages_.size()) * params_.page_tokens;
-    }
+    // Positions held by all sequences, each stored position counted once however many
+    // sequences share it.
+    int64_t used_positions() const { return used_; }
+    // Positions a new sequence could take: bounded by the capacity and by the free pages.
+    int64_t free_positions() const;
+    int64_t free_pages() const { return static_cast<int64_t>(free_pages_.size()); }
     size_t bytes_allocated() const { return n_values_ * sizeof(f16_t); }
 
     // Makes room for `seq` to hold `n_positions` positions in total and records the new length.
-    // Throws pocket::Error if the cache is full; nothing changes then.
+    // Throws pocket::Error if the sequence would be longer than the capacity or the cache is
+    // full; nothing changes then.
     void grow(SeqId seq, int64_t n_positions);
+    // Throws as grow() would if every (sequence, new length) pair grew together (one batch);
+    // changes nothing.
+    void check_grow(std::span<const std::pair<SeqId, int64_t>> targets) const;
     void truncate(SeqId seq, int64_t n_positions);  // keeps positions [0, n_positions)
     void clear(SeqId seq);
     void clear_all();
+    // Makes `dst` a copy of `src` (whatever `dst` held is dropped first) that shares src's pages
+    // until one of them writes: cheap, and it uses no positions until the two diverge.
+    void fork(SeqId src, SeqId dst);
 
-    // Row of n_embd_kv values for (layer, seq, pos); pos < length(seq).
+    // Row of n_embd_kv values for (layer, seq, pos); pos < length(seq). The writable rows must
+    // belong to a page that `seq` does not share (grow() makes the page it appends into so).
     f16_t* key(int64_t layer, SeqId seq, int64_t pos);
     f16_t* value(int64_t layer, SeqId seq, int64_t pos);
     const f16_t* key(int64_t layer, SeqId seq, int64_t pos) const;
@@ -57,13 +76,15 @@ class KvCache {
         const f16_t* keys;    // count rows of n_embd_kv
         const f16_t* values;  // count rows of n_embd_kv
     };
-    // Calls fn(run) for the positions [0, n_positions) of `seq` in `layer`, in order.
+    // Calls fn(run) for the positions [0, n_positions) of `seq` in `layer`, in order;
+    // n_positions <= length(seq).
     template <typename Fn>
     void for_each_run(int64_t layer, SeqId seq, int64_t n_positions, Fn&& fn) const {
-        const auto& pages = sequence(seq).pages;
+        const Sequence& s = sequence(seq);
+        check_run_length(seq, s, n_positions);
         for (int64_t first = 0; first < n_positions; first += params_.page_tokens) {
             const int64_t count = std::min(params_.page_tokens, n_positions - first);
-            const int64_t page = pages[static_cast<size_t>(first / params_.page_tokens)];
+            const int64_t page = s.pages[static_cast<size_t>(first / params_.page_tokens)];
             fn(Run{first, count, page_base(page, layer, 0), page_base(page, layer, 1)});
         }
     }
@@ -73,14 +94,32 @@ class KvCache {
         std::vector<int64_t> pages;
         int64_t length = 0;
     };
+    // What growing one sequence to a new length costs.
+    struct Growth {
+        int64_t new_pages = 0;   // pages taken from the free list (copies included)
+        int64_t positions = 0;   // positions added to used_ (a copied page's rows included)
+        bool copy_last = false;  // the partly filled last page is shared and must be copied
+    };
+    Growth growth(SeqId seq, int64_t n_positions) const;
+    void check_length(SeqId seq, int64_t n_positions) const;
+    static void check_run_length(SeqId seq, const Sequence& s, int64_t n_positions);
     const Sequence& sequence(SeqId seq) const;
+    int64_t page_fill(const Sequence& s, size_t index) const;
     f16_t* page_base(int64_t page, int64_t layer, int kv) const;
     f16_t* entry(int64_t layer, SeqId seq, int64_t pos, int kv) const;
+    f16_t* writable_entry(int64_t layer, SeqId seq, int64_t pos, int kv);
+    int64_t take_page();
+    void release_page(int64_t page);
+    void copy_page(int64_t from, int64_t to, int64_t rows);
+    void recount();  // page_fill_ and used_ from the sequences, after a truncate or fork
 
     KvCacheParams params_;
     size_t n_values_ = 0;
     std::unique_ptr<f16_t[]> storage_;  // left uninitialised: untouched pages cost no memory
     std::vector<int64_t> free_pages_;
+    std::vector<int32_t> refs_;       // sequences holding each page
+    std::vector<int64_t> page_fill_;  // positions of each page some sequence holds
+    int64_t used_ = 0;                // sum of page_fill_
     std::unordered_map<SeqId, Sequence> sequences_;
 };
 
