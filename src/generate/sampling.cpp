@@ -78,7 +78,7 @@ bool Sampler::penalties_on() const {
             params_.presence_penalty != 0.0f);
 }
 
-TokenId Sampler::sample(std::span<const float> logits) {
+bool Sampler::prepare(std::span<const float> logits) {
     if (logits.empty()) fail("sampling: empty logits row");
     for (const LogitBias& b : params_.logit_bias) {
         if (static_cast<size_t>(b.token) >= logits.size()) {
@@ -97,13 +97,52 @@ TokenId Sampler::sample(std::span<const float> logits) {
     for (const auto& constraint : constraints_) constraint->apply(candidates_);
     if (!params_.logit_bias.empty() || !constraints_.empty()) drop_masked(candidates_);
 
-    if (params_.temperature <= 0.0f) return pick_greedy(candidates_);
+    if (params_.temperature <= 0.0f) return true;
 
     keep_top_k(candidates_, params_.top_k);
     keep_top_p(candidates_, params_.top_p);
     keep_min_p(candidates_, params_.min_p);
     apply_temperature(candidates_, params_.temperature);
+    return false;
+}
+
+TokenId Sampler::sample(std::span<const float> logits) {
+    if (prepare(logits)) return pick_greedy(candidates_);
     return pick_from_distribution(candidates_, rng_);
+}
+
+std::span<const Candidate> Sampler::distribution(std::span<const float> logits) {
+    if (prepare(logits)) {
+        const TokenId best = pick_greedy(candidates_);
+        const Candidate one_hot{best, 0.0f, 1.0f};
+        candidates_.assign(std::span<const Candidate>(&one_hot, 1));
+    } else {
+        candidates_.compute_probs();
+    }
+    return candidates_.items();
+}
+
+TokenId Sampler::draw(std::span<const Candidate> distribution) {
+    double total = 0.0;
+    for (const Candidate& c : distribution) {
+        if (c.prob > 0.0f) total += c.prob;
+    }
+    if (!(total > 0.0)) fail("sampling: draw from a distribution with no probability mass");
+    const double target = rng_.uniform01() * total;
+    double cumulative = 0.0;
+    const Candidate* last_possible = nullptr;
+    for (const Candidate& c : distribution) {
+        if (c.prob <= 0.0f) continue;
+        cumulative += c.prob;
+        last_possible = &c;
+        if (target < cumulative) return c.id;
+    }
+    return last_possible->id;  // rounding left the draw just above the last sum
+}
+
+void Sampler::reseed(uint64_t seed) {
+    seed_ = seed;
+    rng_.seed(seed);
 }
 
 void Sampler::accept(TokenId token) {
@@ -111,7 +150,9 @@ void Sampler::accept(TokenId token) {
     for (const auto& constraint : constraints_) constraint->accept(token);
 }
 
-void Sampler::accept_prompt(TokenId token) { history_.push(token); }
+void Sampler::accept_prompt(TokenId token) {
+    history_.push(token);
+}
 
 bool Sampler::can_end() const {
     for (const auto& constraint : constraints_) {

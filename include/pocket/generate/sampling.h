@@ -66,6 +66,21 @@ class Sampler {
     // token: call accept() with whatever the sequence actually continues with.
     TokenId sample(std::span<const float> logits);
 
+    // The distribution sample() would draw from, without drawing: every step up to the pick, with
+    // Candidate::prob filled (entries with prob 0 are never drawn). Greedy (temperature <= 0): one
+    // entry, the greedy token, with prob 1. Valid until the next call of sample() or
+    // distribution(). Speculative decoding compares the target's and the draft's distributions
+    // through this.
+    std::span<const Candidate> distribution(std::span<const float> logits);
+    // Draws one token from a distribution (probs as given, not renormalised beyond their sum) with
+    // this sampler's random generator.
+    TokenId draw(std::span<const Candidate> distribution);
+    // A uniform draw in [0, 1) from this sampler's random generator.
+    double uniform01() { return rng_.uniform01(); }
+    // Restarts the random generator from `seed`, keeping history and constraints: a copy that
+    // must not replay the draws of the sampler it was copied from (a speculative draft) uses it.
+    void reseed(uint64_t seed);
+
     // Records a generated token: it counts for the penalties and advances the constraints.
     void accept(TokenId token);
     // Records a prompt token: it counts for the penalties but never advances a constraint (the
@@ -90,6 +105,8 @@ class Sampler {
 
   private:
     bool penalties_on() const;
+    // Steps 1-6 on candidates_; returns true when the pick is greedy (steps 3-6 skipped).
+    bool prepare(std::span<const float> logits);
 
     SamplingParams params_;
     uint64_t seed_;
