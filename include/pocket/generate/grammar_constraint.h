@@ -67,6 +67,7 @@ class GrammarConstraint final : public SamplingConstraint {
     GrammarConstraint(std::shared_ptr<const Grammar> grammar,
                       std::shared_ptr<const VocabularyIndex> vocab);
     ~GrammarConstraint() override;
+    GrammarConstraint& operator=(const GrammarConstraint&) = delete;
 
     // Sets the logit of every token that cannot continue the grammar to -infinity. End-of-
     // generation tokens survive only where the grammar may end; ids past the indexed vocabulary
@@ -85,9 +86,10 @@ class GrammarConstraint final : public SamplingConstraint {
     // The allowed tokens as a bit per token id (bit i of word i / 64), for tests and tools.
     std::vector<uint64_t> allowed_mask();
 
-  private:
+    // Copies share the grammar engine and copy the parse state, like clone().
     GrammarConstraint(const GrammarConstraint& other);
 
+  private:
     std::shared_ptr<GrammarEngine> engine_;
     std::shared_ptr<const VocabularyIndex> vocab_;
     std::vector<uint32_t> stacks_;  // sorted ids of the live parse stacks

@@ -10,6 +10,7 @@
 // (vectors of ids) stay valid for the graph's lifetime.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -104,8 +105,14 @@ struct Utf8State {
         return Step::Done;
     }
     // The code points a partial sequence can still become.
-    uint32_t lo() const { return cp << (6 * need); }
-    uint32_t hi() const { return (cp << (6 * need)) | ((1u << (6 * need)) - 1); }
+    // (The shortest form for the length and U+10FFFF bound them: E0 alone is not U+0000-0FFF.)
+    uint32_t lo() const {
+        const uint32_t shortest = len == 4 ? 0x10000 : len == 3 ? 0x800 : 0x80;
+        return std::max(cp << (6 * need), shortest);
+    }
+    uint32_t hi() const {
+        return std::min((cp << (6 * need)) | ((1u << (6 * need)) - 1), uint32_t{0x10ffff});
+    }
 };
 
 }  // namespace pocket
