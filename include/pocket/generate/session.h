@@ -112,6 +112,7 @@ class Session {
     std::span<const TokenId> cached_tokens() const { return cached_; }
 
     model::Context& context() { return ctx_; }
+    const model::Context& context() const { return ctx_; }
     model::SeqId seq() const { return seq_; }
 
   private:
