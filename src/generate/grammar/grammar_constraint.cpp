@@ -38,6 +38,8 @@ class GrammarEngine {
 
     // The mask for a state (with its pending partial code point); call with the mutex held.
     std::shared_ptr<const Mask> mask(std::span<const uint32_t> stacks, Utf8State partial) {
+        // Without a pending partial character, cp and len are leftovers of the last one.
+        if (partial.need == 0) partial = Utf8State{};
         key_.resize(3 + stacks.size());
         key_[0] = partial.cp;
         key_[1] = partial.need;
