@@ -31,6 +31,7 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/model_path.h"
 #include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
 #include "pocket/core/rng.h"
@@ -403,7 +404,9 @@ int run_bench(const BenchOptions& opt) {
 
 Runner register_bench(CLI::App& app) {
     auto opt = std::make_shared<BenchOptions>();
-    app.add_option("-m,--model", opt->model, "GGUF model file")->required();
+    app.add_option("-m,--model", opt->model,
+                   "GGUF model file, or a model name in the models folder")
+        ->required();
     app.add_option("-p,--n-prompt", opt->n_prompt,
                    "Prompt tokens evaluated in one batch (0 = skip pp)")
         ->capture_default_str()
@@ -417,7 +420,10 @@ Runner register_bench(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
     app.add_flag("--json", opt->json, "Print one JSON object instead of the table");
-    return [opt] { return run_bench(*opt); };
+    return [opt] {
+        opt->model = resolve_model_arg(opt->model);
+        return run_bench(*opt);
+    };
 }
 
 }  // namespace pocket::cli

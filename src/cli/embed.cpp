@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/model_path.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/embed/embedder.h"
@@ -58,7 +59,7 @@ int run_embed(const EmbedCliOptions& opt) {
         std::fprintf(stderr, "pocket embed: give at least one text (-p TEXT or --file PATH)\n");
         return kExitUsage;
     }
-    const auto embedder = embed::open_embedder(opt.model);
+    const auto embedder = embed::open_embedder(resolve_model_arg(opt.model));
     const auto vectors = embedder->embed_batch(texts);
 
     std::string out = "[";

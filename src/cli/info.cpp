@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/model_path.h"
 #include "pocket/gguf/gguf.h"
 #include "pocket/model/arch.h"
 #include "pocket/model/hparams.h"
@@ -83,7 +84,7 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
 }
 
 int run_info(const InfoOptions& opt) {
-    const gguf::File file = gguf::File::open(opt.model);
+    const gguf::File file = gguf::File::open(resolve_model_arg(opt.model));
     uint64_t n_params = 0;
     std::map<std::string, size_t> type_counts;
     for (const auto& t : file.tensors()) {
@@ -197,7 +198,8 @@ int run_info(const InfoOptions& opt) {
 
 Runner register_info(CLI::App& app) {
     auto opt = std::make_shared<InfoOptions>();
-    app.add_option("model", opt->model, "GGUF file")->required();
+    app.add_option("model", opt->model, "GGUF file, or a model name in the models folder")
+        ->required();
     app.add_flag("--tensors", opt->tensors, "List every tensor (name, type, shape, bytes, offset)");
     app.add_flag("--json", opt->json, "Print one JSON object instead of text");
     app.add_flag("--full", opt->full_values, "Do not shorten long string values");

@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/model_path.h"
 #include "pocket/core/read_file.h"
 #include "pocket/gguf/gguf.h"
 #include "pocket/tokenizer/hf_tokenizer.h"
@@ -44,13 +45,12 @@ std::string to_hex(std::string_view bytes) {
 int run_tokenize(const TokenizeOptions& opt) {
     std::unique_ptr<tokenizer::Tokenizer> tok;
     if (!opt.model.empty()) {
-        tok = tokenizer::load_tokenizer(gguf::File::open(opt.model));
+        tok = tokenizer::load_tokenizer(gguf::File::open(resolve_model_arg(opt.model)));
     } else {
         tok = tokenizer::load_hf_tokenizer(opt.tokenizer_json);
     }
     const std::string text = opt.file.empty() ? opt.text : read_file(opt.file);
-    const std::vector<TokenId> ids =
-        tok->encode(text, !opt.no_special, opt.parse_special);
+    const std::vector<TokenId> ids = tok->encode(text, !opt.no_special, opt.parse_special);
 
     if (opt.json) {
         nlohmann::json out;
