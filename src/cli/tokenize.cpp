@@ -27,7 +27,9 @@ struct TokenizeOptions {
     std::string text;
     std::string file;
     bool no_special = false;
-    bool parse_special = false;
+    // Special-token text such as <|im_start|> becomes that token, as llama-tokenize and Hugging
+    // Face tokenizers do by default.
+    bool parse_special = true;
     bool json = false;
     bool ids_only = false;
 };
@@ -90,8 +92,14 @@ Runner register_tokenize(CLI::App& app) {
         ->excludes(text);
     app.add_flag("--no-special", opt->no_special,
                  "Do not add the special tokens the tokenizer adds (BOS, [CLS]...[SEP])");
+    auto* no_parse = app.add_flag(
+        "!--no-parse-special", opt->parse_special,
+        "Tokenize special-token text such as <|im_start|> as plain text (by default it "
+        "becomes that token)");
+    // Parsing is the default now; the old flags stay accepted so scripts keep working.
     app.add_flag("--parse-special,--special", opt->parse_special,
-                 "Match special-token text such as <|im_start|> as that token");
+                 "Match special-token text as that token (the default)")
+        ->excludes(no_parse);
     auto* json = app.add_flag("--json", opt->json,
                               "Print {\"ids\", \"pieces\", \"piece_hex\", \"n_tokens\"} as JSON");
     app.add_flag("--ids", opt->ids_only, "Print only the ids, on one line")->excludes(json);

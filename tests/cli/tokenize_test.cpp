@@ -53,6 +53,30 @@ TEST(CliTokenize, ChatPromptWithParsedSpecialTokens) {
     EXPECT_EQ(out["ids"].get<Ids>(), c["prompt_tokens"].get<Ids>());
 }
 
+// Like llama-tokenize and Hugging Face tokenizers, special-token text is parsed by default;
+// --no-parse-special tokenizes it as plain text.
+TEST(CliTokenize, SpecialTokenTextIsParsedByDefault) {
+    const auto c = reference_case("tiny-qwen2.json", "chat");
+    const std::string model = shared_path("models/tiny/tiny-qwen2.gguf").string();
+    const std::string prompt = c["prompt"].get<std::string>();
+    const auto expected = c["prompt_tokens"].get<Ids>();
+    EXPECT_EQ(
+        run_json({"tokenize", "-m", model, "--json", "--no-special", prompt})["ids"].get<Ids>(),
+        expected);
+    const auto plain =
+        run_json({"tokenize", "-m", model, "--json", "--no-special", "--no-parse-special", prompt});
+    EXPECT_NE(plain["ids"].get<Ids>(), expected);
+    EXPECT_GT(plain["ids"].size(), expected.size());  // "<|im_start|>" split into pieces
+    // The pieces spell the text back.
+    std::string joined;
+    for (const auto& piece : plain["pieces"]) joined += piece.get<std::string>();
+    EXPECT_EQ(joined, prompt);
+    // --parse-special stays accepted (it is the default) and conflicts with its negation.
+    EXPECT_EQ(run_pocket({"tokenize", "-m", model, "--parse-special", "--no-parse-special", "x"})
+                  .exit_code,
+              64);
+}
+
 TEST(CliTokenize, FileIsReadByteForByte) {
     const auto c = reference_case("tiny-bert.json", "python_code");  // has a newline inside
     ScratchDir dir;
