@@ -1,6 +1,6 @@
 // Cost of the grammar constraint's token mask per generated token, on a real tokenizer.
 //
-//   bench_grammar_mask TOKENIZER_JSON [GENERATIONS]
+//   bench_grammar_mask TOKENIZER_JSON|MODEL.gguf [GENERATIONS]
 //
 // For each schema it runs GENERATIONS constrained generations driven by random logits (what a
 // random-weight model gives) at temperature 1 with every truncation step off, so the walk sees
@@ -19,6 +19,7 @@
 #include "pocket/generate/grammar.h"
 #include "pocket/generate/grammar_constraint.h"
 #include "pocket/generate/sampling.h"
+#include "pocket/gguf/gguf.h"
 #include "pocket/tokenizer/hf_tokenizer.h"
 
 namespace {
@@ -57,12 +58,15 @@ const char* kSchemas[][2] = {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: %s TOKENIZER_JSON [GENERATIONS]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s TOKENIZER_JSON|MODEL.gguf [GENERATIONS]\n", argv[0]);
         return 2;
     }
     const int generations = argc > 2 ? std::atoi(argv[2]) : 20;
     const int max_tokens = 200;
-    auto tok = pocket::tokenizer::load_hf_tokenizer(argv[1]);
+    const std::string path = argv[1];
+    auto tok = path.ends_with(".gguf")
+                   ? pocket::tokenizer::load_tokenizer(pocket::gguf::File::open(path))
+                   : pocket::tokenizer::load_hf_tokenizer(path);
     auto t0 = Clock::now();
     auto index = pocket::VocabularyIndex::build(*tok);
     double build_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
