@@ -19,6 +19,8 @@ Runner register_embed(CLI::App& app);
 Runner register_convert(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
+Runner register_chat(CLI::App& app);
+Runner register_list(CLI::App& app);
 
 // Exit codes shared by all subcommands.
 enum ExitCode : int {

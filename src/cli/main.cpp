@@ -29,10 +29,12 @@ int main(int argc, char** argv) {
     };
     add("info", "Describe a GGUF model: architecture, sizes, metadata, tensors", register_info);
     add("run", "Generate text from a prompt, streaming to stdout", register_run);
+    add("chat", "Chat with a model in its own chat format", register_chat);
     add("synth", "Write a random-weight GGUF model of a real model's shape", register_synth);
     add("embed", "Embed texts with an embedding model, printing JSON vectors", register_embed);
     add("convert", "Convert a Hugging Face model folder to GGUF", register_convert);
     add("tokenize", "Print the token ids (and pieces) of a text", register_tokenize);
+    add("list", "List the models in the models folder ($POCKET_MODELS)", register_list);
     add("bench", "Measure prompt, generation and first-token speed, load time and peak memory",
         register_bench);
 

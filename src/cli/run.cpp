@@ -8,6 +8,8 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/generate_options.h"
+#include "cli/model_path.h"
 #include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
 #include "pocket/core/read_file.h"
@@ -52,7 +54,7 @@ int run_generate(RunOptions opt) {
     if (!opt.prompt_file.empty()) opt.prompt = read_file(opt.prompt_file);
 
     const auto t_load = Clock::now();
-    const auto model = model::load_model(opt.model);
+    const auto model = model::load_model(resolve_model_arg(opt.model));
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
     const double load_ms = ms_since(t_load);
 
@@ -103,8 +105,8 @@ int run_generate(RunOptions opt) {
 
 Runner register_run(CLI::App& app) {
     auto opt = std::make_shared<RunOptions>();
-    SamplingParams& s = opt->sampling;
-    app.add_option("-m,--model", opt->model, "GGUF model file or Hugging Face model folder")
+    app.add_option("-m,--model", opt->model,
+                   "GGUF file, Hugging Face folder, or a model name in the models folder")
         ->required();
     auto* prompt = app.add_option("-p,--prompt", opt->prompt, "Prompt text");
     app.add_option("-f,--file", opt->prompt_file, "Read the prompt from a file (bytes as they are)")
@@ -115,23 +117,7 @@ Runner register_run(CLI::App& app) {
     app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context size in tokens (default: min(train, 4096))");
-    app.add_option("--temp", s.temperature, "Temperature; 0 = greedy")->capture_default_str();
-    app.add_option("--top-k", s.top_k, "Keep the k most likely tokens (0 = off)")
-        ->capture_default_str();
-    app.add_option("--top-p", s.top_p, "Nucleus sampling threshold (1 = off)")
-        ->capture_default_str();
-    app.add_option("--min-p", s.min_p, "Drop tokens below min-p x the top probability (0 = off)")
-        ->capture_default_str();
-    app.add_option("--repeat-penalty", s.repeat_penalty, "Repetition penalty (1 = off)")
-        ->capture_default_str();
-    app.add_option("--repeat-last-n", s.repeat_last_n,
-                   "Tokens the penalties look back over (-1 = all)")
-        ->capture_default_str();
-    app.add_option("--frequency-penalty", s.frequency_penalty, "Frequency penalty")
-        ->capture_default_str();
-    app.add_option("--presence-penalty", s.presence_penalty, "Presence penalty")
-        ->capture_default_str();
-    app.add_option("-s,--seed", s.seed, "Random seed (default: random; printed in the summary)");
+    add_sampling_options(app, opt->sampling);
     app.add_option("--stop", opt->stop,
                    "Stop where the output contains this text (not printed; repeatable)");
     app.add_flag("--ignore-eos", opt->ignore_eos, "Keep generating after end-of-generation tokens");

@@ -4,8 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -62,8 +64,14 @@ std::string drain(int fd) {
 }  // namespace
 
 CommandResult run_pocket(const std::vector<std::string>& args) {
-    int out_pipe[2], err_pipe[2];
-    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
+    return run_pocket(args, {});
+}
+
+CommandResult run_pocket(const std::vector<std::string>& args,
+                         const std::optional<std::string>& input) {
+    int out_pipe[2], err_pipe[2], in_pipe[2];
+    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0 || ::pipe(in_pipe) != 0)
+        throw std::runtime_error("pipe failed");
     pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
@@ -73,8 +81,14 @@ CommandResult run_pocket(const std::vector<std::string>& args) {
         ::close(err_pipe[0]);
         ::close(out_pipe[1]);
         ::close(err_pipe[1]);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        if (devnull >= 0) ::dup2(devnull, 0);
+        if (input) {
+            ::dup2(in_pipe[0], 0);
+        } else {
+            int devnull = ::open("/dev/null", O_RDONLY);
+            if (devnull >= 0) ::dup2(devnull, 0);
+        }
+        ::close(in_pipe[0]);
+        ::close(in_pipe[1]);
         std::vector<char*> argv;
         std::string binary = POCKET_BINARY_PATH;
         argv.push_back(binary.data());
@@ -86,11 +100,27 @@ CommandResult run_pocket(const std::vector<std::string>& args) {
     }
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
+    ::close(in_pipe[0]);
+    // Feed stdin on its own thread and close it, so the child sees the end of its input.
+    std::thread writer([&] {
+        if (input) {
+            ::signal(SIGPIPE, SIG_IGN);  // a child that exits early must not kill the test
+            size_t at = 0;
+            while (at < input->size()) {
+                const ssize_t n = ::write(in_pipe[1], input->data() + at, input->size() - at);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                at += static_cast<size_t>(n);
+            }
+        }
+        ::close(in_pipe[1]);
+    });
     CommandResult result;
     // Drain stderr on a second thread so neither pipe can fill up and block the child.
     std::thread err_reader([&] { result.err = drain(err_pipe[0]); });
     result.out = drain(out_pipe[0]);
     err_reader.join();
+    writer.join();
     int status = 0;
     ::waitpid(pid, &status, 0);
     if (WIFEXITED(status)) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ struct CommandResult {
 
 // Runs the built `pocket` binary with the given arguments (no shell involved).
 CommandResult run_pocket(const std::vector<std::string>& args);
+// The same with `input` on its standard input (nullopt: /dev/null).
+CommandResult run_pocket(const std::vector<std::string>& args,
+                         const std::optional<std::string>& input);
 
 // Parses a llama.cpp tokenizer vector pair (.inp/.out) into (text, expected ids) cases.
 struct TokenizerCase {
