@@ -29,6 +29,8 @@ fs::path default_models_dir() {
 std::string resolve_model_arg(const std::string& arg) {
     std::error_code ec;
     if (fs::exists(arg, ec)) return arg;  // the common case reads no environment at all
+    // An absolute path names no model: say plainly that the file is missing.
+    if (fs::path(arg).is_absolute()) fail(arg, ": no such file or directory");
     const fs::path dir = default_models_dir();
     if (dir.empty() || !fs::is_directory(dir, ec)) {
         fail("model '", arg, "': no such file, and no models folder to look the name up in (",

@@ -12,7 +12,7 @@ std::filesystem::path default_models_dir();
 
 // What `-m ARG` means: ARG itself when it exists (a GGUF file, a Hugging Face or Model2Vec
 // folder), else the model named ARG in default_models_dir(). Throws pocket::Error naming the
-// folder and close model names when neither exists.
+// folder and close model names when neither exists (for an absolute ARG: that it is missing).
 std::string resolve_model_arg(const std::string& arg);
 
 }  // namespace pocket::cli

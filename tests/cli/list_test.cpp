@@ -112,6 +112,11 @@ TEST_F(CliModelsDir, UnknownNameSuggestsCloseOnes) {
     const auto r = run_pocket({"tokenize", "-m", "storis", "Hello"});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("did you mean: stories"), std::string::npos) << r.err;
+    // An absolute path is never looked up as a name.
+    const auto missing = run_pocket({"info", "/nonexistent/model.gguf"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.err.find("/nonexistent/model.gguf: no such file"), std::string::npos)
+        << missing.err;
 }
 
 TEST(CliModelsDirDefault, XdgDataHomeThenHome) {
