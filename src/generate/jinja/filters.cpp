@@ -266,6 +266,17 @@ std::string html_escape(const std::string& s) {
 
 }  // namespace
 
+bool known_filter(std::string_view name) {
+    static constexpr std::string_view kNames[] = {
+        "default",     "d",          "length", "count",      "tojson",    "trim",     "string",
+        "safe",        "upper",      "lower",  "capitalize", "title",     "replace",  "items",
+        "list",        "first",      "last",   "reverse",    "join",      "select",   "reject",
+        "selectattr",  "rejectattr", "map",    "unique",     "sort",      "dictsort", "indent",
+        "int",         "float",      "round",  "abs",        "wordcount", "escape",   "e",
+        "forceescape", "min",        "max",    "sum",        "batch"};
+    return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
 Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Args& args) {
     if (name == "default" || name == "d") {
         const bool boolean = arg(args, 1, "boolean", Value(false)).truthy();

@@ -5,9 +5,9 @@ namespace {
 
 // Nested evaluation frames (statements, expressions, macro calls) before a template is refused:
 // deep enough for any real template, shallow enough for the default thread stack under ASan.
-constexpr int kMaxDepth = 256 * 4;
+constexpr int kMaxDepth = 512;
 // Statements plus expressions evaluated in one render; real templates use well under 1e6.
-constexpr uint64_t kMaxSteps = 20'000'000;
+constexpr uint64_t kMaxSteps = 2'000'000;
 
 void assign_targets(Scope& scope, const std::vector<std::string>& targets, const Value& v) {
     if (targets.size() == 1) {
@@ -170,30 +170,36 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, Text& out,
     }
     if (items.empty()) return exec_body(s.else_body, out, scope);
 
+    // One `loop` object per loop, advanced in place like Jinja2's LoopContext.
     const auto n = static_cast<int64_t>(items.size());
+    auto loop = Value::make_dict();
+    auto cursor = std::make_shared<int64_t>(0);
+    Dict& d = loop.dict();
+    for (const char* key :
+         {"index", "index0", "revindex", "revindex0", "first", "last", "previtem", "nextitem"})
+        d.items.emplace_back(Value(key), Value());
+    d.items.emplace_back(Value("length"), Value(n));
+    d.items.emplace_back(Value("depth"), Value(1));
+    d.items.emplace_back(Value("depth0"), Value(0));
+    d.items.emplace_back(
+        Value("cycle"), Value::function("cycle", [cursor](Interpreter&, Args& args) {
+            if (args.positional.empty()) type_error("no items for cycling given");
+            return args.positional[static_cast<size_t>(*cursor) % args.positional.size()];
+        }));
+    inner->vars["loop"] = loop;
     for (int64_t i = 0; i < n; ++i) {
         step();
-        auto loop = Value::make_dict();
-        Dict& d = loop.dict();
-        d.set("index", Value(i + 1));
-        d.set("index0", Value(i));
-        d.set("revindex", Value(n - i));
-        d.set("revindex0", Value(n - i - 1));
-        d.set("first", Value(i == 0));
-        d.set("last", Value(i == n - 1));
-        d.set("length", Value(n));
-        d.set("depth", Value(1));
-        d.set("depth0", Value(0));
-        d.set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)]
-                                : Value::undefined("there is no previous item"));
-        d.set("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)]
-                                    : Value::undefined("there is no next item"));
-        d.set("cycle", Value::function("cycle", [i](Interpreter&, Args& args) {
-                  if (args.positional.empty()) type_error("no items for cycling given");
-                  return args.positional[static_cast<size_t>(i) % args.positional.size()];
-              }));
-        inner->vars["loop"] = loop;
-        assign_targets(*inner, s.targets, items[static_cast<size_t>(i)]);
+        *cursor = i;
+        const auto at = static_cast<size_t>(i);
+        d.items[0].second = Value(i + 1);
+        d.items[1].second = Value(i);
+        d.items[2].second = Value(n - i);
+        d.items[3].second = Value(n - i - 1);
+        d.items[4].second = Value(i == 0);
+        d.items[5].second = Value(i == n - 1);
+        d.items[6].second = i > 0 ? items[at - 1] : Value::undefined("there is no previous item");
+        d.items[7].second = i + 1 < n ? items[at + 1] : Value::undefined("there is no next item");
+        assign_targets(*inner, s.targets, items[at]);
         if (exec_body(s.body, out, inner) == Flow::Break) break;
     }
     return Flow::Normal;

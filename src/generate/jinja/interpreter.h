@@ -67,6 +67,9 @@ class Interpreter {
 // Builtins (builtins.cpp): filters, tests, attribute/method lookup, global functions.
 Value apply_filter(Interpreter& in, const std::string& name, const Value& operand, Args& args);
 bool apply_test(Interpreter& in, const std::string& name, const Value& operand, Args& args);
+// Whether a filter / test exists: Jinja2 rejects unknown ones when it compiles the template.
+bool known_filter(std::string_view name);
+bool known_test(std::string_view name);
 Value get_attr(const Value& obj, const std::string& name);
 Value get_item(const Value& obj, const Value& key);
 Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step);

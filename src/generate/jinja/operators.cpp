@@ -32,6 +32,8 @@ constexpr auto kMul = [](int64_t a, int64_t b, int64_t* r) {
 Value repeat(const Value& seq, int64_t times) {
     if (times <= 0) return seq.is_string() ? Value(Text()) : Value::make_list({}, seq.list().tuple);
     if (seq.is_string()) {
+        if (!seq.str().empty() && static_cast<uint64_t>(times) > kMaxTextBytes / seq.str().size())
+            fault("TemplateError", cat("text longer than ", kMaxTextBytes, " bytes"));
         Text out;
         for (int64_t i = 0; i < times; ++i) out.append(seq.text());
         return Value(std::move(out));

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "generate/jinja/ast.h"
+#include "generate/jinja/interpreter.h"
 #include "generate/jinja/lexer.h"
 
 namespace pocket::jinja {
@@ -512,7 +513,8 @@ class Parser {
             } else if (is_op("[")) {
                 e = seal(parse_subscript(std::move(e)));
             } else if (is_op("(")) {
-                auto call = make(ExprKind::Call, next().offset);
+                next();
+                auto call = make(ExprKind::Call, e->pos);  // errors point at the callee
                 call->args.push_back(std::move(e));
                 parse_call_args(*call);
                 e = seal(std::move(call));
@@ -566,6 +568,10 @@ class Parser {
         const size_t pos = peek().offset;
         auto f = make(ExprKind::Filter, pos);
         f->name = expect_name();
+        if (!known_filter(f->name)) {
+            err_ = pos;
+            fault("TemplateAssertionError", cat("No filter named '", f->name, "'."));
+        }
         f->args.push_back(std::move(operand));
         if (accept_op("(")) parse_call_args(*f);
         return seal(std::move(f));
@@ -578,7 +584,12 @@ class Parser {
             } else if (is_name("is")) {
                 auto test = make(ExprKind::Test, next().offset);
                 test->negated = accept_name("not");
+                const size_t name_pos = peek().offset;
                 test->name = expect_name();
+                if (!known_test(test->name)) {
+                    err_ = name_pos;
+                    fault("TemplateAssertionError", cat("No test named '", test->name, "'."));
+                }
                 test->args.push_back(std::move(e));
                 if (accept_op("(")) {
                     parse_call_args(*test);

@@ -3,6 +3,19 @@
 
 namespace pocket::jinja {
 
+bool known_test(std::string_view name) {
+    static constexpr std::string_view kNames[] = {
+        "defined", "undefined", "none",        "string",   "number",   "integer",     "float",
+        "boolean", "mapping",   "iterable",    "sequence", "callable", "true",        "false",
+        "odd",     "even",      "divisibleby", "eq",       "equalto",  "==",          "ne",
+        "!=",      "lt",        "lessthan",    "<",        "gt",       "greaterthan", ">",
+        "le",      "<=",        "ge",          ">=",       "in",       "sameas",      "lower",
+        "upper",   "escaped",   "filter",      "test"};
+    for (std::string_view n : kNames)
+        if (n == name) return true;
+    return false;
+}
+
 bool apply_test(Interpreter& in, const std::string& name, const Value& v, Args& args) {
     const Value other = arg(args, 0, "other");
     if (name == "defined") return !v.is_undefined();
