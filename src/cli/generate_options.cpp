@@ -2,6 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include "pocket/core/error.h"
+#include "pocket/core/read_file.h"
+#include "pocket/generate/grammar_constraint.h"
+
 namespace pocket::cli {
 
 void add_sampling_options(CLI::App& app, SamplingParams& s) {
@@ -22,6 +28,38 @@ void add_sampling_options(CLI::App& app, SamplingParams& s) {
     app.add_option("--presence-penalty", s.presence_penalty, "Presence penalty")
         ->capture_default_str();
     app.add_option("-s,--seed", s.seed, "Random seed (default: random; printed in the summary)");
+}
+
+void add_structured_output_options(CLI::App& app, StructuredOutputOptions& o) {
+    auto* grammar = app.add_option("--grammar", o.grammar_file,
+                                   "Constrain the output to a GBNF grammar (llama.cpp syntax)");
+    auto* schema = app.add_option("--json-schema", o.schema_file,
+                                  "Constrain the output to JSON valid under this JSON Schema file");
+    auto* json = app.add_flag("--json", o.json, "Constrain the output to a JSON object");
+    grammar->excludes(schema)->excludes(json);
+    schema->excludes(json);
+}
+
+std::shared_ptr<const SamplingConstraint> make_structured_output(
+    const StructuredOutputOptions& o, const tokenizer::Tokenizer& tokenizer) {
+    std::shared_ptr<const Grammar> grammar;
+    if (!o.grammar_file.empty()) {
+        grammar = std::make_shared<const Grammar>(Grammar::parse_gbnf(read_file(o.grammar_file)));
+    } else if (!o.schema_file.empty()) {
+        nlohmann::ordered_json schema;
+        try {
+            schema = nlohmann::ordered_json::parse(read_file(o.schema_file));
+        } catch (const nlohmann::json::parse_error& e) {
+            fail(o.schema_file, ": not valid JSON: ", e.what());
+        }
+        grammar = std::make_shared<const Grammar>(Grammar::from_json_schema(schema));
+    } else if (o.json) {
+        grammar = std::make_shared<const Grammar>(Grammar::json());
+    } else {
+        return nullptr;
+    }
+    return std::make_shared<const GrammarConstraint>(std::move(grammar),
+                                                     VocabularyIndex::build(tokenizer));
 }
 
 }  // namespace pocket::cli

@@ -2,10 +2,17 @@
 // model-loading flags, registered the same way everywhere so they mean the same thing.
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "pocket/generate/sampling.h"
 
 namespace CLI {
 class App;
+}
+
+namespace pocket::tokenizer {
+class Tokenizer;
 }
 
 namespace pocket::cli {
@@ -13,5 +20,16 @@ namespace pocket::cli {
 // --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --frequency-penalty,
 // --presence-penalty, --seed.
 void add_sampling_options(CLI::App& app, SamplingParams& s);
+
+// Structured output: --grammar FILE (GBNF), --json-schema FILE, --json (any JSON object).
+struct StructuredOutputOptions {
+    std::string grammar_file;
+    std::string schema_file;
+    bool json = false;
+};
+void add_structured_output_options(CLI::App& app, StructuredOutputOptions& o);
+// The constraint the options ask for, or nullptr. Throws pocket::Error for a bad grammar/schema.
+std::shared_ptr<const SamplingConstraint> make_structured_output(
+    const StructuredOutputOptions& o, const tokenizer::Tokenizer& tokenizer);
 
 }  // namespace pocket::cli

@@ -41,6 +41,10 @@ struct RunOptions {
     bool quiet = false;
     std::vector<std::string> stop;
     SamplingParams sampling;
+    StructuredOutputOptions structured;
+    std::string draft_model;
+    int32_t draft_max = 8;
+    bool lookup = false;
 };
 
 void write_out(std::string_view text) {
@@ -72,6 +76,18 @@ int run_generate(RunOptions opt) {
     gen.max_tokens = opt.n_predict;
     gen.ignore_eos = opt.ignore_eos;
     gen.stop = opt.stop;
+    if (auto c = make_structured_output(opt.structured, model->tokenizer()))
+        gen.constraints.push_back(std::move(c));
+    std::unique_ptr<model::Model> draft;
+    std::unique_ptr<model::Context> draft_ctx;
+    if (!opt.draft_model.empty()) {
+        draft = model::load_model(resolve_model_arg(opt.draft_model));
+        draft_ctx =
+            std::make_unique<model::Context>(*draft, model::ContextParams{.n_ctx = ctx.n_ctx()});
+        gen.speculative.draft = draft_ctx.get();
+    }
+    gen.speculative.prompt_lookup = opt.lookup;
+    gen.speculative.max_draft = opt.draft_max;
     if (opt.n_predict > budget + 1 && !opt.quiet) {
         std::fprintf(stderr, "pocket: context holds only %lld more tokens; stopping there\n",
                      (long long)budget);
@@ -97,6 +113,13 @@ int run_generate(RunOptions opt) {
                      std::string(finish_reason_name(r.finish)).c_str(), r.generate_ms,
                      evaluated > 0 ? 1000.0 * static_cast<double>(evaluated) / r.generate_ms : 0.0,
                      static_cast<unsigned long long>(r.seed), ThreadPool::global().n_threads());
+        if (gen.speculative.enabled()) {
+            std::fprintf(stderr,
+                         "pocket: speculative: %lld drafted, %lld accepted (%.1f%%) in %lld "
+                         "target passes\n",
+                         (long long)r.speculative.drafted, (long long)r.speculative.accepted,
+                         100.0 * r.speculative.acceptance_rate(), (long long)r.speculative.steps);
+        }
     }
     return kExitOk;
 }
@@ -118,6 +141,12 @@ Runner register_run(CLI::App& app) {
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context size in tokens (default: min(train, 4096))");
     add_sampling_options(app, opt->sampling);
+    add_structured_output_options(app, opt->structured);
+    app.add_option("--draft", opt->draft_model,
+                   "Speculative decoding with this draft model (same vocabulary)");
+    app.add_option("--draft-max", opt->draft_max, "Tokens drafted per step")->capture_default_str();
+    app.add_flag("--lookup", opt->lookup,
+                 "Speculative decoding by prompt lookup (n-grams of the prompt; no draft model)");
     app.add_option("--stop", opt->stop,
                    "Stop where the output contains this text (not printed; repeatable)");
     app.add_flag("--ignore-eos", opt->ignore_eos, "Keep generating after end-of-generation tokens");
