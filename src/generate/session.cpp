@@ -207,6 +207,12 @@ Session::Session(model::Context& ctx, model::SeqId seq) : ctx_(ctx), seq_(seq) {
              " positions of unknown tokens; clear it first");
 }
 
+Session::Session(const Session& source, model::SeqId seq)
+    : ctx_(source.ctx_), seq_(seq), cached_(source.cached_) {
+    if (seq == source.seq_) fail("session: a fork needs a sequence of its own, not ", seq);
+    ctx_.kv().fork(source.seq_, seq);
+}
+
 void Session::reset() {
     ctx_.kv().clear(seq_);
     cached_.clear();

@@ -152,6 +152,31 @@ TEST(Session, PrefixReuseEvaluatesOnlyNewTokensAndChangesNothing) {
     EXPECT_LT(other.reused_tokens, other.prompt_tokens);
 }
 
+TEST(Session, ForksShareThePromptAndDivergeIndependently) {
+    model::Context ctx(stories(), {.n_ctx = 512});
+    Session root(ctx, 0);
+    const auto prompt = stories().tokenizer().encode("Once upon a time, there was", true, false);
+    root.generate(std::span<const TokenId>(prompt), greedy(0));
+    EXPECT_EQ(root.cached_tokens().size(), prompt.size());
+    GenerateOptions sampled = greedy(30);
+    sampled.sampling = SamplingParams{};
+    sampled.sampling.temperature = 1.0f;
+    std::vector<std::vector<TokenId>> outputs;
+    for (model::SeqId seq = 1; seq <= 3; ++seq) {
+        Session fork(root, seq);
+        sampled.sampling.seed = static_cast<uint64_t>(seq);
+        const auto r = fork.generate(std::span<const TokenId>(prompt), sampled);
+        EXPECT_EQ(r.reused_tokens, static_cast<int64_t>(prompt.size()) - 1);
+        outputs.push_back(r.tokens);
+        // The same seed from a fresh context gives the same tokens: sharing changed nothing.
+        model::Context fresh_ctx(stories(), {.n_ctx = 512});
+        Session fresh(fresh_ctx);
+        EXPECT_EQ(fresh.generate(std::span<const TokenId>(prompt), sampled).tokens, r.tokens);
+    }
+    EXPECT_NE(outputs[0], outputs[1]);
+    EXPECT_THROW(Session(root, 0), Error);
+}
+
 TEST(Session, LogprobsAreTheModelsLogSoftmax) {
     model::Context ctx(stories(), {.n_ctx = 128});
     Session session(ctx);

@@ -92,6 +92,10 @@ class Session {
     // The session owns sequence `seq` of `ctx` (nothing else may change it) and starts from
     // whatever the cache holds for it: nothing, for a new context.
     explicit Session(model::Context& ctx, model::SeqId seq = 0);
+    // A fork: a session on sequence `seq` of the same context that starts holding what `source`
+    // holds, its KV pages shared copy-on-write (n completions of one prompt evaluate it once).
+    // Whatever `seq` held is dropped.
+    Session(const Session& source, model::SeqId seq);
 
     // Generates from a prompt of token ids. Throws pocket::Error when the prompt is empty or
     // does not fit in the context with room for one more token.
