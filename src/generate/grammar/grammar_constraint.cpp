@@ -2,6 +2,7 @@
 #include "pocket/generate/grammar_constraint.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -18,6 +19,8 @@ namespace {
 // Masks are a bit per token; 64 MiB of them is a few thousand states even for a 150k vocabulary,
 // far more than a schema's generations revisit. Past that the cache starts over.
 constexpr size_t kMaskCacheBytes = size_t{64} << 20;
+// The stack-set memo (sets and their transitions) starts over past this many 4-byte words.
+constexpr size_t kMaxSetWords = size_t{16} << 20;
 
 bool has_accept(std::span<const uint32_t> stacks) {
     return !stacks.empty() && stacks.front() == StackGraph::kAccept;
@@ -90,10 +93,89 @@ class GrammarEngine {
         return false;
     }
 
+    // Stack sets are interned too, and what a code point turns one into is remembered: the walk
+    // meets the same (set, character) pairs over and over (every token starting with " the"
+    // repeats the same first steps), so after the first visits a trie node costs one table
+    // lookup. ASCII, most of every vocabulary, gets a direct table per set.
+    static constexpr int32_t kDead = -2, kUnknownSet = -1;
+
+    int32_t intern_set(std::span<const uint32_t> stacks) {
+        std::string key(reinterpret_cast<const char*>(stacks.data()), stacks.size() * 4);
+        auto [it, inserted] = set_ids_.try_emplace(std::move(key), 0);
+        if (inserted) {
+            it->second = static_cast<int32_t>(set_begin_.size());
+            set_begin_.push_back(static_cast<uint32_t>(set_store_.size()));
+            set_store_.insert(set_store_.end(), stacks.begin(), stacks.end());
+            set_end_.push_back(static_cast<uint32_t>(set_store_.size()));
+            ascii_.emplace_back();
+            ascii_.back().fill(kUnknownSet);
+            high_.push_back(kUnknownSet);
+            high_uniform_.push_back(uniform_above_ascii(stacks));
+        }
+        return it->second;
+    }
+
+    // True when every code point >= 0x80 has the same effect on these stacks (no class draws a
+    // line above ASCII, as in JSON strings): then one memo entry serves all of them.
+    bool uniform_above_ascii(std::span<const uint32_t> stacks) const {
+        for (uint32_t id : stacks) {
+            if (id == StackGraph::kAccept) continue;
+            for (const CharRange& r : graph.ranges(id)) {
+                if (r.hi >= 0x80 && !(r.lo <= 0x80 && r.hi >= 0x10ffff)) return false;
+            }
+        }
+        return true;
+    }
+
+    std::span<const uint32_t> set(int32_t id) const {
+        return std::span<const uint32_t>(set_store_)
+            .subspan(set_begin_[static_cast<size_t>(id)],
+                     set_end_[static_cast<size_t>(id)] - set_begin_[static_cast<size_t>(id)]);
+    }
+
+    int32_t next_set(int32_t id, uint32_t cp) {
+        int32_t* slot = nullptr;
+        const bool high = cp >= 128 && high_uniform_[static_cast<size_t>(id)];
+        if (cp < 128) {
+            slot = &ascii_[static_cast<size_t>(id)][cp];
+        } else if (high) {
+            slot = &high_[static_cast<size_t>(id)];
+        } else {
+            slot = &other_.try_emplace((static_cast<uint64_t>(id) << 21) | cp, kUnknownSet)
+                        .first->second;
+        }
+        if (*slot != kUnknownSet) return *slot;
+        // Copy out first: interning may move set_store_ and ascii_.
+        std::vector<uint32_t> from(set(id).begin(), set(id).end());
+        graph.advance(from, cp, scratch_);
+        const int32_t result = scratch_.empty() ? kDead : intern_set(scratch_);
+        if (cp < 128) {
+            ascii_[static_cast<size_t>(id)][cp] = result;
+        } else if (high) {
+            high_[static_cast<size_t>(id)] = result;
+        } else {
+            other_[(static_cast<uint64_t>(id) << 21) | cp] = result;
+        }
+        return result;
+    }
+
+    // Keeps the memo tables bounded; only called between walks, when no set id is held.
+    void limit_sets() {
+        if (set_store_.size() + ascii_.size() * 128 + other_.size() * 4 < kMaxSetWords) return;
+        set_ids_.clear();
+        set_begin_.clear();
+        set_end_.clear();
+        set_store_.clear();
+        ascii_.clear();
+        high_.clear();
+        high_uniform_.clear();
+        other_.clear();
+    }
+
     // The depth-first walk over the trie. Level d holds the state after the first d bytes of the
-    // current path; its stacks live in arena_[begin, end). A byte that only extends a partial
-    // code point keeps its parent's stacks (no copy).
+    // current path: an interned stack set and the partial code point.
     Mask compute(std::span<const uint32_t> stacks, Utf8State partial) {
+        limit_sets();
         const VocabularyIndex& v = *vocab_;
         const VocabularyIndex::Trie& t = v.trie();
         Mask m((v.n_vocab() + 63) / 64, 0);
@@ -104,10 +186,7 @@ class GrammarEngine {
             for (TokenId id : v.eog_tokens()) allow(id);
         }
         levels_.resize(v.max_depth() + 1);
-        arena_.assign(stacks.begin(), stacks.end());
-        levels_[0] = {0, static_cast<uint32_t>(arena_.size()), partial};
-        used_.resize(v.max_depth() + 1);
-        used_[0] = static_cast<uint32_t>(arena_.size());
+        levels_[0] = {intern_set(stacks), partial};
 
         const size_t n = t.size();
         for (size_t i = 0; i < n;) {
@@ -115,42 +194,23 @@ class GrammarEngine {
             const LevelStore parent = levels_[d - 1];
             Utf8State u = parent.utf8;
             const Utf8State::Step step = u.feed(t.byte[i]);
-            bool alive = false;
+            int32_t next = kDead;
             if (step == Utf8State::Step::More) {
                 // Prune unless some stack can take a code point starting with these bytes.
-                for (uint32_t k = parent.begin; k < parent.end && !alive; ++k) {
-                    const uint32_t id = arena_[k];
-                    alive = id != StackGraph::kAccept && graph.accepts_some(id, u.lo(), u.hi());
-                }
-                if (alive) {
-                    levels_[d] = {parent.begin, parent.end, u};
-                    used_[d] = used_[d - 1];
+                for (uint32_t id : set(parent.set)) {
+                    if (id != StackGraph::kAccept && graph.accepts_some(id, u.lo(), u.hi())) {
+                        next = parent.set;
+                        break;
+                    }
                 }
             } else if (step == Utf8State::Step::Done) {
-                arena_.resize(used_[d - 1]);
-                const uint32_t begin = used_[d - 1];
-                size_t sources = 0;
-                for (uint32_t k = parent.begin; k < parent.end; ++k) {
-                    const uint32_t id = arena_[k];
-                    if (id == StackGraph::kAccept || !graph.accepts(id, u.cp)) continue;
-                    graph.append_successors(id, arena_);
-                    ++sources;
-                }
-                if (sources > 1) {
-                    std::sort(arena_.begin() + begin, arena_.end());
-                    arena_.erase(std::unique(arena_.begin() + begin, arena_.end()), arena_.end());
-                }
-                alive = sources > 0;
-                if (alive) {
-                    u.len = 0;
-                    levels_[d] = {begin, static_cast<uint32_t>(arena_.size()), u};
-                    used_[d] = static_cast<uint32_t>(arena_.size());
-                }
+                next = next_set(parent.set, u.cp);
             }
-            if (!alive) {
+            if (next == kDead) {
                 i = t.subtree_end[i];
                 continue;
             }
+            levels_[d] = {next, u};
             for (uint32_t k = t.token_begin[i]; k < t.token_begin[i + 1]; ++k) allow(t.tokens[k]);
             ++i;
         }
@@ -162,12 +222,17 @@ class GrammarEngine {
     size_t cache_bytes_ = 0;
     std::vector<uint32_t> key_;
     struct LevelStore {
-        uint32_t begin, end;
+        int32_t set;
         Utf8State utf8;
     };
     std::vector<LevelStore> levels_;
-    std::vector<uint32_t> used_;
-    std::vector<uint32_t> arena_;
+    std::unordered_map<std::string, int32_t> set_ids_;
+    std::vector<uint32_t> set_begin_, set_end_, set_store_;
+    std::vector<std::array<int32_t, 128>> ascii_;
+    std::vector<int32_t> high_;
+    std::vector<uint8_t> high_uniform_;
+    std::unordered_map<uint64_t, int32_t> other_;
+    std::vector<uint32_t> scratch_;
 };
 
 GrammarConstraint::GrammarConstraint(std::shared_ptr<const Grammar> grammar,

@@ -37,6 +37,9 @@ class StackGraph {
     bool accepts_some(uint32_t id, uint32_t lo, uint32_t hi) const {
         return grammar_->accepts_some(frames_[id].pos, lo, hi);
     }
+    std::span<const CharRange> ranges(uint32_t id) const {
+        return grammar_->ranges(grammar_->element(frames_[id].pos));
+    }
     // Appends the stacks that follow once the top character of `id` matched (sorted, unique).
     void append_successors(uint32_t id, std::vector<uint32_t>& out);
 
