@@ -244,5 +244,17 @@ TEST(JsonSchema, GbnfTextIsExposedAndReadable) {
     EXPECT_EQ(text.find("json-number ::="), std::string::npos) << text;  // only what is used
 }
 
+TEST(JsonSchema, DesugaredGrammarPrintsBackToAnEquivalentOne) {
+    Grammar g = Grammar::from_json_schema(ordered_json::parse(
+        R"({"type": "object", "properties": {"s": {"type": "string", "maxLength": 3},
+            "n": {"type": "integer", "minimum": 5, "maximum": 12}}, "required": ["n"]})"));
+    Grammar back = Grammar::parse_gbnf(g.to_gbnf());
+    for (const char* doc : {R"({"n":7})", R"({"s":"ab\n","n":12})", R"({"s":"abcd","n":7})",
+                            R"({"n":4})", R"({"n":13})", R"({ "s": "", "n": 5 })"}) {
+        EXPECT_EQ(grammar_matches(g, doc), grammar_matches(back, doc)) << doc;
+    }
+    EXPECT_TRUE(grammar_matches(back, R"({"n":12})"));
+}
+
 }  // namespace
 }  // namespace pocket

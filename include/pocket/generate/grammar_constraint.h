@@ -5,9 +5,10 @@
 //     depth-first order. The mask for a parse state is one walk of that trie carrying the set of
 //     grammar stacks along, so each trie node is visited at most once per state and a rejected
 //     prefix skips its whole subtree (after `{` almost everything is pruned at the first byte).
-//   - the grammar engine (stack interning plus a cache of masks keyed by parse state), shared by
-//     every clone of a constraint: inside a JSON string the state after each token is usually
-//     one seen before, so the mask is a cache hit.
+//   - the grammar engine (stack interning, a cache of masks keyed by parse state, and memoized
+//     transitions of interned stack sets on each code point, so a trie node usually costs one
+//     table lookup), shared by every clone of a constraint: inside a JSON string the state after
+//     each token is usually one seen before, so the mask is a cache hit.
 // Clones copy only the parse state (a short vector of stack ids and a partial UTF-8 code point).
 // The shared engine is guarded by a mutex, so clones may run on different threads.
 #pragma once
