@@ -19,6 +19,7 @@ Runner register_embed(CLI::App& app);
 Runner register_convert(CLI::App& app);
 Runner register_bench(CLI::App& app);
 Runner register_tokenize(CLI::App& app);
+Runner register_template(CLI::App& app);
 Runner register_chat(CLI::App& app);
 Runner register_list(CLI::App& app);
 

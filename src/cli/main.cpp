@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
     add("embed", "Embed texts with an embedding model, printing JSON vectors", register_embed);
     add("convert", "Convert a Hugging Face model folder to GGUF", register_convert);
     add("tokenize", "Print the token ids (and pieces) of a text", register_tokenize);
+    add("template", "Render a chat template for a conversation, as the model will see it",
+        register_template);
     add("list", "List the models in the models folder ($POCKET_MODELS)", register_list);
     add("bench", "Measure prompt, generation and first-token speed, load time and peak memory",
         register_bench);
