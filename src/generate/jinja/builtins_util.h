@@ -18,8 +18,9 @@ inline Value arg(const Args& args, size_t index, std::string_view name, Value fa
     return fallback;
 }
 
-// The argument as a string; TypeError naming `what` otherwise.
-inline const Text& text_arg(const Value& v, const char* what) {
+// The argument as a string; TypeError naming `what` otherwise. A copy: arguments are often
+// temporaries (arg(...) returns by value).
+inline Text text_arg(const Value& v, const char* what) {
     if (!v.is_string()) type_error(cat(what, " must be str, not ", v.type_name()));
     return v.text();
 }
