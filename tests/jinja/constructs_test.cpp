@@ -141,6 +141,8 @@ TEST(JinjaFilters, ToJsonLikePythonJsonDumps) {
               "[\n  1,\n  2.5,\n  true,\n  null\n]");
     EXPECT_EQ(render("{{ {'b': 1, 'a': {}} | tojson(sort_keys=true) }}"), "{\"a\": {}, \"b\": 1}");
     EXPECT_EQ(render("{{ {'a': [1, 2]} | tojson(separators=(',', ':')) }}"), "{\"a\":[1,2]}");
+    EXPECT_EQ(render("{{ 'é😀' | tojson(ensure_ascii=true) }}|{{ 'é' | tojson }}"),
+              "\"\\u00e9\\ud83d\\ude00\"|\"é\"");
 }
 
 TEST(JinjaMethods, StringsAndDicts) {

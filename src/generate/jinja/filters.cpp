@@ -39,6 +39,9 @@ Value do_tojson(const Value& v, Args& args) {
     const Value indent = arg(args, 1, "indent", Value(None{}));
     const Value seps = arg(args, 2, "separators", Value(None{}));
     st.sort_keys = arg(args, 3, "sort_keys", Value(false)).truthy();
+    // transformers' signature: tojson(x, ensure_ascii=False, indent=None, separators=None,
+    // sort_keys=False)
+    st.ensure_ascii = arg(args, 0, "ensure_ascii", Value(false)).truthy();
     if (!indent.is_none() && !indent.is_undefined()) {
         st.indent = true;
         st.item_sep = ",";

@@ -8,9 +8,31 @@
 namespace pocket::jinja {
 namespace {
 
-void dump_string(const std::string& s, std::string& out) {
+void escape_unit(uint32_t u, std::string& out) {
+    static const char* hex = "0123456789abcdef";
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += hex[(u >> shift) & 15];
+}
+
+void dump_string(const std::string& s, std::string& out, bool ensure_ascii) {
     out += '"';
-    for (unsigned char c : s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (ensure_ascii && c >= 0x80) {
+            // Decode one UTF-8 sequence (a stray byte stands for itself) and escape it.
+            const size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            uint32_t cp = n == 1 ? c : c & (0x3F >> (n - 1));
+            for (size_t k = 1; k < n && i + 1 < s.size(); ++k)
+                cp = (cp << 6) | (static_cast<unsigned char>(s[++i]) & 0x3F);
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                escape_unit(0xD800 + (cp >> 10), out);
+                escape_unit(0xDC00 + (cp & 0x3FF), out);
+            } else {
+                escape_unit(cp, out);
+            }
+            continue;
+        }
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -78,7 +100,7 @@ void dump(const Value& v, const JsonStyle& st, int level, std::string& out) {
         else
             out += format_float(f);
     } else if (v.is_string()) {
-        dump_string(v.str(), out);
+        dump_string(v.str(), out, st.ensure_ascii);
     } else if (v.is_list()) {
         const auto& items = v.list().items;
         if (items.empty()) {
@@ -108,7 +130,7 @@ void dump(const Value& v, const JsonStyle& st, int level, std::string& out) {
         for (size_t i = 0; i < entries.size(); ++i) {
             if (i) out += st.item_sep;
             if (st.indent) newline(level + 1);
-            dump_string(entries[i].first, out);
+            dump_string(entries[i].first, out, st.ensure_ascii);
             out += st.key_sep;
             dump(*entries[i].second, st, level + 1, out);
         }
