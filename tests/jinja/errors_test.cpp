@@ -84,6 +84,12 @@ TEST(JinjaErrors, HostileTemplatesAreBounded) {
                  TemplateError);
     EXPECT_THROW(render("{{ range(1000000000) }}"), TemplateError);
     EXPECT_THROW(render("{{ 9223372036854775807 + 1 }}"), TemplateError);
+    // A namespace that holds itself: printing, tojson and comparisons stop.
+    const std::string cycle = "{% set ns = namespace() %}{% set ns.a = [ns] %}";
+    EXPECT_THROW(render(cycle + "{{ ns }}"), TemplateError);
+    EXPECT_THROW(render(cycle + "{{ ns.a | tojson }}"), TemplateError);
+    EXPECT_THROW(render(cycle + "{{ ns.a | string }}"), TemplateError);
+    EXPECT_EQ(render(cycle + "{{ ns.a == ns.a }}"), "True");
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 

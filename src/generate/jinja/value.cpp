@@ -235,14 +235,31 @@ Text repr_string(const Text& t) {
 
 }  // namespace
 
+namespace {
+// A namespace can hold a list that holds the namespace: printing such a cycle must stop.
+constexpr int kMaxPrintDepth = 256;
+Text repr_at(const Value& v, int depth);
+Text text_at(const Value& v, int depth);
+}  // namespace
+
 Text to_repr(const Value& v) {
+    return repr_at(v, 0);
+}
+Text to_text(const Value& v) {
+    return text_at(v, 0);
+}
+
+namespace {
+
+Text repr_at(const Value& v, int depth) {
+    if (++depth > kMaxPrintDepth) fault("RecursionError", "maximum recursion depth exceeded");
     if (v.is_string()) return repr_string(v.text());
     if (v.is_list()) {
         const List& l = v.list();
         Text out(l.tuple ? "(" : "[");
         for (size_t i = 0; i < l.items.size(); ++i) {
             if (i) out.append(", ");
-            out.append(to_repr(l.items[i]));
+            out.append(repr_at(l.items[i], depth));
         }
         if (l.tuple && l.items.size() == 1) out.append(",");
         out.append(l.tuple ? ")" : "]");
@@ -254,34 +271,36 @@ Text to_repr(const Value& v) {
         for (const auto& [k, val] : v.dict().items) {
             if (!first) out.append(", ");
             first = false;
-            out.append(to_repr(k));
+            out.append(repr_at(k, depth));
             out.append(": ");
-            out.append(to_repr(val));
+            out.append(repr_at(val, depth));
         }
         out.append("}");
         return out;
     }
-    return to_text(v);
+    return text_at(v, depth);
 }
 
-Text to_text(const Value& v) {
+Text text_at(const Value& v, int depth) {
     if (v.is_string()) return v.text();
     if (v.is_undefined()) return Text();
     if (v.is_none()) return Text("None");
     if (v.is_bool()) return Text(v.as_bool() ? "True" : "False");
     if (v.is_int()) return Text(std::to_string(v.as_int()));
     if (v.is_float()) return Text(format_float(v.as_float()));
-    if (v.is_list() || v.is_dict()) return to_repr(v);
+    if (v.is_list() || v.is_dict()) return repr_at(v, depth);
     if (v.is_namespace()) {
         Text out("<Namespace ");
         Value d = Value::make_dict();
         d.dict() = v.ns().attrs;
-        out.append(to_repr(d));
+        out.append(repr_at(d, depth));
         out.append(">");
         return out;
     }
     return Text("<function " + v.callable().name + ">");
 }
+
+}  // namespace
 
 // ---- comparison ----------------------------------------------------------------------------
 
@@ -333,19 +352,26 @@ bool less(const Value& a, const Value& b) {
                    b.type_name(), "'"));
 }
 
-bool has_input(const Value& v) {
+namespace {
+bool has_input_at(const Value& v, int depth) {
+    if (++depth > kMaxPrintDepth) fault("RecursionError", "maximum recursion depth exceeded");
     if (v.is_string()) return v.text().has_input();
     if (v.is_list()) {
         for (const Value& x : v.list().items)
-            if (has_input(x)) return true;
+            if (has_input_at(x, depth)) return true;
     } else if (v.is_dict()) {
         for (const auto& [k, x] : v.dict().items)
-            if (has_input(k) || has_input(x)) return true;
+            if (has_input_at(k, depth) || has_input_at(x, depth)) return true;
     } else if (v.is_namespace()) {
         for (const auto& [k, x] : v.ns().attrs.items)
-            if (has_input(x)) return true;
+            if (has_input_at(x, depth)) return true;
     }
     return false;
+}
+}  // namespace
+
+bool has_input(const Value& v) {
+    return has_input_at(v, 0);
 }
 
 Value from_json(const nlohmann::ordered_json& j, bool input) {
