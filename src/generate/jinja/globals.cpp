@@ -54,13 +54,13 @@ void add_globals(std::unordered_map<std::string, Value>& g) {
         for (auto& [k, v] : a.keyword) d.dict().set(Value(Text(k)), v);
         return d;
     });
-    g["namespace"] = Value::function("namespace", [](Interpreter&, Args& a) {
-        auto ns = std::make_shared<Namespace>();
+    g["namespace"] = Value::function("namespace", [](Interpreter& in, Args& a) {
+        Value ns = in.make_namespace();
         for (const Value& p : a.positional)
             if (p.is_dict())
-                for (const auto& [k, v] : p.dict().items) ns->attrs.set(k, v);
-        for (auto& [k, v] : a.keyword) ns->attrs.set(Value(Text(k)), v);
-        return Value(std::move(ns));
+                for (const auto& [k, v] : p.dict().items) ns.ns().attrs.set(k, v);
+        for (auto& [k, v] : a.keyword) ns.ns().attrs.set(Value(Text(k)), v);
+        return ns;
     });
     g["raise_exception"] = Value::function("raise_exception", [](Interpreter&, Args& a) -> Value {
         fault("TemplateError", to_text(arg(a, 0, "message")).bytes);

@@ -39,6 +39,16 @@ Interpreter::Nest::Nest(Interpreter& in) : in_(in) {
 Interpreter::Interpreter(const Program& program, ChatTemplate::Clock clock)
     : program_(program), clock_(std::move(clock)) {}
 
+Interpreter::~Interpreter() {
+    for (const auto& ns : namespaces_) ns->attrs.items.clear();
+}
+
+Value Interpreter::make_namespace() {
+    auto ns = std::make_shared<Namespace>();
+    namespaces_.push_back(ns);
+    return Value(std::move(ns));
+}
+
 void Interpreter::step() {
     if (++steps_ > kMaxSteps) fault("TemplateError", "template takes too many steps");
 }

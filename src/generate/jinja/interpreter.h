@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "generate/jinja/ast.h"
 #include "generate/jinja/value.h"
@@ -28,6 +29,12 @@ class Interpreter {
     Text render(std::unordered_map<std::string, Value> globals, size_t& error_offset);
 
     Value call(const Value& callee, Args& args);
+    // namespace(): the only mutable values, so the only way to build a reference cycle
+    // (ns.a = [ns]); the interpreter empties every one it made when it is done, freeing cycles.
+    Value make_namespace();
+    ~Interpreter();
+    Interpreter(const Interpreter&) = delete;
+    Interpreter& operator=(const Interpreter&) = delete;
     const ChatTemplate::Clock& clock() const { return clock_; }
 
   private:
@@ -62,6 +69,7 @@ class Interpreter {
     bool error_located_ = false;
     int depth_ = 0;
     uint64_t steps_ = 0;
+    std::vector<std::shared_ptr<Namespace>> namespaces_;
 };
 
 // Builtins (builtins.cpp): filters, tests, attribute/method lookup, global functions.
