@@ -5,7 +5,10 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "pocket/convert/convert.h"
+#include "pocket/core/read_file.h"
 #include "pocket/core/thread_pool.h"
+#include "pocket/gguf/gguf.h"
 #include "pocket/model/synth.h"
 #include "pocket/quant/scheme.h"
 
@@ -19,7 +22,20 @@ struct SynthCliOptions {
     uint64_t seed = 42;
     int threads = 0;
     bool list = false;
+    std::string vocab;  // a tokenizer.json whose vocabulary the model carries
 };
+
+model::SynthOptions synth_options(const SynthCliOptions& opt, const quant::Scheme& scheme) {
+    model::SynthOptions o{.scheme = scheme, .seed = opt.seed};
+    if (!opt.vocab.empty()) {
+        const std::string path = opt.vocab;
+        o.vocabulary = [path](gguf::Writer& w, int64_t min_tokens) {
+            convert::add_vocab(w, path, convert::detect_pre_tokenizer(read_file(path)),
+                               static_cast<size_t>(min_tokens));
+        };
+    }
+    return o;
+}
 
 int run_synth(const SynthCliOptions& opt) {
     if (opt.list || opt.shape.empty()) {
@@ -40,8 +56,7 @@ int run_synth(const SynthCliOptions& opt) {
         fail("unknown tensor type or scheme '", opt.type,
              "' (f32, f16, bf16, q8_0, q4_0, q4_k, q4_k_m, ...)");
     if (opt.output.empty()) fail("missing -o/--output");
-    const auto result =
-        model::write_synth_model(*shape, {.scheme = *scheme, .seed = opt.seed}, opt.output);
+    const auto result = model::write_synth_model(*shape, synth_options(opt, *scheme), opt.output);
     std::printf("wrote %s: %s, %s parameters, %s weights\n", opt.output.c_str(),
                 human_bytes(result.file_bytes).c_str(), human_count(result.n_params).c_str(),
                 scheme->name.c_str());
@@ -67,6 +82,8 @@ Runner register_synth(CLI::App& app) {
     app.add_option("--seed", opt->seed, "Seed of the random weights")->capture_default_str();
     app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");
     app.add_flag("--list", opt->list, "List the known shapes");
+    app.add_option("--vocab", opt->vocab,
+                   "Carry this tokenizer.json's vocabulary instead of a synthetic one");
     return [opt] { return run_synth(*opt); };
 }
 

@@ -145,6 +145,13 @@ void Writer::set_alignment(uint64_t alignment) {
     alignment_ = alignment;
 }
 
+const Value* Writer::get(std::string_view key) const {
+    for (const auto& kv : metadata_) {
+        if (kv.key == key) return &kv.value;
+    }
+    return nullptr;
+}
+
 bool Writer::remove(std::string_view key) {
     for (auto it = metadata_.begin(); it != metadata_.end(); ++it) {
         if (it->key == key) {

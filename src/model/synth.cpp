@@ -161,8 +161,10 @@ SynthVocab make_synth_vocab(int64_t n_vocab) {
     return v;
 }
 
-SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
+SynthResult write_synth_model(const SynthShape& requested, const SynthOptions& options,
                               const std::filesystem::path& path) {
+    SynthShape shape = requested;  // the vocabulary size may follow a real token list
+    const SynthShape& s = shape;
     const quant::Scheme& scheme = options.scheme;
     gguf::Writer w;
     const std::string arch = "llama";
@@ -186,23 +188,33 @@ SynthResult write_synth_model(const SynthShape& s, const SynthOptions& options,
     w.set(key("rope.freq_base"), s.rope_freq_base);
     w.set(key("attention.layer_norm_rms_epsilon"), s.norm_eps);
 
-    SynthVocab vocab = make_synth_vocab(s.n_vocab);
-    gguf::Array tokens{gguf::ValueType::STRING, {}}, scores{gguf::ValueType::FLOAT32, {}},
-        types{gguf::ValueType::INT32, {}};
-    for (size_t i = 0; i < vocab.tokens.size(); ++i) {
-        tokens.items.emplace_back(std::move(vocab.tokens[i]));
-        scores.items.emplace_back(vocab.scores[i]);
-        types.items.emplace_back(vocab.types[i]);
+    if (options.vocabulary) {
+        options.vocabulary(w, s.n_vocab);
+        const gguf::Value* tokens = w.get("tokenizer.ggml.tokens");
+        const auto* list = tokens ? std::get_if<gguf::Array>(&tokens->v) : nullptr;
+        if (list == nullptr || list->items.empty())
+            fail("synth: the vocabulary writer left no tokenizer.ggml.tokens");
+        shape.n_vocab = static_cast<int64_t>(list->items.size());
+        w.set(key("vocab_size"), static_cast<uint32_t>(shape.n_vocab));
+    } else {
+        SynthVocab vocab = make_synth_vocab(s.n_vocab);
+        gguf::Array tokens{gguf::ValueType::STRING, {}}, scores{gguf::ValueType::FLOAT32, {}},
+            types{gguf::ValueType::INT32, {}};
+        for (size_t i = 0; i < vocab.tokens.size(); ++i) {
+            tokens.items.emplace_back(std::move(vocab.tokens[i]));
+            scores.items.emplace_back(vocab.scores[i]);
+            types.items.emplace_back(vocab.types[i]);
+        }
+        w.set("tokenizer.ggml.model", std::string("llama"));
+        w.set("tokenizer.ggml.tokens", std::move(tokens));
+        w.set("tokenizer.ggml.scores", std::move(scores));
+        w.set("tokenizer.ggml.token_type", std::move(types));
+        w.set("tokenizer.ggml.bos_token_id", uint32_t{1});
+        w.set("tokenizer.ggml.eos_token_id", uint32_t{2});
+        w.set("tokenizer.ggml.unknown_token_id", uint32_t{0});
+        w.set("tokenizer.ggml.add_bos_token", true);
+        w.set("tokenizer.ggml.add_eos_token", false);
     }
-    w.set("tokenizer.ggml.model", std::string("llama"));
-    w.set("tokenizer.ggml.tokens", std::move(tokens));
-    w.set("tokenizer.ggml.scores", std::move(scores));
-    w.set("tokenizer.ggml.token_type", std::move(types));
-    w.set("tokenizer.ggml.bos_token_id", uint32_t{1});
-    w.set("tokenizer.ggml.eos_token_id", uint32_t{2});
-    w.set("tokenizer.ggml.unknown_token_id", uint32_t{0});
-    w.set("tokenizer.ggml.add_bos_token", true);
-    w.set("tokenizer.ggml.add_eos_token", false);
 
     SynthResult result;
     uint64_t tensor_index = 0;

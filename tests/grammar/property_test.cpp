@@ -2,9 +2,10 @@
 // that parse and validate against their schema, checked by an independent validator
 // (python3-jsonschema, tests/grammar/validate_outputs.py, one call for all outputs).
 //
-// Drivers: random logits over the full Llama 3 (128k) and Qwen 3 (151k) vocabularies (what a
-// random-weight model around those vocabularies gives, without the cost of its forward passes)
-// and real forward passes of the tiny random-weight models with their 50k vocabularies.
+// Drivers: forward passes of a random-weight model built here around the full Llama 3 (128k)
+// vocabulary (`tiny` shape, real tokenizer.json) and of the tiny random-weight models with their
+// 50k vocabularies; and, cheaper, random logits over the full Llama 3 and Qwen 3 (151k)
+// vocabularies (what a random-weight model around those vocabularies gives).
 // 1,000 generations in the Release suite; a tenth under the sanitizers (or
 // POCKET_GRAMMAR_GENERATIONS to choose).
 #include <gtest/gtest.h>
@@ -18,12 +19,15 @@
 #include <string>
 #include <vector>
 
+#include "pocket/convert/convert.h"
 #include "pocket/core/rng.h"
 #include "pocket/generate/grammar.h"
 #include "pocket/generate/grammar_constraint.h"
 #include "pocket/generate/sampling.h"
+#include "pocket/gguf/gguf.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
+#include "pocket/model/synth.h"
 #include "pocket/tokenizer/hf_tokenizer.h"
 #include "support/test_support.h"
 
@@ -186,16 +190,40 @@ void model_generations(const std::filesystem::path& gguf, int n, Outcome& out) {
     }
 }
 
+// A random-weight model of the `tiny` shape carrying the real Llama 3 vocabulary (128,256 tokens).
+std::filesystem::path synth_llama3_vocab_model(const test::ScratchDir& dir) {
+    const std::filesystem::path tokenizer_json =
+        test::shared_path("tokenizers/hf/llama3/tokenizer.json");
+    model::SynthOptions options;
+    options.vocabulary = [&](gguf::Writer& w, int64_t min_tokens) {
+        convert::add_vocab(w, tokenizer_json,
+                           convert::detect_pre_tokenizer(test::read_file_bytes(tokenizer_json)),
+                           static_cast<size_t>(min_tokens));
+    };
+    const std::filesystem::path path = dir / "tiny-llama3-vocab.gguf";
+    model::write_synth_model(*model::find_synth_shape("tiny"), options, path);
+    return path;
+}
+
 TEST(GrammarProperty, ConstrainedGenerationsValidateAgainstTheirSchemas) {
     const int total = total_generations();
     Outcome out;
-    // Shares: 35% Llama 3, 35% Qwen 3 (random logits, full vocabularies), 15% each tiny model.
-    const int full = total * 35 / 100, tiny = (total - 2 * full) / 2;
-    random_logit_generations(test::shared_path("tokenizers/hf/llama3/tokenizer.json"), full, out);
-    random_logit_generations(test::shared_path("tokenizers/hf/qwen3/tokenizer.json"), full, out);
+    // Shares: 10% forward passes of a model with the full Llama 3 vocabulary, 25% random logits
+    // over it, 35% random logits over Qwen 3, 15% each tiny model.
+    const int with_model = total / 10, llama3 = total / 4, qwen3 = total * 35 / 100;
+    const int tiny = (total - with_model - llama3 - qwen3) / 2;
+    test::ScratchDir models;
+    const auto full_vocab_model = synth_llama3_vocab_model(models);
+    {
+        auto m = model::Model::load(full_vocab_model);
+        ASSERT_EQ(m->tokenizer().n_vocab(), 128256u);
+    }
+    model_generations(full_vocab_model, with_model, out);
+    random_logit_generations(test::shared_path("tokenizers/hf/llama3/tokenizer.json"), llama3, out);
+    random_logit_generations(test::shared_path("tokenizers/hf/qwen3/tokenizer.json"), qwen3, out);
     model_generations(test::shared_path("models/tiny/tiny-qwen2.gguf"), tiny, out);
-    model_generations(test::shared_path("models/tiny/tiny-llama-bpe.gguf"), total - 2 * full - tiny,
-                      out);
+    model_generations(test::shared_path("models/tiny/tiny-llama-bpe.gguf"),
+                      total - with_model - llama3 - qwen3 - tiny, out);
     ASSERT_EQ(out.complete + out.capped, total);
     std::printf("[ grammar  ] %d generations: %d ended by EOG, %d hit the %d-token cap\n", total,
                 out.complete, out.capped, kMaxTokens);

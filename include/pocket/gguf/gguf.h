@@ -187,7 +187,8 @@ class Writer {
     // A power of two that fits 32 bits. Also sets general.alignment when != 32, or when the key
     // is already present (so a file's explicit key survives a round trip).
     void set_alignment(uint64_t alignment);
-    bool remove(std::string_view key);  // true when the key existed
+    bool remove(std::string_view key);             // true when the key existed
+    const Value* get(std::string_view key) const;  // nullptr when absent
     uint64_t alignment() const { return alignment_; }
 
     using Producer = std::function<void(std::span<std::byte> out)>;

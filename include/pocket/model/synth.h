@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -12,6 +13,10 @@
 
 #include "pocket/core/dtype.h"
 #include "pocket/quant/scheme.h"
+
+namespace pocket::gguf {
+class Writer;
+}
 
 namespace pocket::model {
 
@@ -32,6 +37,11 @@ const SynthShape* find_synth_shape(std::string_view name);
 struct SynthOptions {
     quant::Scheme scheme = *quant::parse_scheme("f16");  // types of the 2-D weights
     uint64_t seed = 42;
+    // Writes the tokenizer.ggml.* keys in place of the synthetic vocabulary, with at least
+    // `min_tokens` tokens (e.g. a real tokenizer.json through convert::add_vocab, so constrained
+    // generation can be tested on a full 128k vocabulary); the model's vocabulary size follows
+    // the token list it wrote. Empty: the synthetic vocabulary of the shape's size.
+    std::function<void(gguf::Writer& writer, int64_t min_tokens)> vocabulary;
 };
 
 struct SynthResult {
