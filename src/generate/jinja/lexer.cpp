@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "generate/jinja/value.h"
+#include "pocket/tokenizer/utf8.h"
 
 namespace pocket::jinja {
 namespace {
@@ -18,25 +19,6 @@ bool is_name_start(char c) {
 }
 bool is_name_char(char c) {
     return is_name_start(c) || is_digit(c);
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-    if (cp > 0x10FFFF) cp = 0xFFFD;
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
 }
 
 int hex_value(char c) {
@@ -263,7 +245,7 @@ class Lexer {
                         cp = cp * 16 + static_cast<uint32_t>(h);
                         ++pos_;
                     }
-                    append_utf8(out, cp);
+                    tokenizer::utf8::append(out, static_cast<char32_t>(cp));
                     break;
                 }
                 default:
@@ -272,7 +254,7 @@ class Lexer {
                         for (int i = 0;
                              i < 2 && pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '7'; ++i)
                             cp = cp * 8 + static_cast<uint32_t>(s_[pos_++] - '0');
-                        append_utf8(out, cp);
+                        tokenizer::utf8::append(out, static_cast<char32_t>(cp));
                     } else {  // unknown escapes stay as written
                         out += '\\';
                         out += e;
