@@ -47,8 +47,9 @@ class GenerationLoop {
     void end(FinishReason reason);
 
     Session& session_;
-    const GenerateOptions& options_;
-    const TextCallback& on_text_;
+    // Copies: a loop may outlive the caller's temporaries (a default `{}` callback, say).
+    const GenerateOptions options_;
+    const TextCallback on_text_;
     const tokenizer::Tokenizer& tok_;
     Sampler sampler_;
     tokenizer::StreamDecoder decoder_;

@@ -240,9 +240,9 @@ TEST(GrammarProperty, ConstrainedGenerationsValidateAgainstTheirSchemas) {
             lines << ordered_json{{"schema", schema}, {"text", text}}.dump() << "\n";
         }
     }
-    // Next to this file (CMake compiles with absolute source paths).
+    // In the source tree (not found through __FILE__: ccache may make that path relative).
     const std::string script =
-        (std::filesystem::path(__FILE__).parent_path() / "validate_outputs.py").string();
+        (std::filesystem::path(POCKET_SOURCE_DIR) / "tests/grammar/validate_outputs.py").string();
     const std::string cmd = "python3 '" + script + "' '" + (dir / "schemas.json").string() + "' '" +
                             (dir / "outputs.jsonl").string() + "'";
     std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);

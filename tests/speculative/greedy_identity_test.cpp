@@ -172,9 +172,22 @@ TEST_F(GreedyIdentity, SecondTurnReusesThePrefix) {
     const GenerateResult first = session.generate(kPrompt, o);
     const GenerateResult second = session.generate(std::string(kPrompt) + first.text + " The", o);
     EXPECT_GT(second.reused_tokens, 0);
+    GenerateOptions with_logprobs = greedy(30);
+    with_logprobs.top_logprobs = 2;
     const Outcome plain =
-        generate(*target_, greedy(30), (std::string(kPrompt) + first.text + " The").c_str());
-    EXPECT_EQ(plain.tokens, second.tokens);
+        generate(*target_, with_logprobs, (std::string(kPrompt) + first.text + " The").c_str());
+    // The reused prefix was evaluated in other batches than a fresh run evaluates it, which
+    // changes the last bits of the logits; a greedy pick may then differ only at a near-tie of
+    // the plain run's two best tokens (as the reference tests accept for llama.cpp itself).
+    ASSERT_EQ(plain.tokens.size(), second.tokens.size());
+    for (size_t i = 0; i < plain.tokens.size(); ++i) {
+        if (plain.tokens[i] == second.tokens[i]) continue;
+        const TokenLogprob& step = plain.logprobs[i];
+        ASSERT_EQ(step.top.size(), 2u);
+        EXPECT_EQ(step.top[1].token, second.tokens[i]) << "step " << i;
+        EXPECT_LT(step.top[0].logprob - step.top[1].logprob, 1e-2f) << "step " << i;
+        break;  // after a divergence the two continuations are different texts
+    }
 }
 
 TEST(SpeculativeVocabulary, DraftWithAnotherVocabularyIsRefused) {
