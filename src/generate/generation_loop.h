@@ -16,11 +16,23 @@ namespace pocket {
 
 class GenerationLoop {
   public:
-    GenerationLoop(Session& session, const GenerateOptions& options, const TextCallback& on_text);
+    // max_length: positions the sequence may hold (prompt and generated tokens); 0 = the
+    // context's n_ctx. A batch scheduler gives each of its sequences a share of the context.
+    GenerationLoop(Session& session, const GenerateOptions& options, const TextCallback& on_text,
+                   int64_t max_length = 0);
 
     // Brings the sequence to hold `prompt` (reusing the common prefix) and returns the logits of
     // its last token.
     std::span<const float> evaluate_prompt(std::span<const TokenId> prompt);
+
+    // The same in steps, for a caller that evaluates batches itself (the batch scheduler):
+    // begin_prompt validates the prompt, drops what the sequence holds beyond the common prefix
+    // and returns the index of the first prompt token still to evaluate (the last one always is);
+    // prompt_evaluated records tokens the caller has evaluated, in order; prompt_done closes the
+    // prompt's timing.
+    size_t begin_prompt(std::span<const TokenId> prompt);
+    void prompt_evaluated(std::span<const TokenId> tokens);
+    void prompt_done();
 
     // Picks the next token from the target's logits (constraints and penalties applied).
     TokenId sample(std::span<const float> logits) { return sampler_.sample(logits); }
@@ -31,6 +43,8 @@ class GenerationLoop {
     bool take(TokenId token, std::span<const float> logits);
     // Evaluates one taken token and returns its logits.
     std::span<const float> evaluate_one(TokenId token);
+    // Records a taken token that the caller evaluated.
+    void token_evaluated(TokenId token);
     // Tokens generated so far still allowed before max_tokens or the context's end.
     int64_t room() const;
 
@@ -41,10 +55,11 @@ class GenerationLoop {
     model::SeqId seq() const { return session_.seq_; }
     bool stopped() const { return finish_.has_value(); }
     bool cancelled() const;
+    // Ends the generation with `reason` (the first reason given wins).
+    void end(FinishReason reason);
 
   private:
     void emit(std::string_view text);
-    void end(FinishReason reason);
 
     Session& session_;
     // Copies: a loop may outlive the caller's temporaries (a default `{}` callback, say).
@@ -56,6 +71,7 @@ class GenerationLoop {
     StopStrings stops_;
     GenerateResult result_;
     std::optional<FinishReason> finish_;
+    int64_t max_length_;
     std::chrono::steady_clock::time_point started_;
 };
 

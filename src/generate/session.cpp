@@ -72,7 +72,7 @@ std::string_view finish_reason_name(FinishReason reason) {
 }
 
 GenerationLoop::GenerationLoop(Session& session, const GenerateOptions& options,
-                               const TextCallback& on_text)
+                               const TextCallback& on_text, int64_t max_length)
     : session_(session),
       options_((validate(options), options)),
       on_text_(on_text),
@@ -80,6 +80,8 @@ GenerationLoop::GenerationLoop(Session& session, const GenerateOptions& options,
       sampler_(make_sampler(options, tok_)),
       decoder_(tok_, options.render_special),
       stops_(options.stop),
+      max_length_(max_length > 0 ? std::min(max_length, session.ctx_.n_ctx())
+                                 : session.ctx_.n_ctx()),
       started_(Clock::now()) {
     result_.seed = sampler_.seed();
 }
@@ -88,12 +90,11 @@ bool GenerationLoop::cancelled() const {
     return session_.cancel_.load(std::memory_order_relaxed);
 }
 
-std::span<const float> GenerationLoop::evaluate_prompt(std::span<const TokenId> prompt) {
+size_t GenerationLoop::begin_prompt(std::span<const TokenId> prompt) {
     if (prompt.empty()) fail("generate: the prompt is empty");
-    model::Context& ctx = session_.ctx_;
     const auto n = static_cast<int64_t>(prompt.size());
-    if (n >= ctx.n_ctx()) {
-        fail("generate: the prompt has ", n, " tokens but the context holds ", ctx.n_ctx(),
+    if (n >= max_length_) {
+        fail("generate: the prompt has ", n, " tokens but the context holds ", max_length_,
              " (one more is needed to generate anything)");
     }
     for (const TokenId t : prompt) {
@@ -106,31 +107,44 @@ std::span<const float> GenerationLoop::evaluate_prompt(std::span<const TokenId> 
         ++common;
     // The last prompt token is always evaluated: its logits start the generation.
     common = std::min(common, prompt.size() - 1);
-    ctx.kv().truncate(session_.seq_, static_cast<int64_t>(common));
+    session_.ctx_.kv().truncate(session_.seq_, static_cast<int64_t>(common));
     cached.resize(common);
     result_.prompt_tokens = n;
     result_.reused_tokens = static_cast<int64_t>(common);
 
     for (const TokenId t : prompt) sampler_.accept_prompt(t);
+    started_ = Clock::now();
+    return common;
+}
 
-    const auto t0 = Clock::now();
+void GenerationLoop::prompt_evaluated(std::span<const TokenId> tokens) {
+    session_.cached_.insert(session_.cached_.end(), tokens.begin(), tokens.end());
+}
+
+void GenerationLoop::prompt_done() {
+    const auto now = Clock::now();
+    result_.prompt_ms = ms_between(started_, now);
+    started_ = now;
+}
+
+std::span<const float> GenerationLoop::evaluate_prompt(std::span<const TokenId> prompt) {
+    const size_t first = begin_prompt(prompt);
     std::span<const float> logits;
-    for (size_t at = common; at < prompt.size(); at += kPromptChunk) {
+    for (size_t at = first; at < prompt.size(); at += kPromptChunk) {
         if (cancelled()) {
             end(FinishReason::Cancelled);
             break;
         }
         const auto chunk = prompt.subspan(at, std::min(kPromptChunk, prompt.size() - at));
-        logits = ctx.eval(chunk, session_.seq_);
-        cached.insert(cached.end(), chunk.begin(), chunk.end());
+        logits = session_.ctx_.eval(chunk, session_.seq_);
+        prompt_evaluated(chunk);
     }
-    result_.prompt_ms = ms_between(t0, Clock::now());
-    started_ = Clock::now();
+    prompt_done();
     return logits;
 }
 
 int64_t GenerationLoop::room() const {
-    const int64_t ctx_room = session_.ctx_.n_ctx() - static_cast<int64_t>(session_.cached_.size());
+    const int64_t ctx_room = max_length_ - static_cast<int64_t>(session_.cached_.size());
     if (options_.max_tokens < 0) return ctx_room;
     return std::min(ctx_room, options_.max_tokens - result_.completion_tokens);
 }
@@ -181,8 +195,12 @@ bool GenerationLoop::take(TokenId token, std::span<const float> logits) {
 std::span<const float> GenerationLoop::evaluate_one(TokenId token) {
     std::span<const float> logits =
         session_.ctx_.eval(std::span<const TokenId>(&token, 1), session_.seq_);
-    session_.cached_.push_back(token);
+    token_evaluated(token);
     return logits;
+}
+
+void GenerationLoop::token_evaluated(TokenId token) {
+    session_.cached_.push_back(token);
 }
 
 GenerateResult GenerationLoop::finish() {
