@@ -22,6 +22,7 @@ Runner register_tokenize(CLI::App& app);
 Runner register_template(CLI::App& app);
 Runner register_chat(CLI::App& app);
 Runner register_list(CLI::App& app);
+Runner register_serve(CLI::App& app);
 
 // Exit codes shared by all subcommands.
 enum ExitCode : int {

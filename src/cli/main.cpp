@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     add("template", "Render a chat template for a conversation, as the model will see it",
         register_template);
     add("list", "List the models in the models folder ($POCKET_MODELS)", register_list);
+    add("serve", "Serve models over HTTP: OpenAI and Ollama APIs, web chat page", register_serve);
     add("bench", "Measure prompt, generation and first-token speed, load time and peak memory",
         register_bench);
 

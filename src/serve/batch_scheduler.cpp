@@ -117,6 +117,14 @@ std::shared_ptr<GenerationStream> BatchScheduler::submit(std::vector<TokenId> pr
     return stream;
 }
 
+void BatchScheduler::cancel_all() {
+    {
+        std::lock_guard lock(mutex_);
+        cancel_all_ = true;
+    }
+    wake_.notify_all();
+}
+
 SchedulerStats BatchScheduler::stats() const {
     std::lock_guard lock(mutex_);
     SchedulerStats s = stats_;
@@ -138,6 +146,12 @@ void BatchScheduler::run() {
             // Sleeps (no CPU) until there is work: an idle server costs nothing.
             if (!any_active) wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
             if (stop_) break;
+            if (std::exchange(cancel_all_, false)) {
+                for (auto& r : queue_) r->stream->cancel();
+                for (auto& slot : slots_) {
+                    if (slot->request) slot->request->stream->cancel();
+                }
+            }
             admit(lock);
         }
         step();

@@ -18,7 +18,7 @@
 
 namespace pocket::server {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // Nesting limit of parse_body: far above what any API request needs, far below what could
 // exhaust a stack in code that walks the document recursively.

@@ -22,6 +22,8 @@ class Embedder {
     virtual std::vector<float> embed(std::string_view text) const = 0;
     // The embeddings of many texts, in order, spread over ThreadPool::global().
     virtual std::vector<std::vector<float>> embed_batch(std::span<const std::string> texts) const;
+    // Tokens the text is embedded from (after any cut to the model's limit): what an API bills.
+    virtual size_t count_tokens(std::string_view text) const = 0;
 };
 
 // What `path` is decides the implementation:

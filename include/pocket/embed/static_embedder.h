@@ -40,6 +40,9 @@ class StaticEmbedder : public Embedder {
     bool normalize() const { return normalize_; }
     size_t max_tokens() const { return max_tokens_; }
     std::vector<float> embed(std::string_view text) const override;
+    size_t count_tokens(std::string_view text) const override {
+        return pooled_tokens(text).size();
+    }
 
     // The token ids that embed() averages.
     std::vector<TokenId> pooled_tokens(std::string_view text) const;

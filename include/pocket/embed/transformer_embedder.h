@@ -22,6 +22,7 @@ class TransformerEmbedder : public Embedder {
     std::vector<float> embed(std::string_view text) const override;
     // One forward pass per group of texts that fits the batch; the pool works inside each pass.
     std::vector<std::vector<float>> embed_batch(std::span<const std::string> texts) const override;
+    size_t count_tokens(std::string_view text) const override { return tokenize(text).size(); }
 
     // Most tokens of one text that are embedded (longer texts are cut, keeping the end marker).
     int64_t max_tokens() const { return max_tokens_; }

@@ -144,6 +144,10 @@ class BatchScheduler {
     // the generation itself. Speculative options are ignored (batching is the faster path).
     std::shared_ptr<GenerationStream> submit(std::vector<TokenId> prompt, GenerateOptions options);
 
+    // Ends every running and queued generation (finish "cancelled") at the next step; later
+    // submissions run as usual.
+    void cancel_all();
+
     SchedulerStats stats() const;
     int64_t slot_ctx() const { return slot_ctx_; }
     int32_t n_slots() const { return options_.n_slots; }
@@ -175,6 +179,7 @@ class BatchScheduler {
     std::condition_variable wake_;
     std::deque<std::unique_ptr<Request>> queue_;
     bool stop_ = false;
+    bool cancel_all_ = false;
     SchedulerStats stats_;
     std::atomic<int32_t> busy_{0};
     std::thread thread_;

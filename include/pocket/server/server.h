@@ -1,0 +1,62 @@
+// `pocket serve` as a library: an HTTP server that speaks the OpenAI API (/v1/chat/completions,
+// /v1/completions, /v1/embeddings, /v1/models) and Ollama's (/api/chat, /api/generate,
+// /api/embed, /api/tags, /api/ps, /api/version), with /health, Prometheus /metrics and a web chat
+// page at /. Generation runs through serve::ModelPool and serve::BatchScheduler (continuous
+// batching, prompt cache); the HTTP layer only translates.
+//
+// Safe defaults: loopback only, no CORS, bounded bodies, read and write timeouts; with an API key
+// every API route wants `Authorization: Bearer KEY` (compared in constant time). Nothing is
+// logged of a prompt unless log_prompts is set.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "pocket/serve/model_pool.h"
+
+namespace pocket::server {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    int port = 8080;              // 0: any free port (bind() says which)
+    std::string api_key;          // empty: no authentication
+    std::string cors_origin;      // empty: no CORS headers; "*" or one origin
+    size_t max_body = 16u << 20;  // bytes; larger bodies get 413
+    bool log_prompts = false;     // the access log includes prompt text
+    bool access_log = true;       // one JSON line per request on stderr
+    std::chrono::seconds read_timeout{15};
+    std::chrono::seconds write_timeout{30};
+    int http_threads = 64;  // connections served at once (streams hold one each)
+    // The model /v1/embeddings and /api/embed use when a request names none, or names a
+    // language model that cannot embed; empty: the request's model.
+    std::string embed_model;
+    serve::ModelPoolOptions pool;
+};
+
+class Server {
+  public:
+    explicit Server(ServerOptions options);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds the address; returns the port (the one chosen when options.port is 0). Throws
+    // pocket::Error when the address cannot be bound.
+    int bind();
+    // Serves until stop(). Loads the first model in the background meanwhile (/health says
+    // "loading" until it is ready).
+    void run();
+    // From any thread (a signal handler's thread included): stops accepting, ends streams.
+    void stop();
+
+    serve::ModelPool& pool();
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pocket::server

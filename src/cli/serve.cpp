@@ -1,0 +1,141 @@
+// `pocket serve -m MODEL [-m MODEL2 ...]`: the OpenAI- and Ollama-compatible server
+// (pocket/server/server.h) on the command line. Ctrl-C or SIGTERM stops it cleanly.
+#include <CLI/CLI.hpp>
+
+#include <pthread.h>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/model_path.h"
+#include "pocket/core/thread_pool.h"
+#include "pocket/server/server.h"
+
+namespace pocket::cli {
+namespace {
+
+struct ServeOptions {
+    std::vector<std::string> models;
+    std::string embed_model;
+    std::string host = "127.0.0.1";
+    int port = 8080;
+    int parallel = 4;
+    int64_t ctx = 4096;
+    int64_t batch = 512;
+    size_t queue = 64;
+    std::string api_key;
+    std::string cors;
+    double keep_alive_s = 300;
+    double max_memory_gb = 0;
+    size_t max_body_mb = 16;
+    bool log_prompts = false;
+    bool quiet = false;
+    int threads = 0;
+    int http_threads = 64;
+};
+
+std::string model_name(const std::filesystem::path& path) {
+    std::string name = path.filename().string();
+    if (name.ends_with(".gguf")) name.resize(name.size() - 5);
+    return name;
+}
+
+int run_serve(const ServeOptions& opt) {
+    if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
+    server::ServerOptions so;
+    so.host = opt.host;
+    so.port = opt.port;
+    so.api_key = opt.api_key;
+    so.cors_origin = opt.cors;
+    so.max_body = opt.max_body_mb << 20;
+    so.log_prompts = opt.log_prompts;
+    so.access_log = !opt.quiet;
+    so.http_threads = opt.http_threads;
+    so.pool.scheduler.n_slots = opt.parallel;
+    so.pool.scheduler.slot_ctx = opt.ctx;
+    so.pool.scheduler.n_batch = opt.batch;
+    so.pool.scheduler.max_queue = opt.queue;
+    so.pool.keep_alive = std::chrono::milliseconds(
+        opt.keep_alive_s < 0 ? -1 : static_cast<int64_t>(opt.keep_alive_s * 1000));
+    so.pool.max_memory = static_cast<uint64_t>(opt.max_memory_gb * (1ull << 30));
+    for (const std::string& m : opt.models) {
+        const std::filesystem::path path = resolve_model_arg(m);
+        so.pool.models.push_back({model_name(path), path});
+    }
+    if (!opt.embed_model.empty()) {
+        const std::filesystem::path path = resolve_model_arg(opt.embed_model);
+        const std::string name = model_name(path);
+        bool listed = false;
+        for (const auto& spec : so.pool.models) listed = listed || spec.name == name;
+        if (!listed) so.pool.models.push_back({name, path});
+        so.embed_model = name;
+    }
+
+    // Signals are taken by one thread with sigwait, which may then stop the server safely.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    server::Server server(std::move(so));
+    const int port = server.bind();
+    std::fprintf(stderr, "pocket serve: listening on http://%s:%d (models:", opt.host.c_str(),
+                 port);
+    for (const auto& spec : server.pool().models()) std::fprintf(stderr, " %s", spec.name.c_str());
+    std::fprintf(stderr, ")\n");
+    if (opt.host != "127.0.0.1" && opt.host != "localhost" && opt.host != "::1" &&
+        opt.api_key.empty())
+        std::fprintf(stderr,
+                     "pocket serve: warning: listening beyond this machine without --api-key\n");
+    std::fflush(stderr);
+
+    std::thread waiter([&server, signals] {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        if (sig != 0) std::fprintf(stderr, "pocket serve: stopping\n");
+        server.stop();
+    });
+    server.run();
+    // run() also returns when the server stops for another reason: release the waiter.
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+    return kExitOk;
+}
+
+}  // namespace
+
+Runner register_serve(CLI::App& app) {
+    auto opt = std::make_shared<ServeOptions>();
+    app.add_option("-m,--model", opt->models, "Model file or name (repeat for several)")
+        ->required();
+    app.add_option("--host", opt->host, "Address to listen on (default: loopback only)");
+    app.add_option("--port", opt->port, "Port (0: any free port; printed at start)");
+    app.add_option("--parallel,-n", opt->parallel, "Generations that run at once per model")
+        ->check(CLI::Range(1, 256));
+    app.add_option("-c,--ctx", opt->ctx, "Context (tokens) of each parallel sequence")
+        ->check(CLI::Range(16, 1 << 20));
+    app.add_option("-b,--batch", opt->batch, "Tokens evaluated per step at most")
+        ->check(CLI::Range(1, 1 << 16));
+    app.add_option("--queue", opt->queue, "Requests that may wait for a slot before 503");
+    app.add_option("--api-key", opt->api_key, "Require 'Authorization: Bearer KEY'");
+    app.add_option("--cors", opt->cors, "Allow browser pages from this origin ('*': any)");
+    app.add_option("--embed-model", opt->embed_model,
+                   "Model for /v1/embeddings and /api/embed when a request names none");
+    app.add_option("--keep-alive", opt->keep_alive_s,
+                   "Seconds an unused model stays loaded (negative: forever)");
+    app.add_option("--max-memory", opt->max_memory_gb,
+                   "GiB that loaded models may take together (0: no limit)");
+    app.add_option("--max-body", opt->max_body_mb, "Largest request body in MiB");
+    app.add_flag("--log-prompts", opt->log_prompts, "Include prompt text in the access log");
+    app.add_flag("-q,--quiet", opt->quiet, "No access log");
+    app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");
+    app.add_option("--http-threads", opt->http_threads, "Connections served at once")
+        ->check(CLI::Range(4, 4096));
+    return [opt] { return run_serve(*opt); };
+}
+
+}  // namespace pocket::cli

@@ -1,0 +1,658 @@
+// The OpenAI API: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.
+// Response shapes follow api.openai.com so the official clients parse them unchanged.
+#include <cmath>
+#include <cstring>
+
+#include "pocket/tokenizer/tokenizer.h"
+#include "server/generation.h"
+#include "server/streaming.h"
+
+namespace pocket::server {
+namespace {
+
+constexpr int64_t kMaxChoices = 16;
+constexpr size_t kMaxPrompts = 16;
+constexpr size_t kMaxEmbeddingInputs = 2048;
+const std::string kFingerprint = "pocket-0.1.0";
+
+std::string finish_name(FinishReason reason) {
+    return reason == FinishReason::Length ? "length" : "stop";
+}
+
+std::string sse(const json& event) {
+    return "data: " + dump_json(event) + "\n\n";
+}
+
+json token_bytes(const std::string& piece) {
+    json bytes = json::array();
+    for (const unsigned char c : piece) bytes.push_back(static_cast<int>(c));
+    return bytes;
+}
+
+// Chat logprobs: {"content": [{token, logprob, bytes, top_logprobs: [...]}], "refusal": null}.
+json chat_logprobs(const tokenizer::Tokenizer& tok, std::span<const TokenLogprob> lps) {
+    json content = json::array();
+    for (const TokenLogprob& lp : lps) {
+        const std::string piece = tok.token_to_piece(lp.token, true);
+        json top = json::array();
+        for (const TokenAlternative& alt : lp.top) {
+            const std::string alt_piece = tok.token_to_piece(alt.token, true);
+            top.push_back({{"token", alt_piece},
+                           {"logprob", alt.logprob},
+                           {"bytes", token_bytes(alt_piece)}});
+        }
+        content.push_back({{"token", piece},
+                           {"logprob", lp.logprob},
+                           {"bytes", token_bytes(piece)},
+                           {"top_logprobs", std::move(top)}});
+    }
+    return {{"content", std::move(content)}, {"refusal", nullptr}};
+}
+
+// Completions logprobs (the legacy shape): tokens, token_logprobs, top_logprobs, text_offset.
+json completion_logprobs(const tokenizer::Tokenizer& tok, std::span<const TokenLogprob> lps,
+                         size_t offset) {
+    json tokens = json::array(), token_lps = json::array(), tops = json::array(),
+         offsets = json::array();
+    for (const TokenLogprob& lp : lps) {
+        const std::string piece = tok.token_to_piece(lp.token, true);
+        tokens.push_back(piece);
+        token_lps.push_back(lp.logprob);
+        json top = json::object();
+        for (const TokenAlternative& alt : lp.top)
+            top[tok.token_to_piece(alt.token, true)] = alt.logprob;
+        tops.push_back(std::move(top));
+        offsets.push_back(offset);
+        offset += piece.size();
+    }
+    return {{"tokens", tokens},
+            {"token_logprobs", token_lps},
+            {"top_logprobs", tops},
+            {"text_offset", offsets}};
+}
+
+json usage_json(int64_t prompt, int64_t completion, int64_t cached) {
+    return {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion},
+            {"prompt_tokens_details", {{"cached_tokens", cached}}}};
+}
+
+json tool_calls_json(const std::vector<ToolCall>& calls) {
+    json out = json::array();
+    for (const ToolCall& c : calls) {
+        out.push_back({{"id", c.id},
+                       {"type", "function"},
+                       {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+    }
+    return out;
+}
+
+bool stream_requested(const json& body, bool& include_usage) {
+    const bool stream = boolean(body, "stream").value_or(false);
+    include_usage = false;
+    if (const json* so = object(body, "stream_options"))
+        include_usage = boolean(*so, "include_usage", "stream_options").value_or(false);
+    return stream;
+}
+
+// Submits n generations of one prompt; a given seed makes choice i use seed + i.
+std::vector<std::shared_ptr<serve::GenerationStream>> submit_n(const serve::LoadedModel& m,
+                                                               const std::vector<TokenId>& prompt,
+                                                               const GenerateOptions& options,
+                                                               int64_t n) {
+    std::vector<std::shared_ptr<serve::GenerationStream>> streams;
+    try {
+        for (int64_t i = 0; i < n; ++i) {
+            GenerateOptions o = options;
+            if (o.sampling.seed != SamplingParams::kRandomSeed)
+                o.sampling.seed += static_cast<uint64_t>(i);
+            streams.push_back(submit(m, prompt, std::move(o)));
+        }
+    } catch (...) {
+        for (auto& s : streams) s->cancel();
+        throw;
+    }
+    return streams;
+}
+
+// The choices' results, or the ApiError of the first that failed.
+const GenerateResult& result_of(serve::GenerationStream& stream) {
+    try {
+        return stream.wait();
+    } catch (const ApiError&) {
+        throw;
+    } catch (const std::exception& e) {
+        throw internal_error(cat("generation failed: ", e.what()));
+    }
+}
+
+json error_event(const std::exception& e) {
+    if (const auto* api = dynamic_cast<const ApiError*>(&e)) return openai_error_body(*api);
+    return openai_error_body(internal_error(cat("generation failed: ", e.what())));
+}
+
+void apply_response_format(const json& body, GenerateOptions& options, ServerContext& ctx,
+                           const serve::LoadedModel& m) {
+    const json* rf = object(body, "response_format");
+    if (!rf) return;
+    const std::string type =
+        required(string(*rf, "type", "response_format"), "type", "response_format");
+    if (type == "text") return;
+    if (type == "json_object") {
+        constrain_to_json(options, ctx, m);
+        return;
+    }
+    if (type != "json_schema")
+        throw bad_request("`response_format.type` must be text, json_object or json_schema",
+                          "response_format.type");
+    const json& js =
+        required(object(*rf, "json_schema", "response_format"), "json_schema", "response_format");
+    const auto schema = js.find("schema");
+    constrain_to_schema(options, ctx, m, schema == js.end() ? json::object() : *schema,
+                        "response_format.json_schema.schema");
+}
+
+class ChatCompletion {
+  public:
+    ChatCompletion(ServerContext& ctx, const json& body) : ctx_(ctx) {
+        model_ = ctx.model(string(body, "model").value_or(""));
+        if (!model_->is_generator())
+            throw bad_request(cat("model '", model_->name(), "' is an embedding model"), "model");
+        request_record().model = model_->name();
+        stream_ = stream_requested(body, include_usage_);
+        n_ = integer(body, "n", 1, kMaxChoices).value_or(1);
+        GenerateOptions options = openai_options(body, *model_);
+        want_logprobs_ = options.top_logprobs >= 0;
+        tools_ = parse_tools(body);
+        ChatPrompt prompt =
+            chat_prompt(*model_, required(array(body, "messages"), "messages"), tools_, false);
+        tool_format_ = prompt.tool_format;
+        if (tools_.required) {
+            constrain_to_gbnf(
+                options, ctx, *model_,
+                tool_call_grammar(tool_format_, tools_.tools, tools_.function, tools_.parallel),
+                "tool_choice");
+        } else {
+            apply_response_format(body, options, ctx, *model_);
+        }
+        if (ctx.options.log_prompts) request_record().prompt = prompt.text;
+        streams_ = submit_n(*model_, prompt.tokens, options, n_);
+    }
+
+    void respond(httplib::Response& res) {
+        if (stream_) {
+            stream(res);
+            return;
+        }
+        json choices = json::array();
+        int64_t prompt_tokens = 0, completion = 0, cached = 0;
+        for (size_t i = 0; i < streams_.size(); ++i) {
+            const GenerateResult& r = result_of(*streams_[i]);
+            record_generation(ctx_, *streams_[i], r);
+            prompt_tokens = r.prompt_tokens;
+            cached = std::max(cached, r.reused_tokens);
+            completion += r.completion_tokens;
+            json message = {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}};
+            std::string finish = finish_name(r.finish);
+            if (tool_format_ != ToolCallFormat::None) {
+                ParsedToolCalls parsed = parse_tool_calls(tool_format_, r.text);
+                if (!parsed.calls.empty()) {
+                    message["content"] = parsed.content.empty() ? json() : json(parsed.content);
+                    message["tool_calls"] = tool_calls_json(parsed.calls);
+                    finish = "tool_calls";
+                }
+            }
+            json choice = {{"index", i},
+                           {"message", std::move(message)},
+                           {"logprobs", nullptr},
+                           {"finish_reason", finish}};
+            if (!r.logprobs.empty() || want_logprobs())
+                choice["logprobs"] = chat_logprobs(tokenizer(), r.logprobs);
+            choices.push_back(std::move(choice));
+        }
+        send_json(res, {{"id", id_},
+                        {"object", "chat.completion"},
+                        {"created", created_},
+                        {"model", model_->name()},
+                        {"system_fingerprint", kFingerprint},
+                        {"choices", std::move(choices)},
+                        {"usage", usage_json(prompt_tokens, completion, cached)}});
+    }
+
+  private:
+    bool want_logprobs() const { return want_logprobs_; }
+    const tokenizer::Tokenizer& tokenizer() const { return model_->model().tokenizer(); }
+
+    json chunk(json choices) const {
+        json c = {{"id", id_},
+                  {"object", "chat.completion.chunk"},
+                  {"created", created_},
+                  {"model", model_->name()},
+                  {"system_fingerprint", kFingerprint},
+                  {"choices", std::move(choices)}};
+        if (include_usage_) c["usage"] = nullptr;
+        return c;
+    }
+
+    json delta_choice(size_t index, json delta, json logprobs = nullptr,
+                      json finish = nullptr) const {
+        return {{"index", index},
+                {"delta", std::move(delta)},
+                {"logprobs", std::move(logprobs)},
+                {"finish_reason", std::move(finish)}};
+    }
+
+    std::string on_event(size_t i, serve::StreamEvent& event) {
+        json logprobs =
+            event.logprobs.empty() ? json() : chat_logprobs(tokenizer(), event.logprobs);
+        if (tool_format_ == ToolCallFormat::None) {
+            if (event.text.empty() && logprobs.is_null()) return {};
+            return sse(chunk(
+                json::array({delta_choice(i, {{"content", event.text}}, std::move(logprobs))})));
+        }
+        return tool_deltas(i, parsers_[i].feed(event.text), std::move(logprobs));
+    }
+
+    std::string tool_deltas(size_t i, const ToolCallStreamParser::Delta& d, json logprobs) {
+        std::string out;
+        if (!d.content.empty() || !logprobs.is_null())
+            out += sse(chunk(
+                json::array({delta_choice(i, {{"content", d.content}}, std::move(logprobs))})));
+        if (!d.calls.empty()) {
+            json calls = json::array();
+            for (const ToolCallDelta& c : d.calls) {
+                json fn = {{"arguments", c.arguments}};
+                json call = {{"index", c.index}};
+                if (!c.id.empty()) {
+                    call["id"] = c.id;
+                    call["type"] = "function";
+                    fn["name"] = c.name;
+                }
+                call["function"] = std::move(fn);
+                calls.push_back(std::move(call));
+            }
+            had_calls_[i] = true;
+            out += sse(chunk(json::array({delta_choice(i, {{"tool_calls", std::move(calls)}})})));
+        }
+        return out;
+    }
+
+    std::string on_end(size_t i) {
+        try {
+            const GenerateResult& r = streams_[i]->result();
+            record_generation(ctx_, *streams_[i], r);
+            prompt_tokens_ = r.prompt_tokens;
+            cached_ = std::max(cached_, r.reused_tokens);
+            completion_ += r.completion_tokens;
+            std::string out;
+            if (tool_format_ != ToolCallFormat::None)
+                out += tool_deltas(i, parsers_[i].finish(), nullptr);
+            const std::string finish = had_calls_[i] ? "tool_calls" : finish_name(r.finish);
+            out += sse(chunk(json::array({delta_choice(i, json::object(), nullptr, finish)})));
+            return out;
+        } catch (const std::exception& e) {
+            return sse(error_event(e));
+        }
+    }
+
+    void stream(httplib::Response& res) {
+        for (size_t i = 0; i < streams_.size(); ++i) parsers_.emplace_back(tool_format_);
+        had_calls_.assign(streams_.size(), false);
+        auto self = std::make_shared<ChatCompletion>(std::move(*this));
+        res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [self](size_t, httplib::DataSink& sink) {
+                StreamPump pump(sink, self->streams_);
+                std::string head;
+                for (size_t i = 0; i < self->streams_.size(); ++i)
+                    head += sse(self->chunk(json::array(
+                        {self->delta_choice(i, {{"role", "assistant"}, {"content", ""}})})));
+                if (!pump.write(head)) return false;
+                const bool ok =
+                    pump.run([&](size_t i, serve::StreamEvent& e) { return self->on_event(i, e); },
+                             [&](size_t i) { return self->on_end(i); }, ": keep-alive\n\n");
+                if (!ok) return false;
+                std::string tail;
+                if (self->include_usage_) {
+                    json last = self->chunk(json::array());
+                    last["usage"] =
+                        usage_json(self->prompt_tokens_, self->completion_, self->cached_);
+                    tail += sse(last);
+                }
+                tail += "data: [DONE]\n\n";
+                if (!pump.write(tail)) return false;
+                sink.done();
+                return true;
+            },
+            CancelOnRelease{self->streams_});
+    }
+
+    ServerContext& ctx_;
+    std::shared_ptr<const serve::LoadedModel> model_;
+    bool stream_ = false;
+    bool include_usage_ = false;
+    bool want_logprobs_ = false;
+    int64_t n_ = 1;
+    ToolRequest tools_;
+    ToolCallFormat tool_format_ = ToolCallFormat::None;
+    std::vector<std::shared_ptr<serve::GenerationStream>> streams_;
+    std::vector<ToolCallStreamParser> parsers_;
+    std::vector<bool> had_calls_;
+    std::string id_ = make_id("chatcmpl-");
+    int64_t created_ = unix_time();
+    int64_t prompt_tokens_ = 0, completion_ = 0, cached_ = 0;
+};
+
+// /v1/completions prompts: a string, strings, token ids, or lists of token ids.
+std::vector<std::vector<TokenId>> completion_prompts(const json& body, const serve::LoadedModel& m,
+                                                     std::vector<std::string>& texts) {
+    const auto it = body.find("prompt");
+    if (it == body.end() || it->is_null()) throw missing_field("prompt");
+    const json& p = *it;
+    const auto& tok = m.model().tokenizer();
+    const auto from_ids = [&](const json& ids, const std::string& path) {
+        std::vector<TokenId> out;
+        for (size_t i = 0; i < ids.size(); ++i)
+            out.push_back(static_cast<TokenId>(as_integer(
+                ids[i], index_path(path, i), 0, static_cast<int64_t>(tok.n_vocab()) - 1)));
+        if (out.empty()) throw bad_request("`" + path + "` is empty", "prompt");
+        return out;
+    };
+    std::vector<std::vector<TokenId>> prompts;
+    if (p.is_string()) {
+        texts.push_back(p.get<std::string>());
+        prompts.push_back(text_prompt(m, texts.back()));
+    } else if (p.is_array() && !p.empty() && p[0].is_number()) {
+        prompts.push_back(from_ids(p, "prompt"));
+        texts.push_back(tok.decode(prompts.back(), false, false));
+    } else if (p.is_array() && !p.empty()) {
+        if (p.size() > kMaxPrompts)
+            throw bad_request(cat("`prompt` holds at most ", kMaxPrompts, " prompts"), "prompt");
+        for (size_t i = 0; i < p.size(); ++i) {
+            const std::string path = index_path("prompt", i);
+            if (p[i].is_string()) {
+                texts.push_back(p[i].get<std::string>());
+                prompts.push_back(text_prompt(m, texts.back()));
+            } else {
+                prompts.push_back(from_ids(as_array(p[i], path), path));
+                texts.push_back(tok.decode(prompts.back(), false, false));
+            }
+        }
+    } else {
+        throw bad_request("`prompt` must be a string, an array of strings or token ids", "prompt");
+    }
+    return prompts;
+}
+
+void completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    const json body = parse_body(req.body);
+    auto m = ctx.model(string(body, "model").value_or(""));
+    if (!m->is_generator())
+        throw bad_request(cat("model '", m->name(), "' is an embedding model"), "model");
+    request_record().model = m->name();
+    bool include_usage = false;
+    const bool stream = stream_requested(body, include_usage);
+    const int64_t n = integer(body, "n", 1, kMaxChoices).value_or(1);
+    if (auto best_of = integer(body, "best_of", 1, kMaxChoices); best_of && *best_of != n)
+        throw not_implemented("`best_of` other than n is not supported", "best_of");
+    if (const auto s = body.find("suffix"); s != body.end() && !s->is_null())
+        throw not_implemented("`suffix` (fill in the middle) is not supported", "suffix");
+    const bool echo = boolean(body, "echo").value_or(false);
+    GenerateOptions options = openai_options(body, *m);
+    apply_response_format(body, options, ctx, *m);
+    std::vector<std::string> texts;
+    const auto prompts = completion_prompts(body, *m, texts);
+    if (ctx.options.log_prompts) request_record().prompt = texts.front();
+
+    // Choice index = prompt * n + k, as OpenAI numbers them.
+    std::vector<std::shared_ptr<serve::GenerationStream>> streams;
+    std::vector<size_t> prompt_of;
+    try {
+        for (size_t p = 0; p < prompts.size(); ++p) {
+            for (auto& s : submit_n(*m, prompts[p], options, n)) {
+                streams.push_back(std::move(s));
+                prompt_of.push_back(p);
+            }
+        }
+    } catch (...) {
+        for (auto& s : streams) s->cancel();
+        throw;
+    }
+    const std::string id = make_id("cmpl-");
+    const int64_t created = unix_time();
+    const auto& tok = m->model().tokenizer();
+    const bool want_lp = options.top_logprobs >= 0;
+    const auto make_chunk = [id, created, name = m->name()](json choices) {
+        return json{
+            {"id", id},      {"object", "text_completion"},        {"created", created},
+            {"model", name}, {"system_fingerprint", kFingerprint}, {"choices", std::move(choices)}};
+    };
+
+    if (!stream) {
+        json choices = json::array();
+        int64_t prompt_tokens = 0, completion = 0, cached = 0;
+        for (size_t i = 0; i < streams.size(); ++i) {
+            const GenerateResult& r = result_of(*streams[i]);
+            record_generation(ctx, *streams[i], r);
+            if (i % static_cast<size_t>(n) == 0) prompt_tokens += r.prompt_tokens;
+            cached += r.reused_tokens;
+            completion += r.completion_tokens;
+            const std::string& prefix = echo ? texts[prompt_of[i]] : std::string();
+            choices.push_back(
+                {{"text", prefix + r.text},
+                 {"index", i},
+                 {"logprobs",
+                  want_lp ? completion_logprobs(tok, r.logprobs, prefix.size()) : json()},
+                 {"finish_reason", finish_name(r.finish)}});
+        }
+        json out = make_chunk(std::move(choices));
+        out["usage"] = usage_json(prompt_tokens, completion, cached);
+        send_json(res, out);
+        return;
+    }
+
+    struct State {
+        int64_t prompt_tokens = 0, completion = 0, cached = 0;
+        std::vector<size_t> offsets;
+    };
+    auto state = std::make_shared<State>();
+    state->offsets.assign(streams.size(), 0);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [&ctx, streams, prompt_of, texts, echo, want_lp, include_usage, n, state, make_chunk, m](
+            size_t, httplib::DataSink& sink) {
+            const auto& tok = m->model().tokenizer();
+            StreamPump pump(sink, streams);
+            if (echo) {
+                std::string head;
+                for (size_t i = 0; i < streams.size(); ++i) {
+                    head += sse(make_chunk(json::array({{{"text", texts[prompt_of[i]]},
+                                                         {"index", i},
+                                                         {"logprobs", nullptr},
+                                                         {"finish_reason", nullptr}}})));
+                }
+                if (!pump.write(head)) return false;
+            }
+            const auto on_event = [&](size_t i, serve::StreamEvent& e) {
+                json lp =
+                    want_lp ? completion_logprobs(tok, e.logprobs, state->offsets[i]) : json();
+                state->offsets[i] += e.text.size();
+                return sse(make_chunk(json::array({{{"text", e.text},
+                                                    {"index", i},
+                                                    {"logprobs", std::move(lp)},
+                                                    {"finish_reason", nullptr}}})));
+            };
+            const auto on_end = [&](size_t i) {
+                try {
+                    const GenerateResult& r = streams[i]->result();
+                    record_generation(ctx, *streams[i], r);
+                    if (i % static_cast<size_t>(n) == 0) state->prompt_tokens += r.prompt_tokens;
+                    state->cached += r.reused_tokens;
+                    state->completion += r.completion_tokens;
+                    return sse(
+                        make_chunk(json::array({{{"text", ""},
+                                                 {"index", i},
+                                                 {"logprobs", nullptr},
+                                                 {"finish_reason", finish_name(r.finish)}}})));
+                } catch (const std::exception& e) {
+                    return sse(error_event(e));
+                }
+            };
+            if (!pump.run(on_event, on_end, ": keep-alive\n\n")) return false;
+            std::string tail;
+            if (include_usage) {
+                json last = make_chunk(json::array());
+                last["usage"] = usage_json(state->prompt_tokens, state->completion, state->cached);
+                tail += sse(last);
+            }
+            tail += "data: [DONE]\n\n";
+            if (!pump.write(tail)) return false;
+            sink.done();
+            return true;
+        },
+        CancelOnRelease{streams});
+}
+
+std::string base64(std::span<const float> values) {
+    static constexpr char kTable[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bytes(values.size() * sizeof(float), '\0');
+    std::memcpy(bytes.data(), values.data(), bytes.size());  // little-endian float32, as OpenAI
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (size_t i = 0; i < bytes.size(); i += 3) {
+        const auto b0 = static_cast<uint8_t>(bytes[i]);
+        const auto b1 = i + 1 < bytes.size() ? static_cast<uint8_t>(bytes[i + 1]) : 0;
+        const auto b2 = i + 2 < bytes.size() ? static_cast<uint8_t>(bytes[i + 2]) : 0;
+        out += kTable[b0 >> 2];
+        out += kTable[((b0 & 3) << 4) | (b1 >> 4)];
+        out += i + 1 < bytes.size() ? kTable[((b1 & 15) << 2) | (b2 >> 6)] : '=';
+        out += i + 2 < bytes.size() ? kTable[b2 & 63] : '=';
+    }
+    return out;
+}
+
+}  // namespace
+
+// Texts of an embeddings request: a string or an array of strings (token-id input is decoded
+// with the model's tokenizer where it has one).
+std::vector<std::string> embedding_inputs(const json& input, std::string_view field) {
+    std::vector<std::string> texts;
+    if (input.is_string()) {
+        texts.push_back(input.get<std::string>());
+    } else if (input.is_array()) {
+        if (input.size() > kMaxEmbeddingInputs)
+            throw bad_request(cat("`", field, "` holds at most ", kMaxEmbeddingInputs, " texts"),
+                              std::string(field));
+        for (size_t i = 0; i < input.size(); ++i)
+            texts.push_back(as_string(input[i], index_path(field, i)));
+    } else {
+        throw bad_request(cat("`", field, "` must be a string or an array of strings"),
+                          std::string(field));
+    }
+    if (texts.empty()) throw bad_request(cat("`", field, "` is empty"), std::string(field));
+    return texts;
+}
+
+std::shared_ptr<const serve::LoadedModel> embedding_model(ServerContext& ctx,
+                                                          const std::string& name) {
+    // An unknown or empty name falls back to --embed-model, so clients written for a hosted
+    // embedding model ("text-embedding-3-small") work unchanged.
+    if (!ctx.options.embed_model.empty() && (name.empty() || !ctx.pool.contains(name)))
+        return ctx.model(ctx.options.embed_model);
+    return ctx.model(name);
+}
+
+namespace {
+
+void embeddings(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    const json body = parse_body(req.body);
+    auto m = embedding_model(ctx, string(body, "model").value_or(""));
+    request_record().model = m->name();
+    const auto input = body.find("input");
+    if (input == body.end()) throw missing_field("input");
+    const std::vector<std::string> texts = embedding_inputs(*input, "input");
+    const std::string format = string(body, "encoding_format").value_or("float");
+    if (format != "float" && format != "base64")
+        throw bad_request("`encoding_format` must be float or base64", "encoding_format");
+    const auto dimensions = integer(body, "dimensions", 1, 1 << 16);
+    const embed::Embedder& embedder = m->embedder();
+    std::vector<std::vector<float>> vectors = embedder.embed_batch(texts);
+    int64_t tokens = 0;
+    for (const auto& t : texts) tokens += static_cast<int64_t>(embedder.count_tokens(t));
+    json data = json::array();
+    for (size_t i = 0; i < vectors.size(); ++i) {
+        std::vector<float>& v = vectors[i];
+        if (dimensions && static_cast<size_t>(*dimensions) < v.size()) {
+            // Shortened as OpenAI does: the first dimensions, normalised again.
+            v.resize(static_cast<size_t>(*dimensions));
+            double norm = 0;
+            for (const float x : v) norm += static_cast<double>(x) * x;
+            if (norm > 0)
+                for (float& x : v) x = static_cast<float>(x / std::sqrt(norm));
+        }
+        json item = {{"object", "embedding"}, {"index", i}};
+        if (format == "base64") {
+            item["embedding"] = base64(v);
+        } else {
+            item["embedding"] = v;
+        }
+        data.push_back(std::move(item));
+    }
+    ctx.metrics.add_prompt_tokens(static_cast<uint64_t>(tokens));
+    request_record().prompt_tokens = tokens;
+    send_json(res, {{"object", "list"},
+                    {"data", std::move(data)},
+                    {"model", m->name()},
+                    {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+}
+
+json model_object(const serve::PoolModelInfo& info) {
+    const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
+                                file_time(info.entry.path).time_since_epoch())
+                                .count();
+    return {{"id", info.entry.name},
+            {"object", "model"},
+            {"created", created},
+            {"owned_by", "pocket"},
+            {"meta",
+             {{"architecture", info.entry.architecture},
+              {"type", info.entry.type},
+              {"size", info.entry.size_bytes},
+              {"loaded", info.loaded}}}};
+}
+
+}  // namespace
+
+void add_openai_routes(httplib::Server& http, ServerContext& ctx) {
+    http.Post("/v1/chat/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        const json body = parse_body(req.body);
+        ChatCompletion(ctx, body).respond(res);
+    });
+    http.Post("/v1/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        completions(ctx, req, res);
+    });
+    http.Post("/v1/embeddings", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        embeddings(ctx, req, res);
+    });
+    http.Get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
+        json data = json::array();
+        for (const auto& info : ctx.pool.list()) data.push_back(model_object(info));
+        send_json(res, {{"object", "list"}, {"data", std::move(data)}});
+    });
+    http.Get(R"(/v1/models/(.+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        const std::string name = req.matches[1];
+        for (const auto& info : ctx.pool.list()) {
+            if (info.entry.name == name) {
+                send_json(res, model_object(info));
+                return;
+            }
+        }
+        throw not_found_model(name);
+    });
+}
+
+}  // namespace pocket::server
