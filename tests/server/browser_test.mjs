@@ -1,9 +1,11 @@
 // Browser test of the web chat page of `pocket serve`, in headless Chromium via playwright-core.
 //
+//   node tests/server/browser_test.mjs          (starts its own server, as ctest does)
 //   POCKET_SERVER_URL=http://127.0.0.1:8080 node tests/server/browser_test.mjs
 //
 // Environment:
-//   POCKET_SERVER_URL        base URL of a running `pocket serve` (required)
+//   POCKET_SERVER_URL        base URL of a running `pocket serve`; unset: a server with the shared
+//                            stories260K model is started on a free port (tests/server/harness.mjs)
 //   POCKET_MODEL             model id to pick (default: the first one the page lists)
 //   POCKET_API_KEY           the server's API key, if it was started with one (entered through the page)
 //   POCKET_BROWSER_THROTTLE  download bytes/s while the first answer streams (default 4000; 0 = off),
@@ -11,8 +13,13 @@
 //   POCKET_CHROMIUM          browser executable (default /usr/bin/chromium)
 // Exit code 0 on success; otherwise a message naming the failed step. The whole run is bounded (55 s).
 import { chromium } from 'playwright-core';
+import { sharedPath, startServer } from './harness.mjs';
 
-const BASE = (process.env.POCKET_SERVER_URL || '').replace(/\/+$/, '');
+const ownServer = process.env.POCKET_SERVER_URL
+  ? null
+  : await startServer(['-m', sharedPath('models/stories260K.gguf'), '--parallel', '2', '-q']);
+process.on('exit', () => { if (ownServer && ownServer.alive()) ownServer.process.kill('SIGKILL'); });
+const BASE = (process.env.POCKET_SERVER_URL || ownServer.url).replace(/\/+$/, '');
 const MODEL = process.env.POCKET_MODEL || '';
 const API_KEY = process.env.POCKET_API_KEY || '';
 const THROTTLE = Number(process.env.POCKET_BROWSER_THROTTLE ?? 4000);
@@ -331,4 +338,5 @@ const b = browser;
 browser = null;
 await b.close();
 console.log(`browser test passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+if (ownServer) await ownServer.stop();
 process.exit(0);
