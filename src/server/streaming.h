@@ -28,13 +28,18 @@ class StreamPump {
         : sink_(sink), streams_(std::move(streams)) {}
 
     bool write(const std::string& bytes);
-    // Runs until every stream ended (true) or the client went away (false: all cancelled).
+    // Runs until every stream ended (true) or the client went away (false: all cancelled, and
+    // on_end still called for each once it stopped).
     // `keepalive` bytes are written after each quiet interval, to find out whether the client is
     // still there while a long prompt is read.
     bool run(const OnEvent& on_event, const OnEnd& on_end, const std::string& keepalive);
     void cancel_all();
 
   private:
+    // The client went away: waits for the cancelled streams to stop and passes each that had not
+    // ended to on_end, so what they generated is still counted. Returns false.
+    bool abandon(const std::vector<bool>& ended, const OnEnd& on_end);
+
     httplib::DataSink& sink_;
     std::vector<Stream> streams_;
 };
