@@ -31,7 +31,8 @@ enum class ToolCallFormat {
     Llama3Json,      // {"name": .., "parameters": {..}}, maybe after <|python_tag|>: Llama 3.1-3.3
     MistralNemo,     // [TOOL_CALLS][{"name": .., "arguments": {..}, "id": ..}, ..]
     FunctionaryV31,  // <function=name>{..}</function>, or <|python_tag|>code
-    FunctionaryV32,  // >>>name\n{..} (the generation prompt ends with ">>>"); >>>all\n is text
+    FunctionaryV32,  // >>>name\n{..}; >>>all\n starts text. The generation prompt ends with
+                     // ">>>", so the output's first recipient comes bare ("all\nHi", "f\n{..}")
     Firefunction,    // functools[{"name": .., "arguments": {..}}, ..]
     CommandR7B,      // <|START_ACTION|>[{"tool_call_id": .., "tool_name": .., "parameters": ..}]
                      // <|END_ACTION|>
@@ -95,7 +96,9 @@ class ToolCallStreamParser {
         bool stream_arguments = true;
     };
     struct Delta {
-        std::string content;               // comes before `calls` in the text, or after them
+        // Content decided by this feed. A Delta does not order content against calls; pieces
+        // are tokens, which rarely hold both (send content first).
+        std::string content;
         std::vector<ToolCallDelta> calls;  // in order; index counts calls from 0
         bool empty() const { return content.empty() && calls.empty(); }
     };
@@ -126,8 +129,8 @@ class ToolCallStreamParser {
     bool skip_separator_ = false;  // whitespace after a call belongs to it
     size_t n_calls_ = 0;
     // The group of calls (one marker, maybe several calls) being written: how many of its calls
-    // were sent, and for the one being streamed, whether its first delta went out and how many
-    // argument bytes.
+    // went out whole, and for the one being streamed, whether its first delta went out and the
+    // argument text sent so far.
     size_t group_sent_ = 0;
     bool partial_open_ = false;
     std::string partial_args_;
