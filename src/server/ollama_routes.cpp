@@ -256,6 +256,7 @@ OllamaGeneration start(ServerContext& ctx, const json& body, bool chat) {
         ChatPrompt prompt =
             chat_prompt(*g.model, required(array(body, "messages"), "messages"), tools, true);
         g.tool_format = prompt.tool_format;
+        if (g.tool_format != ToolCallFormat::None) options.render_special = true;
         g.prompt = std::move(prompt.tokens);
         if (ctx.options.log_prompts) request_record().prompt = prompt.text;
     } else {

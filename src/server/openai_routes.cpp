@@ -168,6 +168,9 @@ class ChatCompletion {
         ChatPrompt prompt =
             chat_prompt(*model_, required(array(body, "messages"), "messages"), tools_, false);
         tool_format_ = prompt.tool_format;
+        // Tool-call markers may be special tokens ("<|python_tag|>", "[TOOL_CALLS]"): the parser
+        // must see them in the text.
+        if (tool_format_ != ToolCallFormat::None) options.render_special = true;
         if (tools_.required) {
             constrain_to_gbnf(
                 options, ctx, *model_,
