@@ -307,9 +307,9 @@ ChatPrompt chat_prompt(const serve::LoadedModel& model, const json& messages,
     inputs.messages = template_messages(messages, out.tool_format, ollama);
     if (!tools.tools.is_null()) {
         inputs.tools = tools.tools;
-        for (const auto& [key, value] :
-             tool_template_variables(out.tool_format, tools.tools).items())
-            inputs.extra[key] = value;
+        // Named: a range-for over items() of a temporary would iterate a destroyed object.
+        const auto variables = tool_template_variables(out.tool_format, tools.tools);
+        for (const auto& [key, value] : variables.items()) inputs.extra[key] = value;
     }
     inputs.add_generation_prompt = true;
     RenderedPrompt rendered;
