@@ -23,7 +23,7 @@ struct ServeOptions {
     std::string host = "127.0.0.1";
     int port = 8080;
     int parallel = 4;
-    int64_t ctx = 4096;
+    int64_t ctx = 0;
     int64_t batch = 512;
     size_t queue = 64;
     std::string api_key;
@@ -116,8 +116,9 @@ Runner register_serve(CLI::App& app) {
     app.add_option("--port", opt->port, "Port (0: any free port; printed at start)");
     app.add_option("--parallel,-n", opt->parallel, "Generations that run at once per model")
         ->check(CLI::Range(1, 256));
-    app.add_option("-c,--ctx", opt->ctx, "Context (tokens) of each parallel sequence")
-        ->check(CLI::Range(16, 1 << 20));
+    app.add_option("-c,--ctx", opt->ctx,
+                   "Context (tokens) of each parallel sequence (0: the model's, at most 4096)")
+        ->check(CLI::Range(0, 1 << 20));
     app.add_option("-b,--batch", opt->batch, "Tokens evaluated per step at most")
         ->check(CLI::Range(1, 1 << 16));
     app.add_option("--queue", opt->queue, "Requests that may wait for a slot before 503");

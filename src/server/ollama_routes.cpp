@@ -354,18 +354,19 @@ json model_listing(const serve::PoolModelInfo& info, bool running) {
 }  // namespace
 
 void add_ollama_routes(httplib::Server& http, ServerContext& ctx) {
-    http.Post("/api/chat", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    add_post(http, ctx, "/api/chat", [&ctx](const httplib::Request& req, httplib::Response& res) {
         respond(start(ctx, parse_body(req.body), true), res);
     });
-    http.Post("/api/generate", [&ctx](const httplib::Request& req, httplib::Response& res) {
-        generate(ctx, req, res);
-    });
-    http.Post("/api/embed", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    add_post(
+        http, ctx, "/api/generate",
+        [&ctx](const httplib::Request& req, httplib::Response& res) { generate(ctx, req, res); });
+    add_post(http, ctx, "/api/embed", [&ctx](const httplib::Request& req, httplib::Response& res) {
         embed(ctx, req, res, false);
     });
-    http.Post("/api/embeddings", [&ctx](const httplib::Request& req, httplib::Response& res) {
-        embed(ctx, req, res, true);
-    });
+    add_post(http, ctx, "/api/embeddings",
+             [&ctx](const httplib::Request& req, httplib::Response& res) {
+                 embed(ctx, req, res, true);
+             });
     http.Get("/api/tags", [&ctx](const httplib::Request&, httplib::Response& res) {
         json models = json::array();
         for (const auto& info : ctx.pool.list()) models.push_back(model_listing(info, false));
@@ -378,7 +379,7 @@ void add_ollama_routes(httplib::Server& http, ServerContext& ctx) {
         }
         send_json(res, {{"models", std::move(models)}});
     });
-    http.Post("/api/show", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    add_post(http, ctx, "/api/show", [&ctx](const httplib::Request& req, httplib::Response& res) {
         const json body = parse_body(req.body);
         std::string name = string(body, "model").value_or("");
         if (name.empty()) name = required(string(body, "name"), "model");

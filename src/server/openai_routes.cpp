@@ -631,16 +631,18 @@ json model_object(const serve::PoolModelInfo& info) {
 }  // namespace
 
 void add_openai_routes(httplib::Server& http, ServerContext& ctx) {
-    http.Post("/v1/chat/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
-        const json body = parse_body(req.body);
-        ChatCompletion(ctx, body).respond(res);
-    });
-    http.Post("/v1/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
-        completions(ctx, req, res);
-    });
-    http.Post("/v1/embeddings", [&ctx](const httplib::Request& req, httplib::Response& res) {
-        embeddings(ctx, req, res);
-    });
+    add_post(http, ctx, "/v1/chat/completions",
+             [&ctx](const httplib::Request& req, httplib::Response& res) {
+                 const json body = parse_body(req.body);
+                 ChatCompletion(ctx, body).respond(res);
+             });
+    add_post(http, ctx, "/v1/completions",
+             [&ctx](const httplib::Request& req, httplib::Response& res) {
+                 completions(ctx, req, res);
+             });
+    add_post(
+        http, ctx, "/v1/embeddings",
+        [&ctx](const httplib::Request& req, httplib::Response& res) { embeddings(ctx, req, res); });
     http.Get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
         json data = json::array();
         for (const auto& info : ctx.pool.list()) data.push_back(model_object(info));

@@ -2,6 +2,7 @@
 // types, error bodies, the access log and metrics, /health and /metrics.
 #include "pocket/server/server.h"
 
+#include <cstdlib>
 #include <iostream>
 #include <set>
 #include <thread>
@@ -99,6 +100,41 @@ void send_error(httplib::Response& res, const ApiError& error, bool ollama) {
     send_json(res, ollama ? ollama_error_body(error) : openai_error_body(error), error.status());
     if (error.retry_after_s() > 0)
         res.set_header("Retry-After", std::to_string(error.retry_after_s()));
+}
+
+void add_post(httplib::Server& http, ServerContext& ctx, const std::string& pattern,
+              httplib::Server::Handler handler) {
+    http.Post(pattern, [&ctx, handler = std::move(handler)](const httplib::Request& req,
+                                                            httplib::Response& res,
+                                                            const httplib::ContentReader& read) {
+        const size_t limit = ctx.options.max_body;
+        const std::string declared = req.get_header_value("Content-Length");
+        if (!declared.empty() && std::strtoull(declared.c_str(), nullptr, 10) > limit) {
+            res.set_header("Connection", "close");
+            throw payload_too_large(limit);
+        }
+        std::string body;
+        bool too_large = false;
+        const bool complete = read([&](const char* data, size_t size) {
+            if (body.size() + size > limit) {
+                too_large = true;
+                return false;
+            }
+            body.append(data, size);
+            return true;
+        });
+        if (too_large) {
+            res.set_header("Connection", "close");  // the rest of the body was never read
+            throw payload_too_large(limit);
+        }
+        if (!complete) {
+            res.set_header("Connection", "close");
+            throw bad_request("the request body ended before its declared length");
+        }
+        httplib::Request with_body = req;
+        with_body.body = std::move(body);
+        handler(with_body, res);
+    });
 }
 
 ServerContext::ServerContext(ServerOptions opts)

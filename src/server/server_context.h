@@ -65,6 +65,11 @@ std::string dump_json(const json& value);
 // A JSON body response.
 void send_json(httplib::Response& res, const json& body, int status = 200);
 
+// Registers a POST route whose body is read under the --max-body cap, chunked uploads included
+// (httplib caps only bodies that declare their length): a larger body is a 413.
+void add_post(httplib::Server& http, ServerContext& ctx, const std::string& pattern,
+              httplib::Server::Handler handler);
+
 // Registers the OpenAI, Ollama and operations routes.
 void add_openai_routes(httplib::Server& http, ServerContext& ctx);
 void add_ollama_routes(httplib::Server& http, ServerContext& ctx);
