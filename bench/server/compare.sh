@@ -13,7 +13,7 @@
 #   --max-tokens N [64]    tokens generated per request (ignore_eos, so exactly N)
 #   --system-tokens S [1000]  shared system prompt length
 #   --ctx-per-slot C [2048]   context per slot; both servers get C * slots in total
-#   --pocket-ctx-per-slot  give pocket -c C (per slot) instead of the total C * slots
+#   (pocket serve -c is per slot: it gets C; llama-server -c is the total: it gets C * slots)
 #   --threads T [2]        -t for both servers
 #   --warmup K [1]         concurrent warm-up requests before measuring (K = slots warms every slot)
 #   --only pocket|llama    run one side only
@@ -35,7 +35,7 @@ shift 3
 HERE=$(cd "$(dirname "$0")" && pwd)
 LOADGEN="$HERE/loadgen.py"
 CLIENTS="1 4 8 16" NP="" REQUESTS=4 MAX_TOKENS=64 SYSTEM_TOKENS=1000 CTX_PER_SLOT=2048
-POCKET_CTX_PER_SLOT=0 THREADS=2 WARMUP=1 ONLY="" OUT="" POCKET_ARGS="" LLAMA_ARGS=""
+POCKET_CTX_PER_SLOT=1 THREADS=2 WARMUP=1 ONLY="" OUT="" POCKET_ARGS="" LLAMA_ARGS=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --clients) CLIENTS=$2; shift 2 ;;

@@ -643,6 +643,29 @@ void add_openai_routes(httplib::Server& http, ServerContext& ctx) {
     add_post(
         http, ctx, "/v1/embeddings",
         [&ctx](const httplib::Request& req, httplib::Response& res) { embeddings(ctx, req, res); });
+    // llama.cpp's token endpoints (load generators and tools use them to size prompts).
+    add_post(http, ctx, "/tokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        const json body = parse_body(req.body);
+        auto m = ctx.model(string(body, "model").value_or(""));
+        if (!m->is_generator())
+            throw bad_request(cat("model '", m->name(), "' is an embedding model"), "model");
+        const std::string content = required(string(body, "content"), "content");
+        const bool add_special = boolean(body, "add_special").value_or(false);
+        const bool parse_special = boolean(body, "parse_special").value_or(true);
+        send_json(res,
+                  {{"tokens", m->model().tokenizer().encode(content, add_special, parse_special)}});
+    });
+    add_post(http, ctx, "/detokenize", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        const json body = parse_body(req.body);
+        auto m = ctx.model(string(body, "model").value_or(""));
+        const auto& tok = m->model().tokenizer();
+        std::vector<TokenId> ids;
+        const json& tokens = required(array(body, "tokens"), "tokens");
+        for (size_t i = 0; i < tokens.size(); ++i)
+            ids.push_back(static_cast<TokenId>(as_integer(
+                tokens[i], index_path("tokens", i), 0, static_cast<int64_t>(tok.n_vocab()) - 1)));
+        send_json(res, {{"content", tok.decode(ids, false, false)}});
+    });
     http.Get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
         json data = json::array();
         for (const auto& info : ctx.pool.list()) data.push_back(model_object(info));

@@ -19,7 +19,8 @@ thread_local RequestRecord t_record;
 thread_local Clock::time_point t_started;
 
 bool is_api_path(const std::string& path) {
-    return path.starts_with("/v1/") || path.starts_with("/api/") || path == "/metrics";
+    return path.starts_with("/v1/") || path.starts_with("/api/") || path == "/metrics" ||
+           path == "/tokenize" || path == "/detokenize";
 }
 
 bool is_ollama_path(const std::string& path) {
@@ -46,7 +47,9 @@ std::string endpoint_label(const std::string& path) {
                                                              "/api/version",
                                                              "/index.html",
                                                              "/app.js",
-                                                             "/style.css"};
+                                                             "/style.css",
+                                                             "/tokenize",
+                                                             "/detokenize"};
     if (known.contains(path)) return path;
     if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
     return "other";
