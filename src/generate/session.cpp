@@ -36,8 +36,12 @@ class NoEndOfGeneration final : public SamplingConstraint {
   public:
     explicit NoEndOfGeneration(const tokenizer::Tokenizer& tok) : tok_(tok) {}
     void apply(CandidateList& candidates) override {
+        const auto& eog = tok_.vocab().eog_ids();  // ascending; usually one to three ids
+        if (eog.empty()) return;
+        // A range test first: a lookup per candidate over a 150k vocabulary showed in profiles.
+        const TokenId lo = eog.front(), hi = eog.back();
         for (Candidate& c : candidates.mutable_items()) {
-            if (tok_.is_eog(c.id)) c.logit = -INFINITY;
+            if (c.id >= lo && c.id <= hi && tok_.is_eog(c.id)) c.logit = -INFINITY;
         }
     }
     std::unique_ptr<SamplingConstraint> clone() const override {
