@@ -40,25 +40,6 @@ std::vector<Tool> select_tools(const ordered_json& tools, const std::optional<st
     return out;
 }
 
-// A GBNF string literal.
-std::string quote(std::string_view text) {
-    std::string out = "\"";
-    for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (u < 0x20 || u == 0x7f) {
-            out += cat("\\x", "0123456789abcdef"[u >> 4], "0123456789abcdef"[u & 15]);
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
-
 bool is_rule_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_';
@@ -199,8 +180,8 @@ std::string named_call(GrammarText& g, const std::vector<Tool>& tools, const std
     std::vector<std::string> calls;
     for (const Tool& tool : tools) {
         std::string call =
-            cat(quote(before + tool.name + between), " ", g.add_schema(tool.parameters));
-        if (!after.empty()) call += cat(" ", quote(after));
+            cat(gbnf_literal(before + tool.name + between), " ", g.add_schema(tool.parameters));
+        if (!after.empty()) call += cat(" ", gbnf_literal(after));
         calls.push_back(std::move(call));
     }
     g.rule("tool-call", alternatives(calls));

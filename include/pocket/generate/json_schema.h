@@ -17,6 +17,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -27,5 +28,8 @@ std::string json_schema_to_gbnf(const nlohmann::ordered_json& schema);
 
 // The GBNF text of Grammar::json(): any JSON object.
 std::string json_object_gbnf();
+
+// `text` as a GBNF string literal (quoted; quotes, backslashes and control bytes escaped).
+std::string gbnf_literal(std::string_view text);
 
 }  // namespace pocket

@@ -86,24 +86,6 @@ const std::set<std::string>& supported() {
     return s;
 }
 
-std::string quote(std::string_view text) {
-    std::string out = "\"";
-    for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (u < 0x20 || u == 0x7f) {
-            out += cat("\\x", "0123456789abcdef"[u >> 4], "0123456789abcdef"[u & 15]);
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
-
 std::string sanitize(std::string_view name) {
     std::string out;
     for (char c : name) {
@@ -234,13 +216,14 @@ class Converter {
         }
         if (has("const")) {
             only("const");
-            return quote(s["const"].dump());
+            return gbnf_literal(s["const"].dump());
         }
         if (has("enum")) {
             only("enum");
             if (!s["enum"].is_array() || s["enum"].empty()) error(path, "enum must be a list");
             std::string alts;
-            for (const auto& v : s["enum"]) alts += (alts.empty() ? "" : " | ") + quote(v.dump());
+            for (const auto& v : s["enum"])
+                alts += (alts.empty() ? "" : " | ") + gbnf_literal(v.dump());
             return "( " + alts + " )";
         }
         for (const char* k : {"anyOf", "oneOf"}) {
@@ -414,8 +397,9 @@ class Converter {
         std::vector<bool> req;
         for (const auto& [key, sub] : props.items()) {
             std::string value = visit(sub, name + "-" + key, path + "/properties/" + key);
-            kv.push_back(new_rule(name + "-" + key + "-kv",
-                                  cat(quote(ordered_json(key).dump()), " ws \":\" ws ", value)));
+            kv.push_back(
+                new_rule(name + "-" + key + "-kv",
+                         cat(gbnf_literal(ordered_json(key).dump()), " ws \":\" ws ", value)));
             req.push_back(required.count(key) != 0);
         }
         // tail_i: properties i.. after at least one was written (each needs a comma);
@@ -523,6 +507,24 @@ class Converter {
 
 std::string json_schema_to_gbnf(const ordered_json& schema) {
     return Converter(schema).run();
+}
+
+std::string gbnf_literal(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (u < 0x20 || u == 0x7f) {
+            out += cat("\\x", "0123456789abcdef"[u >> 4], "0123456789abcdef"[u & 15]);
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
 }
 
 std::string json_object_gbnf() {
