@@ -1,7 +1,8 @@
 // Single-thread throughput of matmul_rows per weight type and instruction set, on layer shapes of
 // a small model (rows x k = 2048x2048 and 8192x2048):
 // - matrix-vector (1 token, the generation path): GB/s of weight bytes streamed;
-// - matrix-matrix (512 tokens, the prompt path): GFLOP/s (2 * rows * k * tokens per call).
+// - matrix-matrix (8 tokens, a batched server step; 512 tokens, the prompt path): GFLOP/s
+//   (2 * rows * k * tokens per call).
 // Activation conversion is done once outside the timed loop (it is per token, not per weight).
 // Types with an interleaved layout are also measured in it ("q4_0x8", "q8_0x8": what the model
 // runs after load-time interleaving).
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "pocket/core/dtype.h"
+#include "pocket/core/error.h"
 #include "pocket/kernels/interleaved.h"
 #include "pocket/kernels/kernels.h"
 
@@ -118,14 +120,16 @@ void register_all() {
                            DType::Q5_0,   DType::BF16, DType::F32,  DType::Q4_1, DType::Q5_1,
                            DType::IQ4_NL, DType::Q2_K, DType::Q3_K, DType::Q5_K};
     const Shape shapes[] = {{2048, 2048}, {8192, 2048}};
-    for (const int64_t tokens : {int64_t{1}, int64_t{512}}) {
+    // 1: generation; 8: a continuous-batching server step with 8 sequences; 512: a prompt.
+    for (const int64_t tokens : {int64_t{1}, int64_t{8}, int64_t{512}}) {
         for (DType type : types) {
             for (const bool interleaved : {false, true}) {
                 if (interleaved && !can_interleave(type)) continue;
                 for (Isa isa : kAllIsas) {
                     for (const Shape shape : shapes) {
                         const std::string name =
-                            std::string(tokens == 1 ? "matvec/" : "matmul512/") +
+                            std::string(tokens == 1 ? "matvec/"
+                                                    : pocket::cat("matmul", tokens, "/")) +
                             std::string(pocket::dtype_name(type)) + (interleaved ? "x8/" : "/") +
                             std::string(isa_name(isa)) + "/" + std::to_string(shape.rows) + "x" +
                             std::to_string(shape.k);

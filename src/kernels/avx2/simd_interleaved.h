@@ -279,7 +279,24 @@ struct InterleavedDriver {
                 store(acc[r][i], y + (t + i) * y_stride, g + r, row_begin, row_end);
     }
 
-    // Groups in steps of R, tokens in steps of T (leftovers one at a time).
+    // Tokens [t, t_end) of group g in tiles of T, the leftovers in one smaller tile: a batch of
+    // 8 with T = 3 runs as 3 + 3 + 2, so the weights are unpacked three times, not four (the
+    // continuous-batching server decodes such batches every step).
+    template <int R, int T>
+    static void run_tokens(int64_t nb, const Group* groups, int64_t g, const std::byte* act,
+                           size_t act_row_bytes, int64_t t, int64_t t_end, float* y,
+                           size_t y_stride, int64_t row_begin, int64_t row_end) {
+        for (; t + T <= t_end; t += T) {
+            run_tile<R, T>(nb, groups, g, act, act_row_bytes, t, y, y_stride, row_begin, row_end);
+        }
+        if constexpr (T > 1) {
+            if (t < t_end)
+                run_tokens<R, T - 1>(nb, groups, g, act, act_row_bytes, t, t_end, y, y_stride,
+                                     row_begin, row_end);
+        }
+    }
+
+    // Groups in steps of R, tokens in steps of T (leftovers in one smaller tile).
     template <int R, int T>
     static void run_groups(int64_t nb, const Group* groups, int64_t g_begin, int64_t g_end,
                            const std::byte* act, size_t act_row_bytes, int64_t t_begin,
@@ -287,15 +304,8 @@ struct InterleavedDriver {
                            int64_t row_end) {
         int64_t g = g_begin;
         for (; g + R <= g_end; g += R) {
-            int64_t t = t_begin;
-            for (; t + T <= t_end; t += T) {
-                run_tile<R, T>(nb, groups, g, act, act_row_bytes, t, y, y_stride, row_begin,
-                               row_end);
-            }
-            for (; t < t_end; ++t) {
-                run_tile<R, 1>(nb, groups, g, act, act_row_bytes, t, y, y_stride, row_begin,
-                               row_end);
-            }
+            run_tokens<R, T>(nb, groups, g, act, act_row_bytes, t_begin, t_end, y, y_stride,
+                             row_begin, row_end);
         }
         if constexpr (R > 1) {
             run_groups<1, T>(nb, groups, g, g_end, act, act_row_bytes, t_begin, t_end, y, y_stride,
