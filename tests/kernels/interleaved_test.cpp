@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -27,11 +28,18 @@ struct Matrix {
     std::vector<std::byte> plain, interleaved;
 
     Matrix(DType t, int64_t n_rows, int64_t n_cols, uint32_t seed)
+        : Matrix(t, n_rows, n_cols, [&](int64_t r) {
+              return test_util::mixed_row(n_cols, seed + static_cast<uint32_t>(r));
+          }) {}
+
+    // Every row r from make_row(r).
+    template <std::invocable<int64_t> MakeRow>
+    Matrix(DType t, int64_t n_rows, int64_t n_cols, MakeRow make_row)
         : type(t), rows(n_rows), k(n_cols), row_bytes(test_util::bytes_for(t, n_cols)) {
         const TypeOps& o = ops(t, Isa::Scalar);
         plain.resize(row_bytes * static_cast<size_t>(rows));
         for (int64_t r = 0; r < rows; ++r) {
-            const auto x = test_util::mixed_row(k, seed + static_cast<uint32_t>(r));
+            const std::vector<float> x = make_row(r);
             o.from_float_ref(x.data(), plain.data() + r * row_bytes, k);
         }
         interleaved.assign(interleaved_bytes(t, rows, k), std::byte{0xA5});
@@ -212,6 +220,36 @@ TEST_P(InterleavedIsa, MatmulAgreesWithScalarOnAllShapes) {
                         << ") row " << i % rows << " token " << i / rows;
                 }
             }
+        }
+    }
+}
+
+// Blocks at the ends of the integer ranges: one weight at -8 and the rest at +7 quantize to the
+// lowest and highest levels (Q4_0: 0 and 15), and activations all of one sign to q = +-127, so
+// the kernels' integer partial sums (int16 ones included) reach their largest magnitudes.
+TEST_P(InterleavedIsa, MatmulAgreesWithScalarOnSaturatedBlocks) {
+    const DType t = std::get<1>(GetParam());
+    const int64_t k = 2 * std::max<int64_t>(block_of(t), 256), rows = 16;
+    const Matrix m(t, rows, k, [&](int64_t r) {
+        std::vector<float> x(static_cast<size_t>(k));
+        for (int64_t i = 0; i < k; ++i) x[i] = i % 32 == r % 32 ? -8.0f : 7.0f;
+        return x;
+    });
+    for (const float sign : {1.0f, -1.0f}) {
+        const int64_t n = 5;
+        const std::vector<float> x(static_cast<size_t>(k * n), sign);
+        const auto a_simd = interleaved_acts(simd(), x, k, n);
+        const auto a_ref = interleaved_acts(scalar(), x, k, n);
+        const size_t a_row = interleaved_act_row_bytes(t, k);
+        std::vector<float> want(rows * n), got(rows * n);
+        scalar().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_ref.data(), a_row, n,
+                                    want.data(), rows, 0, rows);
+        simd().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_simd.data(), a_row, n,
+                                  got.data(), rows, 0, rows);
+        for (size_t i = 0; i < want.size(); ++i) {
+            const int64_t r = static_cast<int64_t>(i) % rows;
+            const double tol = 1e-5 * magnitude(m, r, a_ref.data()) + 1e-30;
+            ASSERT_NEAR(got[i], want[i], tol) << "sign " << sign << " row " << r;
         }
     }
 }

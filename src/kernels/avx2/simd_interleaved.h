@@ -159,6 +159,57 @@ struct Legacy32Body {
     }
 };
 
+// Q4_0 (BlockQ4_0x8) against BlockQ8_0Act without VNNI. Each 32-byte load gives two weight
+// vectors (low nibbles: word j, high nibbles: word 4 + j), used at once for every token of the
+// tile, so only two of them are live; the vpmaddubsw pair sums (at most 2 * 15 * 127 each) are
+// added as int16, exact for all eight words (8 * 3810 < 2^15), and widened once per token and
+// block. Fewer live registers and a third of the widening multiplies of Legacy32Body.
+struct Q4_0Int16Body {
+    using Group = BlockQ4_0x8;
+    static constexpr int kBlock = kQK32;
+
+    template <int R, int T>
+    static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
+                     __m256 (&acc)[R][T]) {
+        const BlockQ8_0Act* a[T];
+        for (int t = 0; t < T; ++t)
+            a[t] = reinterpret_cast<const BlockQ8_0Act*>(act + t * act_row_bytes);
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        const __m256i low = _mm256_set1_epi8(0x0F);
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int r = 0; r < R; ++r) {
+                const Group& g = w[r * nb + b];
+                __m256i sum[T];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; ++j) {
+                    const __m256i v = load256(g.qs + 32 * j);
+                    const __m256i lo = _mm256_and_si256(v, low);
+                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; ++t) {
+                        const int8_t* q = a[t][b].qs;
+                        const __m256i x =
+                            _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast_word(q + 4 * j)),
+                                             _mm256_maddubs_epi16(hi, broadcast_word(q + 16 + 4 * j)));
+                        sum[t] = j == 0 ? x : _mm256_add_epi16(sum[t], x);
+                    }
+                }
+                const __m256 dw =
+                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    const BlockQ8_0Act& ab = a[t][b];
+                    const __m256i s32 = _mm256_add_epi32(
+                        _mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)), _mm256_set1_epi32(ab.bias));
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(ab.d)),
+                                                _mm256_cvtepi32_ps(s32), acc[r][t]);
+                }
+            }
+        }
+    }
+};
+
 // Q4_K (BlockQ4_Kx8) against BlockQ8_KAct. Per group of 32 values and (8 rows, token): the exact
 // dot of the levels with the activations, times the rows' 6-bit group scales, summed over the
 // super-block in int32; then d * d_a * sum - dmin * d_a * (mins . group sums) in float.

@@ -74,7 +74,11 @@ void fill_simd_table(KernelTable& table) {
     // Interleaved layouts.
     at(DType::Q4_0).to_interleaved_act = interleaved_act_from_float<8>;
     at(DType::Q4_0).matmul_interleaved =
+#if POCKET_SIMD_VNNI
         matmul_interleaved<Legacy32Body<Q4_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
+#else
+        matmul_interleaved<Q4_0Int16Body, 1, 4, kInterVec>;
+#endif
     at(DType::Q5_0).to_interleaved_act = interleaved_act_from_float<16>;
     at(DType::Q5_0).matmul_interleaved =
         matmul_interleaved<Legacy32Body<Q5_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
