@@ -202,25 +202,31 @@ TEST_P(AttentionIsa, QkIsBitIdentical) {
 }
 
 TEST_P(AttentionIsa, PvAndReduceAreBitIdentical) {
-    for (int64_t hd : {8, 24, 40, 64, 128}) {
-        for (int64_t n_q : {1, 4}) {
-            const int64_t n_pos = 45, value_stride = hd * 2, prob_stride = 50;
-            const auto probs = random_floats(static_cast<size_t>(n_q * prob_stride), 61, 0.2f);
-            const auto values = random_f16(static_cast<size_t>(n_pos * value_stride), 62, 3.0f);
-            std::vector<float> a(static_cast<size_t>(n_q * 16 * hd), 0.0f), b = a;
-            // Two calls, as for two KV pages: positions 3..22 then 23..47.
-            for (auto [acc, ops] : {std::pair{&a, &simd()}, std::pair{&b, &scalar()}}) {
-                ops->pv(probs.data(), prob_stride, n_q, values.data(), value_stride, 20, 3, hd,
-                        acc->data());
-                ops->pv(probs.data() + 20, prob_stride, n_q, values.data() + 20 * value_stride,
-                        value_stride, n_pos - 20, 23, hd, acc->data());
+    for (int64_t hd : {8, 24, 40, 64, 128, 256}) {
+        for (int64_t n_q : {1, 4, 7}) {
+            // Calls as for KV pages: positions 3..22, 23..47, then 48..3+n_pos-1 (long enough to
+            // cross the SIMD kernels' chunks of positions).
+            for (int64_t n_pos : {int64_t{45}, int64_t{300}}) {
+                const int64_t value_stride = hd * 2, prob_stride = n_pos + 5;
+                const auto probs = random_floats(static_cast<size_t>(n_q * prob_stride), 61, 0.2f);
+                const auto values = random_f16(static_cast<size_t>(n_pos * value_stride), 62, 3.0f);
+                std::vector<float> a(static_cast<size_t>(n_q * 16 * hd), 0.0f), b = a;
+                for (auto [acc, ops] : {std::pair{&a, &simd()}, std::pair{&b, &scalar()}}) {
+                    for (const auto [begin, end] :
+                         {std::pair<int64_t, int64_t>{0, 20}, {20, 45}, {45, n_pos}}) {
+                        ops->pv(probs.data() + begin, prob_stride, n_q,
+                                values.data() + begin * value_stride, value_stride, end - begin,
+                                3 + begin, hd, acc->data());
+                    }
+                }
+                SCOPED_TRACE(::testing::Message()
+                             << "hd " << hd << " n_q " << n_q << " n_pos " << n_pos);
+                expect_bits_equal(a, b, "pv lanes");
+                std::vector<float> ra(static_cast<size_t>(hd)), rb(static_cast<size_t>(hd));
+                simd().pv_reduce(a.data(), hd, ra.data());
+                scalar().pv_reduce(b.data(), hd, rb.data());
+                expect_bits_equal(ra, rb, "pv_reduce");
             }
-            SCOPED_TRACE(::testing::Message() << "hd " << hd << " n_q " << n_q);
-            expect_bits_equal(a, b, "pv lanes");
-            std::vector<float> ra(static_cast<size_t>(hd)), rb(static_cast<size_t>(hd));
-            simd().pv_reduce(a.data(), hd, ra.data());
-            scalar().pv_reduce(b.data(), hd, rb.data());
-            expect_bits_equal(ra, rb, "pv_reduce");
         }
     }
 }

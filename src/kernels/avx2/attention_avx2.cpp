@@ -15,6 +15,10 @@ namespace {
 constexpr int64_t kLanes = 16;
 constexpr int64_t kMaxHeadDim = 512;  // stack buffers; larger heads take the scalar path
 
+inline int64_t min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+
 inline __m256 load_f16x8(const f16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -85,6 +89,57 @@ void to_f16(const float* x, f16_t* out, int64_t n) {
     for (; i < n; ++i) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+inline __m256 load8(const float* p) {
+    return _mm256_loadu_ps(p);
+}
+inline __m256 load8(const f16_t* p) {
+    return load_f16x8(p);
+}
+
+// Scores of one query (F32 in qf) against n_keys F16 keys, row stride key_stride. (Converting a
+// chunk of keys to F32 once for a GQA group of queries measured no faster: the loop is bound by
+// its multiply-adds and folds, not by the conversions.)
+void qk_query(const float* qf, const f16_t* keys, int64_t key_stride, int64_t n_keys,
+              int64_t head_dim, float* out) {
+    int64_t j = 0;
+    // Four keys per step: each key's lanes 0-7 in lo, 8-15 in hi.
+    for (; j + 4 <= n_keys; j += 4) {
+        const f16_t* k0 = keys + j * key_stride;
+        const f16_t* k1 = k0 + key_stride;
+        const f16_t* k2 = k1 + key_stride;
+        const f16_t* k3 = k2 + key_stride;
+        __m256 lo0 = _mm256_setzero_ps(), hi0 = _mm256_setzero_ps();
+        __m256 lo1 = _mm256_setzero_ps(), hi1 = _mm256_setzero_ps();
+        __m256 lo2 = _mm256_setzero_ps(), hi2 = _mm256_setzero_ps();
+        __m256 lo3 = _mm256_setzero_ps(), hi3 = _mm256_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d += kLanes) {
+            const __m256 ql = _mm256_load_ps(qf + d);
+            const __m256 qh = _mm256_load_ps(qf + d + 8);
+            lo0 = _mm256_fmadd_ps(ql, load8(k0 + d), lo0);
+            hi0 = _mm256_fmadd_ps(qh, load8(k0 + d + 8), hi0);
+            lo1 = _mm256_fmadd_ps(ql, load8(k1 + d), lo1);
+            hi1 = _mm256_fmadd_ps(qh, load8(k1 + d + 8), hi1);
+            lo2 = _mm256_fmadd_ps(ql, load8(k2 + d), lo2);
+            hi2 = _mm256_fmadd_ps(qh, load8(k2 + d + 8), hi2);
+            lo3 = _mm256_fmadd_ps(ql, load8(k3 + d), lo3);
+            hi3 = _mm256_fmadd_ps(qh, load8(k3 + d + 8), hi3);
+        }
+        _mm_storeu_ps(out + j, tree_fold4(_mm256_add_ps(lo0, hi0), _mm256_add_ps(lo1, hi1),
+                                          _mm256_add_ps(lo2, hi2), _mm256_add_ps(lo3, hi3)));
+    }
+    for (; j < n_keys; ++j) {
+        const f16_t* k = keys + j * key_stride;
+        __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d += kLanes) {
+            lo = _mm256_fmadd_ps(_mm256_load_ps(qf + d), load8(k + d), lo);
+            hi = _mm256_fmadd_ps(_mm256_load_ps(qf + d + 8), load8(k + d + 8), hi);
+        }
+        out[j] = tree_fold1(_mm256_add_ps(lo, hi));
+    }
+}
+
+constexpr int64_t kScratch = 8192;  // floats of converted value rows (32 KiB)
+
 void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
         int64_t head_dim, float* scores, int64_t score_stride) {
     if (head_dim % kLanes != 0 || head_dim > kMaxHeadDim) {
@@ -95,41 +150,77 @@ void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int6
     for (int64_t i = 0; i < n_q; ++i) {
         for (int64_t d = 0; d < head_dim; d += 8)
             _mm256_store_ps(qf + d, load_f16x8(q + i * head_dim + d));
-        float* out = scores + i * score_stride;
-        int64_t j = 0;
-        // Four keys per step: each key's lanes 0-7 in lo, 8-15 in hi.
-        for (; j + 4 <= n_keys; j += 4) {
-            const f16_t* k0 = keys + j * key_stride;
-            const f16_t* k1 = k0 + key_stride;
-            const f16_t* k2 = k1 + key_stride;
-            const f16_t* k3 = k2 + key_stride;
-            __m256 lo0 = _mm256_setzero_ps(), hi0 = _mm256_setzero_ps();
-            __m256 lo1 = _mm256_setzero_ps(), hi1 = _mm256_setzero_ps();
-            __m256 lo2 = _mm256_setzero_ps(), hi2 = _mm256_setzero_ps();
-            __m256 lo3 = _mm256_setzero_ps(), hi3 = _mm256_setzero_ps();
-            for (int64_t d = 0; d < head_dim; d += kLanes) {
-                const __m256 ql = _mm256_load_ps(qf + d);
-                const __m256 qh = _mm256_load_ps(qf + d + 8);
-                lo0 = _mm256_fmadd_ps(ql, load_f16x8(k0 + d), lo0);
-                hi0 = _mm256_fmadd_ps(qh, load_f16x8(k0 + d + 8), hi0);
-                lo1 = _mm256_fmadd_ps(ql, load_f16x8(k1 + d), lo1);
-                hi1 = _mm256_fmadd_ps(qh, load_f16x8(k1 + d + 8), hi1);
-                lo2 = _mm256_fmadd_ps(ql, load_f16x8(k2 + d), lo2);
-                hi2 = _mm256_fmadd_ps(qh, load_f16x8(k2 + d + 8), hi2);
-                lo3 = _mm256_fmadd_ps(ql, load_f16x8(k3 + d), lo3);
-                hi3 = _mm256_fmadd_ps(qh, load_f16x8(k3 + d + 8), hi3);
-            }
-            _mm_storeu_ps(out + j, tree_fold4(_mm256_add_ps(lo0, hi0), _mm256_add_ps(lo1, hi1),
-                                              _mm256_add_ps(lo2, hi2), _mm256_add_ps(lo3, hi3)));
-        }
-        for (; j < n_keys; ++j) {
-            const f16_t* k = keys + j * key_stride;
-            __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-            for (int64_t d = 0; d < head_dim; d += kLanes) {
-                lo = _mm256_fmadd_ps(_mm256_load_ps(qf + d), load_f16x8(k + d), lo);
-                hi = _mm256_fmadd_ps(_mm256_load_ps(qf + d + 8), load_f16x8(k + d + 8), hi);
-            }
-            out[j] = tree_fold1(_mm256_add_ps(lo, hi));
+        qk_query(qf, keys, key_stride, n_keys, head_dim, scores + i * score_stride);
+    }
+}
+
+// Rounds n probabilities to F16 and back (vcvtps2ph, nearest even) into out.
+inline void round_probs_f16(const float* p, int64_t n, float* out) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(p + j),
+                                                                  _MM_FROUND_TO_NEAREST_INT)));
+    }
+    for (; j < n; ++j) out[j] = round_f16(p[j]);
+}
+
+// P.V in chunks of positions. The accumulators of one lane (one query, positions of that lane mod
+// 16) are a dependent chain of fused multiply-adds in position order; a chunk holds several
+// positions of every lane, so each lane's row of head_dim sums stays in registers (kDRegs vectors
+// at a time) across them, loaded and stored once a chunk instead of once a position. The value
+// rows of a chunk are converted to F32 once for all queries (read in place for one), the
+// probabilities rounded once.
+// Same operations, same order as the reference: bit-identical.
+constexpr int64_t kDRegs = 8;  // accumulator vectors of one lane in flight
+
+// Value rows V: float (converted once for several queries) or f16_t (the cache itself, for one).
+template <int kRegs, class V>
+inline void pv_lane(const float* p, int64_t j_first, int64_t j_end, const V* v, int64_t v_stride,
+                    float* a) {
+    __m256 acc[kRegs];
+    for (int r = 0; r < kRegs; ++r) acc[r] = _mm256_loadu_ps(a + 8 * r);
+    for (int64_t j = j_first; j < j_end; j += kLanes) {
+        const __m256 pj = _mm256_broadcast_ss(p + j);
+        const V* vj = v + j * v_stride;
+        for (int r = 0; r < kRegs; ++r) acc[r] = _mm256_fmadd_ps(pj, load8(vj + 8 * r), acc[r]);
+    }
+    for (int r = 0; r < kRegs; ++r) _mm256_storeu_ps(a + 8 * r, acc[r]);
+}
+
+// The lanes of one query over the chunk's positions [0, n) (lane of j: (first_pos + j) mod 16),
+// values at v (row stride v_stride), F16-rounded probabilities at p.
+template <class V>
+inline void pv_query_chunk(const float* p, int64_t n, int64_t first_pos, const V* v,
+                           int64_t v_stride, int64_t head_dim, float* acc) {
+    for (int64_t j0 = 0; j0 < kLanes && j0 < n; ++j0) {
+        float* a = acc + ((first_pos + j0) % kLanes) * head_dim;
+        int64_t d = 0;
+        for (; d + 8 * kDRegs <= head_dim; d += 8 * kDRegs)
+            pv_lane<kDRegs>(p, j0, n, v + d, v_stride, a + d);
+        switch ((head_dim - d) / 8) {
+            case 7:
+                pv_lane<7>(p, j0, n, v + d, v_stride, a + d);
+                break;
+            case 6:
+                pv_lane<6>(p, j0, n, v + d, v_stride, a + d);
+                break;
+            case 5:
+                pv_lane<5>(p, j0, n, v + d, v_stride, a + d);
+                break;
+            case 4:
+                pv_lane<4>(p, j0, n, v + d, v_stride, a + d);
+                break;
+            case 3:
+                pv_lane<3>(p, j0, n, v + d, v_stride, a + d);
+                break;
+            case 2:
+                pv_lane<2>(p, j0, n, v + d, v_stride, a + d);
+                break;
+            case 1:
+                pv_lane<1>(p, j0, n, v + d, v_stride, a + d);
+                break;
+            default:
+                break;
         }
     }
 }
@@ -141,28 +232,27 @@ void pv(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* value
                              head_dim, acc);
         return;
     }
-    alignas(32) float vf[kMaxHeadDim];
-    for (int64_t j = 0; j < n_values; ++j) {
-        const f16_t* value = values + j * value_stride;
-        const int64_t lane = (first_pos + j) % kLanes;
-        // One query (no grouped heads): convert on the fly. Several: convert the row once.
-        if (n_q == 1) {
-            const __m256 p = _mm256_set1_ps(round_f16(probs[j]));
-            float* a = acc + lane * head_dim;
-            for (int64_t d = 0; d < head_dim; d += 8) {
-                _mm256_storeu_ps(a + d,
-                                 _mm256_fmadd_ps(p, load_f16x8(value + d), _mm256_loadu_ps(a + d)));
-            }
+    alignas(32) float vf[kScratch];
+    alignas(32) float pr[kScratch / 8];
+    // At least 16 positions a chunk (head_dim <= 512); 128 for 64-wide heads.
+    const int64_t chunk = min64(kScratch / head_dim, kScratch / 8);
+    for (int64_t c0 = 0; c0 < n_values; c0 += chunk) {
+        const int64_t n = min64(chunk, n_values - c0);
+        if (n_q == 1) {  // nothing to share: read the F16 rows in place
+            round_probs_f16(probs + c0, n, pr);
+            pv_query_chunk(pr, n, first_pos + c0, values + c0 * value_stride, value_stride,
+                           head_dim, acc);
             continue;
         }
-        for (int64_t d = 0; d < head_dim; d += 8) _mm256_store_ps(vf + d, load_f16x8(value + d));
+        for (int64_t j = 0; j < n; ++j) {
+            const f16_t* value = values + (c0 + j) * value_stride;
+            for (int64_t d = 0; d < head_dim; d += 8)
+                _mm256_store_ps(vf + j * head_dim + d, load_f16x8(value + d));
+        }
         for (int64_t i = 0; i < n_q; ++i) {
-            const __m256 p = _mm256_set1_ps(round_f16(probs[i * prob_stride + j]));
-            float* a = acc + (i * kLanes + lane) * head_dim;
-            for (int64_t d = 0; d < head_dim; d += 8) {
-                _mm256_storeu_ps(
-                    a + d, _mm256_fmadd_ps(p, _mm256_load_ps(vf + d), _mm256_loadu_ps(a + d)));
-            }
+            round_probs_f16(probs + i * prob_stride + c0, n, pr);
+            pv_query_chunk(pr, n, first_pos + c0, vf, head_dim, head_dim,
+                           acc + i * kLanes * head_dim);
         }
     }
 }

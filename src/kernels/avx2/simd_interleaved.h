@@ -189,9 +189,9 @@ struct Q4_0Int16Body {
 #pragma GCC unroll 8
                     for (int t = 0; t < T; ++t) {
                         const int8_t* q = a[t][b].qs;
-                        const __m256i x =
-                            _mm256_add_epi16(_mm256_maddubs_epi16(lo, broadcast_word(q + 4 * j)),
-                                             _mm256_maddubs_epi16(hi, broadcast_word(q + 16 + 4 * j)));
+                        const __m256i x = _mm256_add_epi16(
+                            _mm256_maddubs_epi16(lo, broadcast_word(q + 4 * j)),
+                            _mm256_maddubs_epi16(hi, broadcast_word(q + 16 + 4 * j)));
                         sum[t] = j == 0 ? x : _mm256_add_epi16(sum[t], x);
                     }
                 }
@@ -200,8 +200,9 @@ struct Q4_0Int16Body {
 #pragma GCC unroll 8
                 for (int t = 0; t < T; ++t) {
                     const BlockQ8_0Act& ab = a[t][b];
-                    const __m256i s32 = _mm256_add_epi32(
-                        _mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)), _mm256_set1_epi32(ab.bias));
+                    const __m256i s32 =
+                        _mm256_add_epi32(_mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)),
+                                         _mm256_set1_epi32(ab.bias));
                     acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(ab.d)),
                                                 _mm256_cvtepi32_ps(s32), acc[r][t]);
                 }
