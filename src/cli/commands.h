@@ -23,6 +23,9 @@ Runner register_template(CLI::App& app);
 Runner register_chat(CLI::App& app);
 Runner register_list(CLI::App& app);
 Runner register_serve(CLI::App& app);
+Runner register_quantize(CLI::App& app);
+Runner register_perplexity(CLI::App& app);
+Runner register_eval(CLI::App& app);
 
 // Exit codes shared by all subcommands.
 enum ExitCode : int {

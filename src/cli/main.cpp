@@ -38,6 +38,11 @@ int main(int argc, char** argv) {
         register_template);
     add("list", "List the models in the models folder ($POCKET_MODELS)", register_list);
     add("serve", "Serve models over HTTP: OpenAI and Ollama APIs, web chat page", register_serve);
+    add("quantize", "Quantize a GGUF model or a Hugging Face folder to 8/6/5/4/3/2-bit types",
+        register_quantize);
+    add("perplexity", "Perplexity of a model over a text, and KL divergence against a base model",
+        register_perplexity);
+    add("eval", "Score a model on multiple-choice benchmarks (HellaSwag, ARC, ...)", register_eval);
     add("bench", "Measure prompt, generation and first-token speed, load time and peak memory",
         register_bench);
 
