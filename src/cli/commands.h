@@ -26,6 +26,7 @@ Runner register_serve(CLI::App& app);
 Runner register_quantize(CLI::App& app);
 Runner register_perplexity(CLI::App& app);
 Runner register_eval(CLI::App& app);
+Runner register_imatrix(CLI::App& app);
 
 // Exit codes shared by all subcommands.
 enum ExitCode : int {

@@ -12,6 +12,7 @@
 #include "pocket/core/fp16.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/kernels/attention.h"
+#include "pocket/model/matmul_observer.h"
 
 namespace pocket::model {
 
@@ -306,6 +307,9 @@ void Context::forward(std::span<const BatchEntry> batch) {
 
     const bool rope = arch.rope != RopeStyle::None && hp.n_rot > 0;
     const kernels::AttentionOps& attn = kernels::attention_ops();
+    const auto observe = [&](const TensorView& weight, const float* x, int64_t rows) {
+        if (observer_ != nullptr && !weight.empty()) observer_->observe(weight, x, rows);
+    };
     s.size_thread_spaces(hp, n_ctx_);
     s.rope_cs_valid = false;  // new positions
     for (int64_t il = 0; il < hp.n_layer; ++il) {
@@ -326,6 +330,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
         }
         s.act.invalidate();
         if (arch.fused_qkv) {
+            observe(L.wqkv, attn_in, n);
             linear(L.wqkv, attn_in, n, s.fused.data(), s.act, pool);
             const int64_t row = n_q + 2 * n_kv;
             split_columns(s.fused.data(), n, row, 0, n_q, s.q.data());
@@ -338,6 +343,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
             // One parallel region for the three projections and their biases.
             const LinearPart qkv[] = {
                 {&L.wq, s.q.data(), &L.bq}, {&L.wk, s.k.data(), &L.bk}, {&L.wv, s.v.data(), &L.bv}};
+            for (const LinearPart& part : qkv) observe(*part.w, attn_in, n);
             linear_fused(qkv, attn_in, n, s.act, pool);
         }
         // The rotary angles depend on the position only: computed once per token, and again only
@@ -438,6 +444,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
             }
         });
         s.act.invalidate();
+        observe(L.wo, s.attn.data(), n);
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);
         close_sublayer(arch, {L.bo, L.post_attn_norm, L.attn_norm, L.attn_norm_b}, s.tmp.data(),
                        s.x.data(), n, n_embd, hp.norm_eps);
@@ -452,20 +459,25 @@ void Context::forward(std::span<const BatchEntry> batch) {
         s.act.invalidate();
         const int64_t n_ff = hp.n_ff;
         if (arch.ffn == FfnKind::Gelu) {
+            observe(L.w_up, ffn_in, n);
             linear(L.w_up, ffn_in, n, s.gate.data(), s.act, pool);
             add_bias(s.gate.data(), n, L.b_up);
             for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]);
         } else if (arch.ffn == FfnKind::SwiGlu && !arch.fused_gate_up) {
             // gate, up and silu(gate) * up in one parallel region.
+            observe(L.w_gate, ffn_in, n);
+            observe(L.w_up, ffn_in, n);
             linear_swiglu(L.w_gate, L.w_up, ffn_in, n, s.gate.data(), s.up.data(), s.act, pool);
         } else {
             if (arch.fused_gate_up) {
+                observe(L.w_up, ffn_in, n);
                 linear(L.w_up, ffn_in, n, s.fused.data(), s.act, pool);
                 split_columns(s.fused.data(), n, 2 * n_ff, 0, n_ff, s.gate.data());
                 split_columns(s.fused.data(), n, 2 * n_ff, n_ff, n_ff, s.up.data());
             } else {
                 const LinearPart gate_up[] = {{&L.w_gate, s.gate.data(), nullptr},
                                               {&L.w_up, s.up.data(), nullptr}};
+                for (const LinearPart& part : gate_up) observe(*part.w, ffn_in, n);
                 linear_fused(gate_up, ffn_in, n, s.act, pool);
             }
             if (arch.ffn == FfnKind::GeluGlu) {
@@ -478,6 +490,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
             }
         }
         s.act.invalidate();
+        observe(L.w_down, s.gate.data(), n);
         linear(L.w_down, s.gate.data(), n, s.tmp.data(), s.act, pool);
         close_sublayer(arch, {L.b_down, L.post_ffn_norm, L.ffn_norm, L.ffn_norm_b}, s.tmp.data(),
                        s.x.data(), n, n_embd, hp.norm_eps);
@@ -503,6 +516,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
     if (arch.lm_head) {
         float* out = logits_.data() + n_outputs_ * hp.n_vocab;
         s.act.invalidate();
+        observe(w.output, s.out_hidden.data(), n_out);
         linear(w.output, s.out_hidden.data(), n_out, out, s.act, pool);
         if (hp.final_softcap > 0.0f) {
             for (int64_t i = 0; i < n_out * hp.n_vocab; ++i)

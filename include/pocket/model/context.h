@@ -19,6 +19,8 @@ class ThreadPool;
 
 namespace pocket::model {
 
+class MatmulObserver;
+
 struct ContextParams {
     // Positions in the KV cache over all sequences, exactly (also the longest a sequence can be);
     // 0 = min(train ctx, 4096).
@@ -60,6 +62,10 @@ class Context {
     const Model& model() const { return model_; }
     int64_t n_ctx() const { return n_ctx_; }
 
+    // Shows every weight-matrix input of later decode() calls to `observer` (not owned; it must
+    // outlive its use here). nullptr stops it.
+    void set_matmul_observer(MatmulObserver* observer) { observer_ = observer; }
+
   private:
     struct Scratch;
     void forward(std::span<const BatchEntry> batch);
@@ -72,6 +78,7 @@ class Context {
     std::vector<float> logits_;
     std::vector<float> embeddings_;
     size_t n_outputs_ = 0;
+    MatmulObserver* observer_ = nullptr;
 };
 
 }  // namespace pocket::model
