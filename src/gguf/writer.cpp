@@ -256,6 +256,23 @@ void Writer::emit(const Sink& sink) const {
     }
 }
 
+const TensorInfo& Writer::tensor_info(size_t index) const {
+    if (index >= tensors_.size()) fail("gguf writer: tensor index ", index, " out of range");
+    return tensors_[index]->info;
+}
+
+void Writer::produce_tensor(size_t index, std::span<std::byte> out) const {
+    const PendingTensor& t = *tensors_.at(index);
+    if (out.size() != t.info.n_bytes)
+        fail("gguf writer: tensor '", t.info.name, "' needs ", t.info.n_bytes, " bytes, got ",
+             out.size());
+    if (t.producer) {
+        t.producer(out);
+    } else {
+        std::copy(t.data.begin(), t.data.end(), out.begin());
+    }
+}
+
 std::vector<std::byte> Writer::to_bytes() const {
     std::vector<std::byte> out;
     emit([&](std::span<const std::byte> part) { out.insert(out.end(), part.begin(), part.end()); });

@@ -196,6 +196,15 @@ class Writer {
                     std::vector<std::byte> data);
     void add_tensor(std::string name, DType type, std::vector<uint64_t> shape, Producer producer);
 
+    // Read access for code that transforms a writer's content (quantizing a converted checkpoint
+    // without writing it first): the metadata in order, the tensors' infos (offset not yet
+    // assigned), and one tensor's bytes, from its data or by running its producer into `out`
+    // (exactly tensor_info(index).n_bytes long).
+    const std::vector<KeyValue>& metadata() const { return metadata_; }
+    size_t tensor_count() const { return tensors_.size(); }
+    const TensorInfo& tensor_info(size_t index) const;
+    void produce_tensor(size_t index, std::span<std::byte> out) const;
+
     // Streams to "<path>.partial-<pid>" and renames it into place, so a failure (I/O error:
     // pocket::Error; a producer's exception propagates) never leaves a truncated file at `path`.
     void write(const std::filesystem::path& path) const;
