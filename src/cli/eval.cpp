@@ -99,7 +99,9 @@ Runner register_eval(CLI::App& app) {
         ->required();
     app.add_option("--task", opt->task,
                    "hellaswag, winogrande, arc-easy, arc-challenge or truthfulqa-mc1")
-        ->required();
+        ->required()
+        ->check(CLI::IsMember(
+            {"hellaswag", "winogrande", "arc-easy", "arc-challenge", "truthfulqa-mc1"}));
     app.add_option("-f,--file", opt->file,
                    "Data file (.bz2 is read directly; for truthfulqa-mc1 mc_task.json or its "
                    "folder)")
