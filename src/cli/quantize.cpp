@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/commands.h"
@@ -74,13 +76,17 @@ int run_quantize(const QuantizeCliOptions& opt) {
         };
     const auto r = quant::quantize_model(opt.input, opt.output, *scheme, options);
     for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    for (const auto& f : r.fallbacks) {
+    // One line per (wanted, used, row length): real models repeat the same fallback per layer.
+    std::map<std::tuple<DType, DType, int64_t>, std::vector<std::string>> groups;
+    for (const auto& f : r.fallbacks) groups[{f.wanted, f.used, f.row_length}].push_back(f.name);
+    for (const auto& [key, names] : groups) {
+        const auto [wanted, used, row] = key;
         std::fprintf(stderr,
-                     "fallback: %s has rows of %lld values, not a multiple of %s's %u; "
-                     "written as %s\n",
-                     f.name.c_str(), static_cast<long long>(f.row_length),
-                     std::string(dtype_name(f.wanted)).c_str(), traits(f.wanted).block_size,
-                     std::string(dtype_name(f.used)).c_str());
+                     "fallback: %zu tensors with rows of %lld values (not a multiple of %s's %u) "
+                     "written as %s, e.g. %s\n",
+                     names.size(), static_cast<long long>(row),
+                     std::string(dtype_name(wanted)).c_str(), traits(wanted).block_size,
+                     std::string(dtype_name(used)).c_str(), names.front().c_str());
     }
     std::printf(
         "wrote %s (%s): %s -> %s, %.2f bits per weight, %zu tensors, %zu fallbacks, "

@@ -30,7 +30,7 @@ constexpr std::array kTraits = {
     DTypeTraits{DType::IQ4_NL, "iq4_nl", 32, 18, true},
     DTypeTraits{DType::IQ3_S, "iq3_s", 256, 110, false},
     DTypeTraits{DType::IQ2_S, "iq2_s", 256, 82, false},
-    DTypeTraits{DType::IQ4_XS, "iq4_xs", 256, 136, false},
+    DTypeTraits{DType::IQ4_XS, "iq4_xs", 256, 136, true},
     DTypeTraits{DType::I8, "i8", 1, 1, false},
     DTypeTraits{DType::I16, "i16", 1, 2, false},
     DTypeTraits{DType::I32, "i32", 1, 4, false},

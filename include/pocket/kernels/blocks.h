@@ -60,6 +60,15 @@ struct BlockIQ4_NL {
     uint8_t qs[kQK32 / 2];
 };
 
+// 8 groups of 32: x = d * (ls[g] - 32) * kIq4nlValues[q], ls[g] the 6-bit scale whose low 4 bits
+// are nibble g of scales_l and high 2 bits are bits 2g, 2g+1 of scales_h; qs as IQ4_NL per group.
+struct BlockIQ4_XS {
+    f16_t d;
+    uint16_t scales_h;
+    uint8_t scales_l[kQKK / 64];
+    uint8_t qs[kQKK / 2];
+};
+
 // 16 groups of 16: x = d * (scales[g] & 15) * q - dmin * (scales[g] >> 4), q in [0, 3].
 // qs: within each half of 128 elements, byte l of the 32-byte chunk holds elements
 // l, l+32, l+64, l+96 of that half in bits 0-1, 2-3, 4-5, 6-7.
@@ -175,6 +184,7 @@ static_assert(sizeof(BlockQ5_1) == 24);
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ8_1) == 36);
 static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockIQ4_XS) == 136);
 static_assert(sizeof(BlockQ2_K) == 84);
 static_assert(sizeof(BlockQ3_K) == 110);
 static_assert(sizeof(BlockQ4_K) == 144);
