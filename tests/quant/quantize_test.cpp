@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "convert/hf_fixture.h"
+#include "pocket/convert/convert.h"
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
 #include "pocket/kernels/kernels.h"
@@ -331,6 +333,32 @@ TEST(QuantizeCli, WritesTheReferenceAndReportsErrors) {
         {"quantize", shared_path("README.md").string(), (dir / "x.gguf").string(), "q4_0"});
     EXPECT_EQ(r.exit_code, 65);
     EXPECT_TRUE(folder_holds_only(dir.path(), {"q4.gguf"}));
+}
+
+// ---- a Hugging Face folder, converted on the fly ----
+
+// Quantizing the folder directly gives the same file as converting it first and quantizing the
+// converted GGUF (no intermediate file is written: the folder holds only its own files after).
+TEST(Quantize, HuggingFaceFolderEqualsConvertThenQuantize) {
+    ScratchDir dir;
+    const auto hf = dir / "hf";
+    std::filesystem::create_directories(hf);
+    std::filesystem::copy_file(shared_path("tokenizers/hf/smollm2/tokenizer.json"),
+                               hf / "tokenizer.json");
+    std::ofstream(hf / "config.json")
+        << R"({"model_type":"llama","hidden_size":32,"num_hidden_layers":2,
+        "num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":64,"rms_norm_eps":1e-5,
+        "rope_theta":10000.0,"max_position_embeddings":256,"tie_word_embeddings":true,
+        "vocab_size":49152,"hidden_act":"silu","rope_scaling":null})";
+    test::HfCheckpoint m(
+        test::HfSpec{.model_type = "llama", .vocab = 49152, .embd = 32, .layers = 2, .ff = 64});
+    m.write_weights(hf);
+    const auto direct = quantize_model(hf, dir / "direct.gguf", *parse_scheme("q8_0"));
+    EXPECT_TRUE(direct.fallbacks.empty());
+    convert::convert_hf_to_gguf(hf, dir / "converted.gguf", {});
+    quantize_model(dir / "converted.gguf", dir / "two_step.gguf", *parse_scheme("q8_0"));
+    expect_same_gguf(dir / "direct.gguf", dir / "two_step.gguf");
+    EXPECT_TRUE(folder_holds_only(hf, {"tokenizer.json", "config.json", "model.safetensors"}));
 }
 
 // ---- IQ4_XS kernels ----
