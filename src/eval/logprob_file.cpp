@@ -92,7 +92,13 @@ LogProbWriter::LogProbWriter(std::filesystem::path path, const LogProbHeader& he
         std::fwrite(kMagic.data(), 1, kMagic.size(), file_.get()) == kMagic.size() &&
         std::fwrite(&raw, sizeof raw, 1, file_.get()) == 1 &&
         std::fwrite(tokens.data(), sizeof(TokenId), tokens.size(), file_.get()) == tokens.size();
-    if (!ok) fail("cannot write ", path_.string(), ": ", describe_os_error());
+    if (!ok) {
+        const std::string why = describe_os_error();
+        file_.reset();  // the destructor does not run for a constructor that throws
+        std::error_code ec;
+        std::filesystem::remove(path_, ec);
+        fail("cannot write ", path_.string(), ": ", why);
+    }
 }
 
 LogProbWriter::~LogProbWriter() {
