@@ -14,10 +14,10 @@ namespace pocket::kernels::test_util {
 
 // Every weight type with kernels (a vec_dot against its dot_type).
 inline const std::vector<DType>& weight_types() {
-    static const std::vector<DType> types = {DType::F32,  DType::F16,   DType::BF16, DType::Q8_0,
-                                             DType::Q4_0, DType::Q4_1,  DType::Q5_0, DType::Q5_1,
-                                             DType::Q2_K, DType::Q3_K,  DType::Q4_K, DType::Q5_K,
-                                             DType::Q6_K, DType::IQ4_NL};
+    static const std::vector<DType> types = {DType::F32,  DType::F16,    DType::BF16,  DType::Q8_0,
+                                             DType::Q4_0, DType::Q4_1,   DType::Q5_0,  DType::Q5_1,
+                                             DType::Q2_K, DType::Q3_K,   DType::Q4_K,  DType::Q5_K,
+                                             DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
     return types;
 }
 // Weight types plus the activation-only formats.

@@ -78,6 +78,8 @@ RmsBound rms_bound(DType t, bool mixed) {
             return mixed ? RmsBound{0.05, 0.036} : RmsBound{0.025, 0.022};
         case DType::IQ4_NL:
             return mixed ? RmsBound{0.20, 0.14} : RmsBound{0.13, 0.094};
+        case DType::IQ4_XS:  // IQ4_NL's levels under 6-bit group scales of one F16 scale
+            return mixed ? RmsBound{0.20, 0.14} : RmsBound{0.13, 0.094};
         default:
             return {};
     }
