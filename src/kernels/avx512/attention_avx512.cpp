@@ -86,8 +86,31 @@ void to_f16(const float* x, f16_t* out, int64_t n) {
     }
 }
 
+// Head size 8: as in attention_avx2.cpp, the products of one multiply added in double in order,
+// bit-identical to the scalar reference.
+void qk_head8(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
+              float* scores, int64_t score_stride) {
+    alignas(32) float p[8];
+    for (int64_t i = 0; i < n_q; ++i) {
+        const __m256 qv =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i * 8)));
+        for (int64_t j = 0; j < n_keys; ++j) {
+            const __m256 kv = _mm256_cvtph_ps(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(keys + j * key_stride)));
+            _mm256_store_ps(p, _mm256_mul_ps(qv, kv));
+            double sum = 0.0;
+            for (int l = 0; l < 8; ++l) sum += static_cast<double>(p[l]);
+            scores[i * score_stride + j] = static_cast<float>(sum);
+        }
+    }
+}
+
 void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
         int64_t head_dim, float* scores, int64_t score_stride) {
+    if (head_dim == 8) {
+        qk_head8(q, n_q, keys, key_stride, n_keys, scores, score_stride);
+        return;
+    }
     if (head_dim % kLanes != 0 || head_dim > kMaxHeadDim) {
         scalar_attention::qk(q, n_q, keys, key_stride, n_keys, head_dim, scores, score_stride);
         return;
