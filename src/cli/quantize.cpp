@@ -8,12 +8,14 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "pocket/quant/imatrix.h"
 #include "pocket/quant/quantize.h"
 
 namespace pocket::cli {
@@ -59,16 +61,13 @@ int run_quantize(const QuantizeCliOptions& opt) {
                      scheme_list().c_str());
         return kExitUsage;
     }
-    if (!opt.imatrix.empty()) {
-        std::fprintf(stderr,
-                     "pocket quantize: --imatrix is not supported yet (importance matrices are "
-                     "not implemented); run without it\n");
-        return kExitUsage;
-    }
+    std::optional<quant::ImportanceMatrix> imatrix;
+    if (!opt.imatrix.empty()) imatrix = quant::ImportanceMatrix::load(opt.imatrix);
     quant::QuantizeOptions options{.threads = opt.threads,
                                    .pure = opt.pure,
                                    .keep_output = opt.keep_output,
                                    .leave_tensors = opt.leave_tensors};
+    if (imatrix) options.imatrix = &*imatrix;
     const auto start = std::chrono::steady_clock::now();
     if (isatty(STDERR_FILENO) != 0)
         options.progress = [start](const quant::QuantizeProgress& p) {
@@ -76,6 +75,12 @@ int run_quantize(const QuantizeCliOptions& opt) {
         };
     const auto r = quant::quantize_model(opt.input, opt.output, *scheme, options);
     for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    if (imatrix) {
+        std::fprintf(
+            stderr, "importance matrix: %zu entries (%d chunks%s%s), used for %zu tensors\n",
+            imatrix->entries().size(), imatrix->chunks(), imatrix->dataset().empty() ? "" : " of ",
+            imatrix->dataset().c_str(), r.n_with_importance);
+    }
     // One line per (wanted, used, row length): real models repeat the same fallback per layer.
     std::map<std::tuple<DType, DType, int64_t>, std::vector<std::string>> groups;
     for (const auto& f : r.fallbacks) groups[{f.wanted, f.used, f.row_length}].push_back(f.name);
@@ -114,7 +119,10 @@ Runner register_quantize(CLI::App& app) {
     app.add_flag("--keep-output", opt->keep_output, "Leave output.weight unquantized");
     app.add_option("--leave-tensors", opt->leave_tensors,
                    "Regular expression: matching tensors are copied unchanged (repeatable)");
-    app.add_option("--imatrix", opt->imatrix, "Importance matrix (not supported yet)");
+    app.add_option(
+        "--imatrix", opt->imatrix,
+        "Importance matrix (pocket imatrix or llama-imatrix .dat): weights the K-quant and "
+        "IQ4_NL scale fits");
     return [opt] { return run_quantize(*opt); };
 }
 

@@ -6,7 +6,9 @@
 #include "plan.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
+#include "pocket/kernels/importance_quantize.h"
 #include "pocket/kernels/kernels.h"
+#include "pocket/quant/imatrix.h"
 #include "source.h"
 
 namespace pocket::quant {
@@ -29,9 +31,11 @@ void check_output_path(const std::filesystem::path& input, const std::filesystem
         fail("output '", output.string(), "' is the input file");
 }
 
-// Converts rows [begin, end) of `src` (type `from`) into `dst` (type `to`) through F32.
+// Converts rows [begin, end) of `src` (type `from`) into `dst` (type `to`) through F32, with the
+// importance-weighted quantizer when `importance` (one value per column) is given.
 void convert_rows(const gguf::TensorInfo& t, DType to, std::span<const std::byte> src,
-                  std::span<std::byte> dst, ThreadPool& pool) {
+                  std::span<std::byte> dst, const std::vector<float>* importance,
+                  ThreadPool& pool) {
     const auto cols = static_cast<int64_t>(t.shape[0]);
     const auto rows = static_cast<int64_t>(t.rows());
     const size_t src_row = static_cast<size_t>(*row_bytes(t.type, t.shape[0]));
@@ -46,7 +50,12 @@ void convert_rows(const gguf::TensorInfo& t, DType to, std::span<const std::byte
         for (int64_t r = begin; r < end; ++r) {
             const auto ur = static_cast<size_t>(r);
             to_float(src.data() + ur * src_row, values.data(), cols);
-            from_float(values.data(), dst.data() + ur * dst_row, cols);
+            if (importance != nullptr) {
+                kernels::quantize_row_with_importance(to, values.data(), importance->data(),
+                                                      dst.data() + ur * dst_row, cols);
+            } else {
+                from_float(values.data(), dst.data() + ur * dst_row, cols);
+            }
         }
     });
 }
@@ -76,6 +85,33 @@ QuantizeResult run(const std::filesystem::path& input, const std::filesystem::pa
     w.set("general.quantization_version", uint32_t{2});
     w.set("general.file_type", scheme.file_type);
 
+    // The importance entries the quantizers will use, looked up (and checked) before writing.
+    std::vector<std::optional<std::vector<float>>> importances(result.tensors.size());
+    if (options.imatrix != nullptr) {
+        size_t missing = 0;
+        for (size_t i = 0; i < result.tensors.size(); ++i) {
+            const TensorPlan& p = result.tensors[i];
+            if (p.to == p.from || !kernels::has_importance_quantizer(p.to)) continue;
+            auto imp = options.imatrix->importance(p.name);
+            if (!imp) {
+                ++missing;
+                continue;
+            }
+            if (p.shape.empty() || imp->size() != p.shape[0]) {
+                fail("importance matrix entry '", p.name, "' has ", imp->size(),
+                     " values, the tensor's rows have ", p.shape.empty() ? 0 : p.shape[0]);
+            }
+            importances[i] = std::move(imp);
+            ++result.n_with_importance;
+        }
+        if (missing > 0) {
+            result.warnings.push_back(cat(missing,
+                                          " tensor(s) of importance-weighted types have no "
+                                          "entry in the importance matrix; they use the "
+                                          "reference quantizer"));
+        }
+    }
+
     QuantizeProgress progress{.count = result.tensors.size(), .total_bytes_in = result.input_bytes};
     for (size_t i = 0; i < result.tensors.size(); ++i) {
         const TensorPlan& p = result.tensors[i];
@@ -86,7 +122,7 @@ QuantizeResult run(const std::filesystem::path& input, const std::filesystem::pa
             if (p.to == t.type) {
                 std::copy(src.begin(), src.end(), out.begin());
             } else {
-                convert_rows(t, p.to, src, out, pool);
+                convert_rows(t, p.to, src, out, importances[i] ? &*importances[i] : nullptr, pool);
             }
             source.release(s);
             progress.index = i + 1;

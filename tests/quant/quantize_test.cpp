@@ -324,9 +324,12 @@ TEST(QuantizeCli, WritesTheReferenceAndReportsErrors) {
     r = test::run_pocket({"quantize", in, (dir / "x.gguf").string(), "Q9_9"});
     EXPECT_EQ(r.exit_code, 64);
     EXPECT_NE(r.err.find("unknown type"), std::string::npos) << r.err;
-    r = test::run_pocket({"quantize", in, (dir / "x.gguf").string(), "q4_0", "--imatrix", "m"});
-    EXPECT_EQ(r.exit_code, 64);
-    EXPECT_NE(r.err.find("not supported yet"), std::string::npos) << r.err;
+    { std::ofstream(dir / "bad.imatrix", std::ios::binary) << std::string("\x01\0\0\0\x13", 5); }
+    r = test::run_pocket({"quantize", in, (dir / "x.gguf").string(), "q4_k_m", "--imatrix",
+                          (dir / "bad.imatrix").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+    std::filesystem::remove(dir / "bad.imatrix");
     r = test::run_pocket({"quantize", out + ".missing", (dir / "x.gguf").string(), "q4_0"});
     EXPECT_EQ(r.exit_code, 1);
     r = test::run_pocket(

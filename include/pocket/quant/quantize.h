@@ -34,6 +34,8 @@ struct QuantizeProgress {
     uint64_t total_bytes_in = 0;
 };
 
+class ImportanceMatrix;
+
 struct QuantizeOptions {
     int threads = 0;           // 0: the global pool (physical cores)
     bool pure = false;         // every quantizable matrix gets the scheme's base type (--pure)
@@ -45,6 +47,10 @@ struct QuantizeOptions {
     // false: llama-quantize's tensor order (tensors outside blocks first, then block by block,
     // each group by name), so files match its output byte for byte; true: the source's order.
     bool source_order = false;
+    // Per-column importances (quant/imatrix.h; not owned): the types with an importance-weighted
+    // quantizer (kernels/importance_quantize.h: the K-quants and IQ4_NL) choose their scales by
+    // weighted error minimisation for every matrix the file has an entry for.
+    const ImportanceMatrix* imatrix = nullptr;
 };
 
 struct TensorPlan {
@@ -66,6 +72,7 @@ struct QuantizeResult {
     std::vector<TensorPlan> tensors;  // every tensor, in output order
     std::vector<Fallback> fallbacks;  // rows the wanted type could not tile
     std::vector<std::string> warnings;
+    size_t n_with_importance = 0;   // tensors quantized with an importance-matrix entry
     uint64_t input_bytes = 0;       // tensor data of the source
     uint64_t output_bytes = 0;      // the output file
     uint64_t n_weights = 0;         // elements of all tensors

@@ -25,11 +25,11 @@ struct SymmetricFit {
     float sum_lx = 0.f;
     float sum_l2 = 0.f;
 };
-SymmetricFit symmetric_fit(int n, int nmax, const float* x, float iscale) {
+SymmetricFit symmetric_fit(int n, int nmax, const float* x, float iscale, const float* weights) {
     SymmetricFit fit;
     for (int i = 0; i < n; ++i) {
         const int l = clamp_level(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        const float w = x[i] * x[i];
+        const float w = weights != nullptr ? weights[i] : x[i] * x[i];
         fit.sum_lx += w * x[i] * l;
         fit.sum_l2 += w * l * l;
     }
@@ -44,7 +44,7 @@ void store_symmetric_levels(int n, int nmax, const float* x, float iscale, int8_
 
 }  // namespace
 
-float fit_symmetric_scale(int n, int nmax, const float* x, int8_t* L) {
+float fit_symmetric_scale(int n, int nmax, const float* x, int8_t* L, const float* weights) {
     const SignedMax m = signed_max(x, n);
     if (m.abs_max < kGroupMaxEps) {
         std::fill(L, L + n, int8_t{0});
@@ -52,13 +52,13 @@ float fit_symmetric_scale(int n, int nmax, const float* x, int8_t* L) {
     }
     float iscale = -nmax / m.value;
     store_symmetric_levels(n, nmax, x, iscale, L);
-    SymmetricFit fit = symmetric_fit(n, nmax, x, iscale);
+    SymmetricFit fit = symmetric_fit(n, nmax, x, iscale, weights);
     float scale = fit.sum_l2 != 0.f ? fit.sum_lx / fit.sum_l2 : 0.0f;
     float best = scale * fit.sum_lx;
     for (int step = -9; step <= 9; ++step) {
         if (step == 0) continue;
         iscale = -(nmax + 0.1f * step) / m.value;
-        fit = symmetric_fit(n, nmax, x, iscale);
+        fit = symmetric_fit(n, nmax, x, iscale, weights);
         if (fit.sum_l2 > 0 && fit.sum_lx * fit.sum_lx > best * fit.sum_l2) {
             store_symmetric_levels(n, nmax, x, iscale, L);
             scale = fit.sum_lx / fit.sum_l2;

@@ -7,9 +7,11 @@
 namespace pocket::kernels::scalar {
 
 // Symmetric levels l in [-nmax, nmax-1] for a group of n values (stored as l + nmax in L), with
-// the scale chosen by x^2-weighted least squares over 19 candidate inverse scales around
-// -nmax/max. Returns the scale (0 for an all-zero group). llama.cpp: make_qx_quants(rmse_type 1).
-float fit_symmetric_scale(int n, int nmax, const float* x, int8_t* L);
+// the scale chosen by weighted least squares over 19 candidate inverse scales around -nmax/max:
+// weights x^2 when `weights` is null (llama.cpp: make_qx_quants(rmse_type 1), bit for bit), else
+// the given ones (an importance matrix's). Returns the scale (0 for an all-zero group).
+float fit_symmetric_scale(int n, int nmax, const float* x, int8_t* L,
+                          const float* weights = nullptr);
 
 // Like fit_symmetric_scale for 3-bit groups (nmax 4), refined by moving single levels while the
 // x^2-weighted fit improves (at most 5 passes). llama.cpp: make_q3_quants(do_rmse true).

@@ -22,6 +22,18 @@
 namespace pocket::kernels::scalar {
 namespace {
 
+// llama.cpp's error weights under an importance matrix: importance[i] * sqrt(sigma2 + x[i]^2),
+// sigma2 twice the super-block's mean square, so small values still count a little.
+void importance_weights(const float* x, const float* importance, int n, float sigma2,
+                        float* weights) {
+    for (int i = 0; i < n; ++i) weights[i] = importance[i] * std::sqrt(sigma2 + x[i] * x[i]);
+}
+float twice_mean_square(const float* x, int n) {
+    float sum = 0;
+    for (int i = 0; i < n; ++i) sum += x[i] * x[i];
+    return 2 * sum / static_cast<float>(n);
+}
+
 int64_t super_blocks(int64_t n) {
     return n / kQKK;
 }
@@ -101,7 +113,8 @@ void q2_k_to_float(const void* src, float* dst, int64_t n) {
     }
 }
 
-void q2_k_from_float(const float* src, void* dst, int64_t n) {
+// importance: null for the reference quantizer, else one value per column of the row.
+void q2_k_quantize(const float* src, void* dst, int64_t n, const float* importance) {
     constexpr float kScaleLevels = 15.f;
     auto* blocks = static_cast<BlockQ2_K*>(dst);
     uint8_t L[kQKK];
@@ -112,10 +125,19 @@ void q2_k_from_float(const float* src, void* dst, int64_t n) {
         BlockQ2_K& y = blocks[b];
         float max_scale = 0;  // scales are positive since the minimum is subtracted
         float max_min = 0;
+        const float* imp = importance != nullptr ? importance + b * kQKK : nullptr;
+        const float sigma2 = imp != nullptr ? twice_mean_square(src, kQKK) : 0.f;
         for (int g = 0; g < 16; ++g) {
-            for (int l = 0; l < 16; ++l) weights[l] = std::fabs(src[16 * g + l]);
-            scales[g] = fit_scale_and_min(16, 3, src + 16 * g, weights, L + 16 * g, &mins[g], -0.5f,
-                                          0.1f, 15, true);
+            if (imp != nullptr) {
+                importance_weights(src + 16 * g, imp + 16 * g, 16, sigma2, weights);
+                // Squared error and a finer search, as llama.cpp under an importance matrix.
+                scales[g] = fit_scale_and_min(16, 3, src + 16 * g, weights, L + 16 * g, &mins[g],
+                                              -0.9f, 0.05f, 36, false);
+            } else {
+                for (int l = 0; l < 16; ++l) weights[l] = std::fabs(src[16 * g + l]);
+                scales[g] = fit_scale_and_min(16, 3, src + 16 * g, weights, L + 16 * g, &mins[g],
+                                              -0.5f, 0.1f, 15, true);
+            }
             max_scale = std::max(max_scale, scales[g]);
             max_min = std::max(max_min, mins[g]);
         }
@@ -148,6 +170,10 @@ void q2_k_from_float(const float* src, void* dst, int64_t n) {
         }
         pack_2bit(L, y.qs);
     }
+}
+
+void q2_k_from_float(const float* src, void* dst, int64_t n) {
+    q2_k_quantize(src, dst, n, nullptr);
 }
 
 float q2_k_dot(int64_t n, const void* w, const void* a) {
@@ -193,16 +219,24 @@ void q3_k_to_float(const void* src, float* dst, int64_t n) {
     }
 }
 
-void q3_k_from_float(const float* src, void* dst, int64_t n) {
+void q3_k_quantize(const float* src, void* dst, int64_t n, const float* importance) {
     auto* blocks = static_cast<BlockQ3_K*>(dst);
     int8_t L[kQKK];
     float scales[16];
+    float weights[16];
     for (int64_t b = 0; b < super_blocks(n); ++b, src += kQKK) {
         BlockQ3_K& y = blocks[b];
         float max_scale = 0;
         float amax = 0;
+        const float* imp = importance != nullptr ? importance + b * kQKK : nullptr;
+        const float sigma2 = imp != nullptr ? twice_mean_square(src, kQKK) : 0.f;
         for (int g = 0; g < 16; ++g) {
-            scales[g] = fit_q3_scale(16, 4, src + 16 * g, L + 16 * g);
+            if (imp != nullptr) {
+                importance_weights(src + 16 * g, imp + 16 * g, 16, sigma2, weights);
+                scales[g] = fit_symmetric_scale(16, 4, src + 16 * g, L + 16 * g, weights);
+            } else {
+                scales[g] = fit_q3_scale(16, 4, src + 16 * g, L + 16 * g);
+            }
             if (std::fabs(scales[g]) > amax) {
                 amax = std::fabs(scales[g]);
                 max_scale = scales[g];
@@ -243,6 +277,10 @@ void q3_k_from_float(const float* src, void* dst, int64_t n) {
         }
         pack_2bit(low, y.qs);
     }
+}
+
+void q3_k_from_float(const float* src, void* dst, int64_t n) {
+    q3_k_quantize(src, dst, n, nullptr);
 }
 
 float q3_k_dot(int64_t n, const void* w, const void* a) {
@@ -318,21 +356,31 @@ void q5_k_to_float(const void* src, float* dst, int64_t n) {
 // Shared by Q4_K (nmax 15) and Q5_K (nmax 31): per group of 32, fit scale and min weighted by
 // rms(group) + |x|, quantize the 8 scales and 8 mins to 6 bits against their maxima, then
 // re-choose the levels against the stored scales. Fills d, dmin, scales and L (levels).
+// With an importance matrix (imp: this super-block's 256 values) the groups are fitted to
+// importance-weighted squared error with llama.cpp's finer search instead.
 template <typename Block>
-void quantize_k4_family(const float* x, Block& y, uint8_t* L, int nmax, float rmin, int nstep) {
+void quantize_k4_family(const float* x, Block& y, uint8_t* L, int nmax, float rmin, int nstep,
+                        const float* imp) {
     float weights[32];
     float mins[8];
     float scales[8];
     float max_scale = 0;
     float max_min = 0;
+    const float sigma2 = imp != nullptr ? twice_mean_square(x, kQKK) : 0.f;
     for (int g = 0; g < 8; ++g) {
         const float* xg = x + 32 * g;
-        float sum_x2 = 0;
-        for (int l = 0; l < 32; ++l) sum_x2 += xg[l] * xg[l];
-        const float av_x = std::sqrt(sum_x2 / 32);
-        for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xg[l]);
-        scales[g] = fit_scale_and_min(32, nmax, xg, weights, L + 32 * g, &mins[g], rmin, 0.1f,
-                                      nstep, false);
+        if (imp != nullptr) {
+            importance_weights(xg, imp + 32 * g, 32, sigma2, weights);
+            scales[g] = fit_scale_and_min(32, nmax, xg, weights, L + 32 * g, &mins[g], -0.9f, 0.05f,
+                                          36, false);
+        } else {
+            float sum_x2 = 0;
+            for (int l = 0; l < 32; ++l) sum_x2 += xg[l] * xg[l];
+            const float av_x = std::sqrt(sum_x2 / 32);
+            for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(xg[l]);
+            scales[g] = fit_scale_and_min(32, nmax, xg, weights, L + 32 * g, &mins[g], rmin, 0.1f,
+                                          nstep, false);
+        }
         max_scale = std::max(max_scale, scales[g]);
         max_min = std::max(max_min, mins[g]);
     }
@@ -361,11 +409,12 @@ void quantize_k4_family(const float* x, Block& y, uint8_t* L, int nmax, float rm
     }
 }
 
-void q4_k_from_float(const float* src, void* dst, int64_t n) {
+void q4_k_quantize(const float* src, void* dst, int64_t n, const float* importance) {
     auto* blocks = static_cast<BlockQ4_K*>(dst);
     uint8_t L[kQKK];
     for (int64_t b = 0; b < super_blocks(n); ++b, src += kQKK) {
-        quantize_k4_family(src, blocks[b], L, 15, -1.f, 20);
+        quantize_k4_family(src, blocks[b], L, 15, -1.f, 20,
+                           importance != nullptr ? importance + b * kQKK : nullptr);
         for (int c = 0; c < 4; ++c) {
             for (int l = 0; l < 32; ++l) {
                 blocks[b].qs[32 * c + l] =
@@ -375,12 +424,17 @@ void q4_k_from_float(const float* src, void* dst, int64_t n) {
     }
 }
 
-void q5_k_from_float(const float* src, void* dst, int64_t n) {
+void q4_k_from_float(const float* src, void* dst, int64_t n) {
+    q4_k_quantize(src, dst, n, nullptr);
+}
+
+void q5_k_quantize(const float* src, void* dst, int64_t n, const float* importance) {
     auto* blocks = static_cast<BlockQ5_K*>(dst);
     uint8_t L[kQKK];
     for (int64_t b = 0; b < super_blocks(n); ++b, src += kQKK) {
         BlockQ5_K& y = blocks[b];
-        quantize_k4_family(src, y, L, 31, -0.5f, 15);
+        quantize_k4_family(src, y, L, 31, -0.5f, 15,
+                           importance != nullptr ? importance + b * kQKK : nullptr);
         std::memset(y.qh, 0, sizeof y.qh);
         for (int c = 0; c < 4; ++c) {
             for (int l = 0; l < 32; ++l) {
@@ -392,6 +446,10 @@ void q5_k_from_float(const float* src, void* dst, int64_t n) {
             }
         }
     }
+}
+
+void q5_k_from_float(const float* src, void* dst, int64_t n) {
+    q5_k_quantize(src, dst, n, nullptr);
 }
 
 template <typename Block>
@@ -463,16 +521,21 @@ void q6_k_to_float(const void* src, float* dst, int64_t n) {
     }
 }
 
-void q6_k_from_float(const float* src, void* dst, int64_t n) {
+void q6_k_quantize(const float* src, void* dst, int64_t n, const float* importance) {
     auto* blocks = static_cast<BlockQ6_K*>(dst);
     int8_t L[kQKK];
     float scales[16];
+    float weights[16];
     for (int64_t b = 0; b < super_blocks(n); ++b, src += kQKK) {
         BlockQ6_K& y = blocks[b];
         float max_scale = 0;
         float max_abs_scale = 0;
+        const float* imp = importance != nullptr ? importance + b * kQKK : nullptr;
+        const float sigma2 = imp != nullptr ? twice_mean_square(src, kQKK) : 0.f;
         for (int g = 0; g < 16; ++g) {
-            scales[g] = fit_symmetric_scale(16, 32, src + 16 * g, L + 16 * g);
+            if (imp != nullptr) importance_weights(src + 16 * g, imp + 16 * g, 16, sigma2, weights);
+            scales[g] = fit_symmetric_scale(16, 32, src + 16 * g, L + 16 * g,
+                                            imp != nullptr ? weights : nullptr);
             if (std::fabs(scales[g]) > max_abs_scale) {
                 max_abs_scale = std::fabs(scales[g]);
                 max_scale = scales[g];
@@ -506,6 +569,10 @@ void q6_k_from_float(const float* src, void* dst, int64_t n) {
             }
         }
     }
+}
+
+void q6_k_from_float(const float* src, void* dst, int64_t n) {
+    q6_k_quantize(src, dst, n, nullptr);
 }
 
 float q6_k_dot(int64_t n, const void* w, const void* a) {
@@ -566,6 +633,29 @@ void quantize_q8_k_activations(const float* src, BlockQ8_K* dst, int64_t n) {
 
 void unpack_q4_k_scale(const uint8_t* scales, int group, int& scale, int& min) {
     unpack_k4_scale(scales, group, scale, min);
+}
+
+bool quantize_k_with_importance(DType type, const float* src, void* dst, int64_t n,
+                                const float* importance) {
+    switch (type) {
+        case DType::Q2_K:
+            q2_k_quantize(src, dst, n, importance);
+            return true;
+        case DType::Q3_K:
+            q3_k_quantize(src, dst, n, importance);
+            return true;
+        case DType::Q4_K:
+            q4_k_quantize(src, dst, n, importance);
+            return true;
+        case DType::Q5_K:
+            q5_k_quantize(src, dst, n, importance);
+            return true;
+        case DType::Q6_K:
+            q6_k_quantize(src, dst, n, importance);
+            return true;
+        default:
+            return false;
+    }
 }
 
 void register_k_quants(KernelTable& table) {

@@ -357,18 +357,18 @@ int nearest_level(float v) {
 }
 
 // Weighted least-squares fit of a block scale for the levels chosen at inverse scale `id`:
-// returns sum(w q x) and sum(w q^2) with w = x^2 (no importance matrix).
+// returns sum(w q x) and sum(w q^2) with w = x^2 (no importance matrix) or the given weights.
 struct LevelFit {
     float sum_qx = 0.f;
     float sum_q2 = 0.f;
 };
-LevelFit fit_levels(const float* x, float id, uint8_t* levels) {
+LevelFit fit_levels(const float* x, float id, uint8_t* levels, const float* weights) {
     LevelFit fit;
     for (int j = 0; j < kQK32; ++j) {
         const int l = nearest_level(id * x[j]);
         if (levels != nullptr) levels[j] = static_cast<uint8_t>(l);
         const float q = kIq4nlValues[l];
-        const float w = x[j] * x[j];
+        const float w = weights != nullptr ? weights[j] : x[j] * x[j];
         fit.sum_qx += w * q * x[j];
         fit.sum_q2 += w * q * q;
     }
@@ -378,21 +378,34 @@ LevelFit fit_levels(const float* x, float id, uint8_t* levels) {
 // What llama-quantize does for IQ4_NL without an importance matrix: start from the scale that maps
 // the largest-magnitude element onto the outermost level, then try 15 nearby scales and keep the
 // best weighted least-squares fit. The levels are finally re-chosen with the unrounded scale.
-void iq4_nl_from_float(const float* src, void* dst, int64_t n) {
+// With an importance matrix the fit weights are importance[j] * sqrt(sigma2 + x[j]^2) (sigma2
+// twice the block's mean square), as llama.cpp's.
+void iq4_nl_quantize(const float* src, void* dst, int64_t n, const float* importance) {
     constexpr int kTries = 7;
     const float first_level = kIq4nlValues[0];
     auto* blocks = static_cast<BlockIQ4_NL*>(dst);
+    float weight_buf[kQK32];
     for (int64_t b = 0; b < block_count(n); ++b, src += kQK32) {
         const SignedMax m = signed_max(src, kQK32);
+        const float* weights = nullptr;
+        if (importance != nullptr) {
+            float sum_x2 = 0.f;
+            for (int j = 0; j < kQK32; ++j) sum_x2 += src[j] * src[j];
+            const float sigma2 = 2 * sum_x2 / kQK32;
+            const float* imp = importance + b * kQK32;
+            for (int j = 0; j < kQK32; ++j)
+                weight_buf[j] = imp[j] * std::sqrt(sigma2 + src[j] * src[j]);
+            weights = weight_buf;
+        }
         float scale = 0.f;
         if (m.abs_max >= kGroupMaxEps) {
             float d = -m.value / first_level;
-            LevelFit fit = fit_levels(src, 1 / d, nullptr);
+            LevelFit fit = fit_levels(src, 1 / d, nullptr, weights);
             d = fit.sum_qx / fit.sum_q2;
             float best = d * fit.sum_qx;
             for (int t = -kTries; t <= kTries; ++t) {
                 const float id = static_cast<float>(t + kIq4nlValues[0]) / m.value;
-                fit = fit_levels(src, id, nullptr);
+                fit = fit_levels(src, id, nullptr, weights);
                 if (fit.sum_q2 > 0 && fit.sum_qx * fit.sum_qx > best * fit.sum_q2) {
                     d = fit.sum_qx / fit.sum_q2;
                     best = d * fit.sum_qx;
@@ -408,6 +421,10 @@ void iq4_nl_from_float(const float* src, void* dst, int64_t n) {
         for (int j = 0; j < kHalf; ++j)
             blocks[b].qs[j] = static_cast<uint8_t>(levels[j] | (levels[j + kHalf] << 4));
     }
+}
+
+void iq4_nl_from_float(const float* src, void* dst, int64_t n) {
+    iq4_nl_quantize(src, dst, n, nullptr);
 }
 
 float iq4_nl_dot(int64_t n, const void* w, const void* a) {
@@ -429,6 +446,11 @@ float iq4_nl_dot(int64_t n, const void* w, const void* a) {
 
 void quantize_q8_0_activations(const float* src, BlockQ8_0* dst, int64_t n) {
     q8_0_from_float(src, dst, n);
+}
+
+void quantize_iq4_nl_with_importance(const float* src, void* dst, int64_t n,
+                                     const float* importance) {
+    iq4_nl_quantize(src, dst, n, importance);
 }
 
 void register_legacy_quants(KernelTable& table) {

@@ -19,4 +19,11 @@ void quantize_q8_0_activations(const float* src, BlockQ8_0* dst, int64_t n);
 void quantize_q8_k_activations(const float* src, BlockQ8_K* dst, int64_t n);
 void unpack_q4_k_scale(const uint8_t* scales, int group, int& scale, int& min);
 
+// The weight quantizers with per-column importances (kernels/importance_quantize.h): false when
+// `type` is not one of Q2_K..Q6_K.
+bool quantize_k_with_importance(DType type, const float* src, void* dst, int64_t n,
+                                const float* importance);
+void quantize_iq4_nl_with_importance(const float* src, void* dst, int64_t n,
+                                     const float* importance);
+
 }  // namespace pocket::kernels::scalar
