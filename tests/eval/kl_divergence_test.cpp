@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,11 +32,11 @@ std::vector<TokenId> text_tokens(const model::Model& model) {
 class KlDivergence : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
-        dir_ = new ScratchDir;
-        base_ = model::Model::load(shared_path("models/stories260K.gguf")).release();
-        tokens_ = new std::vector<TokenId>(text_tokens(*base_));
+        dir_ = std::make_unique<ScratchDir>();
+        base_ = model::Model::load(shared_path("models/stories260K.gguf"));
+        tokens_ = text_tokens(*base_);
         for (const auto storage : {LogProbStorage::F16, LogProbStorage::F32}) {
-            eval::perplexity(*base_, *tokens_,
+            eval::perplexity(*base_, tokens_,
                              {.n_ctx = 128,
                               .n_batch = 128,
                               .save_logits = base_file(storage),
@@ -43,21 +44,18 @@ class KlDivergence : public ::testing::Test {
         }
     }
     static void TearDownTestSuite() {
-        delete tokens_;
-        delete base_;
-        delete dir_;
+        tokens_.clear();
+        base_.reset();
+        dir_.reset();
     }
     static std::filesystem::path base_file(LogProbStorage s) {
         return *dir_ / (s == LogProbStorage::F16 ? "base-f16.bin" : "base-f32.bin");
     }
 
-    static ScratchDir* dir_;
-    static model::Model* base_;
-    static std::vector<TokenId>* tokens_;
+    static inline std::unique_ptr<ScratchDir> dir_;
+    static inline std::unique_ptr<model::Model> base_;
+    static inline std::vector<TokenId> tokens_;
 };
-ScratchDir* KlDivergence::dir_ = nullptr;
-model::Model* KlDivergence::base_ = nullptr;
-std::vector<TokenId>* KlDivergence::tokens_ = nullptr;
 
 // Parses the number at the start of llama.cpp's printed value ("0.000761 ±   0.000075").
 double printed(const nlohmann::json& ref, const std::string& key) {
@@ -76,7 +74,7 @@ TEST_F(KlDivergence, FileHeaderDescribesTheRun) {
         EXPECT_EQ(file.header().bos, 1);
         EXPECT_EQ(file.header().n_rows(), 441u);
         ASSERT_EQ(file.tokens().size(), 7u * 128);
-        EXPECT_TRUE(std::equal(file.tokens().begin(), file.tokens().end(), tokens_->begin()));
+        EXPECT_TRUE(std::equal(file.tokens().begin(), file.tokens().end(), tokens_.begin()));
     }
 }
 
@@ -120,7 +118,7 @@ TEST_P(KlDivergenceReference, MatchesLlamaPerplexity) {
     const auto ref = read_json(shared_path(c.json));
     const auto model = model::Model::load(shared_path(c.model));
     LogProbReader file(base_file(LogProbStorage::F16));
-    const auto r = eval::kl_divergence(*model, file, {.n_batch = 128, .text_tokens = *tokens_});
+    const auto r = eval::kl_divergence(*model, file, {.n_batch = 128, .text_tokens = tokens_});
 
     EXPECT_EQ(r.n_positions, 441);
     EXPECT_NEAR(r.ppl.ppl, ref["ppl"].get<double>(),
@@ -207,7 +205,7 @@ TEST_F(KlDivergence, AnotherVocabularyIsRejected) {
 
 TEST_F(KlDivergence, AnotherTextIsRejected) {
     LogProbReader file(base_file(LogProbStorage::F16));
-    std::vector<TokenId> other = *tokens_;
+    std::vector<TokenId> other = tokens_;
     other[300] = other[300] == 5 ? 6 : 5;
     const std::string what =
         error_of([&] { eval::kl_divergence(*base_, file, {.text_tokens = other}); });
