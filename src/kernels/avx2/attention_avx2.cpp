@@ -219,31 +219,8 @@ inline void pv_query_chunk(const float* p, int64_t n, int64_t first_pos, const V
         int64_t d = 0;
         for (; d + 8 * kDRegs <= head_dim; d += 8 * kDRegs)
             pv_lane<kDRegs>(p, j0, n, v + d, v_stride, a + d);
-        switch ((head_dim - d) / 8) {
-            case 7:
-                pv_lane<7>(p, j0, n, v + d, v_stride, a + d);
-                break;
-            case 6:
-                pv_lane<6>(p, j0, n, v + d, v_stride, a + d);
-                break;
-            case 5:
-                pv_lane<5>(p, j0, n, v + d, v_stride, a + d);
-                break;
-            case 4:
-                pv_lane<4>(p, j0, n, v + d, v_stride, a + d);
-                break;
-            case 3:
-                pv_lane<3>(p, j0, n, v + d, v_stride, a + d);
-                break;
-            case 2:
-                pv_lane<2>(p, j0, n, v + d, v_stride, a + d);
-                break;
-            case 1:
-                pv_lane<1>(p, j0, n, v + d, v_stride, a + d);
-                break;
-            default:
-                break;
-        }
+        // The rest (head_dim is a multiple of 8) one vector at a time: each d is independent.
+        for (; d < head_dim; d += 8) pv_lane<1>(p, j0, n, v + d, v_stride, a + d);
     }
 }
 
