@@ -27,6 +27,10 @@ Runner register_quantize(CLI::App& app);
 Runner register_perplexity(CLI::App& app);
 Runner register_eval(CLI::App& app);
 Runner register_imatrix(CLI::App& app);
+Runner register_index(CLI::App& app);
+Runner register_search(CLI::App& app);
+Runner register_ask(CLI::App& app);
+Runner register_eval_retrieval(CLI::App& app);
 
 // Exit codes shared by all subcommands.
 enum ExitCode : int {

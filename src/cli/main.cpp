@@ -45,6 +45,13 @@ int main(int argc, char** argv) {
     add("perplexity", "Perplexity of a model over a text, and KL divergence against a base model",
         register_perplexity);
     add("eval", "Score a model on multiple-choice benchmarks (HellaSwag, ARC, ...)", register_eval);
+    add("index", "Index a folder of documents for local search and grounded answers (RAG)",
+        register_index);
+    add("search", "Search an index: BM25, vector or hybrid, with file, page and snippet",
+        register_search);
+    add("ask", "Answer a question from an index's documents, citing them", register_ask);
+    add("eval-retrieval", "Score retrieval (nDCG@10, recall, MRR) on a BEIR-layout collection",
+        register_eval_retrieval);
     add("bench", "Measure prompt, generation and first-token speed, load time and peak memory",
         register_bench);
 

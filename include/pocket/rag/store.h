@@ -1,0 +1,81 @@
+// The RAG store: one SQLite database holding the indexed documents, their chunks, the chunks'
+// embeddings and an FTS5 full-text index over the chunks. The database is the source of truth;
+// the approximate vector index (vector_index.h) is derived from it and can always be rebuilt.
+//
+// Every change to one document (its row, its chunks, their vectors and FTS rows) happens in one
+// transaction, so a killed indexer leaves the database as it was after the last committed
+// document: nothing half-written, nothing committed lost (WAL journal, synchronous=NORMAL).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pocket::rag {
+
+// One source file as the indexer last saw it.
+struct DocumentInfo {
+    int64_t id = 0;              // assigned by the store
+    std::string path;            // as given to the indexer, relative to the indexed root
+    std::string content_hash;    // hex SHA-256 of the file's bytes: what decides re-indexing
+    int64_t size_bytes = 0;
+    int64_t mtime_ns = 0;        // informational; the hash decides
+    std::string format;          // "txt", "md", "html", "pdf", "docx", "code"
+    std::string title;           // first heading, <title>, PDF title, or the file name
+};
+
+// One chunk of a document, as stored and as retrieved.
+struct ChunkInfo {
+    int64_t id = 0;              // assigned by the store (the FTS5 rowid too)
+    int64_t document_id = 0;
+    int32_t ordinal = 0;         // 0-based position of the chunk within its document
+    std::string text;
+    std::string heading;         // section path, "Intro > Setup" (empty when none)
+    int32_t page = 0;            // 1-based PDF page of the chunk's start; 0 when not paged
+    int64_t byte_begin = 0;      // offsets into the extracted text of the document
+    int64_t byte_end = 0;
+    int32_t n_tokens = 0;        // tokens by the chunker's tokenizer
+};
+
+// What the store remembers about how it was built, so search uses the same settings.
+struct StoreMeta {
+    std::string embed_model;     // path or name of the embedder; empty: lexical (BM25) only
+    int64_t embed_dim = 0;
+    int32_t chunk_tokens = 0;
+    int32_t chunk_overlap = 0;
+};
+
+class Store {
+  public:
+    // Opens or creates the database (schema created or checked; a file that is not a pocket
+    // store is refused with a clear error). read_only opens without write access.
+    static std::unique_ptr<Store> open(const std::filesystem::path& path, bool read_only = false);
+    virtual ~Store();
+
+    virtual StoreMeta meta() const = 0;
+    // Written once by the first indexing run; later runs with other settings throw.
+    virtual void set_meta(const StoreMeta& meta) = 0;
+
+    virtual std::vector<DocumentInfo> documents() const = 0;
+    virtual std::optional<DocumentInfo> find_document(std::string_view path) const = 0;
+
+    // Replaces the document at doc.path (if any) with doc, these chunks and their embeddings
+    // (embeddings empty, or one vector of meta().embed_dim floats per chunk), in one
+    // transaction. Returns the document's new id.
+    virtual int64_t put_document(const DocumentInfo& doc, std::span<const ChunkInfo> chunks,
+                                 std::span<const std::vector<float>> embeddings) = 0;
+    // Removes a document, its chunks, vectors and FTS rows (one transaction). False if absent.
+    virtual bool remove_document(std::string_view path) = 0;
+
+    virtual int64_t document_count() const = 0;
+    virtual int64_t chunk_count() const = 0;
+    virtual std::optional<ChunkInfo> chunk(int64_t chunk_id) const = 0;
+    virtual std::optional<DocumentInfo> document(int64_t document_id) const = 0;
+};
+
+}  // namespace pocket::rag
