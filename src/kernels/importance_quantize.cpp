@@ -13,6 +13,11 @@ bool has_importance_quantizer(DType type) {
         case DType::Q5_K:
         case DType::Q6_K:
         case DType::IQ4_NL:
+        case DType::IQ4_XS:
+        case DType::Q4_0:
+        case DType::Q4_1:
+        case DType::Q5_0:
+        case DType::Q5_1:
             return true;
         default:
             return false;
@@ -25,7 +30,12 @@ void quantize_row_with_importance(DType type, const float* x, const float* impor
         scalar::quantize_iq4_nl_with_importance(x, dst, n, importance);
         return;
     }
-    if (!scalar::quantize_k_with_importance(type, x, dst, n, importance)) {
+    if (type == DType::IQ4_XS) {
+        scalar::quantize_iq4_xs_with_importance(x, dst, n, importance);
+        return;
+    }
+    if (!scalar::quantize_k_with_importance(type, x, dst, n, importance) &&
+        !scalar::quantize_legacy_with_importance(type, x, dst, n, importance)) {
         throw Error(cat("no importance-weighted quantizer for ", traits(type).name));
     }
 }

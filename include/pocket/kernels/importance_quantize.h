@@ -12,7 +12,8 @@
 
 namespace pocket::kernels {
 
-// Whether `type` has a quantizer that takes importances: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL.
+// Whether `type` has a quantizer that takes importances: Q2_K..Q6_K, IQ4_NL, IQ4_XS, Q4_0, Q4_1,
+// Q5_0, Q5_1 (every type llama-quantize uses an importance matrix for; not Q8_0).
 bool has_importance_quantizer(DType type);
 
 // Quantizes one row of n values (a whole number of `type`'s blocks) into dst; importance holds n

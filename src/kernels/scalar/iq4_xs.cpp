@@ -1,11 +1,12 @@
 // IQ4_XS: 256-element super-blocks of 8 groups of 32, each group a 6-bit scale (relative to the
 // super-block's F16 scale) over the 16 non-linear IQ4_NL levels; 4.25 bits per weight. The
-// quantizer reproduces ggml's quantize_iq4_xs without an importance matrix (same float operations
-// in the same order), so files match what llama-quantize writes.
+// quantizer reproduces ggml's quantize_iq4_xs (same float operations in the same order), so files
+// match what llama-quantize writes.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "kernels/scalar/iq4_levels.h"
 #include "kernels/scalar/quant_math.h"
 #include "kernels/scalar/scalar_registry.h"
 #include "pocket/kernels/blocks.h"
@@ -50,61 +51,23 @@ void iq4_xs_to_float(const void* src, float* dst, int64_t n) {
     }
 }
 
-// Index of the level nearest to v (the upper one on ties), by bisection over the sorted levels.
-int nearest_level(float v) {
-    constexpr int kLast = static_cast<int>(kIq4nlValues.size()) - 1;
-    if (v <= kIq4nlValues[0]) return 0;
-    if (v >= kIq4nlValues[kLast]) return kLast;
-    int lo = 0, hi = kLast;
-    while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        (v < kIq4nlValues[mid] ? hi : lo) = mid;
-    }
-    return v - kIq4nlValues[hi - 1] < kIq4nlValues[hi] - v ? hi - 1 : hi;
-}
-
-// Weighted (w = x^2) least-squares terms of the levels chosen at inverse scale `id`.
-void fit(const float* x, float id, float& sum_qx, float& sum_q2) {
-    sum_qx = 0.f;
-    sum_q2 = 0.f;
-    for (int j = 0; j < kGroup; ++j) {
-        const float q = kIq4nlValues[nearest_level(id * x[j])];
-        const float w = x[j] * x[j];
-        sum_qx += w * q * x[j];
-        sum_q2 += w * q * q;
-    }
-}
-
-// Each group's best scale as for IQ4_NL (the outermost level on the largest element, then 15
-// nearby scales, best weighted fit); the super-block scale maps the largest group scale to -32;
-// the group scales are rounded to 6 bits and the levels re-chosen with the rounded group scale.
-void iq4_xs_from_float(const float* src, void* dst, int64_t n) {
-    constexpr int kTries = 7;
+// Each group's best scale as for IQ4_NL (fit_iq4_group_scale); the super-block scale maps the
+// largest group scale to -32; the group scales are rounded to 6 bits and the levels re-chosen with
+// the rounded group scale. With an importance matrix the group fits are weighted by
+// importance_weights() with sigma2 over the super-block, as llama.cpp's.
+void iq4_xs_quantize(const float* src, void* dst, int64_t n, const float* importance) {
     auto* blocks = static_cast<BlockIQ4_XS*>(dst);
+    float weights[kGroup];
     for (int64_t s = 0; s < super_blocks(n); ++s, src += kQKK) {
         BlockIQ4_XS& b = blocks[s];
+        const float* imp = importance != nullptr ? importance + s * kQKK : nullptr;
+        const float sigma2 = imp != nullptr ? twice_mean_square(src, kQKK) : 0.f;
         float scales[kGroups];
         float max_scale = 0.f, amax_scale = 0.f;
         for (int g = 0; g < kGroups; ++g) {
             const float* x = src + g * kGroup;
-            const SignedMax m = signed_max(x, kGroup);
-            if (m.abs_max < kGroupMaxEps) {
-                scales[g] = 0.f;
-                continue;
-            }
-            float sum_qx, sum_q2;
-            float d = -m.value / kIq4nlValues[0];
-            fit(x, 1 / d, sum_qx, sum_q2);
-            d = sum_qx / sum_q2;
-            float best = d * sum_qx;
-            for (int t = -kTries; t <= kTries; ++t) {
-                const float id = static_cast<float>(t + kIq4nlValues[0]) / m.value;
-                fit(x, id, sum_qx, sum_q2);
-                if (sum_q2 > 0 && sum_qx * sum_qx > best * sum_q2) {
-                    d = sum_qx / sum_q2;
-                    best = d * sum_qx;
-                }
-            }
+            if (imp != nullptr) importance_weights(x, imp + g * kGroup, kGroup, sigma2, weights);
+            const float d = fit_iq4_group_scale(x, imp != nullptr ? weights : nullptr);
             scales[g] = d;
             if (std::fabs(d) > amax_scale) {
                 amax_scale = std::fabs(d);
@@ -124,7 +87,7 @@ void iq4_xs_from_float(const float* src, void* dst, int64_t n) {
             const float* x = src + g * kGroup;
             uint8_t levels[kGroup];
             for (int j = 0; j < kGroup; ++j)
-                levels[j] = static_cast<uint8_t>(nearest_level(idl * x[j]));
+                levels[j] = static_cast<uint8_t>(nearest_iq4_level(idl * x[j]));
             uint8_t* qs = b.qs + g * kGroup / 2;
             for (int j = 0; j < kGroup / 2; ++j)
                 qs[j] = static_cast<uint8_t>(levels[j] | (levels[j + kGroup / 2] << 4));
@@ -133,6 +96,10 @@ void iq4_xs_from_float(const float* src, void* dst, int64_t n) {
             b.scales_h |= static_cast<uint16_t>((l >> 4) << (2 * g));
         }
     }
+}
+
+void iq4_xs_from_float(const float* src, void* dst, int64_t n) {
+    iq4_xs_quantize(src, dst, n, nullptr);
 }
 
 float iq4_xs_dot(int64_t n, const void* w, const void* a) {
@@ -156,6 +123,11 @@ float iq4_xs_dot(int64_t n, const void* w, const void* a) {
 }
 
 }  // namespace
+
+void quantize_iq4_xs_with_importance(const float* src, void* dst, int64_t n,
+                                     const float* importance) {
+    iq4_xs_quantize(src, dst, n, importance);
+}
 
 void register_iq4_xs(KernelTable& table) {
     entry(table, DType::IQ4_XS) = {DType::IQ4_XS,     DType::Q8_K,       iq4_xs_to_float,

@@ -22,18 +22,6 @@
 namespace pocket::kernels::scalar {
 namespace {
 
-// llama.cpp's error weights under an importance matrix: importance[i] * sqrt(sigma2 + x[i]^2),
-// sigma2 twice the super-block's mean square, so small values still count a little.
-void importance_weights(const float* x, const float* importance, int n, float sigma2,
-                        float* weights) {
-    for (int i = 0; i < n; ++i) weights[i] = importance[i] * std::sqrt(sigma2 + x[i] * x[i]);
-}
-float twice_mean_square(const float* x, int n) {
-    float sum = 0;
-    for (int i = 0; i < n; ++i) sum += x[i] * x[i];
-    return 2 * sum / static_cast<float>(n);
-}
-
 int64_t super_blocks(int64_t n) {
     return n / kQKK;
 }

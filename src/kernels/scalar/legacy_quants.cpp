@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/scalar/iq4_levels.h"
 #include "kernels/scalar/quant_math.h"
 #include "kernels/scalar/scalar_registry.h"
 #include "pocket/kernels/blocks.h"
@@ -338,86 +339,23 @@ void iq4_nl_to_float(const void* src, float* dst, int64_t n) {
     }
 }
 
-// Index of the level nearest to v (the upper one on ties), by bisection over the sorted levels.
-int nearest_level(float v) {
-    constexpr int kLast = static_cast<int>(kIq4nlValues.size()) - 1;
-    if (v <= kIq4nlValues[0]) return 0;
-    if (v >= kIq4nlValues[kLast]) return kLast;
-    int lo = 0;
-    int hi = kLast;
-    while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        if (v < kIq4nlValues[mid]) {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    return v - kIq4nlValues[hi - 1] < kIq4nlValues[hi] - v ? hi - 1 : hi;
-}
-
-// Weighted least-squares fit of a block scale for the levels chosen at inverse scale `id`:
-// returns sum(w q x) and sum(w q^2) with w = x^2 (no importance matrix) or the given weights.
-struct LevelFit {
-    float sum_qx = 0.f;
-    float sum_q2 = 0.f;
-};
-LevelFit fit_levels(const float* x, float id, uint8_t* levels, const float* weights) {
-    LevelFit fit;
-    for (int j = 0; j < kQK32; ++j) {
-        const int l = nearest_level(id * x[j]);
-        if (levels != nullptr) levels[j] = static_cast<uint8_t>(l);
-        const float q = kIq4nlValues[l];
-        const float w = weights != nullptr ? weights[j] : x[j] * x[j];
-        fit.sum_qx += w * q * x[j];
-        fit.sum_q2 += w * q * q;
-    }
-    return fit;
-}
-
-// What llama-quantize does for IQ4_NL without an importance matrix: start from the scale that maps
-// the largest-magnitude element onto the outermost level, then try 15 nearby scales and keep the
-// best weighted least-squares fit. The levels are finally re-chosen with the unrounded scale.
-// With an importance matrix the fit weights are importance[j] * sqrt(sigma2 + x[j]^2) (sigma2
-// twice the block's mean square), as llama.cpp's.
+// What llama-quantize does for IQ4_NL: each block's scale from fit_iq4_group_scale, then the levels
+// re-chosen with the unrounded scale. With an importance matrix the fit weights are
+// importance_weights() with sigma2 over the block, as llama.cpp's.
 void iq4_nl_quantize(const float* src, void* dst, int64_t n, const float* importance) {
-    constexpr int kTries = 7;
-    const float first_level = kIq4nlValues[0];
     auto* blocks = static_cast<BlockIQ4_NL*>(dst);
-    float weight_buf[kQK32];
+    float weights[kQK32];
     for (int64_t b = 0; b < block_count(n); ++b, src += kQK32) {
-        const SignedMax m = signed_max(src, kQK32);
-        const float* weights = nullptr;
         if (importance != nullptr) {
-            float sum_x2 = 0.f;
-            for (int j = 0; j < kQK32; ++j) sum_x2 += src[j] * src[j];
-            const float sigma2 = 2 * sum_x2 / kQK32;
-            const float* imp = importance + b * kQK32;
-            for (int j = 0; j < kQK32; ++j)
-                weight_buf[j] = imp[j] * std::sqrt(sigma2 + src[j] * src[j]);
-            weights = weight_buf;
+            importance_weights(src, importance + b * kQK32, kQK32, twice_mean_square(src, kQK32),
+                               weights);
         }
-        float scale = 0.f;
-        if (m.abs_max >= kGroupMaxEps) {
-            float d = -m.value / first_level;
-            LevelFit fit = fit_levels(src, 1 / d, nullptr, weights);
-            d = fit.sum_qx / fit.sum_q2;
-            float best = d * fit.sum_qx;
-            for (int t = -kTries; t <= kTries; ++t) {
-                const float id = static_cast<float>(t + kIq4nlValues[0]) / m.value;
-                fit = fit_levels(src, id, nullptr, weights);
-                if (fit.sum_q2 > 0 && fit.sum_qx * fit.sum_qx > best * fit.sum_q2) {
-                    d = fit.sum_qx / fit.sum_q2;
-                    best = d * fit.sum_qx;
-                }
-            }
-            scale = d;
-        }
+        const float scale = fit_iq4_group_scale(src, importance != nullptr ? weights : nullptr);
         blocks[b].d = f32_to_f16(scale);
         const float id = scale != 0.f ? 1 / scale : 0.f;
         uint8_t levels[kQK32];
         for (int j = 0; j < kQK32; ++j)
-            levels[j] = static_cast<uint8_t>(nearest_level(id * src[j]));
+            levels[j] = static_cast<uint8_t>(nearest_iq4_level(id * src[j]));
         for (int j = 0; j < kHalf; ++j)
             blocks[b].qs[j] = static_cast<uint8_t>(levels[j] | (levels[j + kHalf] << 4));
     }

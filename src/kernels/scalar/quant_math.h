@@ -54,4 +54,18 @@ inline SignedMax signed_max(const float* x, int n) {
     return m;
 }
 
+// llama.cpp's error weights under an importance matrix: importance[i] * sqrt(sigma2 + x[i]^2), so
+// the columns that calibration text drives hardest are kept most exactly, and small values still
+// count a little. sigma2 is twice the (super-)block's mean square for the K- and IQ4 types, the
+// row's mean square for the 32-element legacy types.
+inline void importance_weights(const float* x, const float* importance, int n, float sigma2,
+                               float* weights) {
+    for (int i = 0; i < n; ++i) weights[i] = importance[i] * std::sqrt(sigma2 + x[i] * x[i]);
+}
+inline float twice_mean_square(const float* x, int n) {
+    float sum = 0;
+    for (int i = 0; i < n; ++i) sum += x[i] * x[i];
+    return 2 * sum / static_cast<float>(n);
+}
+
 }  // namespace pocket::kernels::scalar

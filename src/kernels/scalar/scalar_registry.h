@@ -23,7 +23,12 @@ void unpack_q4_k_scale(const uint8_t* scales, int group, int& scale, int& min);
 // `type` is not one of Q2_K..Q6_K.
 bool quantize_k_with_importance(DType type, const float* src, void* dst, int64_t n,
                                 const float* importance);
+// Q4_0, Q4_1, Q5_0, Q5_1 (false for other types).
+bool quantize_legacy_with_importance(DType type, const float* src, void* dst, int64_t n,
+                                     const float* importance);
 void quantize_iq4_nl_with_importance(const float* src, void* dst, int64_t n,
+                                     const float* importance);
+void quantize_iq4_xs_with_importance(const float* src, void* dst, int64_t n,
                                      const float* importance);
 
 }  // namespace pocket::kernels::scalar
