@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -20,34 +21,49 @@ namespace pocket::rag {
 
 // One source file as the indexer last saw it.
 struct DocumentInfo {
-    int64_t id = 0;              // assigned by the store
-    std::string path;            // as given to the indexer, relative to the indexed root
-    std::string content_hash;    // hex SHA-256 of the file's bytes: what decides re-indexing
+    int64_t id = 0;            // assigned by the store
+    std::string path;          // as given to the indexer, relative to the indexed root
+    std::string content_hash;  // hex SHA-256 of the file's bytes: what decides re-indexing
     int64_t size_bytes = 0;
-    int64_t mtime_ns = 0;        // informational; the hash decides
-    std::string format;          // "txt", "md", "html", "pdf", "docx", "code"
-    std::string title;           // first heading, <title>, PDF title, or the file name
+    int64_t mtime_ns = 0;  // informational; the hash decides
+    std::string format;    // "txt", "md", "html", "pdf", "docx", "code"
+    std::string title;     // first heading, <title>, PDF title, or the file name
 };
 
 // One chunk of a document, as stored and as retrieved.
 struct ChunkInfo {
-    int64_t id = 0;              // assigned by the store (the FTS5 rowid too)
+    int64_t id = 0;  // assigned by the store (the FTS5 rowid too)
     int64_t document_id = 0;
-    int32_t ordinal = 0;         // 0-based position of the chunk within its document
+    int32_t ordinal = 0;  // 0-based position of the chunk within its document
     std::string text;
-    std::string heading;         // section path, "Intro > Setup" (empty when none)
-    int32_t page = 0;            // 1-based PDF page of the chunk's start; 0 when not paged
-    int64_t byte_begin = 0;      // offsets into the extracted text of the document
+    std::string heading;     // section path, "Intro > Setup" (empty when none)
+    int32_t page = 0;        // 1-based PDF page of the chunk's start; 0 when not paged
+    int64_t byte_begin = 0;  // offsets into the extracted text of the document
     int64_t byte_end = 0;
-    int32_t n_tokens = 0;        // tokens by the chunker's tokenizer
+    int32_t n_tokens = 0;  // tokens by the chunker's tokenizer
 };
 
 // What the store remembers about how it was built, so search uses the same settings.
 struct StoreMeta {
-    std::string embed_model;     // path or name of the embedder; empty: lexical (BM25) only
+    std::string embed_model;  // path or name of the embedder; empty: lexical (BM25) only
     int64_t embed_dim = 0;
     int32_t chunk_tokens = 0;
     int32_t chunk_overlap = 0;
+};
+
+// BM25F over the FTS5 index (columns: chunk text, heading, document title). Defaults are the
+// values tuned on SciFact's train claims (docs/RAG.md).
+struct Bm25Params {
+    double k1 = 0.9;
+    double b = 0.4;
+    double text_weight = 1.0;
+    double heading_weight = 1.0;
+    double title_weight = 1.0;
+};
+
+struct ScoredChunk {
+    int64_t chunk_id = 0;
+    double score = 0;
 };
 
 class Store {
@@ -76,6 +92,19 @@ class Store {
     virtual int64_t chunk_count() const = 0;
     virtual std::optional<ChunkInfo> chunk(int64_t chunk_id) const = 0;
     virtual std::optional<DocumentInfo> document(int64_t document_id) const = 0;
+    virtual std::vector<ChunkInfo> chunks_of(int64_t document_id) const = 0;
+
+    // --- what retrieval reads ---
+    // The best `limit` chunks for the OR of the query's analysed terms (rag/analyzer.h), best
+    // first. Any text is a valid query: FTS5 syntax in it is matched as plain words.
+    virtual std::vector<ScoredChunk> lexical_search(std::string_view query, size_t limit,
+                                                    const Bm25Params& params = {}) const = 0;
+    // Every stored embedding, in chunk id order.
+    virtual void for_each_vector(
+        const std::function<void(int64_t chunk_id, std::span<const float> vec)>& fn) const = 0;
+    // Bumped by every put/remove: what derived indexes (the .hnsw file) record to detect staleness.
+    virtual int64_t generation() const = 0;
+    virtual const std::filesystem::path& path() const = 0;
 };
 
 }  // namespace pocket::rag
