@@ -48,8 +48,8 @@ struct QuantizeOptions {
     // each group by name), so files match its output byte for byte; true: the source's order.
     bool source_order = false;
     // Per-column importances (quant/imatrix.h; not owned): the types with an importance-weighted
-    // quantizer (kernels/importance_quantize.h: the K-quants and IQ4_NL) choose their scales by
-    // weighted error minimisation for every matrix the file has an entry for.
+    // quantizer (kernels/importance_quantize.h: all but Q8_0 and the float types) choose their
+    // scales by weighted error minimisation for every matrix the file has an entry for.
     const ImportanceMatrix* imatrix = nullptr;
 };
 
