@@ -116,9 +116,9 @@ void run_matmul(benchmark::State& state, DType type, Isa isa, Shape shape, int64
 }
 
 void register_all() {
-    const DType types[] = {DType::F16,    DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K,
-                           DType::Q5_0,   DType::BF16, DType::F32,  DType::Q4_1, DType::Q5_1,
-                           DType::IQ4_NL, DType::Q2_K, DType::Q3_K, DType::Q5_K};
+    const DType types[] = {DType::F16,    DType::Q8_0,   DType::Q4_0, DType::Q4_K, DType::Q6_K,
+                           DType::Q5_0,   DType::BF16,   DType::F32,  DType::Q4_1, DType::Q5_1,
+                           DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K, DType::Q5_K};
     const Shape shapes[] = {{2048, 2048}, {8192, 2048}};
     // 1: generation; 8: a continuous-batching server step with 8 sequences; 512: a prompt.
     for (const int64_t tokens : {int64_t{1}, int64_t{8}, int64_t{512}}) {

@@ -93,6 +93,16 @@ inline __m256i unpack_nibbles_split(const uint8_t* qs) {
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
+// The 32 signed IQ4_NL levels (kIq4nlValues) of 16 packed bytes, in element order (low nibbles
+// first), by a byte table lookup in both lanes. Shared by IQ4_NL and IQ4_XS.
+inline __m256i iq4_levels(const uint8_t* qs) {
+    alignas(16) static constexpr int8_t kLevels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                       1,    13,   25,  38,  53,  69,  89,  113};
+    const __m256i table =
+        _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kLevels)));
+    return _mm256_shuffle_epi8(table, unpack_nibbles_split(qs));
+}
+
 // Byte j = 0xFF where bit j of the 32-bit word is set.
 inline __m256i expand_bits(uint32_t bits) {
     const __m256i spread = _mm256_shuffle_epi8(

@@ -1,5 +1,5 @@
 // Dot products and matmul tiles of the 256-element K formats against Q8_K activations:
-// Q2_K, Q3_K, Q4_K, Q5_K, Q6_K.
+// Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, and IQ4_XS (a K-size super-block over IQ4_NL levels).
 //
 // Per super-block and (row, token) pair, the exact integer sum sum_g scale_g * dot_g is built in
 // 8 int32 lanes: vpmaddubsw (unsigned weight levels x int8 activations) gives int16 pair sums of
@@ -188,6 +188,38 @@ struct Q6KBody {
             acc[t] =
                 _mm256_fmadd_ps(_mm256_set1_ps(d * a[t]->d), _mm256_cvtepi32_ps(total), acc[t]);
         }
+    }
+};
+
+// ---- IQ4_XS: 8 groups of 32, x = d * (ls - 32) * level(q) --------------------------------------
+
+struct IQ4XSBody {
+    using W = BlockIQ4_XS;
+    template <int T>
+    void block(const W& x, const BlockQ8_K* const* a, __m256 (&acc)[T]) const {
+        __m256i isum[T];
+        for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int g = 0; g < 8; ++g) {
+            const int low = (x.scales_l[g / 2] >> (4 * (g % 2))) & 0x0F;
+            const int high = (x.scales_h >> (2 * g)) & 0x03;
+            const __m256i scale = _mm256_set1_epi16(static_cast<int16_t>((low | (high << 4)) - 32));
+            // Signed levels against signed activations: |y| * (v * sign(y)). The activation is
+            // the unsigned side because Q8_K can hold -128 (|-128| is 128 as an unsigned byte),
+            // while the levels never do; each pair of products fits int16 (2 * 128 * 127).
+            const __m256i v = iq4_levels(x.qs + 16 * g);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                const __m256i y = load256(a[t]->qs + 32 * g);
+                const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(y), _mm256_sign_epi8(v, y));
+                isum[t] = madd_add(isum[t], p, scale);
+            }
+        }
+        const float d = half_to_float(x.d);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t)
+            acc[t] =
+                _mm256_fmadd_ps(_mm256_set1_ps(d * a[t]->d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
     }
 };
 

@@ -222,12 +222,7 @@ struct IQ4_NLFormat {
     static constexpr bool kMin = false;
     static constexpr bool kSignTrick = !POCKET_SIMD_VNNI;
     static void decode(const W& x, WeightBlock& wb) {
-        // The 16 levels (plus 128 for the offset form) as a byte lookup table in both lanes.
-        alignas(16) static constexpr int8_t kLevels[16] = {
-            -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-        const __m256i table =
-            _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kLevels)));
-        const __m256i v = _mm256_shuffle_epi8(table, unpack_nibbles_split(x.qs));
+        const __m256i v = iq4_levels(x.qs);
         if constexpr (kSignTrick) {
             wb.u = v;
             wb.abs = _mm256_sign_epi8(v, v);
