@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pocket/rag/store.h"
+#include "pocket/rag/vector_index.h"
 
 namespace pocket::embed {
 class Embedder;
@@ -22,9 +23,31 @@ enum class SearchMode { Bm25, Vector, Hybrid };
 SearchMode parse_search_mode(std::string_view name);
 std::string_view search_mode_name(SearchMode mode);
 
+// How hybrid search fuses the two rankings. Both lists are cut to `candidates`; each candidate
+// gets both scores (its exact cosine, its BM25 score or 0 when unmatched); each score is
+// normalised per query and the two are mixed: (1 - vector_weight) * bm25' + vector_weight * cos'.
+enum class ScoreNorm { MinMax, ZScore };
+
+// Retrieval settings. The defaults are the values tuned on SciFact's train claims (docs/RAG.md).
+struct RetrieverConfig {
+    Bm25Params bm25;
+    double vector_weight = 0.3;
+    size_t candidates = 100;
+    ScoreNorm norm = ScoreNorm::MinMax;
+    size_t hnsw_threshold = 20000;  // exact cosine up to this many vectors, HNSW above
+    // relevance = logistic(rel_bias + rel_cosine * cosine + rel_coverage * coverage), coverage
+    // being the fraction of the query's distinct terms found in the chunk (fitted on SciFact
+    // train claims: relevant vs. non-relevant top-10 hits).
+    double rel_bias = -4.0;
+    double rel_cosine = 5.0;
+    double rel_coverage = 4.0;
+};
+
 struct SearchOptions {
     int k = 10;
     SearchMode mode = SearchMode::Hybrid;
+    // Fill SearchHit::snippet and ::relevance (what bulk evaluation skips to save time).
+    bool details = true;
 };
 
 struct SearchHit {
@@ -44,13 +67,14 @@ class Retriever {
     // embedder may be null: then only Bm25 works, and Hybrid/Vector fall back to Bm25 with
     // fell_back_to_bm25() true (the front ends say so). The embedder must be the one the store
     // was built with (checked against StoreMeta::embed_dim).
-    Retriever(const Store& store, const embed::Embedder* embedder);
+    Retriever(const Store& store, const embed::Embedder* embedder, RetrieverConfig config = {});
     ~Retriever();
     Retriever(const Retriever&) = delete;
     Retriever& operator=(const Retriever&) = delete;
 
     std::vector<SearchHit> search(std::string_view query, const SearchOptions& options) const;
     bool fell_back_to_bm25() const;
+    const RetrieverConfig& config() const;
 
   private:
     struct Impl;
