@@ -47,8 +47,8 @@ void draw_progress(const rag::IndexProgress& p, std::chrono::steady_clock::time_
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const int width = 30;
-    const int filled = p.files_total ? static_cast<int>(width * p.files_done / p.files_total)
-                                     : width;
+    const int filled =
+        p.files_total ? static_cast<int>(width * p.files_done / p.files_total) : width;
     std::fprintf(stderr, "\r\033[K[%s%s] %zu/%zu files  %.1f files/s  %.1f chunks/s  %s",
                  std::string(static_cast<size_t>(filled), '#').c_str(),
                  std::string(static_cast<size_t>(width - filled), ' ').c_str(), p.files_done,
@@ -104,8 +104,7 @@ int run_index(const IndexCliOptions& opt) {
         root.string().c_str(), db.string().c_str(), r.files, r.added, r.updated, r.unchanged,
         r.removed, r.skipped.size(), r.chunks_written,
         static_cast<long long>(store->document_count()),
-        static_cast<long long>(store->chunk_count()),
-        search.c_str(), r.seconds);
+        static_cast<long long>(store->chunk_count()), search.c_str(), r.seconds);
     return kExitOk;
 }
 

@@ -21,13 +21,15 @@ struct Piece {
     int strength = kWord;
 };
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
 
 bool ends_sentence(std::string_view word) {
     // "end." "end?)" "end!\"" — closing quotes and brackets may follow the mark.
     size_t n = word.size();
-    while (n > 0 && (word[n - 1] == '"' || word[n - 1] == '\'' || word[n - 1] == ')' ||
-                     word[n - 1] == ']'))
+    while (n > 0 &&
+           (word[n - 1] == '"' || word[n - 1] == '\'' || word[n - 1] == ')' || word[n - 1] == ']'))
         --n;
     return n > 0 && (word[n - 1] == '.' || word[n - 1] == '!' || word[n - 1] == '?' ||
                      word[n - 1] == ':' || word[n - 1] == ';');
@@ -66,11 +68,10 @@ class Chunker {
             }
             std::string heading;
             for (const Heading* h : path) heading += (heading.empty() ? "" : " > ") + h->text;
-            const auto page_it = std::upper_bound(doc_.page_starts.begin(),
-                                                  doc_.page_starts.end(), int64_t(begin));
-            const int page = doc_.page_starts.empty()
-                                 ? 0
-                                 : static_cast<int>(page_it - doc_.page_starts.begin());
+            const auto page_it =
+                std::upper_bound(doc_.page_starts.begin(), doc_.page_starts.end(), int64_t(begin));
+            const int page =
+                doc_.page_starts.empty() ? 0 : static_cast<int>(page_it - doc_.page_starts.begin());
             pack(split(begin, end), heading, std::max(page, doc_.page_starts.empty() ? 0 : 1));
         }
         return std::move(chunks_);
@@ -92,8 +93,10 @@ class Chunker {
             while (i < end && is_space(text[i])) newlines += text[i++] == '\n';
             if (!pieces.empty()) {
                 Piece& prev = pieces.back();
-                if (newlines >= 2) prev.strength = std::max(prev.strength, int(kParagraph));
-                else if (newlines == 1) prev.strength = std::max(prev.strength, int(kLine));
+                if (newlines >= 2)
+                    prev.strength = std::max(prev.strength, int(kParagraph));
+                else if (newlines == 1)
+                    prev.strength = std::max(prev.strength, int(kLine));
             }
             if (i >= end) break;
             const size_t w = i;
@@ -204,7 +207,8 @@ size_t count_words_and_punct(std::string_view text) {
 
 std::vector<ChunkInfo> chunk_document(const ExtractedText& doc, const ChunkOptions& options,
                                       const TokenCounter& count) {
-    if (options.max_tokens < 1) fail("chunk size must be at least 1 token, not ", options.max_tokens);
+    if (options.max_tokens < 1)
+        fail("chunk size must be at least 1 token, not ", options.max_tokens);
     if (options.overlap_tokens < 0 || options.overlap_tokens >= options.max_tokens)
         fail("chunk overlap must be in [0, ", options.max_tokens, "), not ",
              options.overlap_tokens);

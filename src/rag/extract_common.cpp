@@ -19,10 +19,10 @@ std::string lower(std::string s) {
 
 // Source code and other plain-text formats worth searching; read as text, no structure.
 constexpr std::string_view kCodeExtensions[] = {
-    ".c",   ".cc",  ".cpp",  ".cxx", ".h",    ".hh",   ".hpp", ".hxx",  ".py",  ".js",
-    ".mjs", ".ts",  ".tsx",  ".jsx", ".go",   ".rs",   ".java", ".kt",  ".swift", ".rb",
-    ".php", ".cs",  ".scala", ".lua", ".pl",  ".r",    ".m",   ".sh",   ".bash", ".zsh",
-    ".sql", ".cmake", ".toml", ".yaml", ".yml", ".json", ".ini", ".cfg",  ".css", ".proto"};
+    ".c",   ".cc",    ".cpp",   ".cxx",  ".h",   ".hh",   ".hpp",  ".hxx", ".py",    ".js",
+    ".mjs", ".ts",    ".tsx",   ".jsx",  ".go",  ".rs",   ".java", ".kt",  ".swift", ".rb",
+    ".php", ".cs",    ".scala", ".lua",  ".pl",  ".r",    ".m",    ".sh",  ".bash",  ".zsh",
+    ".sql", ".cmake", ".toml",  ".yaml", ".yml", ".json", ".ini",  ".cfg", ".css",   ".proto"};
 
 }  // namespace
 
@@ -89,8 +89,9 @@ void require_utf8_text(std::string_view bytes, std::string_view name) {
             const unsigned b = p[i + k];
             ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
         }
-        if (!ok) fail(name, ": not valid UTF-8 (byte 0x", std::hex, c, std::dec, " at offset ", i,
-                      "), not a text file");
+        if (!ok)
+            fail(name, ": not valid UTF-8 (byte 0x", std::hex, c, std::dec, " at offset ", i,
+                 "), not a text file");
         i += len;
     }
 }

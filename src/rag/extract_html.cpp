@@ -21,7 +21,9 @@ bool ieq(std::string_view a, std::string_view b) {
     return true;
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
 
 void append_utf8(std::string& out, uint32_t cp) {
     if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
@@ -48,18 +50,16 @@ struct NamedEntity {
     uint32_t cp;
 };
 constexpr NamedEntity kEntities[] = {
-    {"amp", '&'},      {"lt", '<'},        {"gt", '>'},         {"quot", '"'},
-    {"apos", '\''},    {"nbsp", 0xA0},     {"copy", 0xA9},      {"reg", 0xAE},
-    {"trade", 0x2122}, {"mdash", 0x2014},  {"ndash", 0x2013},   {"hellip", 0x2026},
-    {"lsquo", 0x2018}, {"rsquo", 0x2019},  {"ldquo", 0x201C},   {"rdquo", 0x201D},
-    {"laquo", 0xAB},   {"raquo", 0xBB},    {"middot", 0xB7},    {"bull", 0x2022},
-    {"deg", 0xB0},     {"times", 0xD7},    {"divide", 0xF7},    {"euro", 0x20AC},
-    {"pound", 0xA3},   {"yen", 0xA5},      {"cent", 0xA2},      {"sect", 0xA7},
-    {"para", 0xB6},    {"eacute", 0xE9},   {"egrave", 0xE8},    {"agrave", 0xE0},
-    {"aacute", 0xE1},  {"uuml", 0xFC},     {"ouml", 0xF6},      {"auml", 0xE4},
-    {"Uuml", 0xDC},    {"Ouml", 0xD6},     {"Auml", 0xC4},      {"szlig", 0xDF},
-    {"ccedil", 0xE7},  {"ntilde", 0xF1},   {"rarr", 0x2192},    {"larr", 0x2190},
-    {"shy", 0xAD},     {"zwj", 0x200D},    {"zwnj", 0x200C},    {"thinsp", 0x2009}};
+    {"amp", '&'},      {"lt", '<'},        {"gt", '>'},       {"quot", '"'},     {"apos", '\''},
+    {"nbsp", 0xA0},    {"copy", 0xA9},     {"reg", 0xAE},     {"trade", 0x2122}, {"mdash", 0x2014},
+    {"ndash", 0x2013}, {"hellip", 0x2026}, {"lsquo", 0x2018}, {"rsquo", 0x2019}, {"ldquo", 0x201C},
+    {"rdquo", 0x201D}, {"laquo", 0xAB},    {"raquo", 0xBB},   {"middot", 0xB7},  {"bull", 0x2022},
+    {"deg", 0xB0},     {"times", 0xD7},    {"divide", 0xF7},  {"euro", 0x20AC},  {"pound", 0xA3},
+    {"yen", 0xA5},     {"cent", 0xA2},     {"sect", 0xA7},    {"para", 0xB6},    {"eacute", 0xE9},
+    {"egrave", 0xE8},  {"agrave", 0xE0},   {"aacute", 0xE1},  {"uuml", 0xFC},    {"ouml", 0xF6},
+    {"auml", 0xE4},    {"Uuml", 0xDC},     {"Ouml", 0xD6},    {"Auml", 0xC4},    {"szlig", 0xDF},
+    {"ccedil", 0xE7},  {"ntilde", 0xF1},   {"rarr", 0x2192},  {"larr", 0x2190},  {"shy", 0xAD},
+    {"zwj", 0x200D},   {"zwnj", 0x200C},   {"thinsp", 0x2009}};
 
 // Decodes the reference at s[i] == '&'; returns the bytes consumed (0: not a reference).
 size_t decode_entity(std::string_view s, size_t i, std::string& out) {
@@ -107,10 +107,10 @@ std::string decode_entities(std::string_view s) {
 
 // Elements that end a paragraph; their text starts a new block.
 constexpr std::string_view kBlockTags[] = {
-    "p",       "div",    "section", "article", "header",     "footer", "nav",   "aside",
-    "main",    "ul",     "ol",      "li",      "dl",         "dt",     "dd",    "table",
-    "tr",      "td",     "th",      "thead",   "tbody",      "pre",    "blockquote",
-    "hr",      "form",   "figure",  "figcaption", "address", "details", "summary", "caption"};
+    "p",    "div",    "section",    "article", "header",  "footer",  "nav",        "aside",
+    "main", "ul",     "ol",         "li",      "dl",      "dt",      "dd",         "table",
+    "tr",   "td",     "th",         "thead",   "tbody",   "pre",     "blockquote", "hr",
+    "form", "figure", "figcaption", "address", "details", "summary", "caption"};
 
 bool is_block(std::string_view tag) {
     for (auto b : kBlockTags)
@@ -207,8 +207,7 @@ ExtractedText extract_html(std::string_view bytes, std::string_view name) {
         const bool closing = i + 1 < s.size() && s[i + 1] == '/';
         size_t p = i + (closing ? 2 : 1);
         const size_t name_start = p;
-        while (p < s.size() && (std::isalnum(static_cast<unsigned char>(s[p])) || s[p] == '-'))
-            ++p;
+        while (p < s.size() && (std::isalnum(static_cast<unsigned char>(s[p])) || s[p] == '-')) ++p;
         const std::string_view tag = s.substr(name_start, p - name_start);
         if (tag.empty()) {  // a lone '<' is text
             tb.add("<", pre_depth > 0);

@@ -20,9 +20,8 @@ namespace {
 // Poppler prints recoverable syntax errors to stderr; the indexer reports files itself.
 void quiet_poppler() {
     static std::once_flag once;
-    std::call_once(once, [] {
-        poppler::set_debug_error_function([](const std::string&, void*) {}, nullptr);
-    });
+    std::call_once(
+        once, [] { poppler::set_debug_error_function([](const std::string&, void*) {}, nullptr); });
 }
 
 std::string utf8(const poppler::ustring& s) {

@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Candidate {
-    fs::path path;     // absolute
-    std::string rel;   // relative to the root, '/'-separated: the document's key in the store
+    fs::path path;    // absolute
+    std::string rel;  // relative to the root, '/'-separated: the document's key in the store
     std::string format;
 };
 
@@ -82,7 +82,9 @@ void check_meta(Store& store, const StoreMeta& want) {
 
 }  // namespace
 
-fs::path default_index_path(const fs::path& root) { return root / ".pocket-index.sqlite"; }
+fs::path default_index_path(const fs::path& root) {
+    return root / ".pocket-index.sqlite";
+}
 
 IndexReport index_folder(Store& store, const fs::path& root, const IndexOptions& options) {
     const auto start = std::chrono::steady_clock::now();
@@ -91,12 +93,11 @@ IndexReport index_folder(Store& store, const fs::path& root, const IndexOptions&
     std::error_code ec;
     if (!fs::is_directory(root, ec)) fail(root.string(), ": not a folder");
 
-    const StoreMeta want{.embed_model = options.embed_model,
-                         .embed_dim = options.embedder
-                                          ? static_cast<int64_t>(options.embedder->dim())
-                                          : 0,
-                         .chunk_tokens = options.chunk.max_tokens,
-                         .chunk_overlap = options.chunk.overlap_tokens};
+    const StoreMeta want{
+        .embed_model = options.embed_model,
+        .embed_dim = options.embedder ? static_cast<int64_t>(options.embedder->dim()) : 0,
+        .chunk_tokens = options.chunk.max_tokens,
+        .chunk_overlap = options.chunk.overlap_tokens};
     // Validate chunk options before touching the store.
     chunk_document(ExtractedText{}, options.chunk);
     check_meta(store, want);
@@ -132,13 +133,13 @@ IndexReport index_folder(Store& store, const fs::path& root, const IndexOptions&
                         texts.push_back(c.heading.empty() ? c.text : c.heading + "\n" + c.text);
                     vectors = options.embedder->embed_batch(texts);
                 }
-                DocumentInfo doc{.path = f.rel,
-                                 .content_hash = hash,
-                                 .size_bytes = static_cast<int64_t>(bytes.size()),
-                                 .mtime_ns = mtime_ns(f.path),
-                                 .format = f.format,
-                                 .title = text.title.empty() ? f.path.filename().string()
-                                                             : text.title};
+                DocumentInfo doc{
+                    .path = f.rel,
+                    .content_hash = hash,
+                    .size_bytes = static_cast<int64_t>(bytes.size()),
+                    .mtime_ns = mtime_ns(f.path),
+                    .format = f.format,
+                    .title = text.title.empty() ? f.path.filename().string() : text.title};
                 store.put_document(doc, chunks, vectors);
                 report.chunks_written += chunks.size();
                 ++(old ? report.updated : report.added);

@@ -36,8 +36,7 @@ std::optional<std::string> format_for_path(const std::filesystem::path& path);
 // or encrypted PDF).
 ExtractedText extract_file(const std::filesystem::path& path, std::string_view format);
 // The same on bytes already read; `name` only labels errors.
-ExtractedText extract_bytes(std::string_view bytes, std::string_view format,
-                            std::string_view name);
+ExtractedText extract_bytes(std::string_view bytes, std::string_view format, std::string_view name);
 
 // Per-format extractors (extract_bytes dispatches to these).
 ExtractedText extract_plain(std::string_view bytes, std::string_view name,

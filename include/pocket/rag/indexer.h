@@ -27,7 +27,7 @@ struct IndexProgress {
     size_t files_done = 0;   // files looked at so far (unchanged and skipped ones included)
     size_t files_total = 0;  // indexable files found by the walk
     size_t chunks_written = 0;
-    std::string current;     // relative path of the file just handled
+    std::string current;  // relative path of the file just handled
 };
 
 struct IndexOptions {
@@ -47,11 +47,11 @@ struct SkippedFile {
 };
 
 struct IndexReport {
-    size_t files = 0;      // indexable files found by the walk
-    size_t added = 0;      // new documents
-    size_t updated = 0;    // documents whose file changed
-    size_t unchanged = 0;  // same hash as in the store: not read again
-    size_t removed = 0;    // documents whose file is gone
+    size_t files = 0;                  // indexable files found by the walk
+    size_t added = 0;                  // new documents
+    size_t updated = 0;                // documents whose file changed
+    size_t unchanged = 0;              // same hash as in the store: not read again
+    size_t removed = 0;                // documents whose file is gone
     std::vector<SkippedFile> skipped;  // unreadable or corrupt files (the run went on)
     size_t chunks_written = 0;
     double seconds = 0.0;
