@@ -109,6 +109,10 @@ Source source_of(const SearchHit& hit, int number) {
 
 }  // namespace
 
+double default_min_relevance(SearchMode mode) {
+    return mode == SearchMode::Bm25 ? 0.60 : kDefaultMinRelevance;
+}
+
 std::string_view default_grounding_instructions() {
     return "You answer questions using only the numbered sources below. Cite the sources that "
            "support each statement with their numbers in square brackets, like [1] or [2][3]. "

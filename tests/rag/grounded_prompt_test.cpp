@@ -4,6 +4,8 @@
 // parsing, and templates that reject a system role.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -265,6 +267,91 @@ TEST(GroundedPrompt, HitJsonHasTheSearchFields) {
         EXPECT_TRUE(j.contains(key)) << key;
     EXPECT_EQ(j["page"], 2);
     EXPECT_EQ(j["snippet"], "[[te]]xt");
+}
+
+// `pocket ask` end to end on a small lexical index built by `pocket index`.
+class AskCommand : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        dir_ = new test::ScratchDir();
+        std::filesystem::create_directories(*dir_ / "docs");
+        write(*dir_ / "docs/volcanoes.md",
+              "# Volcanoes\n\n## Eruptions\n\nA volcano erupts when magma rises through the crust. "
+              "Basaltic magma is runny; rhyolitic magma is thick and erupts explosively.\n");
+        write(*dir_ / "docs/bread.md",
+              "# Bread\n\nSourdough bread rises with wild yeast and lactic acid bacteria.\n");
+        const auto r = test::run_pocket(
+            {"index", (*dir_ / "docs").string(), "--db", (*dir_ / "index.sqlite").string()});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    static void TearDownTestSuite() {
+        delete dir_;
+        dir_ = nullptr;
+    }
+    static void write(const std::filesystem::path& path, const std::string& text) {
+        std::ofstream(path, std::ios::binary) << text;
+    }
+    static std::vector<std::string> ask(const std::string& question) {
+        return {"ask",    question,
+                "-m",     test::shared_path("models/stories260K.gguf").string(),
+                "--db",   (*dir_ / "index.sqlite").string(),
+                "-n",     "8",
+                "--temp", "0"};
+    }
+    static inline test::ScratchDir* dir_ = nullptr;
+};
+
+TEST_F(AskCommand, AnswersThenListsTheSources) {
+    const auto r = test::run_pocket(ask("What makes a volcano erupt explosively?"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const size_t list = r.out.rfind("\nSources:\n[1] volcanoes.md");
+    ASSERT_NE(list, std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("> Volcanoes > Eruptions", list), std::string::npos) << r.out;
+}
+
+TEST_F(AskCommand, JsonHasTheAnswerAndTheCitationMap) {
+    auto args = ask("What makes a volcano erupt explosively?");
+    args.push_back("--json");
+    const auto r = test::run_pocket(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["answered"], true);
+    EXPECT_EQ(j["mode"], "bm25");  // the index has no embeddings
+    EXPECT_DOUBLE_EQ(j["min_relevance"].get<double>(), default_min_relevance(SearchMode::Bm25));
+    ASSERT_GE(j["sources"].size(), 1u);
+    EXPECT_EQ(j["sources"][0]["n"], 1);
+    EXPECT_EQ(j["sources"][0]["path"], "volcanoes.md");
+    EXPECT_GT(j["usage"]["prompt_tokens"].get<int64_t>(), 0);
+    EXPECT_TRUE(j["answer"].is_string());
+}
+
+TEST_F(AskCommand, NothingRelevantSaysItDoesNotKnowWithoutTheModel) {
+    auto args = ask("zzzqqq xxyyzz");
+    args.push_back("--json");
+    const auto r = test::run_pocket(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["answered"], false);
+    EXPECT_EQ(j["answer"], std::string(no_answer_text()));
+    EXPECT_TRUE(j["sources"].empty());
+    EXPECT_EQ(j["usage"]["prompt_tokens"], 0);
+    EXPECT_EQ(j["finish_reason"], "no_relevant_sources");
+
+    // A relevant question with the threshold out of reach: the same, in text mode.
+    auto strict = ask("What makes a volcano erupt explosively?");
+    strict.insert(strict.end(), {"--min-relevance", "1"});
+    const auto t = test::run_pocket(strict);
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    EXPECT_EQ(t.out, std::string(no_answer_text()) + "\n");
+    EXPECT_NE(t.err.find("the model was not asked"), std::string::npos) << t.err;
+}
+
+TEST_F(AskCommand, AMissingIndexIsAClearError) {
+    auto args = ask("x");
+    args[5] = (*dir_ / "missing.sqlite").string();
+    const auto r = test::run_pocket(args);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("no index at"), std::string::npos) << r.err;
 }
 
 }  // namespace
