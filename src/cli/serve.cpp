@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
+#include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/server/server.h"
 
@@ -20,6 +21,7 @@ namespace {
 struct ServeOptions {
     std::vector<std::string> models;
     std::string embed_model;
+    std::vector<std::string> rag_indexes;
     std::string host = "127.0.0.1";
     int port = 8080;
     int parallel = 4;
@@ -74,6 +76,15 @@ int run_serve(const ServeOptions& opt) {
         so.embed_model = name;
     }
 
+    for (const std::string& spec : opt.rag_indexes) {
+        const size_t eq = spec.find('=');
+        if (eq == 0 || eq == std::string::npos || eq + 1 == spec.size())
+            fail("--rag-index: expected NAME=DB, got '", spec, "'");
+        const std::string name = spec.substr(0, eq);
+        if (so.rag_indexes.contains(name)) fail("--rag-index: index '", name, "' given twice");
+        so.rag_indexes[name] = spec.substr(eq + 1);
+    }
+
     // Signals are taken by one thread with sigwait, which may then stop the server safely.
     sigset_t signals;
     sigemptyset(&signals);
@@ -126,6 +137,9 @@ Runner register_serve(CLI::App& app) {
     app.add_option("--cors", opt->cors, "Allow browser pages from this origin ('*': any)");
     app.add_option("--embed-model", opt->embed_model,
                    "Model for /v1/embeddings and /api/embed when a request names none");
+    app.add_option("--rag-index", opt->rag_indexes,
+                   "Local RAG index NAME=DB (from `pocket index`) that /v1/rag/search and the chat "
+                   "extension pocket.rag may search (repeatable)");
     app.add_option("--keep-alive", opt->keep_alive_s,
                    "Seconds an unused model stays loaded (negative: forever)");
     app.add_option("--max-memory", opt->max_memory_gb,

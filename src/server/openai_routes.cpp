@@ -5,6 +5,7 @@
 
 #include "pocket/tokenizer/tokenizer.h"
 #include "server/generation.h"
+#include "server/rag_routes.h"
 #include "server/streaming.h"
 
 namespace pocket::server {
@@ -165,8 +166,17 @@ class ChatCompletion {
         GenerateOptions options = openai_options(body, *model_);
         want_logprobs_ = options.top_logprobs >= 0;
         tools_ = parse_tools(body);
-        ChatPrompt prompt =
-            chat_prompt(*model_, required(array(body, "messages"), "messages"), tools_, false);
+        // Local RAG (`pocket.rag`): the messages grounded in retrieved, numbered sources.
+        grounding_ = chat_grounding(ctx, body, *model_, options.max_tokens);
+        if (grounding_ && !grounding_->prompt.relevant) return;  // "I don't know", no model
+        ChatPrompt prompt;
+        if (grounding_) {
+            prompt.tokens = grounding_->prompt.tokens;
+            prompt.text = grounding_->prompt.rendered.text;
+        } else {
+            prompt =
+                chat_prompt(*model_, required(array(body, "messages"), "messages"), tools_, false);
+        }
         tool_format_ = prompt.tool_format;
         // Tool-call markers may be special tokens ("<|python_tag|>", "[TOOL_CALLS]"): the parser
         // must see them in the text.
@@ -184,6 +194,10 @@ class ChatCompletion {
     }
 
     void respond(httplib::Response& res) {
+        if (grounding_ && !grounding_->prompt.relevant) {
+            respond_no_answer(res);
+            return;
+        }
         if (stream_) {
             stream(res);
             return;
@@ -214,17 +228,77 @@ class ChatCompletion {
                 choice["logprobs"] = chat_logprobs(tokenizer(), r.logprobs);
             choices.push_back(std::move(choice));
         }
-        send_json(res, {{"id", id_},
-                        {"object", "chat.completion"},
-                        {"created", created_},
-                        {"model", model_->name()},
-                        {"system_fingerprint", kFingerprint},
-                        {"choices", std::move(choices)},
-                        {"usage", usage_json(prompt_tokens, completion, cached)}});
+        json out = {{"id", id_},
+                    {"object", "chat.completion"},
+                    {"created", created_},
+                    {"model", model_->name()},
+                    {"system_fingerprint", kFingerprint},
+                    {"choices", std::move(choices)},
+                    {"usage", usage_json(prompt_tokens, completion, cached)}};
+        if (grounding_)
+            out["pocket"] =
+                pocket_extension(streams_.empty() ? std::string() : result_of(*streams_[0]).text);
+        send_json(res, out);
     }
 
   private:
     bool want_logprobs() const { return want_logprobs_; }
+
+    // {"rag": {"index", "answered", "dropped_sources", "citations": [...]}}; "cited" in each
+    // citation from `answer`.
+    json pocket_extension(std::string_view answer) const {
+        const rag::GroundedPrompt& p = grounding_->prompt;
+        return {{"rag",
+                 {{"index", grounding_->index},
+                  {"answered", p.relevant},
+                  {"dropped_sources", p.dropped_sources},
+                  {"citations", rag::citations_json(p.sources, answer)}}}};
+    }
+
+    // Nothing in the index reached the relevance threshold: the fixed answer, without the model.
+    void respond_no_answer(httplib::Response& res) {
+        const std::string text(rag::no_answer_text());
+        const json ext = pocket_extension(text);
+        if (!stream_) {
+            json choices = json::array();
+            for (int64_t i = 0; i < n_; ++i)
+                choices.push_back(
+                    {{"index", i},
+                     {"message", {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
+                     {"logprobs", nullptr},
+                     {"finish_reason", "stop"}});
+            send_json(res, {{"id", id_},
+                            {"object", "chat.completion"},
+                            {"created", created_},
+                            {"model", model_->name()},
+                            {"system_fingerprint", kFingerprint},
+                            {"choices", std::move(choices)},
+                            {"usage", usage_json(0, 0, 0)},
+                            {"pocket", ext}});
+            return;
+        }
+        std::string body;
+        for (int64_t i = 0; i < n_; ++i) {
+            json first = chunk(json::array(
+                {delta_choice(static_cast<size_t>(i), {{"role", "assistant"}, {"content", ""}})}));
+            first["pocket"] = ext;
+            body += sse(first);
+            body += sse(
+                chunk(json::array({delta_choice(static_cast<size_t>(i), {{"content", text}})})));
+            json last = chunk(json::array(
+                {delta_choice(static_cast<size_t>(i), json::object(), nullptr, "stop")}));
+            last["pocket"] = ext;
+            body += sse(last);
+        }
+        if (include_usage_) {
+            json last = chunk(json::array());
+            last["usage"] = usage_json(0, 0, 0);
+            body += sse(last);
+        }
+        body += "data: [DONE]\n\n";
+        res.set_header("Cache-Control", "no-cache");
+        res.set_content(body, "text/event-stream");
+    }
     const tokenizer::Tokenizer& tokenizer() const { return model_->model().tokenizer(); }
 
     json chunk(json choices) const {
@@ -292,7 +366,9 @@ class ChatCompletion {
             if (tool_format_ != ToolCallFormat::None)
                 out += tool_deltas(i, parsers_[i].finish(), nullptr);
             const std::string finish = had_calls_[i] ? "tool_calls" : finish_name(r.finish);
-            out += sse(chunk(json::array({delta_choice(i, json::object(), nullptr, finish)})));
+            json last = chunk(json::array({delta_choice(i, json::object(), nullptr, finish)}));
+            if (grounding_) last["pocket"] = pocket_extension(r.text);
+            out += sse(last);
             return out;
         } catch (const std::exception& e) {
             return sse(error_event(e));
@@ -309,9 +385,12 @@ class ChatCompletion {
             [self](size_t, httplib::DataSink& sink) {
                 StreamPump pump(sink, self->streams_);
                 std::string head;
-                for (size_t i = 0; i < self->streams_.size(); ++i)
-                    head += sse(self->chunk(json::array(
-                        {self->delta_choice(i, {{"role", "assistant"}, {"content", ""}})})));
+                for (size_t i = 0; i < self->streams_.size(); ++i) {
+                    json first = self->chunk(json::array(
+                        {self->delta_choice(i, {{"role", "assistant"}, {"content", ""}})}));
+                    if (self->grounding_) first["pocket"] = self->pocket_extension({});
+                    head += sse(first);
+                }
                 if (!pump.write(head)) return false;
                 const bool ok =
                     pump.run([&](size_t i, serve::StreamEvent& e) { return self->on_event(i, e); },
@@ -339,6 +418,7 @@ class ChatCompletion {
     bool want_logprobs_ = false;
     int64_t n_ = 1;
     ToolRequest tools_;
+    std::optional<ChatGrounding> grounding_;
     ToolCallFormat tool_format_ = ToolCallFormat::None;
     std::vector<std::shared_ptr<serve::GenerationStream>> streams_;
     std::vector<ToolCallStreamParser> parsers_;

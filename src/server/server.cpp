@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "server/auth.h"
+#include "server/rag_routes.h"
 #include "server/server_context.h"
 
 namespace pocket::server {
@@ -141,7 +142,10 @@ void add_post(httplib::Server& http, ServerContext& ctx, const std::string& patt
 }
 
 ServerContext::ServerContext(ServerOptions opts)
-    : options(std::move(opts)), pool(options.pool), log(std::cerr, options.log_prompts) {
+    : options(std::move(opts)),
+      pool(options.pool),
+      log(std::cerr, options.log_prompts),
+      rag(open_rag_indexes(options.rag_indexes)) {
     metrics.set_slots_total(0);
 }
 
@@ -284,6 +288,7 @@ void Server::Impl::configure() {
     add_openai_routes(http, ctx);
     add_ollama_routes(http, ctx);
     add_web_routes(http, ctx);
+    add_rag_routes(http, ctx);
 }
 
 void Server::Impl::log_request(const httplib::Request& req, const httplib::Response& res) {

@@ -18,6 +18,8 @@
 
 namespace pocket::server {
 
+struct RagIndexes;  // server/rag_routes.h
+
 struct ServerContext {
     explicit ServerContext(ServerOptions opts);
 
@@ -25,6 +27,7 @@ struct ServerContext {
     serve::ModelPool pool;
     Metrics metrics;
     AccessLog log;
+    std::shared_ptr<RagIndexes> rag;  // the --rag-index databases, opened at start
     std::atomic<bool> ready{false};
     std::atomic<bool> stopping{false};
     const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();

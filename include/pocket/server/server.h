@@ -1,8 +1,9 @@
 // `pocket serve` as a library: an HTTP server that speaks the OpenAI API (/v1/chat/completions,
 // /v1/completions, /v1/embeddings, /v1/models) and Ollama's (/api/chat, /api/generate,
 // /api/embed, /api/tags, /api/ps, /api/version), with /health, Prometheus /metrics and a web chat
-// page at /. Generation runs through serve::ModelPool and serve::BatchScheduler (continuous
-// batching, prompt cache); the HTTP layer only translates.
+// page at /; local RAG over the indexes named at start (/v1/rag/search, /v1/rag/indexes and the
+// `pocket.rag` extension of /v1/chat/completions). Generation runs through serve::ModelPool and
+// serve::BatchScheduler (continuous batching, prompt cache); the HTTP layer only translates.
 //
 // Safe defaults: loopback only, no CORS, bounded bodies, read and write timeouts; with an API key
 // every API route wants `Authorization: Bearer KEY` (compared in constant time). Nothing is
@@ -11,7 +12,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -33,6 +36,10 @@ struct ServerOptions {
     // The model /v1/embeddings and /api/embed use when a request names none, or names a
     // language model that cannot embed; empty: the request's model.
     std::string embed_model;
+    // Local RAG indexes by name (`--rag-index NAME=DB`), opened read-only at start: what
+    // /v1/rag/search and the chat extension `pocket.rag` may search. Requests name an index,
+    // never a path.
+    std::map<std::string, std::filesystem::path> rag_indexes;
     serve::ModelPoolOptions pool;
 };
 
