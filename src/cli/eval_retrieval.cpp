@@ -4,11 +4,11 @@
 // SciFact / Cranfield from their raw files (--format scifact|cranfield --data DIR).
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -36,14 +36,16 @@ struct EvalRetrievalOptions {
     bool baseline = false;
     bool tune = false;
     rag::RetrieverConfig config;
-    std::string norm = "minmax";
+    std::string norm = "zscore";
+    bool fit_relevance = false;
 };
 
 ev::Collection load(const EvalRetrievalOptions& o) {
     if (o.format == "beir") {
         if (o.corpus.empty() || o.queries.empty() || o.qrels.empty()) {
-            fail("eval-retrieval: give --corpus, --queries and --qrels (or --format scifact|"
-                 "cranfield --data DIR)");
+            fail(
+                "eval-retrieval: give --corpus, --queries and --qrels (or --format scifact|"
+                "cranfield --data DIR)");
         }
         return ev::load_beir(o.corpus, o.queries, o.qrels);
     }
@@ -108,7 +110,9 @@ void tune(const ev::IndexedCollection& index, const ev::Collection& c, rag::Retr
 int run_eval_retrieval(EvalRetrievalOptions o) {
     if (o.norm == "zscore") {
         o.config.norm = rag::ScoreNorm::ZScore;
-    } else if (o.norm != "minmax") {
+    } else if (o.norm == "minmax") {
+        o.config.norm = rag::ScoreNorm::MinMax;
+    } else {
         fail("eval-retrieval: --norm '", o.norm, "' (valid: minmax, zscore)");
     }
     const auto c = load(o);
@@ -126,9 +130,9 @@ int run_eval_retrieval(EvalRetrievalOptions o) {
         modes = {rag::parse_search_mode(o.mode)};
     }
     const bool need_vectors =
-        o.tune ? !o.embed_model.empty()
-               : std::any_of(modes.begin(), modes.end(),
-                             [](auto m) { return m != rag::SearchMode::Bm25; });
+        o.tune ? !o.embed_model.empty() : std::any_of(modes.begin(), modes.end(), [](auto m) {
+            return m != rag::SearchMode::Bm25;
+        });
     if (need_vectors && o.embed_model.empty()) {
         fail("eval-retrieval: mode ", o.mode, " needs --embed-model");
     }
@@ -164,6 +168,14 @@ int run_eval_retrieval(EvalRetrievalOptions o) {
         tune(index, c, o.config, embedder != nullptr);
         return kExitOk;
     }
+    if (o.fit_relevance) {
+        const auto fit = ev::fit_relevance(index, c, o.config);
+        std::printf(
+            "relevance = logistic(%.3f + %.3f * cosine + %.3f * coverage) over %zu hits"
+            " (%zu relevant)\n",
+            fit.bias, fit.cosine, fit.coverage, fit.n_hits, fit.n_relevant);
+        return kExitOk;
+    }
     nlohmann::ordered_json out;
     if (!o.json) {
         std::printf("%-28s %8s %10s %11s %7s\n", "mode", "nDCG@10", "recall@10", "recall@100",
@@ -171,14 +183,18 @@ int run_eval_retrieval(EvalRetrievalOptions o) {
     }
     if (o.baseline) {
         const auto m = ev::evaluate(ev::plain_bm25_run(c), c);
-        if (o.json) out["plain-bm25"] = metrics_json(m);
-        else print_row("plain-bm25 (reference)", m);
+        if (o.json)
+            out["plain-bm25"] = metrics_json(m);
+        else
+            print_row("plain-bm25 (reference)", m);
     }
     for (auto mode : modes) {
         const auto m = ev::evaluate(index.run(mode, o.config), c);
         const std::string name(rag::search_mode_name(mode));
-        if (o.json) out[name] = metrics_json(m);
-        else print_row(name, m);
+        if (o.json)
+            out[name] = metrics_json(m);
+        else
+            print_row(name, m);
     }
     if (o.json) std::printf("%s\n", out.dump(2).c_str());
     return kExitOk;
@@ -209,6 +225,8 @@ Runner register_eval_retrieval(CLI::App& app) {
     app.add_flag("--baseline", o->baseline,
                  "Also score the plain in-memory Okapi BM25 reference (no stemming)");
     app.add_flag("--tune", o->tune, "Grid-search BM25 and hybrid settings (use a train split)");
+    app.add_flag("--fit-relevance", o->fit_relevance,
+                 "Fit SearchHit::relevance's logistic to the top-10 hybrid hits (train split)");
     app.add_option("--k1", o->config.bm25.k1, "BM25 k1");
     app.add_option("--b", o->config.bm25.b, "BM25 b");
     app.add_option("--title-weight", o->config.bm25.title_weight, "BM25F weight of the title");

@@ -23,14 +23,21 @@ SearchMode parse_search_mode(std::string_view name) {
 
 std::string_view search_mode_name(SearchMode mode) {
     switch (mode) {
-        case SearchMode::Bm25: return "bm25";
-        case SearchMode::Vector: return "vector";
-        case SearchMode::Hybrid: return "hybrid";
+        case SearchMode::Bm25:
+            return "bm25";
+        case SearchMode::Vector:
+            return "vector";
+        case SearchMode::Hybrid:
+            return "hybrid";
     }
     return "?";
 }
 
 namespace {
+
+// Relevance without vectors (a lexical-only store, or bm25 mode) stands in this cosine, a typical
+// one for a relevant hit, so coverage alone decides on the same scale.
+constexpr double kLexicalOnlyCosine = 0.45;
 
 struct Candidate {
     int64_t chunk_id = 0;
@@ -69,8 +76,9 @@ struct Retriever::Impl {
     mutable std::unique_ptr<VectorIndex> index;
 
     const VectorIndex& vectors() const {
-        std::call_once(index_once,
-                       [&] { index = std::make_unique<VectorIndex>(store, config.hnsw_threshold); });
+        std::call_once(index_once, [&] {
+            index = std::make_unique<VectorIndex>(store, config.hnsw_threshold);
+        });
         return *index;
     }
 
@@ -135,8 +143,12 @@ Retriever::Retriever(const Store& store, const embed::Embedder* embedder, Retrie
 
 Retriever::~Retriever() = default;
 
-bool Retriever::fell_back_to_bm25() const { return !impl_->vectors_usable; }
-const RetrieverConfig& Retriever::config() const { return impl_->config; }
+bool Retriever::fell_back_to_bm25() const {
+    return !impl_->vectors_usable;
+}
+const RetrieverConfig& Retriever::config() const {
+    return impl_->config;
+}
 
 std::vector<SearchHit> Retriever::search(std::string_view query,
                                          const SearchOptions& options) const {
@@ -167,11 +179,10 @@ std::vector<SearchHit> Retriever::search(std::string_view query,
             continue;
         }
         const double coverage = term_coverage(h.chunk.text + "\n" + h.document.title, terms);
-        // Without a cosine (lexical-only), coverage alone decides; the bias is shifted so a
-        // chunk with every query term still rates as relevant as a typical relevant hit.
-        const double z = impl_->vectors_usable && mode != SearchMode::Bm25
-                             ? cfg.rel_bias + cfg.rel_cosine * c.cosine + cfg.rel_coverage * coverage
-                             : cfg.rel_bias + cfg.rel_cosine * 0.45 + cfg.rel_coverage * coverage;
+        const double z =
+            impl_->vectors_usable && mode != SearchMode::Bm25
+                ? cfg.rel_bias + cfg.rel_cosine * c.cosine + cfg.rel_coverage * coverage
+                : cfg.rel_bias + cfg.rel_cosine * kLexicalOnlyCosine + cfg.rel_coverage * coverage;
         h.relevance = 1.0 / (1.0 + std::exp(-z));
         h.snippet = make_snippet(h.chunk.text, terms);
         hits.push_back(std::move(h));

@@ -52,10 +52,16 @@ std::string make_snippet(std::string_view text, const std::set<std::string>& que
     }
     out.append(text.substr(pos, end - pos));
     if (end < text.size()) out += "...";
-    for (char& c : out) {
-        if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+    // One line: runs of whitespace (line breaks included) become one space.
+    std::string flat;
+    for (char c : out) {
+        const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+        if (!space)
+            flat += c;
+        else if (!flat.empty() && flat.back() != ' ')
+            flat += ' ';
     }
-    return out;
+    return flat;
 }
 
 double term_coverage(std::string_view text, const std::set<std::string>& query_terms) {

@@ -61,8 +61,8 @@ TEST(RagRetriever, Bm25MatchesAHandComputation) {
     ASSERT_EQ(hits.size(), 2u);
     EXPECT_EQ(hits[0].document.path, "d1");
     EXPECT_EQ(hits[1].document.path, "d2");
-    // k1 = 0.9, b = 0.4, Lucene idf, N = 3, average length 3 ("lions" stems to "lion").
-    const double k1 = 0.9, b = 0.4;
+    // The default k1 and b, Lucene idf, N = 3, average length 3 ("lions" stems to "lion").
+    const double k1 = Bm25Params{}.k1, b = Bm25Params{}.b;
     const double idf_zebra = std::log(1 + (3 - 1 + 0.5) / 1.5);
     const double idf_lion = std::log(1 + (3 - 2 + 0.5) / 2.5);
     auto sat = [&](double tf, double len) {

@@ -50,8 +50,8 @@ void write_beir(const Collection& c, const std::filesystem::path& dir);
 // --- metrics on one ranked list of document ids ---
 double ndcg_at(const std::vector<std::string>& ranking, const std::map<std::string, double>& rel,
                size_t k);
-double recall_at(const std::vector<std::string>& ranking,
-                 const std::map<std::string, double>& rel, size_t k);
+double recall_at(const std::vector<std::string>& ranking, const std::map<std::string, double>& rel,
+                 size_t k);
 double mrr_at(const std::vector<std::string>& ranking, const std::map<std::string, double>& rel,
               size_t k);
 
@@ -78,11 +78,22 @@ class IndexedCollection {
     const Store& store() const { return *store_; }
     // Ranks every query with a Retriever over the store (depth 100).
     Run run(SearchMode mode, const RetrieverConfig& config) const;
+    const Collection& collection() const { return collection_; }
+    const embed::Embedder* embedder() const { return embedder_; }
 
   private:
     const Collection& collection_;
     const embed::Embedder* embedder_;
     std::unique_ptr<Store> store_;
 };
+
+// Fits RetrieverConfig's relevance logistic (bias, cosine, coverage weights) by maximum likelihood
+// to the top-10 hybrid hits of every query, labelled relevant or not by the qrels.
+struct RelevanceFit {
+    double bias = 0, cosine = 0, coverage = 0;
+    size_t n_hits = 0, n_relevant = 0;
+};
+RelevanceFit fit_relevance(const IndexedCollection& index, const Collection& c,
+                           const RetrieverConfig& config);
 
 }  // namespace pocket::rag::eval

@@ -31,16 +31,16 @@ enum class ScoreNorm { MinMax, ZScore };
 // Retrieval settings. The defaults are the values tuned on SciFact's train claims (docs/RAG.md).
 struct RetrieverConfig {
     Bm25Params bm25;
-    double vector_weight = 0.3;
+    double vector_weight = 0.2;
     size_t candidates = 100;
-    ScoreNorm norm = ScoreNorm::MinMax;
+    ScoreNorm norm = ScoreNorm::ZScore;
     size_t hnsw_threshold = 20000;  // exact cosine up to this many vectors, HNSW above
     // relevance = logistic(rel_bias + rel_cosine * cosine + rel_coverage * coverage), coverage
     // being the fraction of the query's distinct terms found in the chunk (fitted on SciFact
     // train claims: relevant vs. non-relevant top-10 hits).
-    double rel_bias = -4.0;
-    double rel_cosine = 5.0;
-    double rel_coverage = 4.0;
+    double rel_bias = -10.536;
+    double rel_cosine = 6.240;
+    double rel_coverage = 8.160;
 };
 
 struct SearchOptions {
@@ -59,7 +59,7 @@ struct SearchHit {
     // Relevance on a fixed scale (0..1) comparable across queries: what `ask` thresholds on to
     // decide that nothing relevant was found.
     double relevance = 0;
-    std::string snippet;      // a window of the chunk with matched query terms marked [[like this]]
+    std::string snippet;  // a window of the chunk with matched query terms marked [[like this]]
 };
 
 class Retriever {

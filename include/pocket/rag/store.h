@@ -55,7 +55,7 @@ struct StoreMeta {
 // values tuned on SciFact's train claims (docs/RAG.md).
 struct Bm25Params {
     double k1 = 0.9;
-    double b = 0.4;
+    double b = 0.75;
     double text_weight = 1.0;
     double heading_weight = 1.0;
     double title_weight = 1.0;
