@@ -36,11 +36,14 @@ struct RetrieverConfig {
     ScoreNorm norm = ScoreNorm::ZScore;
     size_t hnsw_threshold = 20000;  // exact cosine up to this many vectors, HNSW above
     // relevance = logistic(rel_bias + rel_cosine * cosine + rel_coverage * coverage), coverage
-    // being the fraction of the query's distinct terms found in the chunk (fitted on SciFact
-    // train claims: relevant vs. non-relevant top-10 hits).
-    double rel_bias = -10.536;
-    double rel_cosine = 6.240;
-    double rel_coverage = 8.160;
+    // being the fraction of the query's distinct terms found in the chunk. `pocket ask`'s
+    // don't-know thresholds were calibrated on exactly these values (docs/RAG.md, "Answering"):
+    // change them only together with kDefaultMinRelevance. (A maximum-likelihood fit to
+    // "top-10 hit is relevant" on SciFact train, eval-retrieval --fit-relevance, gives
+    // -10.5 / 6.24 / 8.16: sharper, but it would shift every calibrated threshold.)
+    double rel_bias = -4.0;
+    double rel_cosine = 5.0;
+    double rel_coverage = 4.0;
 };
 
 struct SearchOptions {
