@@ -86,11 +86,11 @@ std::string Stmt::text(int col) const {
              : std::string();
 }
 
-std::span<const float> Stmt::floats(int col) const {
+void Stmt::floats(int col, std::vector<float>& out) const {
     const void* p = sqlite3_column_blob(st_.get(), col);
-    const int n = sqlite3_column_bytes(st_.get(), col);
-    // SQLite blobs are 8-byte aligned in practice (malloc'd); the span views them in place.
-    return {static_cast<const float*>(p), static_cast<size_t>(n) / sizeof(float)};
+    const auto n = static_cast<size_t>(sqlite3_column_bytes(st_.get(), col));
+    out.resize(n / sizeof(float));
+    if (!out.empty()) std::memcpy(out.data(), p, out.size() * sizeof(float));
 }
 
 Transaction::Transaction(sqlite3* db) : db_(db) {

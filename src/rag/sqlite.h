@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pocket::rag::sql {
 
@@ -43,7 +44,8 @@ class Stmt {
     int64_t int64(int col) const { return sqlite3_column_int64(st_.get(), col); }
     double real(int col) const { return sqlite3_column_double(st_.get(), col); }
     std::string text(int col) const;
-    std::span<const float> floats(int col) const;
+    // A float32 BLOB copied out (SQLite's blob pointer may sit at any byte offset of a page).
+    void floats(int col, std::vector<float>& out) const;
     bool is_null(int col) const { return sqlite3_column_type(st_.get(), col) == SQLITE_NULL; }
 
   private:

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "fts.h"
+#include "lexical_search.h"
 #include "pocket/core/error.h"
 #include "pocket/rag/analyzer.h"
 #include "sqlite.h"
@@ -108,6 +109,7 @@ class SqliteStore final : public Store {
         }
         sql::exec(db_.get(), "PRAGMA foreign_keys=ON");
         check_or_create_schema();
+        create_fts_vocabulary(db_.get());
     }
 
     const std::filesystem::path& path() const override { return path_; }
@@ -258,24 +260,19 @@ class SqliteStore final : public Store {
 
     std::vector<ScoredChunk> lexical_search(std::string_view query, size_t limit,
                                             const Bm25Params& p) const override {
-        const std::string match = fts_match_expression(query);
-        if (match.empty() || limit == 0) return {};
         std::lock_guard lock(mu_);
-        sql::Stmt st(db_.get(),
-                     "SELECT rowid, pocket_bm25(chunks_fts, ?, ?, ?, ?, ?) AS s FROM chunks_fts "
-                     "WHERE chunks_fts MATCH ? ORDER BY s DESC, rowid LIMIT ?");
-        st.bind(1, p.k1).bind(2, p.b).bind(3, p.text_weight).bind(4, p.heading_weight);
-        st.bind(5, p.title_weight).bind(6, match).bind(7, static_cast<int64_t>(limit));
-        std::vector<ScoredChunk> out;
-        while (st.step()) out.push_back({st.int64(0), st.real(1)});
-        return out;
+        return bm25_top_k(db_.get(), query, limit, p, fts_rows());
     }
 
     void for_each_vector(
         const std::function<void(int64_t, std::span<const float>)>& fn) const override {
         std::lock_guard lock(mu_);
         sql::Stmt st(db_.get(), "SELECT chunk_id, vec FROM vectors ORDER BY chunk_id");
-        while (st.step()) fn(st.int64(0), st.floats(1));
+        std::vector<float> vec;
+        while (st.step()) {
+            st.floats(1, vec);
+            fn(st.int64(0), vec);
+        }
     }
 
     int64_t generation() const override {
@@ -284,6 +281,17 @@ class SqliteStore final : public Store {
     }
 
   private:
+    // Rows of the FTS index (= chunks), counted once per store generation: a count(*) walks the
+    // whole table, too slow to repeat for every query of a large store. Caller holds mu_.
+    int64_t fts_rows() const {
+        const int64_t generation = std::stoll(get_meta("generation").value_or("0"));
+        if (rows_cache_.first != generation || rows_cache_.second < 0) {
+            sql::Stmt st(db_.get(), "SELECT count(*) FROM chunks");
+            rows_cache_ = {generation, st.step() ? st.int64(0) : 0};
+        }
+        return rows_cache_.second;
+    }
+
     void check_or_create_schema() {
         const auto tables = count("SELECT count(*) FROM sqlite_schema");
         if (tables == 0) {
@@ -373,6 +381,7 @@ class SqliteStore final : public Store {
     bool read_only_;
     sql::DbPtr db_;
     mutable std::recursive_mutex mu_;
+    mutable std::pair<int64_t, int64_t> rows_cache_{-1, -1};  // (generation, FTS rows)
 };
 
 }  // namespace
