@@ -126,6 +126,12 @@ TEST(RagRetriever, HnswAgreesWithExactSearch) {
     // The graph was saved beside the database with the generation it was built from.
     EXPECT_TRUE(std::filesystem::exists(t.dir / "tiny.db.hnsw"));
     EXPECT_TRUE(std::filesystem::exists(t.dir / "tiny.db.hnsw.meta"));
+    // A second retriever loads the saved graph; a damaged graph file is rebuilt, not trusted.
+    const Retriever reloaded(*t.store, &e, hnsw);
+    EXPECT_EQ(reloaded.search("horse", {1, SearchMode::Vector})[0].document.path, "d1");
+    std::filesystem::resize_file(t.dir / "tiny.db.hnsw", 40);
+    const Retriever repaired(*t.store, &e, hnsw);
+    EXPECT_EQ(repaired.search("bear", {1, SearchMode::Vector})[0].document.path, "d3");
     // A new document makes it stale: the next retriever rebuilds it and finds the new chunk.
     DocumentInfo d;
     d.path = "d4";
