@@ -114,9 +114,15 @@ std::vector<std::string> parse_python_strings(const std::string& s) {
                 const char e = s[i + 1];
                 i += 2;
                 switch (e) {
-                    case 'n': cur += '\n'; break;
-                    case 't': cur += '\t'; break;
-                    case 'r': cur += '\r'; break;
+                    case 'n':
+                        cur += '\n';
+                        break;
+                    case 't':
+                        cur += '\t';
+                        break;
+                    case 'r':
+                        cur += '\r';
+                        break;
                     case 'x':
                         append_utf8(static_cast<char32_t>(std::stoul(s.substr(i, 2), nullptr, 16)),
                                     cur);
@@ -127,7 +133,8 @@ std::vector<std::string> parse_python_strings(const std::string& s) {
                                     cur);
                         i += 4;
                         break;
-                    default: cur += e;
+                    default:
+                        cur += e;
                 }
             } else {
                 cur += s[i++];
@@ -139,11 +146,9 @@ std::vector<std::string> parse_python_strings(const std::string& s) {
     return out;
 }
 
-std::map<std::string, size_t> header_index(const std::vector<std::string>& header,
-                                           const std::filesystem::path& p) {
+std::map<std::string, size_t> header_index(const std::vector<std::string>& header) {
     std::map<std::string, size_t> idx;
     for (size_t i = 0; i < header.size(); ++i) idx[header[i]] = i;
-    (void)p;
     return idx;
 }
 
@@ -166,8 +171,8 @@ Collection load_beir(const std::filesystem::path& corpus, const std::filesystem:
     for (const auto& line : lines_of(read_all(corpus))) {
         if (line.empty()) continue;
         const auto j = nlohmann::json::parse(line);
-        c.corpus.push_back({j.at("_id").get<std::string>(), j.value("title", ""),
-                            j.value("text", "")});
+        c.corpus.push_back(
+            {j.at("_id").get<std::string>(), j.value("title", ""), j.value("text", "")});
     }
     std::vector<Query> qs;
     for (const auto& line : lines_of(read_all(queries))) {
@@ -191,7 +196,7 @@ Collection load_scifact(const std::filesystem::path& dir, std::string_view split
     Collection c;
     const auto corpus = parse_csv(read_all(dir / "corpus_train.csv"));
     if (corpus.empty()) fail("eval-retrieval: ", (dir / "corpus_train.csv").string(), " is empty");
-    auto h = header_index(corpus[0], dir);
+    auto h = header_index(corpus[0]);
     for (size_t r = 1; r < corpus.size(); ++r) {
         const auto& row = corpus[r];
         std::string text;
@@ -215,7 +220,7 @@ Collection load_scifact(const std::filesystem::path& dir, std::string_view split
         }
     } else if (split == "train") {
         const auto claims = parse_csv(read_all(dir / "claims_train.csv"));
-        h = header_index(claims.at(0), dir);
+        h = header_index(claims.at(0));
         std::set<std::string> seen;
         for (size_t r = 1; r < claims.size(); ++r) {
             const auto& row = claims[r];
@@ -246,7 +251,9 @@ Collection load_cranfield(const std::filesystem::path& dir) {
             c.corpus.push_back({split_ws(line.substr(2)).at(0), "", ""});
             doc = &c.corpus.back();
             field = 0;
-        } else if (line.size() >= 2 && line[0] == '.' && std::string(".T.A.B.W").find(line.substr(0, 2)) != std::string::npos && (line.size() == 2 || line[2] == ' ')) {
+        } else if (line.size() >= 2 && line[0] == '.' &&
+                   std::string(".T.A.B.W").find(line.substr(0, 2)) != std::string::npos &&
+                   (line.size() == 2 || line[2] == ' ')) {
             field = line[1];
         } else if (doc && field == 'T') {
             add_line(doc->title, line);
@@ -281,7 +288,8 @@ void write_beir(const Collection& c, const std::filesystem::path& dir) {
     std::ofstream corpus(dir / "corpus.jsonl"), queries(dir / "queries.jsonl"),
         qrels(dir / "qrels.tsv");
     for (const auto& d : c.corpus) {
-        corpus << nlohmann::json{{"_id", d.id}, {"title", d.title}, {"text", d.text}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+        corpus << nlohmann::json{{"_id", d.id}, {"title", d.title}, {"text", d.text}}.dump(
+                      -1, ' ', false, nlohmann::json::error_handler_t::replace)
                << '\n';
     }
     for (const auto& q : c.queries) {

@@ -14,7 +14,9 @@ namespace {
 
 constexpr size_t kHnswM = 16;
 constexpr size_t kHnswEfConstruction = 200;
-constexpr size_t kHnswEfSearchMin = 64;
+// Search breadth, set once when the graph is ready: hnswlib's setEf() is not thread-safe, and
+// searchKnn() widens to k by itself when k is larger.
+constexpr size_t kHnswEfSearch = 128;
 
 struct Sidecar {
     int64_t generation = -1;
@@ -66,9 +68,12 @@ struct VectorIndex::Impl {
         space = std::make_unique<hnswlib::InnerProductSpace>(dim);
         if (read_sidecar(meta_path) == want && std::filesystem::exists(path)) {
             try {
-                hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(),
-                                                                         path.string());
-                if (hnsw->cur_element_count == ids.size()) return;
+                hnsw =
+                    std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), path.string());
+                if (hnsw->cur_element_count == ids.size()) {
+                    hnsw->setEf(kHnswEfSearch);
+                    return;
+                }
             } catch (const std::exception&) {
                 // Unreadable or truncated: rebuilt below.
             }
@@ -78,6 +83,7 @@ struct VectorIndex::Impl {
         for (size_t r = 0; r < ids.size(); ++r) {
             hnsw->addPoint(rows.data() + r * dim, static_cast<hnswlib::labeltype>(ids[r]));
         }
+        hnsw->setEf(kHnswEfSearch);
         // Saving is an optimisation: a read-only folder just means rebuilding next time.
         try {
             hnsw->saveIndex(path.string());
@@ -94,8 +100,8 @@ VectorIndex::VectorIndex(const Store& store, size_t hnsw_threshold)
     store.for_each_vector([&](int64_t id, std::span<const float> v) {
         if (m.dim == 0) m.dim = v.size();
         if (v.size() != m.dim) {
-            fail("rag store ", store.path().string(), ": chunk ", id, " has a vector of ",
-                 v.size(), " floats, others ", m.dim);
+            fail("rag store ", store.path().string(), ": chunk ", id, " has a vector of ", v.size(),
+                 " floats, others ", m.dim);
         }
         const auto n = normalized(v);
         m.row_of[id] = m.ids.size();
@@ -107,9 +113,15 @@ VectorIndex::VectorIndex(const Store& store, size_t hnsw_threshold)
 
 VectorIndex::~VectorIndex() = default;
 
-size_t VectorIndex::size() const { return impl_->ids.size(); }
-size_t VectorIndex::dim() const { return impl_->dim; }
-bool VectorIndex::uses_hnsw() const { return impl_->hnsw != nullptr; }
+size_t VectorIndex::size() const {
+    return impl_->ids.size();
+}
+size_t VectorIndex::dim() const {
+    return impl_->dim;
+}
+bool VectorIndex::uses_hnsw() const {
+    return impl_->hnsw != nullptr;
+}
 
 std::vector<VectorHit> VectorIndex::search(std::span<const float> query, size_t k) const {
     const auto& m = *impl_;
@@ -120,7 +132,6 @@ std::vector<VectorHit> VectorIndex::search(std::span<const float> query, size_t 
     const auto q = normalized(query);
     std::vector<VectorHit> hits;
     if (m.hnsw) {
-        m.hnsw->setEf(std::max(kHnswEfSearchMin, k));
         auto pq = m.hnsw->searchKnn(q.data(), std::min(k, m.ids.size()));
         while (!pq.empty()) {
             hits.push_back({static_cast<int64_t>(pq.top().second), 1.0 - pq.top().first});
