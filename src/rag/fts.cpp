@@ -63,7 +63,11 @@ int count_row(const Fts5ExtensionApi*, Fts5Context*, void* user) {
     return SQLITE_OK;
 }
 
-QueryStats* query_stats(const Fts5ExtensionApi* api, Fts5Context* ctx, int& rc) {
+// idf of the phrases: from the document frequencies passed after the column weights when the
+// caller has them (one per phrase, from the vocabulary table: no pass over the postings), else
+// counted with xQueryPhrase (one pass over each phrase's postings).
+QueryStats* query_stats(const Fts5ExtensionApi* api, Fts5Context* ctx, int n_val,
+                        sqlite3_value** val, int& rc) {
     if (auto* s = static_cast<QueryStats*>(api->xGetAuxdata(ctx, 0))) return s;
     auto stats = std::make_unique<QueryStats>();
     sqlite3_int64 rows = 0;
@@ -77,13 +81,15 @@ QueryStats* query_stats(const Fts5ExtensionApi* api, Fts5Context* ctx, int& rc) 
         stats->avg_len.push_back(rows > 0 ? std::max(1e-9, double(total) / double(rows)) : 1.0);
     }
     const int n_phrases = api->xPhraseCount(ctx);
+    const bool given = n_val == 2 + n_cols + n_phrases;
     for (int p = 0; p < n_phrases; ++p) {
         int64_t n_hit = 0;
-        rc = api->xQueryPhrase(ctx, p, &n_hit, count_row);
-        if (rc != SQLITE_OK) return nullptr;
-        // Lucene's idf: never negative, so a term in most documents still counts a little.
-        const double N = double(rows), n = double(n_hit);
-        stats->idf.push_back(std::log(1.0 + (N - n + 0.5) / (n + 0.5)));
+        if (given) {
+            n_hit = sqlite3_value_int64(val[2 + n_cols + p]);
+        } else if ((rc = api->xQueryPhrase(ctx, p, &n_hit, count_row)) != SQLITE_OK) {
+            return nullptr;
+        }
+        stats->idf.push_back(bm25_idf(double(rows), double(n_hit)));
     }
     auto* raw = stats.release();
     rc = api->xSetAuxdata(ctx, raw, [](void* p) { delete static_cast<QueryStats*>(p); });
@@ -97,7 +103,7 @@ QueryStats* query_stats(const Fts5ExtensionApi* api, Fts5Context* ctx, int& rc) 
 void bm25f(const Fts5ExtensionApi* api, Fts5Context* ctx, sqlite3_context* out, int n_val,
            sqlite3_value** val) {
     int rc = SQLITE_OK;
-    QueryStats* stats = query_stats(api, ctx, rc);
+    QueryStats* stats = query_stats(api, ctx, n_val, val, rc);
     if (stats == nullptr) {
         sqlite3_result_error_code(out, rc == SQLITE_OK ? SQLITE_NOMEM : rc);
         return;
@@ -148,22 +154,39 @@ void register_fts(sqlite3* db) {
     }
 }
 
-std::string fts_match_expression(std::string_view query) {
-    std::string out;
+double bm25_idf(double n_rows, double doc_freq) {
+    // Lucene's idf: never negative, so a term in most documents still counts a little.
+    return std::log(1.0 + (n_rows - doc_freq + 0.5) / (doc_freq + 0.5));
+}
+
+std::vector<QueryTerm> query_terms(std::string_view query) {
+    std::vector<QueryTerm> out;
     std::set<std::string> seen;
     for (const auto& t : analyze(query)) {
         if (!seen.insert(t.term).second) continue;
+        out.push_back({t.term, std::string(query.substr(t.begin, t.end - t.begin))});
+    }
+    return out;
+}
+
+std::string fts_match_expression(std::span<const QueryTerm> terms) {
+    std::string out;
+    for (const auto& t : terms) {
         if (!out.empty()) out += " OR ";
         // The surface word goes in (the tokenizer stems it again, identically); it holds only
         // letters and digits, but quotes are doubled anyway so nothing can escape the string.
         out += '"';
-        for (char ch : query.substr(t.begin, t.end - t.begin)) {
+        for (char ch : t.surface) {
             if (ch == '"') out += '"';
             out += ch;
         }
         out += '"';
     }
     return out;
+}
+
+std::string fts_match_expression(std::string_view query) {
+    return fts_match_expression(query_terms(query));
 }
 
 }  // namespace pocket::rag

@@ -261,7 +261,7 @@ class SqliteStore final : public Store {
     std::vector<ScoredChunk> lexical_search(std::string_view query, size_t limit,
                                             const Bm25Params& p) const override {
         std::lock_guard lock(mu_);
-        return bm25_top_k(db_.get(), query, limit, p, fts_rows());
+        return bm25_top_k(db_.get(), query, limit, p);
     }
 
     void for_each_vector(
@@ -281,17 +281,6 @@ class SqliteStore final : public Store {
     }
 
   private:
-    // Rows of the FTS index (= chunks), counted once per store generation: a count(*) walks the
-    // whole table, too slow to repeat for every query of a large store. Caller holds mu_.
-    int64_t fts_rows() const {
-        const int64_t generation = std::stoll(get_meta("generation").value_or("0"));
-        if (rows_cache_.first != generation || rows_cache_.second < 0) {
-            sql::Stmt st(db_.get(), "SELECT count(*) FROM chunks");
-            rows_cache_ = {generation, st.step() ? st.int64(0) : 0};
-        }
-        return rows_cache_.second;
-    }
-
     void check_or_create_schema() {
         const auto tables = count("SELECT count(*) FROM sqlite_schema");
         if (tables == 0) {
@@ -381,7 +370,6 @@ class SqliteStore final : public Store {
     bool read_only_;
     sql::DbPtr db_;
     mutable std::recursive_mutex mu_;
-    mutable std::pair<int64_t, int64_t> rows_cache_{-1, -1};  // (generation, FTS rows)
 };
 
 }  // namespace
