@@ -36,8 +36,8 @@ double ndcg_at(const std::vector<std::string>& ranking, const std::map<std::stri
     return idcg > 0 ? dcg / idcg : 0.0;
 }
 
-double recall_at(const std::vector<std::string>& ranking,
-                 const std::map<std::string, double>& rel, size_t k) {
+double recall_at(const std::vector<std::string>& ranking, const std::map<std::string, double>& rel,
+                 size_t k) {
     const size_t n = n_relevant(rel);
     if (n == 0) return 0;
     size_t found = 0;

@@ -48,10 +48,9 @@ Run plain_bm25_run(const Collection& c, double k1, double b, size_t depth) {
             if (score[d] > 0) order.push_back(d);
         }
         const size_t n = std::min(depth, order.size());
-        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n),
-                          order.end(), [&](size_t x, size_t y) {
-                              return score[x] != score[y] ? score[x] > score[y] : x < y;
-                          });
+        std::partial_sort(
+            order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
+            [&](size_t x, size_t y) { return score[x] != score[y] ? score[x] > score[y] : x < y; });
         auto& ranking = run[q.id];
         for (size_t i = 0; i < n; ++i) ranking.push_back(c.corpus[order[i]].id);
     }
