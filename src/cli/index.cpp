@@ -105,6 +105,9 @@ int run_index(const IndexCliOptions& opt) {
         r.removed, r.skipped.size(), r.chunks_written,
         static_cast<long long>(store->document_count()),
         static_cast<long long>(store->chunk_count()), search.c_str(), r.seconds);
+    if (r.vector_index_seconds >= 0.1)
+        std::printf("vector index (HNSW graph beside the database) built in %.2f s\n",
+                    r.vector_index_seconds);
     return kExitOk;
 }
 

@@ -12,6 +12,7 @@
 #include "pocket/core/sha256.h"
 #include "pocket/embed/embedder.h"
 #include "pocket/rag/extract.h"
+#include "pocket/rag/vector_index.h"
 
 namespace pocket::rag {
 namespace fs = std::filesystem;
@@ -158,6 +159,14 @@ IndexReport index_folder(Store& store, const fs::path& root, const IndexOptions&
 
     for (const auto& doc : store.documents()) {
         if (!seen.contains(doc.path) && store.remove_document(doc.path)) ++report.removed;
+    }
+    // Search reads the approximate vector graph from a file beside the database (derived data);
+    // building it now, when anything changed, spares a large store's first query the minutes.
+    if (options.embedder && report.added + report.updated + report.removed > 0) {
+        const auto t = std::chrono::steady_clock::now();
+        const VectorIndex built(store);
+        report.vector_index_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
     }
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

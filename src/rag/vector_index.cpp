@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "pocket/core/error.h"
+#include "pocket/core/thread_pool.h"
 
 namespace pocket::rag {
 namespace {
@@ -80,9 +81,17 @@ struct VectorIndex::Impl {
         }
         hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), ids.size(), kHnswM,
                                                                  kHnswEfConstruction);
-        for (size_t r = 0; r < ids.size(); ++r) {
+        // hnswlib's addPoint may run concurrently (it locks per node); the first point goes in
+        // alone so that the others find an entry point. A million 128-d vectors take minutes.
+        auto add = [this](size_t r) {
             hnsw->addPoint(rows.data() + r * dim, static_cast<hnswlib::labeltype>(ids[r]));
-        }
+        };
+        if (!ids.empty()) add(0);
+        ThreadPool::global().parallel_for(static_cast<int64_t>(ids.size()) - 1,
+                                          [&](int64_t begin, int64_t end) {
+                                              for (int64_t r = begin; r < end; ++r)
+                                                  add(static_cast<size_t>(r) + 1);
+                                          });
         hnsw->setEf(kHnswEfSearch);
         // Saving is an optimisation: a read-only folder just means rebuilding next time.
         try {

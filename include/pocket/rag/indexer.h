@@ -54,7 +54,8 @@ struct IndexReport {
     size_t removed = 0;                // documents whose file is gone
     std::vector<SkippedFile> skipped;  // unreadable or corrupt files (the run went on)
     size_t chunks_written = 0;
-    double seconds = 0.0;
+    double seconds = 0.0;               // the whole run
+    double vector_index_seconds = 0.0;  // of which loading vectors and building the HNSW graph
 };
 
 // Indexes the files under `root` (recursively; hidden files and folders, whose names start with
