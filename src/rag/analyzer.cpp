@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "pocket/core/error.h"
+#include "pocket/tokenizer/utf8.h"
 
 namespace pocket::rag {
 namespace {
@@ -45,24 +46,6 @@ Decoded decode(std::string_view s, size_t i) {
         cp = (cp << 6) | (b & 0x3F);
     }
     return {cp, len};
-}
-
-void encode(char32_t cp, std::string& out) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
 }
 
 // Letters and digits of any script are word characters; ASCII and the Unicode punctuation,
@@ -131,7 +114,7 @@ void for_each_word(std::string_view text, Emit&& emit) {
         while (i < text.size()) {
             d = decode(text, i);
             if (!is_word_char(d.cp)) break;
-            encode(to_lower(d.cp), word);
+            tokenizer::utf8::append(word, to_lower(d.cp));
             i += d.len;
         }
         emit(word, begin, i);

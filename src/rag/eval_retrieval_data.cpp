@@ -8,6 +8,7 @@
 
 #include "pocket/core/error.h"
 #include "pocket/rag/eval_retrieval.h"
+#include "pocket/tokenizer/utf8.h"
 
 namespace pocket::rag::eval {
 namespace {
@@ -78,24 +79,6 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
     return rows;
 }
 
-void append_utf8(char32_t cp, std::string& out) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
 // SciFact's abstract: a Python list literal of sentence strings ('...' or "..." with \n, \',
 // \\, \xHH, \uHHHH escapes). Returns the sentences.
 std::vector<std::string> parse_python_strings(const std::string& s) {
@@ -124,13 +107,13 @@ std::vector<std::string> parse_python_strings(const std::string& s) {
                         cur += '\r';
                         break;
                     case 'x':
-                        append_utf8(static_cast<char32_t>(std::stoul(s.substr(i, 2), nullptr, 16)),
-                                    cur);
+                        tokenizer::utf8::append(
+                            cur, static_cast<char32_t>(std::stoul(s.substr(i, 2), nullptr, 16)));
                         i += 2;
                         break;
                     case 'u':
-                        append_utf8(static_cast<char32_t>(std::stoul(s.substr(i, 4), nullptr, 16)),
-                                    cur);
+                        tokenizer::utf8::append(
+                            cur, static_cast<char32_t>(std::stoul(s.substr(i, 4), nullptr, 16)));
                         i += 4;
                         break;
                     default:

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "pocket/rag/extract.h"
+#include "pocket/tokenizer/utf8.h"
 
 namespace pocket::rag {
 namespace {
@@ -23,25 +24,6 @@ bool ieq(std::string_view a, std::string_view b) {
 
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
 }
 
 // The named references that show up in real pages; unknown ones are kept as written.
@@ -79,12 +61,12 @@ size_t decode_entity(std::string_view s, size_t i, std::string& out) {
             if (d < 0) return 0;
             cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(d);
         }
-        append_utf8(out, cp);
+        tokenizer::utf8::append(out, cp == 0 ? char32_t{0xFFFD} : char32_t(cp));
         return semi - i + 1;
     }
     for (const auto& e : kEntities) {
         if (e.name == body) {
-            append_utf8(out, e.cp);
+            tokenizer::utf8::append(out, e.cp);
             return semi - i + 1;
         }
     }
