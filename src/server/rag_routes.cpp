@@ -114,11 +114,14 @@ std::vector<rag::SearchHit> search(const Query& q, bool* fell_back = nullptr) {
 std::string content_text(const json& content) {
     if (content.is_string()) return content.get<std::string>();
     std::string out;
-    if (content.is_array())
-        for (const json& part : content)
-            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
-                part["text"].is_string())
-                out += (out.empty() ? "" : "\n") + part["text"].get<std::string>();
+    if (!content.is_array()) return out;
+    for (const json& part : content) {
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+            !part["text"].is_string())
+            continue;
+        if (!out.empty()) out += '\n';
+        out += part["text"].get<std::string>();
+    }
     return out;
 }
 
