@@ -66,28 +66,6 @@ void add_constraint(GenerateOptions& options, ServerContext& ctx, const serve::L
         std::make_shared<const GrammarConstraint>(std::move(grammar), ctx.vocabulary(model)));
 }
 
-// Message content: a string, null, or OpenAI content parts of type "text".
-std::string content_text(const json& content, const std::string& path) {
-    if (content.is_null()) return {};
-    if (content.is_string()) return content.get<std::string>();
-    if (!content.is_array())
-        throw bad_request(cat("`", path, "` must be a string or an array of content parts, got ",
-                              json_type_name(content)),
-                          path);
-    std::string text;
-    for (size_t i = 0; i < content.size(); ++i) {
-        const std::string part_path = index_path(path, i);
-        const json& part = as_object(content[i], part_path);
-        const std::string type = required(string(part, "type", part_path), "type", part_path);
-        if (type != "text")
-            throw bad_request(cat("`", part_path, ".type`: content of type '", type,
-                                  "' is not supported (text only)"),
-                              part_path + ".type");
-        text += required(string(part, "text", part_path), "text", part_path);
-    }
-    return text;
-}
-
 // OpenAI or Ollama messages to what chat templates read: role, content as a string, and for
 // tool use the calls and results in the template family's shape.
 json template_messages(const json& messages, ToolCallFormat format, bool ollama) {
@@ -157,6 +135,28 @@ json fold_system(json messages) {
 }
 
 }  // namespace
+
+// Message content: a string, null, or OpenAI content parts of type "text".
+std::string content_text(const json& content, const std::string& path) {
+    if (content.is_null()) return {};
+    if (content.is_string()) return content.get<std::string>();
+    if (!content.is_array())
+        throw bad_request(cat("`", path, "` must be a string or an array of content parts, got ",
+                              json_type_name(content)),
+                          path);
+    std::string text;
+    for (size_t i = 0; i < content.size(); ++i) {
+        const std::string part_path = index_path(path, i);
+        const json& part = as_object(content[i], part_path);
+        const std::string type = required(string(part, "type", part_path), "type", part_path);
+        if (type != "text")
+            throw bad_request(cat("`", part_path, ".type`: content of type '", type,
+                                  "' is not supported (text only)"),
+                              part_path + ".type");
+        text += required(string(part, "text", part_path), "text", part_path);
+    }
+    return text;
+}
 
 GenerateOptions openai_options(const json& body, const serve::LoadedModel& model) {
     GenerateOptions o;

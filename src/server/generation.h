@@ -52,6 +52,10 @@ ChatPrompt chat_prompt(const serve::LoadedModel& model, const json& messages,
                        const ToolRequest& tools, bool ollama);
 
 // Text (or, for the OpenAI completions endpoint, token ids) to prompt tokens.
+// A message's content as text: a string, null (empty), or OpenAI content parts of type "text"
+// (concatenated); anything else is a 400 naming `path`.
+std::string content_text(const json& content, const std::string& path);
+
 std::vector<TokenId> text_prompt(const serve::LoadedModel& model, const std::string& text);
 
 // Queues the generation; scheduler refusals become ApiErrors (400 context_length_exceeded,

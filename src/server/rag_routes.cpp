@@ -8,6 +8,7 @@
 #include "pocket/rag/retriever.h"
 #include "pocket/rag/store.h"
 #include "server/api_error.h"
+#include "server/generation.h"
 #include "server/json_fields.h"
 
 namespace pocket::server {
@@ -110,21 +111,6 @@ std::vector<rag::SearchHit> search(const Query& q, bool* fell_back = nullptr) {
     return hits;
 }
 
-// Text of a message's content: a string, or the text parts of an array.
-std::string content_text(const json& content) {
-    if (content.is_string()) return content.get<std::string>();
-    std::string out;
-    if (!content.is_array()) return out;
-    for (const json& part : content) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-            !part["text"].is_string())
-            continue;
-        if (!out.empty()) out += '\n';
-        out += part["text"].get<std::string>();
-    }
-    return out;
-}
-
 }  // namespace
 
 void add_rag_routes(httplib::Server& http, ServerContext& ctx) {
@@ -179,8 +165,9 @@ std::optional<ChatGrounding> chat_grounding(ServerContext& ctx, const json& body
         const std::string role = required(string(m, "role", index_path("messages", i)), "role",
                                           index_path("messages", i));
         if (role != "system" && role != "user" && role != "assistant") continue;
-        conversation.push_back(
-            {{"role", role}, {"content", content_text(m.value("content", json()))}});
+        conversation.push_back({{"role", role},
+                                {"content", content_text(m.value("content", json()),
+                                                         index_path("messages", i) + ".content")}});
     }
     if (const auto query = string(*rag_obj, "query", parent)) {
         q.text = *query;
