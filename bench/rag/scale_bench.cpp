@@ -185,16 +185,22 @@ int main(int argc, char** argv) {
     auto t0 = Clock::now();
     const Retriever retriever(*store, embedder.get());
     const double open_s = seconds_since(t0);
+    // The lexical impact index (<db>.lex): loaded, or built when missing or stale.
+    t0 = Clock::now();
+    store->prepare_lexical_index();
+    const double lex_s = seconds_since(t0);
 
     std::mt19937_64 rng(7);
     std::vector<std::string> queries;
     for (int i = 0; i < n_queries + 10; ++i) queries.push_back(make_query(sentences, rng));
 
     std::printf(
-        "{\"chunks\": %lld, \"db_bytes\": %lld, \"hnsw_bytes\": %lld, \"open_s\": %.2f",
+        "{\"chunks\": %lld, \"db_bytes\": %lld, \"hnsw_bytes\": %lld, \"open_s\": %.2f, "
+        "\"lex_bytes\": %lld, \"lex_s\": %.2f",
         static_cast<long long>(store->chunk_count()), static_cast<long long>(fs::file_size(db)),
         fs::exists(db + ".hnsw") ? static_cast<long long>(fs::file_size(db + ".hnsw")) : 0LL,
-        open_s);
+        open_s, fs::exists(db + ".lex") ? static_cast<long long>(fs::file_size(db + ".lex")) : 0LL,
+        lex_s);
     for (const SearchMode mode : {SearchMode::Bm25, SearchMode::Vector, SearchMode::Hybrid}) {
         std::vector<double> ms;
         for (int i = 0; i < static_cast<int>(queries.size()); ++i) {

@@ -150,7 +150,7 @@ int run_eval_retrieval(EvalRetrievalOptions o) {
         ~Cleanup() {
             if (!on) return;
             std::error_code ec;
-            for (const char* s : {"", "-wal", "-shm", ".hnsw", ".hnsw.meta"}) {
+            for (const char* s : {"", "-wal", "-shm", ".hnsw", ".hnsw.meta", ".lex", ".lex.meta"}) {
                 std::filesystem::remove(p.string() + s, ec);
             }
         }

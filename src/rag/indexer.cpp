@@ -168,6 +168,8 @@ IndexReport index_folder(Store& store, const fs::path& root, const IndexOptions&
         report.vector_index_seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
     }
+    // Likewise the lexical impact index (<db>.lex) of a large store.
+    if (report.added + report.updated + report.removed > 0) store.prepare_lexical_index();
     report.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return report;

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "fts.h"
+#include "impact_index.h"
 #include "lexical_search.h"
 #include "pocket/core/error.h"
 #include "pocket/rag/analyzer.h"
@@ -261,7 +262,13 @@ class SqliteStore final : public Store {
     std::vector<ScoredChunk> lexical_search(std::string_view query, size_t limit,
                                             const Bm25Params& p) const override {
         std::lock_guard lock(mu_);
+        if (ImpactIndex* index = impact_index(p)) return index->top_k(query, limit, p);
         return bm25_top_k(db_.get(), query, limit, p);
+    }
+
+    void prepare_lexical_index(const Bm25Params& p) const override {
+        std::lock_guard lock(mu_);
+        impact_index(p);
     }
 
     void for_each_vector(
@@ -281,6 +288,24 @@ class SqliteStore final : public Store {
     }
 
   private:
+    // The impact index when the store is large enough to need one (FTS5 scores every matching
+    // row: fine for thousands of chunks, seconds for a million), loaded or built for the current
+    // generation; nullptr means FTS5. A failed build is not retried until the store changes.
+    ImpactIndex* impact_index(const Bm25Params& p) const {
+        const int64_t gen = generation();
+        if (lex_generation_ == gen) return lex_.get();
+        lex_.reset();
+        lex_generation_ = gen;
+        const int64_t chunks = chunk_count();
+        if (chunks <= static_cast<int64_t>(impact_index_threshold())) return nullptr;
+        try {
+            lex_ = ImpactIndex::load_or_build(db_.get(), path_, gen, chunks, p);
+        } catch (const Error&) {
+            // Search stays on FTS5, which gives the same ranking, only slower.
+        }
+        return lex_.get();
+    }
+
     void check_or_create_schema() {
         const auto tables = count("SELECT count(*) FROM sqlite_schema");
         if (tables == 0) {
@@ -370,6 +395,8 @@ class SqliteStore final : public Store {
     bool read_only_;
     sql::DbPtr db_;
     mutable std::recursive_mutex mu_;
+    mutable std::unique_ptr<ImpactIndex> lex_;
+    mutable int64_t lex_generation_ = -1;  // the generation lex_ was decided for
 };
 
 }  // namespace

@@ -99,6 +99,9 @@ class Store {
     // first. Any text is a valid query: FTS5 syntax in it is matched as plain words.
     virtual std::vector<ScoredChunk> lexical_search(std::string_view query, size_t limit,
                                                     const Bm25Params& params = {}) const = 0;
+    // Loads or builds now the derived index lexical_search reads on a large store (<db>.lex), so
+    // that the first query does not pay for it. No-op for small stores.
+    virtual void prepare_lexical_index(const Bm25Params& params = {}) const { (void)params; }
     // Every stored embedding, in chunk id order.
     virtual void for_each_vector(
         const std::function<void(int64_t chunk_id, std::span<const float> vec)>& fn) const = 0;
