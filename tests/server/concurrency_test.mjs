@@ -222,7 +222,14 @@ await runChecks(
         for (const r of finished) assertEqual(r.completion, LONG, 'finished stream completion_tokens');
         const finishedSum = finished.reduce((a, r) => a + r.completion, 0);
 
-        const after = await waitIdle(5000);
+        // A disconnected stream frees its slot first; its HTTP handler notices the closed
+        // connection and is counted in pocket_requests_total a moment later, so wait for both.
+        let after = await waitIdle(5000);
+        for (const deadline = Date.now() + 5000;
+          metric(after, COMPLETIONS_200) - metric(before, COMPLETIONS_200) < n && Date.now() < deadline;) {
+          await new Promise((r) => setTimeout(r, 100));
+          after = await metrics();
+        }
         const generated = metric(after, 'pocket_generated_tokens_total') -
                           metric(before, 'pocket_generated_tokens_total');
         assert(generated >= finishedSum,
