@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <random>
 
 #include "fts.h"
 #include "impact_index.h"
@@ -93,6 +94,15 @@ void refuse_non_sqlite(const std::filesystem::path& path) {
     if (in.gcount() != 16 || std::memcmp(magic.data(), "SQLite format 3", 16) != 0) {
         fail("rag store ", path.string(), ": not a pocket store (not an SQLite database)");
     }
+}
+
+// A new store's generation counter starts at a random value, not 0: the derived files beside the
+// database (.hnsw, .lex) are matched to it by generation and chunk count, and a database deleted
+// and re-created at the same path must not match the files of its predecessor.
+int64_t first_generation() {
+    std::random_device rd;
+    const uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    return static_cast<int64_t>(r >> 2);  // leaves room to count up without overflow
 }
 
 class SqliteStore final : public Store {
@@ -315,7 +325,7 @@ class SqliteStore final : public Store {
             put_meta("format", std::string(kFormatName));
             put_meta("schema_version", std::to_string(kSchemaVersion));
             put_meta("analyzer_version", std::to_string(kAnalyzerVersion));
-            put_meta("generation", "0");
+            put_meta("generation", std::to_string(first_generation()));
             tx.commit();
             return;
         }

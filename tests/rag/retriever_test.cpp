@@ -143,6 +143,42 @@ TEST(RagRetriever, HnswAgreesWithExactSearch) {
     EXPECT_EQ(again.search("horse", {1, SearchMode::Vector})[0].document.path, "d4");
 }
 
+// A database deleted and indexed again at the same path, with as many chunks and as many changes,
+// must not be served the graph of its predecessor (its generation starts elsewhere).
+TEST(RagRetriever, ARecreatedDatabaseDoesNotReuseTheOldGraph) {
+    AxisEmbedder e;
+    test::ScratchDir dir;
+    const auto db = dir / "same.db";
+    RetrieverConfig hnsw;
+    hnsw.hnsw_threshold = 1;
+    auto fill = [&](const std::string& text) {  // two chunks: the graph is for more than one
+        auto store = Store::open(db);
+        store->set_meta({"axis", 3, 100, 0});
+        DocumentInfo d;
+        d.path = "only";
+        std::vector<ChunkInfo> chunks(2);
+        chunks[0].text = text;
+        chunks[1].text = "lion";
+        chunks[1].ordinal = 1;
+        const std::vector<std::vector<float>> v{e.embed(chunks[0].text), e.embed(chunks[1].text)};
+        store->put_document(d, chunks, v);
+        return store;
+    };
+    {
+        const auto first = fill("zebra zebra");
+        const Retriever r(*first, &e, hnsw);
+        EXPECT_GT(r.search("zebra", {1, SearchMode::Vector})[0].vector_score, 0.99);
+    }
+    ASSERT_TRUE(std::filesystem::exists(dir / "same.db.hnsw"));
+    for (const char* suffix : {"", "-wal", "-shm"})
+        std::filesystem::remove(dir / ("same.db" + std::string(suffix)));
+    const auto second = fill("wolf wolf");
+    const Retriever r(*second, &e, hnsw);
+    const auto hits = r.search("wolf", {1, SearchMode::Vector});
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_GT(hits[0].vector_score, 0.99) << "the old graph (a zebra vector) was reused";
+}
+
 TEST(RagRetriever, RejectsAnEmbedderOfAnotherDimension) {
     AxisEmbedder e;
     TinyStore t(&e);
