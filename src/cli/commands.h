@@ -31,6 +31,8 @@ Runner register_index(CLI::App& app);
 Runner register_search(CLI::App& app);
 Runner register_ask(CLI::App& app);
 Runner register_eval_retrieval(CLI::App& app);
+Runner register_router(CLI::App& app);
+Runner register_audit(CLI::App& app);
 
 // Exit codes shared by all subcommands.
 enum ExitCode : int {

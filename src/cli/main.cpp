@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
     add("ask", "Answer a question from an index's documents, citing them", register_ask);
     add("eval-retrieval", "Score retrieval (nDCG@10, recall, MRR) on a BEIR-layout collection",
         register_eval_retrieval);
+    add("router", "Train and evaluate the local/cloud router (pocket router train|eval)",
+        register_router);
+    add("audit", "Verify or summarise an egress audit log (pocket audit verify|show LOG)",
+        register_audit);
     add("bench", "Measure prompt, generation and first-token speed, load time and peak memory",
         register_bench);
 
