@@ -1,0 +1,95 @@
+// The local/cloud router: a small model, evaluated locally in well under a millisecond, that
+// scores how much a prompt needs the strong (cloud) model rather than the weak (local) one.
+// Trained on labelled routing data (per prompt: how well a weak and a strong model did), it
+// stores everything it needs (features, weights, the score quantiles of its training prompts)
+// in one small file, so `--router FILE` alone is enough to route.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pocket::route {
+
+// One labelled prompt: how well the weak and the strong model did on it (1/0 for correct /
+// wrong, or a judge score). `group` names the file or subject it came from; cross-validation
+// holds whole groups out, so a router is measured on subjects it never saw.
+struct RoutingExample {
+    std::string prompt;
+    double weak = 0;
+    double strong = 0;
+    std::string group;
+};
+
+// Reads labelled prompts:
+//  - RouteLLM-style CSV (header row; quoted multi-line fields): the `prompt` column and the
+//    weak/strong columns, holding True/False or numbers. group = the file's stem.
+//  - MT-Bench judgement JSONL (RouteLLM's mt_bench/judgements.jsonl): weak/strong are the
+//    `model` names; a question's performance is the mean judge score over its turns, and its
+//    prompt is the first turn (what RouteLLM routes on), read from mt_bench_questions.jsonl
+//    (or question.jsonl) next to the file or in its parent folder. group = the category.
+// Throws pocket::Error naming the file and line on anything malformed or missing.
+std::vector<RoutingExample> read_routing_examples(const std::vector<std::filesystem::path>& files,
+                                                  std::string_view weak_column,
+                                                  std::string_view strong_column);
+
+// What the caller may know about a prompt besides its text.
+struct RouterSignals {
+    // The local model's mean per-token negative log-likelihood of the prompt (nats/token).
+    // Used only by a router trained with it (RouterTrainOptions::uses_local_uncertainty);
+    // otherwise ignored.
+    std::optional<double> local_uncertainty;
+    // ISO 639-1 code from the language identifier (e.g. "en", "de"). The training data is all
+    // English, so no weight can be learned for it: a prompt in another language gets the
+    // router's configured prior (Router::non_english_bonus) added to its score, since small
+    // local models are much weaker outside English.
+    std::optional<std::string> language;
+};
+
+struct RouterTrainOptions {
+    double cloud_share = 0.2;        // the share of prompts the stored threshold sends out
+    std::filesystem::path embedder;  // potion-base-4M-int8 folder; empty: the default path
+    double non_english_bonus = 1.0;  // added to the score of a non-English prompt (see above)
+    double l2 = 1.0;                 // ridge penalty of the linear head
+    bool uses_local_uncertainty = false;
+    std::vector<double> local_uncertainty;  // per example, when uses_local_uncertainty
+};
+
+class Router {
+  public:
+    static Router train(std::span<const RoutingExample> examples,
+                        const RouterTrainOptions& options);
+    // Throws pocket::Error on a malformed, truncated or hostile file; never reads out of bounds.
+    static Router load(const std::filesystem::path& path);
+    void save(const std::filesystem::path& path) const;  // a self-contained file of <= 2 MB
+
+    // Higher = the prompt more needs the strong model. Deterministic; p99 well under 1 ms.
+    double score(std::string_view prompt, const RouterSignals& signals = {}) const;
+    double threshold() const;  // the calibrated threshold for the trained cloud share
+    double trained_cloud_share() const;
+    // The score from which the given share of the training prompts goes to the cloud
+    // (interpolated in the stored score quantiles). share <= 0: +inf, share >= 1: -inf.
+    double threshold_for_share(double cloud_share) const;
+    // A short human reason: the features that pushed this prompt's score most, with signs.
+    std::string describe(std::string_view prompt, const RouterSignals& signals = {}) const;
+
+    double non_english_bonus() const;
+    bool uses_local_uncertainty() const;
+
+    Router(Router&&) noexcept;
+    Router& operator=(Router&&) noexcept;
+    ~Router();
+
+    struct Model;  // the file's contents (router.cpp)
+
+  private:
+    explicit Router(std::unique_ptr<Model> model);
+    std::unique_ptr<Model> model_;
+};
+
+}  // namespace pocket::route
