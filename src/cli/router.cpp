@@ -1,12 +1,258 @@
-// `pocket router`: placeholder until the command lands.
+// `pocket router train|eval`: fits the local/cloud router on labelled routing data (RouteLLM CSV,
+// MT-Bench judgements) and measures it the way RouteLLM does (APGR, CPT(50 %), CPT(80 %)), on a
+// trained router or by cross-validation over groups (files / subjects) it never saw.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <random>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "pocket/core/error.h"
+#include "pocket/route/router.h"
+#include "pocket/route/routing_metrics.h"
 
 namespace pocket::cli {
+namespace {
+
+namespace rt = route;
+
+struct RouterCliOptions {
+    std::vector<std::string> csv;
+    std::string weak, strong;
+    std::string output, router, embedder;
+    double cloud_share = 0.2;
+    double l2 = 10.0;
+    size_t folds = 0;
+    std::string group_by = "group";
+    unsigned seed = 0;
+    bool json = false;
+};
+
+std::vector<rt::RoutingExample> read_examples(const RouterCliOptions& o) {
+    std::vector<std::filesystem::path> files(o.csv.begin(), o.csv.end());
+    auto examples = rt::read_routing_examples(files, o.weak, o.strong);
+    if (examples.empty()) fail("no labelled prompts in the given files");
+    return examples;
+}
+
+rt::RouterTrainOptions train_options(const RouterCliOptions& o) {
+    rt::RouterTrainOptions t;
+    t.cloud_share = o.cloud_share;
+    t.embedder = o.embedder;
+    t.l2 = o.l2;
+    return t;
+}
+
+nlohmann::ordered_json metrics_json(const rt::RoutingMetrics& m) {
+    return {{"apgr", m.apgr}, {"cpt50", m.cpt50}, {"cpt80", m.cpt80}, {"n", m.n}};
+}
+
+void print_metrics(const char* label, const rt::RoutingMetrics& m) {
+    std::printf("%-14s APGR %.3f  CPT(50%%) %5.1f%%  CPT(80%%) %5.1f%%  n %zu\n", label, m.apgr,
+                100 * m.cpt50, 100 * m.cpt80, m.n);
+}
+
+int run_train(const RouterCliOptions& o) {
+    const auto examples = read_examples(o);
+    const auto start = std::chrono::steady_clock::now();
+    const auto router = rt::Router::train(examples, train_options(o));
+    router.save(o.output);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::vector<double> scores, weak, strong;
+    size_t sent = 0;
+    for (const auto& e : examples) {
+        scores.push_back(router.score(e.prompt));
+        weak.push_back(e.weak);
+        strong.push_back(e.strong);
+        sent += scores.back() >= router.threshold();
+    }
+    std::printf("trained on %zu prompts in %.1f s; wrote %s (%ju bytes)\n", examples.size(),
+                seconds, o.output.c_str(),
+                static_cast<uintmax_t>(std::filesystem::file_size(o.output)));
+    std::printf(
+        "threshold %.4f for cloud share %.1f%% (realised on the training prompts: %.1f%%)\n",
+        router.threshold(), 100 * o.cloud_share,
+        100.0 * static_cast<double>(sent) / static_cast<double>(examples.size()));
+    try {
+        print_metrics("training data", rt::evaluate_routing(scores, weak, strong));
+    } catch (const Error&) {
+        // No gap between the models in the training data: nothing to report.
+    }
+    return kExitOk;
+}
+
+double mean_of(const std::vector<double>& v) {
+    return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+double sd_of(const std::vector<double>& v) {
+    const double m = mean_of(v);
+    double s = 0;
+    for (const double x : v) s += (x - m) * (x - m);
+    return v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0;
+}
+
+int run_cross_validation(const RouterCliOptions& o,
+                         const std::vector<rt::RoutingExample>& examples) {
+    // Fold assignment: whole groups (files / subjects) held out together, shuffled with the seed;
+    // or single prompts (--group-by prompt) for a data set that is one group.
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < examples.size(); ++i)
+        keys.push_back(o.group_by == "prompt" ? std::to_string(i) : examples[i].group);
+    std::vector<std::string> groups = keys;
+    std::sort(groups.begin(), groups.end());
+    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+    if (groups.size() < o.folds)
+        fail("--cross-validate ", o.folds, ": only ", groups.size(),
+             " groups (try --group-by prompt)");
+    std::mt19937 rng(o.seed);
+    std::shuffle(groups.begin(), groups.end(), rng);
+    std::map<std::string, size_t> fold_of;
+    for (size_t g = 0; g < groups.size(); ++g) fold_of[groups[g]] = g * o.folds / groups.size();
+
+    std::vector<double> apgr, cpt50, cpt80, shares;
+    std::vector<double> all_scores, all_weak, all_strong;
+    nlohmann::ordered_json folds = nlohmann::ordered_json::array();
+    for (size_t f = 0; f < o.folds; ++f) {
+        std::vector<rt::RoutingExample> train;
+        std::vector<const rt::RoutingExample*> test;
+        for (size_t i = 0; i < examples.size(); ++i)
+            if (fold_of[keys[i]] == f)
+                test.push_back(&examples[i]);
+            else
+                train.push_back(examples[i]);
+        const auto router = rt::Router::train(train, train_options(o));
+        std::vector<double> scores, weak, strong;
+        size_t sent = 0;
+        for (const auto* e : test) {
+            scores.push_back(router.score(e->prompt));
+            weak.push_back(e->weak);
+            strong.push_back(e->strong);
+            sent += scores.back() >= router.threshold();
+        }
+        all_scores.insert(all_scores.end(), scores.begin(), scores.end());
+        all_weak.insert(all_weak.end(), weak.begin(), weak.end());
+        all_strong.insert(all_strong.end(), strong.begin(), strong.end());
+        const double share = static_cast<double>(sent) / static_cast<double>(test.size());
+        const auto m = rt::evaluate_routing(scores, weak, strong);
+        apgr.push_back(m.apgr);
+        cpt50.push_back(m.cpt50);
+        cpt80.push_back(m.cpt80);
+        shares.push_back(share);
+        auto j = metrics_json(m);
+        j["cloud_share"] = share;
+        folds.push_back(j);
+        if (!o.json) {
+            std::printf("fold %zu: ", f + 1);
+            print_metrics("", m);
+            std::printf("        cloud share at the trained threshold: %.1f%% (target %.1f%%)\n",
+                        100 * share, 100 * o.cloud_share);
+        }
+    }
+    if (o.json) {
+        nlohmann::ordered_json out = {{"apgr", mean_of(apgr)},
+                                      {"cpt50", mean_of(cpt50)},
+                                      {"cpt80", mean_of(cpt80)},
+                                      {"n", examples.size()},
+                                      {"apgr_sd", sd_of(apgr)},
+                                      {"cpt50_sd", sd_of(cpt50)},
+                                      {"cpt80_sd", sd_of(cpt80)},
+                                      {"cloud_share", mean_of(shares)},
+                                      {"cloud_share_target", o.cloud_share},
+                                      {"folds", folds}};
+        std::printf("%s\n", out.dump().c_str());
+        return kExitOk;
+    }
+    std::printf(
+        "mean over %zu folds: APGR %.3f ± %.3f  CPT(50%%) %.1f%% ± %.1f  CPT(80%%) %.1f%% ± %.1f  "
+        "n %zu\n",
+        o.folds, mean_of(apgr), sd_of(apgr), 100 * mean_of(cpt50), 100 * sd_of(cpt50),
+        100 * mean_of(cpt80), 100 * sd_of(cpt80), examples.size());
+    std::printf("held-out cloud share at the trained threshold: %.1f%% ± %.1f (target %.1f%%)\n",
+                100 * mean_of(shares), 100 * sd_of(shares), 100 * o.cloud_share);
+    return kExitOk;
+}
+
+int run_eval(const RouterCliOptions& o) {
+    const auto examples = read_examples(o);
+    if (o.folds > 0) return run_cross_validation(o, examples);
+    if (o.router.empty()) fail("pocket router eval: give --router FILE or --cross-validate K");
+    const auto router = rt::Router::load(o.router);
+    std::vector<double> scores, weak, strong;
+    size_t sent = 0;
+    for (const auto& e : examples) {
+        scores.push_back(router.score(e.prompt));
+        weak.push_back(e.weak);
+        strong.push_back(e.strong);
+        sent += scores.back() >= router.threshold();
+    }
+    const auto m = rt::evaluate_routing(scores, weak, strong);
+    const double share = static_cast<double>(sent) / static_cast<double>(examples.size());
+    if (o.json) {
+        std::printf("%s\n", metrics_json(m).dump().c_str());
+        return kExitOk;
+    }
+    print_metrics("router", m);
+    std::printf(
+        "weak mean %.3f, strong mean %.3f; cloud share at the router's threshold: %.1f%% "
+        "(trained for %.1f%%)\n",
+        m.weak_mean, m.strong_mean, 100 * share, 100 * router.trained_cloud_share());
+    return kExitOk;
+}
+
+void add_data_options(CLI::App& app, RouterCliOptions& o) {
+    app.add_option(
+           "--csv", o.csv,
+           "Labelled prompts: RouteLLM CSV files (prompt + weak/strong columns) or MT-Bench "
+           "judgements .jsonl (questions read from mt_bench_questions.jsonl beside it)")
+        ->required()
+        ->expected(1, -1);
+    app.add_option("--weak", o.weak, "Column (or MT-Bench model) of the weak, local model")
+        ->required();
+    app.add_option("--strong", o.strong, "Column (or MT-Bench model) of the strong, cloud model")
+        ->required();
+    app.add_option(
+        "--embedder", o.embedder,
+        "potion-base-4M-int8 folder (default: ../shared/models/embed/potion-base-4M-int8)");
+    app.add_option("--cloud-share", o.cloud_share,
+                   "Share of prompts the threshold sends to the cloud")
+        ->check(CLI::Range(0.0, 1.0));
+    app.add_option("--l2", o.l2, "L2 penalty of the logistic regression (scikit-learn's 1/C)");
+}
+
+}  // namespace
 
 Runner register_router(CLI::App& app) {
-    return [] { return int(kExitError); };
+    auto o = std::make_shared<RouterCliOptions>();
+    app.require_subcommand(1);
+    auto* train = app.add_subcommand("train", "Fit the local/cloud router on labelled prompts");
+    add_data_options(*train, *o);
+    train->add_option("-o,--output", o->output, "Router file to write")->required();
+    auto* eval =
+        app.add_subcommand("eval", "APGR, CPT(50%), CPT(80%) of a router on labelled prompts");
+    add_data_options(*eval, *o);
+    eval->add_option("--router", o->router, "Trained router file");
+    eval->add_option("--cross-validate", o->folds,
+                     "Train on K-1 folds of groups and measure on the held-out one, K times");
+    eval->add_option("--group-by", o->group_by,
+                     "Fold unit: group (CSV file / MT-Bench category, default) or prompt")
+        ->check(CLI::IsMember({"group", "file", "prompt"}));
+    eval->add_option("--seed", o->seed, "Seed of the fold assignment");
+    eval->add_flag("--json", o->json, "Print {\"apgr\",\"cpt50\",\"cpt80\",\"n\"} as JSON");
+    return [o, train, eval] {
+        if (train->parsed()) return run_train(*o);
+        if (eval->parsed()) return run_eval(*o);
+        return int(kExitUsage);
+    };
 }
 
 }  // namespace pocket::cli
