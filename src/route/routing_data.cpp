@@ -124,12 +124,14 @@ void read_csv(const fs::path& path, std::string_view weak, std::string_view stro
 void read_mt_bench(const fs::path& path, std::string_view weak, std::string_view strong,
                    std::vector<RoutingExample>& out) {
     fs::path questions;
-    for (const auto& dir : {path.parent_path(), path.parent_path().parent_path()})
+    for (const auto& dir : {path.parent_path(), path.parent_path().parent_path(),
+                            path.parent_path().parent_path().parent_path()})
         for (const auto* name : {"mt_bench_questions.jsonl", "question.jsonl"})
             if (questions.empty() && fs::exists(dir / name)) questions = dir / name;
     if (questions.empty())
-        fail(path.string(),
-             ": no mt_bench_questions.jsonl or question.jsonl beside it or in its parent");
+        fail(
+            path.string(),
+            ": no mt_bench_questions.jsonl or question.jsonl beside it or up to two folders above");
     std::map<int64_t, std::pair<std::string, std::string>> texts;  // id -> (first turn, category)
     {
         std::istringstream in(read_all(questions));

@@ -32,7 +32,7 @@ struct RoutingExample {
 //  - MT-Bench judgement JSONL (RouteLLM's mt_bench/judgements.jsonl): weak/strong are the
 //    `model` names; a question's performance is the mean judge score over its turns, and its
 //    prompt is the first turn (what RouteLLM routes on), read from mt_bench_questions.jsonl
-//    (or question.jsonl) next to the file or in its parent folder. group = the category.
+//    (or question.jsonl) next to the file or up to two folders above it. group = the category.
 // Throws pocket::Error naming the file and line on anything malformed or missing.
 std::vector<RoutingExample> read_routing_examples(const std::vector<std::filesystem::path>& files,
                                                   std::string_view weak_column,
@@ -55,7 +55,7 @@ struct RouterTrainOptions {
     double cloud_share = 0.2;        // the share of prompts the stored threshold sends out
     std::filesystem::path embedder;  // potion-base-4M-int8 folder; empty: the default path
     double non_english_bonus = 1.0;  // added to the score of a non-English prompt (see above)
-    double l2 = 1.0;                 // ridge penalty of the linear head
+    double l2 = 10.0;                // L2 penalty on the summed log-loss (scikit-learn's 1/C)
     bool uses_local_uncertainty = false;
     std::vector<double> local_uncertainty;  // per example, when uses_local_uncertainty
 };

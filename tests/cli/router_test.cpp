@@ -1,0 +1,76 @@
+// `pocket router train|eval` from the command line: the file it writes, the --json shapes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "support/test_support.h"
+
+using pocket::test::run_pocket;
+using pocket::test::ScratchDir;
+using pocket::test::shared_path;
+
+namespace {
+
+const std::string kWeak = "mistralai/Mixtral-8x7B-Instruct-v0.1";
+const std::string kStrong = "gpt-4-1106-preview";
+
+std::string mmlu(const std::string& subject) {
+    return shared_path("data/routing/routellm/mmlu/mmlu_" + subject + ".csv").string();
+}
+
+std::vector<std::string> data_args() {
+    return {"--csv",         mmlu("abstract_algebra"),
+            mmlu("anatomy"), mmlu("astronomy"),
+            "--weak",        kWeak,
+            "--strong",      kStrong,
+            "--embedder",    shared_path("models/embed/potion-base-4M-int8").string()};
+}
+
+}  // namespace
+
+TEST(CliRouter, TrainThenEvalJson) {
+    ScratchDir dir;
+    auto train = std::vector<std::string>{"router", "train"};
+    for (const auto& a : data_args()) train.push_back(a);
+    train.insert(train.end(), {"--cloud-share", "0.3", "-o", (dir / "r.gguf").string()});
+    const auto t = run_pocket(train);
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    EXPECT_NE(t.out.find("threshold"), std::string::npos);
+    EXPECT_LE(std::filesystem::file_size(dir / "r.gguf"), 2u << 20);
+
+    auto eval =
+        std::vector<std::string>{"router", "eval", "--router", (dir / "r.gguf").string(), "--json"};
+    for (const auto& a : data_args()) eval.push_back(a);
+    const auto e = run_pocket(eval);
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    const auto j = nlohmann::json::parse(e.out);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j.size(), 4u);
+    for (const auto* key : {"apgr", "cpt50", "cpt80"}) {
+        ASSERT_TRUE(j.contains(key) && j[key].is_number()) << key;
+        EXPECT_GE(j[key].get<double>(), 0.0) << key;
+    }
+    EXPECT_LE(j["cpt50"].get<double>(), j["cpt80"].get<double>());
+    EXPECT_EQ(j["n"].get<int>(), 100 + 135 + 152);  // the three subjects' rows
+}
+
+TEST(CliRouter, CrossValidationJson) {
+    auto args = std::vector<std::string>{"router", "eval", "--cross-validate", "3", "--json"};
+    for (const auto& a : data_args()) args.push_back(a);
+    const auto r = run_pocket(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["folds"].size(), 3u);
+    EXPECT_TRUE(j["apgr_sd"].is_number());
+    EXPECT_TRUE(j["cloud_share"].is_number());
+}
+
+TEST(CliRouter, ErrorsAreReported) {
+    auto args = std::vector<std::string>{"router", "eval", "--json"};
+    for (const auto& a : data_args()) args.push_back(a);
+    const auto r = run_pocket(args);  // neither --router nor --cross-validate
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("--router"), std::string::npos) << r.err;
+    const auto u = run_pocket({"router"});
+    EXPECT_NE(u.exit_code, 0);
+}
