@@ -32,6 +32,8 @@ struct RouterCliOptions {
     double cloud_share = 0.2;
     double l2 = 10.0;
     size_t folds = 0;
+    size_t repeats = 1;
+    std::vector<std::string> also_train;
     std::string group_by = "group";
     unsigned seed = 0;
     bool json = false;
@@ -101,63 +103,88 @@ double sd_of(const std::vector<double>& v) {
     return v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0;
 }
 
+// Fold assignment: whole groups (files / subjects) held out together, shuffled with the seed; or
+// single prompts (--group-by prompt) for a data set that is one group. Every fold trains on the
+// other folds plus --also-train (data from other domains), and is measured on its own prompts.
 int run_cross_validation(const RouterCliOptions& o,
                          const std::vector<rt::RoutingExample>& examples) {
-    // Fold assignment: whole groups (files / subjects) held out together, shuffled with the seed;
-    // or single prompts (--group-by prompt) for a data set that is one group.
+    std::vector<rt::RoutingExample> extra;
+    if (!o.also_train.empty()) {
+        std::vector<std::filesystem::path> files(o.also_train.begin(), o.also_train.end());
+        extra = rt::read_routing_examples(files, o.weak, o.strong);
+    }
     std::vector<std::string> keys;
     for (size_t i = 0; i < examples.size(); ++i)
         keys.push_back(o.group_by == "prompt" ? std::to_string(i) : examples[i].group);
-    std::vector<std::string> groups = keys;
-    std::sort(groups.begin(), groups.end());
-    groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
-    if (groups.size() < o.folds)
-        fail("--cross-validate ", o.folds, ": only ", groups.size(),
+    std::vector<std::string> sorted_groups = keys;
+    std::sort(sorted_groups.begin(), sorted_groups.end());
+    sorted_groups.erase(std::unique(sorted_groups.begin(), sorted_groups.end()),
+                        sorted_groups.end());
+    if (sorted_groups.size() < o.folds)
+        fail("--cross-validate ", o.folds, ": only ", sorted_groups.size(),
              " groups (try --group-by prompt)");
-    std::mt19937 rng(o.seed);
-    std::shuffle(groups.begin(), groups.end(), rng);
-    std::map<std::string, size_t> fold_of;
-    for (size_t g = 0; g < groups.size(); ++g) fold_of[groups[g]] = g * o.folds / groups.size();
 
-    std::vector<double> apgr, cpt50, cpt80, shares;
-    std::vector<double> all_scores, all_weak, all_strong;
+    std::vector<double> apgr, cpt50, cpt80, shares, pooled_apgr, pooled_cpt50, pooled_cpt80;
     nlohmann::ordered_json folds = nlohmann::ordered_json::array();
-    for (size_t f = 0; f < o.folds; ++f) {
-        std::vector<rt::RoutingExample> train;
-        std::vector<const rt::RoutingExample*> test;
-        for (size_t i = 0; i < examples.size(); ++i)
-            if (fold_of[keys[i]] == f)
-                test.push_back(&examples[i]);
-            else
-                train.push_back(examples[i]);
-        const auto router = rt::Router::train(train, train_options(o));
-        std::vector<double> scores, weak, strong;
-        size_t sent = 0;
-        for (const auto* e : test) {
-            scores.push_back(router.score(e->prompt));
-            weak.push_back(e->weak);
-            strong.push_back(e->strong);
-            sent += scores.back() >= router.threshold();
+    for (size_t rep = 0; rep < std::max<size_t>(o.repeats, 1); ++rep) {
+        auto groups = sorted_groups;
+        std::mt19937 rng(o.seed + static_cast<unsigned>(rep));
+        std::shuffle(groups.begin(), groups.end(), rng);
+        std::map<std::string, size_t> fold_of;
+        for (size_t g = 0; g < groups.size(); ++g) fold_of[groups[g]] = g * o.folds / groups.size();
+        // Out-of-fold scores of every prompt: the pooled curve over all held-out prompts.
+        std::vector<double> oof_scores, oof_weak, oof_strong;
+        for (size_t f = 0; f < o.folds; ++f) {
+            std::vector<rt::RoutingExample> train = extra;
+            std::vector<const rt::RoutingExample*> test;
+            for (size_t i = 0; i < examples.size(); ++i)
+                if (fold_of[keys[i]] == f)
+                    test.push_back(&examples[i]);
+                else
+                    train.push_back(examples[i]);
+            const auto router = rt::Router::train(train, train_options(o));
+            std::vector<double> scores, weak, strong;
+            size_t sent = 0;
+            for (const auto* e : test) {
+                scores.push_back(router.score(e->prompt));
+                weak.push_back(e->weak);
+                strong.push_back(e->strong);
+                sent += scores.back() >= router.threshold();
+            }
+            oof_scores.insert(oof_scores.end(), scores.begin(), scores.end());
+            oof_weak.insert(oof_weak.end(), weak.begin(), weak.end());
+            oof_strong.insert(oof_strong.end(), strong.begin(), strong.end());
+            const double share = static_cast<double>(sent) / static_cast<double>(test.size());
+            shares.push_back(share);
+            nlohmann::ordered_json j;
+            try {
+                const auto m = rt::evaluate_routing(scores, weak, strong);
+                apgr.push_back(m.apgr);
+                cpt50.push_back(m.cpt50);
+                cpt80.push_back(m.cpt80);
+                j = metrics_json(m);
+                if (!o.json) {
+                    std::printf("fold %zu.%zu: ", rep + 1, f + 1);
+                    print_metrics("", m);
+                }
+            } catch (const Error& e) {
+                // A held-out fold on which both models perform the same has no gap to recover.
+                j = {{"n", test.size()}, {"error", e.what()}};
+                if (!o.json) std::printf("fold %zu.%zu: %s\n", rep + 1, f + 1, e.what());
+            }
+            j["cloud_share"] = share;
+            folds.push_back(j);
+            if (!o.json)
+                std::printf(
+                    "          cloud share at the trained threshold: %.1f%% (target %.1f%%)\n",
+                    100 * share, 100 * o.cloud_share);
         }
-        all_scores.insert(all_scores.end(), scores.begin(), scores.end());
-        all_weak.insert(all_weak.end(), weak.begin(), weak.end());
-        all_strong.insert(all_strong.end(), strong.begin(), strong.end());
-        const double share = static_cast<double>(sent) / static_cast<double>(test.size());
-        const auto m = rt::evaluate_routing(scores, weak, strong);
-        apgr.push_back(m.apgr);
-        cpt50.push_back(m.cpt50);
-        cpt80.push_back(m.cpt80);
-        shares.push_back(share);
-        auto j = metrics_json(m);
-        j["cloud_share"] = share;
-        folds.push_back(j);
-        if (!o.json) {
-            std::printf("fold %zu: ", f + 1);
-            print_metrics("", m);
-            std::printf("        cloud share at the trained threshold: %.1f%% (target %.1f%%)\n",
-                        100 * share, 100 * o.cloud_share);
-        }
+        const auto pooled = rt::evaluate_routing(oof_scores, oof_weak, oof_strong);
+        pooled_apgr.push_back(pooled.apgr);
+        pooled_cpt50.push_back(pooled.cpt50);
+        pooled_cpt80.push_back(pooled.cpt80);
     }
+    if (apgr.empty()) fail("no held-out fold had a gap between the two models");
     if (o.json) {
         nlohmann::ordered_json out = {{"apgr", mean_of(apgr)},
                                       {"cpt50", mean_of(cpt50)},
@@ -166,7 +193,11 @@ int run_cross_validation(const RouterCliOptions& o,
                                       {"apgr_sd", sd_of(apgr)},
                                       {"cpt50_sd", sd_of(cpt50)},
                                       {"cpt80_sd", sd_of(cpt80)},
+                                      {"pooled_apgr", mean_of(pooled_apgr)},
+                                      {"pooled_cpt50", mean_of(pooled_cpt50)},
+                                      {"pooled_cpt80", mean_of(pooled_cpt80)},
                                       {"cloud_share", mean_of(shares)},
+                                      {"cloud_share_sd", sd_of(shares)},
                                       {"cloud_share_target", o.cloud_share},
                                       {"folds", folds}};
         std::printf("%s\n", out.dump().c_str());
@@ -175,8 +206,13 @@ int run_cross_validation(const RouterCliOptions& o,
     std::printf(
         "mean over %zu folds: APGR %.3f ± %.3f  CPT(50%%) %.1f%% ± %.1f  CPT(80%%) %.1f%% ± %.1f  "
         "n %zu\n",
-        o.folds, mean_of(apgr), sd_of(apgr), 100 * mean_of(cpt50), 100 * sd_of(cpt50),
+        apgr.size(), mean_of(apgr), sd_of(apgr), 100 * mean_of(cpt50), 100 * sd_of(cpt50),
         100 * mean_of(cpt80), 100 * sd_of(cpt80), examples.size());
+    std::printf(
+        "pooled out-of-fold (mean over %zu repeats): APGR %.3f  CPT(50%%) %.1f%%  CPT(80%%) "
+        "%.1f%%\n",
+        pooled_apgr.size(), mean_of(pooled_apgr), 100 * mean_of(pooled_cpt50),
+        100 * mean_of(pooled_cpt80));
     std::printf("held-out cloud share at the trained threshold: %.1f%% ± %.1f (target %.1f%%)\n",
                 100 * mean_of(shares), 100 * sd_of(shares), 100 * o.cloud_share);
     return kExitOk;
@@ -202,6 +238,22 @@ int run_eval(const RouterCliOptions& o) {
         return kExitOk;
     }
     print_metrics("router", m);
+    // Latency of score() on one thread, per prompt, over the evaluated prompts.
+    std::vector<double> micros;
+    for (const auto& e : examples) {
+        const auto t0 = std::chrono::steady_clock::now();
+        volatile double s = router.score(e.prompt);
+        (void)s;
+        micros.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count());
+    }
+    std::sort(micros.begin(), micros.end());
+    const auto pct = [&](double q) {
+        return micros[static_cast<size_t>(q * static_cast<double>(micros.size() - 1))];
+    };
+    std::printf("score latency (one thread): p50 %.0f us, p99 %.0f us, max %.0f us\n", pct(0.5),
+                pct(0.99), micros.back());
     std::printf(
         "weak mean %.3f, strong mean %.3f; cloud share at the router's threshold: %.1f%% "
         "(trained for %.1f%%)\n",
@@ -247,6 +299,11 @@ Runner register_router(CLI::App& app) {
                      "Fold unit: group (CSV file / MT-Bench category, default) or prompt")
         ->check(CLI::IsMember({"group", "file", "prompt"}));
     eval->add_option("--seed", o->seed, "Seed of the fold assignment");
+    eval->add_option("--repeats", o->repeats,
+                     "Cross-validation repeats with seeds seed, seed+1, ...");
+    eval->add_option("--also-train", o->also_train,
+                     "Cross-validation: files added to every fold's training data (other domains)")
+        ->expected(1, -1);
     eval->add_flag("--json", o->json, "Print {\"apgr\",\"cpt50\",\"cpt80\",\"n\"} as JSON");
     return [o, train, eval] {
         if (train->parsed()) return run_train(*o);
