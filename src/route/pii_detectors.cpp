@@ -5,6 +5,7 @@
 // read past the end.
 #include "route/pii_detectors.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -61,7 +62,10 @@ bool number_continues_before(std::string_view t, size_t i) {
 // A group of digits ends just before `i` with one space between ("3704 0044"): what
 // starts at `i` may be the middle of a grouped number (an IBAN, a card), not a phone number.
 bool group_before(std::string_view t, size_t i) {
-    return i >= 2 && t[i - 1] == ' ' && is_digit(t[i - 2]);
+    if (i < 2 || t[i - 1] != ' ' || !is_digit(t[i - 2])) return false;
+    size_t b = i - 2;
+    while (b > 0 && is_digit(t[b - 1])) --b;
+    return b == 0 || !word_before(t, b);  // "IRF3 020 ..." is a gene name, then a number
 }
 bool number_continues_at(std::string_view t, size_t j) {
     if (j >= t.size()) return false;
@@ -493,7 +497,8 @@ void find_url_credentials(std::string_view t, std::vector<PiiSpan>& out) {
         if (colon == authority.npos || colon == 0 || colon + 1 >= at) continue;
         size_t e = authority_end;
         while (e < t.size() && !ends_url(t[e])) ++e;
-        while (e > authority_end && std::strchr(".,;:!?)]}", t[e - 1])) --e;
+        // Sentence punctuation after the URL is not part of it (the host may end the URL).
+        while (e > p + 3 + at + 1 && std::strchr(".,;:!?)]}", t[e - 1])) --e;
         out.push_back({b, e, PiiKind::url_credentials});
         p = e > p ? e - 1 : p;
     }
@@ -509,15 +514,23 @@ void find_cards(std::string_view t, std::vector<PiiSpan>& out) {
         std::string digits;
         bool grouped = g.spans.size() > 1;
         for (const auto& [gb, ge] : g.spans) {
-            if (grouped && ge - gb > 6) break;
+            if (grouped && ge - gb > 6) {
+                // An unseparated number followed by another number ("4111111111111111 5.2").
+                if (gb == i && card_number_valid(t.substr(gb, ge - gb))) best_end = ge;
+                break;
+            }
             digits.append(t.substr(gb, ge - gb));
             if (digits.size() > 19) break;
             if (card_number_valid(digits)) best_end = ge;
             if (grouped && ge - gb < 3) break;
         }
         if (best_end == g.spans.back().second && number_continues_at(t, best_end)) best_end = 0;
-        if (best_end && !word_at(t, best_end)) out.push_back({i, best_end, PiiKind::card});
-        i = g.spans.empty() ? i : g.spans.back().second;
+        if (best_end && !word_at(t, best_end)) {
+            out.push_back({i, best_end, PiiKind::card});
+            i = best_end;
+        } else {
+            i = g.spans.front().second;  // a card may still start at the next group
+        }
     }
 }
 
@@ -561,9 +574,9 @@ bool dotted_number_context(std::string_view t, size_t i) {
     for (size_t k = b; k < e; ++k) word += to_lower(t[k]);
     if (e == i && !word.empty()) return true;  // "v1.2.3.4": glued to a word
     static constexpr const char* words[] = {
-        "version", "v",       "ver",      "release",   "section", "sec",      "figure",
-        "fig",     "table",   "chapter",  "step",      "eq",      "equation", "rule",
-        "clause",  "article", "appendix", "paragraph", "build",   "firmware", "kernel"};
+        "version",  "v",         "ver",   "release",  "section",  "sec",  "figure", "fig",
+        "table",    "chapter",   "step",  "eq",       "equation", "rule", "clause", "article",
+        "appendix", "paragraph", "build", "firmware", "kernel",   "ec"};  // EC: enzyme numbers
     for (const char* w : words)
         if (word == w) return true;
     return false;
@@ -934,9 +947,10 @@ void find_known_secrets(std::string_view t, std::vector<PiiSpan>& out) {
 void find_entropy_secrets(std::string_view t, std::vector<PiiSpan>& out) {
     // A token is a run of base64/base64url characters; '=' only as trailing padding, so that
     // "api_key=VALUE" splits into name and value. A token counts as a secret when it is at least
-    // 20 characters long, mixes lower case, upper case and digits (or '+' '/'), changes character
-    // class often, and its Shannon entropy reaches 0.8 * log2(min(length, 64)) bits: random
-    // base62 keys do, words, CamelCase identifiers and paths do not. Hex-only strings (hashes,
+    // 20 characters long with an unbroken stretch of 16 letters and digits, mixes lower case,
+    // upper case and digits (or '+' '/'), changes character class often (40% of neighbours), and
+    // its Shannon entropy reaches the threshold below: random base62 keys do; words, CamelCase
+    // identifiers, paths and gene lists do not. Hex-only strings (hashes,
     // UUIDs, commit ids) have no upper case and are left alone on purpose: they are rarely secret
     // and the cloud often needs them; prefixed hex keys are caught by find_known_secrets.
     auto body = [](char c) { return is_alnum(c) || c == '_' || c == '-' || c == '+' || c == '/'; };
@@ -959,20 +973,30 @@ void find_entropy_secrets(std::string_view t, std::vector<PiiSpan>& out) {
         // Class changes are counted between letters and digits only, skipping separators, so that
         // "Living_People_2019/Archive_Page" reads as the few words it is.
         int previous = -1, alnums = 0;
+        size_t run = 0, longest_run = 0;  // longest stretch of letters and digits
         for (char ch : tok) {
             int x = cls(ch);
             lower += x == 0;
             upper += x == 1;
             digit += x == 2;
             symbol += ch == '+' || ch == '/';
+            run = x == 3 ? 0 : run + 1;
+            longest_run = std::max(longest_run, run);
             if (x == 3) continue;
             if (previous >= 0 && previous != x) ++changes;
             previous = x;
             ++alnums;
         }
-        if (!lower || !upper || !(digit || symbol) || alnums < 20) continue;
+        // Gene lists and compound names ("Oct4/Sox2/Klf4/Myc-iPSCs") are short words joined by
+        // separators; a random key has a long unbroken stretch.
+        if (!lower || !upper || !(digit || symbol) || alnums < 20 || longest_run < 16) continue;
         if (double(changes) / double(alnums - 1) < 0.4) continue;
-        double threshold = 0.8 * std::log2(double(std::min<size_t>(tok.size(), 64)));
+        // Random base62 of length n has an empirical entropy near log2(n) while n is well under
+        // 62; this threshold leaves about 1% of random 20-30 character keys out and keeps
+        // structured strings out ("Gln356Pro871Glu1038Ser1613": 3.83 bits, needs 3.95).
+        double n = double(tok.size());
+        double threshold =
+            std::max(0.8 * std::log2(std::min(n, 64.0)), std::min(std::log2(n) - 0.75, 4.0));
         if (shannon_entropy(tok) < threshold) continue;
         // Padding belongs to a base64 value, but only directly after it.
         size_t end = e == i ? e + pad : e;

@@ -160,6 +160,7 @@ TEST(PiiDetectors, NationalIds) {
 TEST(PiiDetectors, UrlCredentials) {
     expect_one("URL_CREDENTIALS", "https://admin:hunter2@db.example.com/x?y=1");
     expect_one("URL_CREDENTIALS", "postgres://app:s3cr3t@10.0.0.5:5432/prod", "DSN ", ".");
+    expect_one("URL_CREDENTIALS", "redis://u:p4ss@cache.example.net", "at ", ". Then");
     // A user without a password is no credential (that "user@host.example" reads as an e-mail
     // address is the e-mail detector's business).
     expect_none("See https://example.com/a@b and https://host.example/@user and http://x.org.");
