@@ -211,9 +211,9 @@ std::string chat_completions_url(std::string_view base_url) {
     if (!starts_with_nocase(url, "http://") && !starts_with_nocase(url, "https://")) {
         fail("cloud endpoint '", url, "': not an http:// or https:// URL");
     }
-    while (url.ends_with('/')) url.pop_back();
     const size_t host = url.find("://") + 3;
     if (host >= url.size() || url[host] == '/') fail("cloud endpoint '", url, "': no host");
+    while (url.ends_with('/')) url.pop_back();
     if (url.find('/', host) == std::string::npos) url += "/v1";
     return url + "/chat/completions";
 }
