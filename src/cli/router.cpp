@@ -125,6 +125,7 @@ int run_cross_validation(const RouterCliOptions& o,
              " groups (try --group-by prompt)");
 
     std::vector<double> apgr, cpt50, cpt80, shares, pooled_apgr, pooled_cpt50, pooled_cpt80;
+    std::vector<double> gaps;  // per fold: the gap in total performance, to weight its APGR
     nlohmann::ordered_json folds = nlohmann::ordered_json::array();
     for (size_t rep = 0; rep < std::max<size_t>(o.repeats, 1); ++rep) {
         auto groups = sorted_groups;
@@ -160,6 +161,7 @@ int run_cross_validation(const RouterCliOptions& o,
             try {
                 const auto m = rt::evaluate_routing(scores, weak, strong);
                 apgr.push_back(m.apgr);
+                gaps.push_back((m.strong_mean - m.weak_mean) * static_cast<double>(m.n));
                 cpt50.push_back(m.cpt50);
                 cpt80.push_back(m.cpt80);
                 j = metrics_json(m);
@@ -185,12 +187,28 @@ int run_cross_validation(const RouterCliOptions& o,
         pooled_cpt80.push_back(pooled.cpt80);
     }
     if (apgr.empty()) fail("no held-out fold had a gap between the two models");
+    // A fold whose two models nearly tie has an APGR far from 0.5 either way by chance; the median
+    // and the gap-weighted mean (total gap recovered / total gap) are not swayed by it.
+    auto sorted_apgr = apgr;
+    std::sort(sorted_apgr.begin(), sorted_apgr.end());
+    const size_t half = sorted_apgr.size() / 2;
+    const double median = sorted_apgr.size() % 2
+                              ? sorted_apgr[half]
+                              : 0.5 * (sorted_apgr[half - 1] + sorted_apgr[half]);
+    double weighted = 0, total_gap = 0;
+    for (size_t k = 0; k < apgr.size(); ++k) {
+        weighted += apgr[k] * gaps[k];
+        total_gap += gaps[k];
+    }
+    weighted /= total_gap;
     if (o.json) {
         nlohmann::ordered_json out = {{"apgr", mean_of(apgr)},
                                       {"cpt50", mean_of(cpt50)},
                                       {"cpt80", mean_of(cpt80)},
                                       {"n", examples.size()},
                                       {"apgr_sd", sd_of(apgr)},
+                                      {"apgr_median", median},
+                                      {"apgr_gap_weighted", weighted},
                                       {"cpt50_sd", sd_of(cpt50)},
                                       {"cpt80_sd", sd_of(cpt80)},
                                       {"pooled_apgr", mean_of(pooled_apgr)},
