@@ -378,6 +378,40 @@ std::string Router::describe(std::string_view prompt, const RouterSignals& signa
     return out.str();
 }
 
+ShareCalibrator::ShareCalibrator(double fallback_threshold, double cloud_share, size_t window,
+                                 size_t warmup)
+    : fallback_(fallback_threshold), share_(cloud_share), window_(window), warmup_(warmup) {
+    if (!(cloud_share >= 0 && cloud_share <= 1))
+        fail("cloud share ", cloud_share, " is outside [0, 1]");
+    if (window == 0 || warmup > window) fail("calibration window ", window, " / warm-up ", warmup);
+}
+
+double ShareCalibrator::threshold_locked() const {
+    if (recent_.size() < warmup_ || recent_.empty()) return fallback_;
+    if (share_ <= 0) return std::numeric_limits<double>::infinity();
+    if (share_ >= 1) return -std::numeric_limits<double>::infinity();
+    std::vector<double> sorted(recent_.begin(), recent_.end());
+    // The smallest score among the top share: exactly round(share * n) recent scores reach it.
+    const auto k = static_cast<size_t>(std::llround(share_ * static_cast<double>(sorted.size())));
+    if (k == 0) return std::numeric_limits<double>::infinity();
+    const auto at = sorted.end() - static_cast<std::ptrdiff_t>(k);
+    std::nth_element(sorted.begin(), at, sorted.end());
+    return *at;
+}
+
+double ShareCalibrator::threshold() const {
+    std::lock_guard lock(mutex_);
+    return threshold_locked();
+}
+
+bool ShareCalibrator::route_to_cloud(double score) {
+    std::lock_guard lock(mutex_);
+    const bool cloud = score >= threshold_locked();
+    recent_.push_back(score);
+    if (recent_.size() > window_) recent_.pop_front();
+    return cloud;
+}
+
 // ---- training ----
 
 Router Router::train(std::span<const RoutingExample> examples, const RouterTrainOptions& options) {

@@ -232,3 +232,22 @@ TEST(Router, TrainRejectsTooFewExamplesAndBadShares) {
     o.cloud_share = 1.5;
     EXPECT_THROW(Router::train(examples, o), pocket::Error);
 }
+
+TEST(ShareCalibrator, FallsBackThenTracksTheTrafficsQuantile) {
+    pocket::route::ShareCalibrator c(/*fallback_threshold=*/0.5, /*cloud_share=*/0.25,
+                                     /*window=*/100, /*warmup=*/10);
+    EXPECT_EQ(c.threshold(), 0.5);
+    // Traffic far below the trained threshold: the first ten go by the fallback (none sent) ...
+    size_t sent = 0;
+    for (int i = 0; i < 10; ++i) sent += c.route_to_cloud(-1.0 + 0.01 * i);
+    EXPECT_EQ(sent, 0u);
+    // ... then the threshold is the smallest of the top quarter of what was seen.
+    for (int i = 10; i < 100; ++i) c.route_to_cloud(-1.0 + 0.01 * i);  // scores -1.00 .. -0.01
+    EXPECT_NEAR(c.threshold(), -0.25, 1e-12);  // 25 of 100 scores are >= -0.25
+    std::mt19937 rng(5);
+    std::normal_distribution<double> normal(3.0, 2.0);
+    sent = 0;
+    for (int i = 0; i < 4000; ++i) sent += c.route_to_cloud(normal(rng));
+    EXPECT_NEAR(static_cast<double>(sent) / 4000.0, 0.25, 0.03);
+    EXPECT_THROW(pocket::route::ShareCalibrator(0, 1.5), pocket::Error);
+}

@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -90,6 +92,29 @@ class Router {
   private:
     explicit Router(std::unique_ptr<Model> model);
     std::unique_ptr<Model> model_;
+};
+
+// Holds the realised cloud share on the traffic a router actually sees. The trained threshold
+// realises the share on prompts like the training ones; on other traffic (another domain, other
+// users) the score distribution shifts and the share with it (an MMLU-trained threshold sends
+// every GSM8K prompt out). This takes the threshold from the (1 - share) quantile of the last
+// `window` scores instead, using the router's trained threshold until `warmup` scores were seen.
+// Thread-safe.
+class ShareCalibrator {
+  public:
+    ShareCalibrator(double fallback_threshold, double cloud_share, size_t window = 1000,
+                    size_t warmup = 100);
+    // Records the score and says whether it goes to the cloud (score >= the current threshold).
+    bool route_to_cloud(double score);
+    double threshold() const;
+    double cloud_share() const { return share_; }
+
+  private:
+    double threshold_locked() const;
+    double fallback_, share_;
+    size_t window_, warmup_;
+    mutable std::mutex mutex_;
+    std::deque<double> recent_;
 };
 
 }  // namespace pocket::route
