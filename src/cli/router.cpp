@@ -305,6 +305,15 @@ int run_eval(const RouterCliOptions& o) {
         "weak mean %.3f, strong mean %.3f; cloud share at the router's threshold: %.1f%% "
         "(trained for %.1f%%)\n",
         m.weak_mean, m.strong_mean, 100 * share, 100 * router.trained_cloud_share());
+    std::vector<size_t> order(scores.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::mt19937 rng(o.seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    rt::ShareCalibrator calibrator(router.threshold(), router.trained_cloud_share());
+    size_t calibrated = 0;
+    for (const size_t k : order) calibrated += calibrator.route_to_cloud(scores[k]);
+    std::printf("cloud share with the online calibrator (prompts in random order): %.1f%%\n",
+                100.0 * static_cast<double>(calibrated) / static_cast<double>(scores.size()));
     return kExitOk;
 }
 

@@ -223,6 +223,23 @@ std::vector<double> structure_features(std::string_view p, size_t n_tokens) {
             double(code)};
 }
 
+// Only the first kMaxTokens tokens count, and tokenizing dominates the cost of a long prompt, so
+// only its head is tokenized: kTokenizeBytes bytes, cut at whitespace (English WordPiece runs
+// ~4-5 bytes a token, so this still yields the 512 tokens of nearly any prose). Bounds the p99.
+constexpr size_t kTokenizeBytes = 3072;
+
+std::string_view tokenizer_input(std::string_view prompt) {
+    if (prompt.size() <= kTokenizeBytes) return prompt;
+    size_t cut = kTokenizeBytes;
+    while (cut > kTokenizeBytes / 2 && !std::isspace(static_cast<unsigned char>(prompt[cut])))
+        --cut;
+    if (cut == kTokenizeBytes / 2) {  // no whitespace: back off to a UTF-8 character boundary
+        cut = kTokenizeBytes;
+        while (cut > 0 && (static_cast<unsigned char>(prompt[cut]) & 0xC0) == 0x80) --cut;
+    }
+    return prompt.substr(0, cut);
+}
+
 bool finite_all(std::span<const double> v) {
     return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
 }
@@ -270,7 +287,8 @@ struct Router::Model {
 
     // The raw (unstandardised) feature vector of a prompt.
     std::vector<double> features(std::string_view prompt, const RouterSignals& signals) const {
-        auto ids = tokenizer->encode(prompt, /*add_special=*/false, /*parse_special=*/true);
+        auto ids = tokenizer->encode(tokenizer_input(prompt), /*add_special=*/false,
+                                     /*parse_special=*/true);
         std::erase(ids, unk);
         if (ids.size() > kMaxTokens) ids.resize(kMaxTokens);
         auto f = structure_features(prompt, ids.size());
@@ -457,7 +475,7 @@ Router Router::train(std::span<const RoutingExample> examples, const RouterTrain
     model->pca.assign(kComponents * kEmbedDims, 0.0);
     std::vector<std::array<double, kEmbedDims>> emb(n);
     for (size_t i = 0; i < n; ++i) {
-        auto ids = model->tokenizer->encode(examples[i].prompt, false, true);
+        auto ids = model->tokenizer->encode(tokenizer_input(examples[i].prompt), false, true);
         std::erase(ids, model->unk);
         if (ids.size() > kMaxTokens) ids.resize(kMaxTokens);
         std::array<double, kEmbedDims> sum{};
