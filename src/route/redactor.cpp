@@ -197,31 +197,6 @@ std::vector<PiiSpan> Redactor::find(std::string_view text) const {
 
 Redaction::Redaction(const Redactor& redactor) : redactor_(&redactor) {}
 
-std::string Redaction::redact(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    size_t at = 0;
-    for (const PiiSpan& span : redactor_->find(text)) {
-        out.append(text.substr(at, span.begin - at));
-        std::string_view value = text.substr(span.begin, span.end - span.begin);
-        std::string kind(pii_kind_name(span.kind));
-        // Private terms are matched case-insensitively, so "ACME" and "Acme" are one value; the
-        // first spelling seen is the one re-hydrated.
-        std::string key =
-            kind + '\0' +
-            (span.kind == PiiKind::private_term ? fold_case(value) : std::string(value));
-        auto [it, fresh] = placeholders_.try_emplace(key);
-        if (fresh) {
-            it->second = cat('[', kind, '_', ++next_[kind], ']');
-            values_[it->second] = std::string(value);
-        }
-        out += it->second;
-        at = span.end;
-    }
-    out.append(text.substr(at));
-    return out;
-}
-
 namespace {
 
 // Length of a placeholder "[KIND_N]" at text[i] (text[i] == '['), 0 when there is none.
@@ -258,6 +233,36 @@ bool placeholder_prefix(std::string_view text) {
 
 }  // namespace
 
+std::string Redaction::redact(std::string_view text) {
+    for (size_t i = text.find('['); i != text.npos; i = text.find('[', i + 1))
+        if (size_t n = placeholder_length(text, i)) literal_.emplace(text.substr(i, n));
+    std::string out;
+    out.reserve(text.size());
+    size_t at = 0;
+    for (const PiiSpan& span : redactor_->find(text)) {
+        out.append(text.substr(at, span.begin - at));
+        std::string_view value = text.substr(span.begin, span.end - span.begin);
+        std::string kind(pii_kind_name(span.kind));
+        // Private terms are matched case-insensitively, so "ACME" and "Acme" are one value; the
+        // first spelling seen is the one re-hydrated.
+        std::string key =
+            kind + '\0' +
+            (span.kind == PiiKind::private_term ? fold_case(value) : std::string(value));
+        auto [it, fresh] = placeholders_.try_emplace(key);
+        if (fresh) {
+            do {
+                it->second = cat('[', kind, '_', ++next_[kind], ']');
+            } while (literal_.count(it->second));
+            values_[it->second] = std::string(value);
+            ++distinct_[kind];
+        }
+        out += it->second;
+        at = span.end;
+    }
+    out.append(text.substr(at));
+    return out;
+}
+
 std::string Redaction::rehydrate(std::string_view text) const {
     std::string out;
     out.reserve(text.size());
@@ -277,9 +282,7 @@ std::string Redaction::rehydrate(std::string_view text) const {
 }
 
 std::map<std::string, size_t> Redaction::counts() const {
-    std::map<std::string, size_t> out;
-    for (const auto& [kind, n] : next_) out[kind] = n;
-    return out;
+    return distinct_;
 }
 
 std::string Redaction::Stream::push(std::string_view delta) {

@@ -249,6 +249,17 @@ TEST(Redaction, SamePlaceholderForTheSameValueAcrossMessages) {
     EXPECT_EQ(r.redact("nothing here"), "nothing here");
 }
 
+TEST(Redaction, PlaceholdersTheUserTypedAreNeverIssued) {
+    Redactor redactor;
+    Redaction r(redactor);
+    // The user writes about the placeholder syntax itself; the redaction must not reuse it.
+    EXPECT_EQ(r.redact("Template: Dear [EMAIL_1], [EMAIL_2]. Real: bob@example.com"),
+              "Template: Dear [EMAIL_1], [EMAIL_2]. Real: [EMAIL_3]");
+    EXPECT_EQ(r.counts(), (std::map<std::string, size_t>{{"EMAIL", 1}}));
+    EXPECT_EQ(r.rehydrate("Dear [EMAIL_1], write to [EMAIL_3]"),
+              "Dear [EMAIL_1], write to bob@example.com");
+}
+
 TEST(Redaction, RehydrateRoundTripAndUnknownPlaceholders) {
     Redactor redactor;
     Redaction r(redactor);

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -102,6 +103,10 @@ class Redaction {
     std::map<std::string, std::string> values_;        // placeholder -> original value
     std::map<std::string, std::string> placeholders_;  // kind name + '\0' + key -> placeholder
     std::map<std::string, size_t> next_;               // kind name -> last number used
+    std::map<std::string, size_t> distinct_;           // kind name -> values redacted
+    // Placeholder-shaped strings the user's own text contained ("[EMAIL_1]" typed literally):
+    // never issued, so the cloud's echo of them is not re-hydrated into someone's value.
+    std::set<std::string> literal_;
 };
 
 }  // namespace pocket::route
