@@ -239,6 +239,7 @@ int run_cross_validation(const RouterCliOptions& o,
         "n %zu\n",
         apgr.size(), mean_of(apgr), sd_of(apgr), 100 * mean_of(cpt50), 100 * sd_of(cpt50),
         100 * mean_of(cpt80), 100 * sd_of(cpt80), examples.size());
+    std::printf("APGR median over folds %.3f, gap-weighted mean %.3f\n", median, weighted);
     std::printf(
         "pooled out-of-fold (mean over %zu repeats): APGR %.3f  CPT(50%%) %.1f%%  CPT(80%%) "
         "%.1f%%\n",
