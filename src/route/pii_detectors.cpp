@@ -673,7 +673,10 @@ void find_phones(std::string_view t, std::vector<PiiSpan>& out) {
                     spaces += t[j] == ' ';
                     ++j;
                 }
-                if (j == s || spaces > 1 || j >= t.size() || !is_digit(t[j])) break;
+                // A dot separates only on its own ("+33.1.23"); ". " ends a sentence.
+                bool dot = std::string_view(t.substr(s, j - s)).find('.') != std::string_view::npos;
+                if (j == s || spaces > 1 || (dot && j - s > 1) || j >= t.size() || !is_digit(t[j]))
+                    break;
             }
             bool enough = groups > 1 ? digits >= 8 : (plus && digits >= 10);
             if (end && enough && !word_at(t, end)) {
@@ -728,17 +731,24 @@ void find_phones(std::string_view t, std::vector<PiiSpan>& out) {
         // one-digit group.
         if (c == '0' && i + 1 < t.size() && is_digit(t[i + 1]) && t[i + 1] != '0') {
             Groups g = digit_groups(t, i, " -.", 6);
-            size_t digits = 0;
-            bool ok = g.spans.size() >= 2;
-            for (size_t k = 0; ok && k < g.spans.size(); ++k) {
+            // The longest run of whole groups with 9 to 11 digits. When more space-separated
+            // digits follow ("020 3038 2405 97 people"), the number is taken to end where it
+            // can: leaking a phone number costs more than redacting a count after it.
+            size_t digits = 0, end = 0, taken = 0;
+            for (size_t k = 0; k < g.spans.size(); ++k) {
                 size_t len = g.spans[k].second - g.spans[k].first;
-                ok = k == 0 ? len >= 2 && len <= 5 : len >= 2 && len <= 8;
+                if (k == 0 ? len < 2 || len > 5 : len < 2 || len > 8) break;
                 digits += len;
+                if (digits > 11) break;
+                if (k >= 1 && digits >= 9) {
+                    end = g.spans[k].second;
+                    taken = k + 1;
+                }
             }
-            if (ok && digits >= 9 && digits <= 11 &&
-                !number_continues_at(t, g.spans.back().second)) {
-                out.push_back({i, g.spans.back().second, PiiKind::phone});
-                i = g.spans.back().second - 1;
+            bool whole = taken == g.spans.size();
+            if (end && (whole ? !number_continues_at(t, end) : g.sep == ' ')) {
+                out.push_back({i, end, PiiKind::phone});
+                i = end - 1;
                 continue;
             }
         }

@@ -147,6 +147,9 @@ TEST(PiiDetectors, Phones) {
     expect_one("PHONE", "07700 900123");
     expect_one("PHONE", "01 23 45 67 89");
     expect_one("PHONE", "030-12345678");
+    // Followed by another number: the phone number ends where its format can.
+    expect_one("PHONE", "020 3038 2405", "ring me on ", " 97 times");
+    expect_one("PHONE", "+33 6 66 54 90 86", "call ", ". 95 people");
     expect_none("In 1999 and 2021-03-04 and on 01.02.2003 we paid $1,299.99.");
     expect_none("The count rose by +12 to 12345678 and 415 555 2671 apples.");
     expect_none("ISBN 0-306-40615-2; pages 100-200; score +3.5; 123-456-7890.");
