@@ -139,7 +139,16 @@ void Redactor::find_terms(std::string_view text, std::vector<PiiSpan>& out) cons
             bool ok = true;
             for (size_t w = 1; w < term.words.size() && ok; ++w) {
                 size_t s = e;
-                while (e < f.size() && is_space(f[e])) ++e;
+                // Any run of whitespace, the no-break space (U+00A0) included.
+                while (e < f.size()) {
+                    if (is_space(f[e])) {
+                        ++e;
+                    } else if (f.substr(e, 2) == "\xC2\xA0") {
+                        e += 2;
+                    } else {
+                        break;
+                    }
+                }
                 ok = e > s && f.substr(e, term.words[w].size()) == term.words[w];
                 e += term.words[w].size();
             }

@@ -220,11 +220,22 @@ TEST(PiiDetectors, OverlapsResolveToTheSpecificKind) {
 
 TEST(PrivateTerms, CaseInsensitiveOnWordBoundariesMultiWord) {
     Redactor r(RedactorOptions{{"Acme", "Project Falcon", "Zoë Müller", "Ørsted", "東京", "  "}});
+    // A longer term wins over a shorter one it contains.
+    Redactor nested(RedactorOptions{{"Acme", "Acme Corp"}});
+    EXPECT_EQ(found(nested, "ACME CORP and Acme"),
+              (Found{{"PRIVATE", "ACME CORP"}, {"PRIVATE", "Acme"}}));
     EXPECT_EQ(found(r, "ACME's deal with acme."),
               (Found{{"PRIVATE", "ACME"}, {"PRIVATE", "acme"}}));
     EXPECT_EQ(found(r, "Acmeist and subacme are not matches"), Found{});
     EXPECT_EQ(found(r, "about project\n  FALCON today"), (Found{{"PRIVATE", "project\n  FALCON"}}));
     EXPECT_EQ(found(r, "Project Falconry"), Found{});
+    EXPECT_EQ(found(r,
+                    "Project\xC2\xA0"
+                    "Falcon"),
+              (Found{{"PRIVATE",
+                      "Project\xC2\xA0"
+                      "Falcon"}}));
+    EXPECT_EQ(found(r, "ProjectFalcon"), Found{});
     EXPECT_EQ(found(r, "ZOË MÜLLER wrote"), (Found{{"PRIVATE", "ZOË MÜLLER"}}));
     EXPECT_EQ(found(r, "Zoë Müllerová wrote"), Found{});  // a longer word, not the term
     EXPECT_EQ(found(r, "ØRSTED, ørsted"), (Found{{"PRIVATE", "ØRSTED"}, {"PRIVATE", "ørsted"}}));
