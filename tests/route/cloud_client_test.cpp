@@ -312,8 +312,8 @@ TEST(CloudClient, SilentServerHitsTheIdleTimeout) {
     EXPECT_FALSE(r.ok);
     EXPECT_EQ(r.error, "timeout");
     EXPECT_GE(took, 300ms);
-    // libcurl calls the progress function about once a second while nothing moves.
-    EXPECT_LT(took, 2500ms) << std::chrono::duration<double>(took).count();
+    // Checked every 50 ms; the margin is for a loaded (or sanitized) test machine.
+    EXPECT_LT(took, 1000ms) << std::chrono::duration<double>(took).count();
     std::printf("idle timeout 300 ms fired after %.0f ms\n",
                 std::chrono::duration<double, std::milli>(took).count());
     EXPECT_TRUE(std::string(log_lines(f.log_path).back()["outcome"]).starts_with("timeout"));
