@@ -1,6 +1,7 @@
 // Labelled routing data: RouteLLM-style CSV files and MT-Bench judgement JSONL.
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
