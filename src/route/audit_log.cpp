@@ -251,6 +251,27 @@ Tail read_tail(int fd, const std::filesystem::path& path) {
     return tail;
 }
 
+// The log's last line, checked on its own and against the head; throws when they do not agree
+// (a damaged last line, a cut tail, a replaced head): a log in that state must not grow.
+Head chain_end(int fd, const std::filesystem::path& path) {
+    const Tail tail = read_tail(fd, path);
+    Head last, before;
+    for (auto [text, head] : {std::pair{&tail.last, &last}, std::pair{&tail.before, &before}}) {
+        if (text->empty()) continue;
+        ParsedLine parsed;
+        if (const auto why = parse_line(*text, parsed)) {
+            fail("audit log ", path.string(), ": its last lines are damaged (", *why,
+                 "); nothing is sent until it is moved aside. `pocket audit verify` says more");
+        }
+        *head = Head{parsed.seq, parsed.hash};
+    }
+    if (const auto why = check_head(read_head(audit_head_path(path)), last, before)) {
+        fail("audit log ", path.string(), ": ", *why,
+             "; nothing is sent until the log is moved aside");
+    }
+    return last;
+}
+
 }  // namespace
 
 std::filesystem::path audit_head_path(const std::filesystem::path& log) {
@@ -269,16 +290,24 @@ AuditLog::AuditLog(std::filesystem::path path) : path_(std::move(path)) {
         }
     }
     // 0600: the log names where the user's prompts went and when.
-    const Fd created(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (created.get() >= 0) {
-        fsync_dir(path_);
-        return;
+    {
+        const Fd created(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        if (created.get() >= 0) {
+            fsync_dir(path_);
+        } else if (errno != EEXIST) {
+            fail("audit log ", path_.string(), ": cannot create: ", errno_text());
+        }
     }
-    if (errno != EEXIST) fail("audit log ", path_.string(), ": cannot create: ", errno_text());
-    const Fd existing(::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-    if (existing.get() < 0) {
+    // A log that cannot grow (unwritable, damaged, cut, a stale head beside a new log) is refused
+    // now, when pocket starts, rather than at the first request that would leave.
+    const Fd fd(::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+    if (fd.get() < 0) {
         fail("audit log ", path_.string(), ": cannot open for appending: ", errno_text());
     }
+    while (::flock(fd.get(), LOCK_SH) != 0) {
+        if (errno != EINTR) fail("audit log ", path_.string(), ": cannot lock: ", errno_text());
+    }
+    chain_end(fd.get(), path_);
 }
 
 std::filesystem::path AuditLog::head_path() const {
@@ -319,21 +348,7 @@ uint64_t AuditLog::append(json fields) {
     }
     // The lock goes with the descriptor when Fd closes it.
 
-    const Tail tail = read_tail(fd.get(), path_);
-    Head last, before;
-    for (auto [text, head] : {std::pair{&tail.last, &last}, std::pair{&tail.before, &before}}) {
-        if (text->empty()) continue;
-        ParsedLine parsed;
-        if (const auto why = parse_line(*text, parsed)) {
-            fail("audit log ", path_.string(), ": its last lines are damaged (", *why,
-                 "); nothing is sent until it is moved aside. `pocket audit verify` says more");
-        }
-        *head = Head{parsed.seq, parsed.hash};
-    }
-    if (const auto why = check_head(read_head(head_path()), last, before)) {
-        fail("audit log ", path_.string(), ": ", *why,
-             "; nothing is sent until the log is moved aside");
-    }
+    const Head last = chain_end(fd.get(), path_);
 
     const uint64_t seq = last.seq + 1;
     fields["seq"] = seq;

@@ -215,22 +215,29 @@ TEST(AuditLog, DeletedLastLinesFailVerifyThroughTheHead) {
         EXPECT_FALSE(v.ok) << "kept " << keep;
         EXPECT_NE(v.error.find("cut from the end"), std::string::npos) << v.error;
     }
-    // And an appender refuses to give the truncated log a fresh tail (which would hide the cut).
-    write_lines(path, std::vector<std::string>(lines.begin(), lines.begin() + 4));
+    // And an appender refuses to give the truncated log a fresh tail (which would hide the cut):
+    // one opened before the cut, and one opened after it (refused at once).
+    write_lines(path, lines);
     AuditLog log(path);
+    write_lines(path, std::vector<std::string>(lines.begin(), lines.begin() + 4));
     EXPECT_THROW(log.record_egress(entry("x")), Error);
+    EXPECT_THROW(AuditLog{path}, Error);
     EXPECT_EQ(read_lines(path).size(), 4u);
+    // A new log beside a stale head (the old log deleted) is refused too.
+    std::filesystem::remove(path);
+    EXPECT_THROW(AuditLog{path}, Error);
 }
 
 TEST(AuditLog, MissingHeadFailsVerifyAndAppend) {
     ScratchDir dir;
     const auto path = five_line_log(dir);
+    AuditLog log(path);
     std::filesystem::remove(audit_head_path(path));
     const auto v = verify_audit_log(path);
     EXPECT_FALSE(v.ok);
     EXPECT_NE(v.error.find("head file is missing"), std::string::npos) << v.error;
-    AuditLog log(path);
     EXPECT_THROW(log.record_egress(entry("x")), Error);
+    EXPECT_THROW(AuditLog{path}, Error);
 }
 
 TEST(AuditLog, HeadOneLineBehindIsAnInterruptedAppendAndAccepted) {
@@ -290,14 +297,15 @@ TEST(AuditLog, GarbageFailsVerifyWithTheLineNeverACrash) {
     // A last line without its newline: an interrupted write.
     std::string bytes = test::read_file_bytes(path);
     write_lines(path, lines);
+    AuditLog log(path);
     bytes = test::read_file_bytes(path);
     bytes.pop_back();
     write_bytes(path, bytes);
     auto v = verify_audit_log(path);
     EXPECT_FALSE(v.ok);
     EXPECT_EQ(v.first_bad_line, 5u) << v.error;
-    AuditLog log(path);
     EXPECT_THROW(log.record_egress(entry("x")), Error);  // nothing is sent past a damaged log
+    EXPECT_THROW(AuditLog{path}, Error);
     // A garbled head.
     write_lines(path, lines);
     write_bytes(audit_head_path(path), "garbage");

@@ -49,7 +49,9 @@ struct EgressEntry {
 class AuditLog {
   public:
     // Creates the file (and its parent folder) if missing, with 0600 permissions. Throws
-    // pocket::Error when it cannot be created or opened for appending.
+    // pocket::Error when it cannot be created or opened for appending, or when it could not be
+    // appended to (a damaged last line, an end that does not match `<log>.head`): a front end
+    // learns at start-up, not at the first request that would leave.
     explicit AuditLog(std::filesystem::path path);
 
     // Appends one "egress" line and makes it durable (fsync) BEFORE returning; the caller sends
