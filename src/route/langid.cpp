@@ -490,10 +490,11 @@ void read_dictionary(Reader& in, Model& model) {
             } else {
                 p = node++;
             }
+            // Checked at once: the next comparison would read counts[node] past node i.
+            if (p >= i)
+                in.fail_at(at, "dict.entry.count",
+                           "the label counts do not form a hierarchical-softmax tree");
         }
-        if (pick[0] >= i || pick[1] >= i)
-            in.fail_at(at, "dict.entry.count",
-                       "the label counts do not form a hierarchical-softmax tree");
         model.tree[i] = {pick[0], pick[1]};
         // Saturating: counts are only compared, and real ones are far below the limit.
         counts[i] = counts[pick[0]] > std::numeric_limits<int64_t>::max() - counts[pick[1]]
