@@ -37,6 +37,8 @@ struct RouterCliOptions {
     std::string group_by = "group";
     unsigned seed = 0;
     bool json = false;
+    std::vector<std::string> prompts;
+    std::string language;
 };
 
 std::vector<rt::RoutingExample> read_examples(const RouterCliOptions& o) {
@@ -318,6 +320,28 @@ int run_eval(const RouterCliOptions& o) {
     return kExitOk;
 }
 
+// Scores prompts with a trained router: the score, where it goes at the trained threshold, and
+// the features that decided it.
+int run_score(const RouterCliOptions& o) {
+    const auto router = rt::Router::load(o.router);
+    rt::RouterSignals signals;
+    if (!o.language.empty()) signals.language = o.language;
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const auto& p : o.prompts) {
+        const double score = router.score(p, signals);
+        const bool cloud = score >= router.threshold();
+        if (o.json)
+            out.push_back({{"score", score},
+                           {"threshold", router.threshold()},
+                           {"route", cloud ? "cloud" : "local"},
+                           {"reason", router.describe(p, signals)}});
+        else
+            std::printf("%s  %s\n", cloud ? "cloud" : "local", router.describe(p, signals).c_str());
+    }
+    if (o.json) std::printf("%s\n", out.dump().c_str());
+    return kExitOk;
+}
+
 void add_data_options(CLI::App& app, RouterCliOptions& o) {
     app.add_option(
            "--csv", o.csv,
@@ -362,7 +386,15 @@ Runner register_router(CLI::App& app) {
                      "Cross-validation: files added to every fold's training data (other domains)")
         ->expected(1, -1);
     eval->add_flag("--json", o->json, "Print {\"apgr\",\"cpt50\",\"cpt80\",\"n\"} as JSON");
-    return [o, train, eval] {
+    auto* score = app.add_subcommand("score", "Score prompts with a trained router and say why");
+    score->add_option("--router", o->router, "Trained router file")->required();
+    score->add_option("-p,--prompt", o->prompts, "A prompt to score (repeatable)")->required();
+    score->add_option("--language", o->language,
+                      "The prompt's language (ISO 639-1), as the language identifier would say");
+    score->add_flag("--json", o->json,
+                    "Print [{\"score\",\"threshold\",\"route\",\"reason\"}] as JSON");
+    return [o, train, eval, score] {
+        if (score->parsed()) return run_score(*o);
         if (train->parsed()) return run_train(*o);
         if (eval->parsed()) return run_eval(*o);
         return int(kExitUsage);

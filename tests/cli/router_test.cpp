@@ -52,6 +52,18 @@ TEST(CliRouter, TrainThenEvalJson) {
     }
     EXPECT_LE(j["cpt50"].get<double>(), j["cpt80"].get<double>());
     EXPECT_EQ(j["n"].get<int>(), 100 + 135 + 152);  // the three subjects' rows
+
+    const auto s =
+        run_pocket({"router", "score", "--router", (dir / "r.gguf").string(), "-p",
+                    "What is 2 + 2?", "-p", "Wie spät ist es?", "--language", "de", "--json"});
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    const auto scored = nlohmann::json::parse(s.out);
+    ASSERT_EQ(scored.size(), 2u);
+    for (const auto& r : scored) {
+        EXPECT_TRUE(r["score"].is_number());
+        EXPECT_TRUE(r["route"] == "cloud" || r["route"] == "local");
+        EXPECT_NE(r["reason"].get<std::string>().find("language de"), std::string::npos);
+    }
 }
 
 TEST(CliRouter, CrossValidationJson) {
