@@ -113,6 +113,7 @@ struct Transfer {
     CURL* curl = nullptr;
     bool streaming = false;
     const std::function<bool(std::string_view)>* on_event = nullptr;
+    const std::function<bool()>* should_stop = nullptr;
     CloudResult* result = nullptr;
     SseParser sse;
     std::chrono::milliseconds idle{};
@@ -220,6 +221,20 @@ CURLcode perform(CURL* easy, Transfer& t) {
             }
         }
         if (done || running == 0) break;
+        if (*t.should_stop) {
+            bool stop = false;
+            try {
+                stop = (*t.should_stop)();
+            } catch (...) {
+                t.thrown = std::current_exception();  // recorded, then rethrown by chat()
+                stop = true;
+            }
+            if (stop) {
+                t.cancelled = true;
+                result = CURLE_ABORTED_BY_CALLBACK;
+                break;
+            }
+        }
         const auto quiet = Clock::now() - t.last_activity;
         if (quiet >= t.idle) {
             t.timed_out = true;
@@ -267,7 +282,8 @@ CloudClient::CloudClient(CloudEndpoint endpoint, std::shared_ptr<AuditLog> audit
 }
 
 CloudResult CloudClient::chat(const nlohmann::json& body, const EgressInfo& info,
-                              const std::function<bool(std::string_view data)>& on_event) {
+                              const std::function<bool(std::string_view data)>& on_event,
+                              const std::function<bool()>& should_stop) {
     nlohmann::json outbound = body;
     if (!endpoint_.model.empty()) outbound["model"] = endpoint_.model;
     const bool streaming = outbound.is_object() && outbound.contains("stream") &&
@@ -292,6 +308,7 @@ CloudResult CloudClient::chat(const nlohmann::json& body, const EgressInfo& info
     t.curl = curl.get();
     t.streaming = streaming;
     t.on_event = &on_event;
+    t.should_stop = &should_stop;
     t.result = &result;
     t.idle = endpoint_.idle_timeout;
     char errbuf[CURL_ERROR_SIZE] = {};

@@ -351,6 +351,29 @@ TEST(CloudClient, OnEventReturningFalseCancels) {
     EXPECT_EQ(log_lines(f.log_path).back()["outcome"], "cancelled");
 }
 
+TEST(CloudClient, ShouldStopCancelsWhileTheServerIsSilent) {
+    Fixture f;
+    std::atomic<bool> release{false};
+    f.server.server().Post("/v1/chat/completions",
+                           [&](const httplib::Request& req, httplib::Response& res) {
+                               f.server.saw(req);
+                               for (int i = 0; i < 500 && !release; ++i) {
+                                   std::this_thread::sleep_for(10ms);
+                               }
+                               res.set_content(kCompletion, "application/json");
+                           });
+    auto client = f.client(10000ms);
+    const auto start = Clock::now();
+    const auto r = client.chat(kRequest, info(), {}, [&] { return Clock::now() - start > 200ms; });
+    const auto took = Clock::now() - start;
+    release = true;
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.error, "cancelled");
+    EXPECT_GE(took, 200ms);
+    EXPECT_LT(took, 1000ms);
+    EXPECT_EQ(log_lines(f.log_path).back()["outcome"], "cancelled");
+}
+
 TEST(CloudClient, ExceptionInOnEventIsRecordedAndRethrown) {
     Fixture f;
     f.server.server().Post("/v1/chat/completions",

@@ -77,8 +77,11 @@ class CloudClient {
     // audit entry cannot be written (then nothing was sent). An exception thrown by on_event
     // ends the transfer (outcome "cancelled: ...") and is rethrown. Thread-safe: concurrent calls
     // use their own connections.
+    // `should_stop` (optional) is polled every 50 ms while the transfer runs, also while the
+    // endpoint is silent: true cancels ("cancelled"), e.g. when the server's own client has gone.
     CloudResult chat(const nlohmann::json& body, const EgressInfo& info,
-                     const std::function<bool(std::string_view data)>& on_event = {});
+                     const std::function<bool(std::string_view data)>& on_event = {},
+                     const std::function<bool()>& should_stop = {});
 
     const CloudEndpoint& endpoint() const { return endpoint_; }
     const std::string& url() const { return url_; }
