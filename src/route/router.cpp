@@ -665,8 +665,10 @@ void Router::save(const fs::path& path) const {
     w.write(path);
 }
 
-Router Router::load(const fs::path& path) {
-    const auto file = gguf::File::open(path);
+namespace {
+
+// Validates everything a router file holds before any of it is used (see router.h: load).
+std::unique_ptr<Router::Model> read_model(const gguf::File& file) {
     const auto& name = file.name();
     if (file.get_string("general.architecture") != std::string(kArch))
         fail(name, ": not a pocket router (general.architecture is not ", kArch, ")");
@@ -674,7 +676,7 @@ Router Router::load(const fs::path& path) {
         fail(name, ": unsupported router version (this pocket reads version ", kVersion, ")");
     if (file.get_uint("router.embed_dims") != kEmbedDims)
         fail(name, ": router.embed_dims must be ", kEmbedDims);
-    auto m = std::make_unique<Model>();
+    auto m = std::make_unique<Router::Model>();
     const auto* names = file.get_array("router.feature_names");
     if (!names || names->element_type != gguf::ValueType::STRING)
         fail(name, ": router.feature_names missing");
@@ -717,7 +719,17 @@ Router Router::load(const fs::path& path) {
     const auto bytes = file.tensor_data(*table);
     m->table.resize(bytes.size());
     std::memcpy(m->table.data(), bytes.data(), bytes.size());
-    return Router(std::move(m));
+    return m;
+}
+
+}  // namespace
+
+Router Router::load(const fs::path& path) {
+    return Router(read_model(gguf::File::open(path)));
+}
+
+Router Router::from_bytes(std::span<const uint8_t> bytes, std::string name) {
+    return Router(read_model(gguf::File::parse(std::as_bytes(bytes), std::move(name))));
 }
 
 }  // namespace pocket::route

@@ -68,6 +68,16 @@ class Router {
                         const RouterTrainOptions& options);
     // Throws pocket::Error on a malformed, truncated or hostile file; never reads out of bounds.
     static Router load(const std::filesystem::path& path);
+    // The same from a file's image in memory (copied; `bytes` need not outlive the call). `name`
+    // stands for the file in error messages.
+    static Router from_bytes(std::span<const uint8_t> bytes, std::string name = "router");
+    // The router compiled into pocket, used when no --router is given: data/router/
+    // default-router.gguf of the source tree (scripts/train-default-router; trained on the 40
+    // MMLU subjects, see docs/ROUTING-router.md). Each call parses it anew (a few ms): load it
+    // once and keep it.
+    static Router builtin();
+    // Its file image, as compiled in.
+    static std::span<const uint8_t> builtin_bytes();
     void save(const std::filesystem::path& path) const;  // a self-contained file of <= 2 MB
 
     // Higher = the prompt more needs the strong model. Deterministic; p99 well under 1 ms.
