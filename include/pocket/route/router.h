@@ -72,8 +72,8 @@ class Router {
     // stands for the file in error messages.
     static Router from_bytes(std::span<const uint8_t> bytes, std::string name = "router");
     // The router compiled into pocket, used when no --router is given: data/router/
-    // default-router.gguf of the source tree (scripts/train-default-router; trained on the 40
-    // MMLU subjects, see docs/ROUTING-router.md). Each call parses it anew (a few ms): load it
+    // default-router.gguf of the source tree (scripts/train-default-router; trained on MMLU and
+    // GSM8K, see docs/ROUTING-router.md). Each call parses it anew (a few ms): load it
     // once and keep it.
     static Router builtin();
     // Its file image, as compiled in.
