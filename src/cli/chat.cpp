@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/cloud_options.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
 #include "cli/model_path.h"
@@ -37,14 +38,18 @@ struct ChatCliOptions {
     int64_t n_predict = -1;
     int threads = 0;
     SamplingParams sampling;
+    CloudCliOptions cloud;
 };
 
 // The session a Ctrl-C should stop. A signal handler can reach nothing else, so this one pointer
 // is process state; it is set only while an answer is being generated.
 std::atomic<Session*> g_generating{nullptr};
+// Set by Ctrl-C while a cloud answer streams (polled by the cloud client).
+std::atomic<bool> g_stop_cloud{false};
 
 void on_interrupt(int) {
     if (Session* s = g_generating.load()) s->cancel();
+    g_stop_cloud.store(true);
 }
 
 void write_out(std::string_view text) {
@@ -62,12 +67,17 @@ class ChatCli {
         : opt_(opt), chat_(ctx, chat_options(opt)) {
         gen_.sampling = opt.sampling;
         gen_.max_tokens = opt.n_predict;
+        if (auto h = hybrid_options(opt.cloud)) {
+            hybrid_ = std::make_unique<route::HybridRouter>(std::move(*h));
+            route_ = route::parse_route_request(opt.cloud.route);
+        }
     }
 
     bool template_is_builtin() const { return chat_.template_is_builtin(); }
 
     // Sends one user message and streams the answer.
     void answer(const std::string& text) {
+        if (hybrid_ && answer_from_cloud(text)) return;
         g_generating.store(&chat_.session());
         ChatReply reply;
         try {
@@ -123,6 +133,50 @@ class ChatCli {
     }
 
   private:
+    // Routes the message; true when it was dealt with by the cloud (answered, stopped, or failed
+    // under --cloud-fallback fail), false when the local model is to answer it.
+    bool answer_from_cloud(const std::string& text) {
+        nlohmann::json messages = nlohmann::json::array();
+        std::vector<std::string> outbound;
+        if (!chat_.system().empty()) {
+            messages.push_back({{"role", "system"}, {"content", chat_.system()}});
+            outbound.push_back(chat_.system());
+        }
+        for (const auto& m : chat_.messages()) {
+            messages.push_back(nlohmann::json::parse(m.dump()));
+            if (m.contains("content") && m["content"].is_string())
+                outbound.push_back(m["content"].get<std::string>());
+        }
+        messages.push_back({{"role", "user"}, {"content", text}});
+        outbound.push_back(text);
+        const route::RouteDecision decision = hybrid_->decide(text, outbound, route_);
+        report_route(decision);
+        if (decision.target != route::RouteTarget::cloud) return false;
+        g_stop_cloud.store(false);
+        const route::CloudAnswer answer = hybrid_->ask_cloud(
+            messages, cloud_sampling(opt_.sampling, opt_.n_predict, {}), decision, "pocket-chat",
+            [](std::string_view piece) {
+                write_out(piece);
+                return true;
+            },
+            [] { return g_stop_cloud.load(); });
+        const bool stopped = !answer.ok && answer.error == "cancelled";
+        if (answer.ok || stopped) {
+            write_out("\n");
+            if (stopped) note("[stopped]");
+            chat_.add_message("user", text);
+            chat_.add_message("assistant", answer.text);
+            return true;
+        }
+        if (!answer.text.empty()) write_out("\n");
+        if (hybrid_->options().on_cloud_failure == route::CloudFailurePolicy::fail) {
+            note("[the cloud endpoint failed: " + answer.error + "; the message was not answered]");
+            return true;
+        }
+        note("[the cloud endpoint failed: " + answer.error + "; the local model answers]");
+        return false;
+    }
+
     static constexpr const char* kHelp =
         "commands: /reset  /system TEXT  /save FILE  /load FILE  /stats  /help  /quit\n"
         "end a line with \\ to continue it; \"\"\" starts and ends a multi-line block;\n"
@@ -162,6 +216,8 @@ class ChatCli {
     ChatSession chat_;
     GenerateOptions gen_;
     GenerateResult last_;
+    std::unique_ptr<route::HybridRouter> hybrid_;  // --cloud
+    route::RouteRequest route_ = route::RouteRequest::automatic;
 };
 
 // Reads one message from the terminal: continuation lines after a trailing backslash, or a
@@ -262,6 +318,7 @@ Runner register_chat(CLI::App& app) {
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context size in tokens (default: min(train, 4096))");
     add_sampling_options(app, opt->sampling);
+    add_cloud_options(app, opt->cloud, /*with_route=*/true);
     return [opt] { return run_chat(*opt); };
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/cloud_options.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
 #include "cli/model_path.h"
@@ -45,12 +46,42 @@ struct RunOptions {
     std::string draft_model;
     int32_t draft_max = 8;
     bool lookup = false;
+    CloudCliOptions cloud;
 };
 
 void write_out(std::string_view text) {
     if (text.empty()) return;
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
+}
+
+// Routes the prompt; true when the cloud answered it (printed). After a cloud failure under
+// --cloud-fallback local, `shown` holds what was printed before the failure.
+bool answer_from_cloud(const RunOptions& opt, route::HybridOptions options, std::string& shown) {
+    route::HybridRouter hybrid(std::move(options));
+    const std::string texts[] = {opt.prompt};
+    const route::RouteDecision decision =
+        hybrid.decide(opt.prompt, texts, route::parse_route_request(opt.cloud.route));
+    if (!opt.quiet) report_route(decision);
+    if (decision.target != route::RouteTarget::cloud) return false;
+    const nlohmann::json messages =
+        nlohmann::json::array({{{"role", "user"}, {"content", opt.prompt}}});
+    const route::CloudAnswer answer =
+        hybrid.ask_cloud(messages, cloud_sampling(opt.sampling, opt.n_predict, opt.stop), decision,
+                         "pocket-run", [](std::string_view text) {
+                             write_out(text);
+                             return true;
+                         });
+    if (answer.ok) {
+        write_out("\n");
+        return true;
+    }
+    if (hybrid.options().on_cloud_failure == route::CloudFailurePolicy::fail)
+        fail("the cloud endpoint failed: ", answer.error);
+    std::fprintf(stderr, "pocket: the cloud endpoint failed (%s); the local model %s\n",
+                 answer.error.c_str(), answer.text.empty() ? "answers" : "continues");
+    shown = answer.text;
+    return false;
 }
 
 int run_generate(RunOptions opt) {
@@ -62,8 +93,17 @@ int run_generate(RunOptions opt) {
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
     const double load_ms = ms_since(t_load);
 
+    // Hybrid routing: a prompt the router finds hard is answered by the cloud endpoint; if that
+    // fails, the local model continues from what was already printed.
+    std::string shown;
+    if (auto hybrid_opts = hybrid_options(opt.cloud)) {
+        if (opt.echo) write_out(opt.prompt);
+        opt.echo = false;
+        if (answer_from_cloud(opt, std::move(*hybrid_opts), shown)) return kExitOk;
+    }
+
     const std::vector<TokenId> prompt =
-        model->tokenizer().encode(opt.prompt, /*add_special=*/true, opt.parse_special);
+        model->tokenizer().encode(opt.prompt + shown, /*add_special=*/true, opt.parse_special);
     if (prompt.empty())
         fail("the prompt is empty and the model adds no BOS token: nothing to start from");
     const int64_t budget = ctx.n_ctx() - static_cast<int64_t>(prompt.size());
@@ -142,6 +182,7 @@ Runner register_run(CLI::App& app) {
                    "Context size in tokens (default: min(train, 4096))");
     add_sampling_options(app, opt->sampling);
     add_structured_output_options(app, opt->structured);
+    add_cloud_options(app, opt->cloud, /*with_route=*/true);
     app.add_option("--draft", opt->draft_model,
                    "Speculative decoding with this draft model (same vocabulary)");
     app.add_option("--draft-max", opt->draft_max, "Tokens drafted per step")->capture_default_str();

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/cloud_options.h"
 #include "cli/commands.h"
 #include "cli/model_path.h"
 #include "pocket/core/error.h"
@@ -37,6 +38,7 @@ struct ServeOptions {
     bool quiet = false;
     int threads = 0;
     int http_threads = 64;
+    CloudCliOptions cloud;
 };
 
 std::string model_name(const std::filesystem::path& path) {
@@ -85,6 +87,9 @@ int run_serve(const ServeOptions& opt) {
         so.rag_indexes[name] = spec.substr(eq + 1);
     }
 
+    so.hybrid = hybrid_options(opt.cloud);
+    const std::string so_audit_log = so.hybrid ? so.hybrid->audit_log.string() : std::string();
+
     // Signals are taken by one thread with sigwait, which may then stop the server safely.
     sigset_t signals;
     sigemptyset(&signals);
@@ -98,6 +103,15 @@ int run_serve(const ServeOptions& opt) {
                  port);
     for (const auto& spec : server.pool().models()) std::fprintf(stderr, " %s", spec.name.c_str());
     std::fprintf(stderr, ")\n");
+    if (opt.cloud.url.empty()) {
+        std::fprintf(stderr, "pocket serve: no --cloud: every request is answered here\n");
+    } else {
+        std::fprintf(stderr,
+                     "pocket serve: hard requests go to %s (model %s, target share %.2f, PII %s); "
+                     "egress audit log %s\n",
+                     opt.cloud.url.c_str(), opt.cloud.model.c_str(), opt.cloud.cloud_share,
+                     opt.cloud.pii.c_str(), so_audit_log.c_str());
+    }
     if (opt.host != "127.0.0.1" && opt.host != "localhost" && opt.host != "::1" &&
         opt.api_key.empty())
         std::fprintf(stderr,
@@ -150,6 +164,7 @@ Runner register_serve(CLI::App& app) {
     app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");
     app.add_option("--http-threads", opt->http_threads, "Connections served at once")
         ->check(CLI::Range(4, 4096));
+    add_cloud_options(app, opt->cloud, /*with_route=*/false);
     return [opt] { return run_serve(*opt); };
 }
 

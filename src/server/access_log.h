@@ -22,6 +22,7 @@ struct AccessRecord {
     std::optional<std::int64_t> prompt_tokens;
     std::optional<std::int64_t> completion_tokens;
     std::string prompt;  // written only with log_prompts
+    std::string route;   // "local" or "cloud" when routing is on
 };
 
 // "2024-05-01T12:34:56.789Z"

@@ -294,7 +294,7 @@ ToolRequest parse_tools(const json& body) {
 }
 
 ChatPrompt chat_prompt(const serve::LoadedModel& model, const json& messages,
-                       const ToolRequest& tools, bool ollama) {
+                       const ToolRequest& tools, bool ollama, std::string_view assistant_prefix) {
     const ModelChatTemplate& tmpl = model.chat_template();
     ChatPrompt out;
     out.tool_format =
@@ -327,6 +327,16 @@ ChatPrompt chat_prompt(const serve::LoadedModel& model, const json& messages,
             throw bad_request(
                 cat("the model's chat template rejected the messages: ", e.description()),
                 "messages");
+        }
+    }
+    if (!assistant_prefix.empty()) {
+        const size_t begin = rendered.text.size();
+        rendered.text += assistant_prefix;
+        auto& ranges = rendered.input_ranges;  // kept sorted, disjoint and merged
+        if (!ranges.empty() && ranges.back().end == begin) {
+            ranges.back().end = rendered.text.size();
+        } else {
+            ranges.push_back({begin, rendered.text.size()});
         }
     }
     out.tokens = tokenize_rendered(model.model().tokenizer(), rendered);

@@ -48,8 +48,11 @@ struct ChatPrompt {
     ToolCallFormat tool_format = ToolCallFormat::None;
     std::string text;  // the rendered prompt (for --log-prompts)
 };
+// `assistant_prefix`: text of the answer the client has already seen (a cloud answer cut short),
+// appended after the generation prompt as input bytes, so the model continues it.
 ChatPrompt chat_prompt(const serve::LoadedModel& model, const json& messages,
-                       const ToolRequest& tools, bool ollama);
+                       const ToolRequest& tools, bool ollama,
+                       std::string_view assistant_prefix = {});
 
 // Text (or, for the OpenAI completions endpoint, token ids) to prompt tokens.
 // A message's content as text: a string, null (empty), or OpenAI content parts of type "text"

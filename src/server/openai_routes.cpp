@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "pocket/tokenizer/tokenizer.h"
+#include "server/chat_completion.h"
+#include "server/cloud_routes.h"
 #include "server/generation.h"
 #include "server/rag_routes.h"
 #include "server/streaming.h"
@@ -18,10 +20,6 @@ const std::string kFingerprint = "pocket-0.1.0";
 
 std::string finish_name(FinishReason reason) {
     return reason == FinishReason::Length ? "length" : "stop";
-}
-
-std::string sse(const json& event) {
-    return "data: " + dump_json(event) + "\n\n";
 }
 
 json token_bytes(const std::string& piece) {
@@ -154,9 +152,16 @@ void apply_response_format(const json& body, GenerateOptions& options, ServerCon
                         "response_format.json_schema.schema");
 }
 
+}  // namespace
+
+// One chat completion answered by the local model. `route` (null when routing is off) is this
+// request's routing decision, returned as `pocket.route` and the x-pocket-route header;
+// `continuation` is answer text the client has already seen, which the model continues.
 class ChatCompletion {
   public:
-    ChatCompletion(ServerContext& ctx, const json& body) : ctx_(ctx) {
+    ChatCompletion(ServerContext& ctx, const json& body, json route = nullptr,
+                   std::string_view continuation = {})
+        : ctx_(ctx), route_(std::move(route)) {
         model_ = ctx.model(string(body, "model").value_or(""));
         if (!model_->is_generator())
             throw bad_request(cat("model '", model_->name(), "' is an embedding model"), "model");
@@ -174,8 +179,8 @@ class ChatCompletion {
             prompt.tokens = grounding_->prompt.tokens;
             prompt.text = grounding_->prompt.rendered.text;
         } else {
-            prompt =
-                chat_prompt(*model_, required(array(body, "messages"), "messages"), tools_, false);
+            prompt = chat_prompt(*model_, required(array(body, "messages"), "messages"), tools_,
+                                 false, continuation);
         }
         tool_format_ = prompt.tool_format;
         // Tool-call markers may be special tokens ("<|python_tag|>", "[TOOL_CALLS]"): the parser
@@ -194,6 +199,7 @@ class ChatCompletion {
     }
 
     void respond(httplib::Response& res) {
+        if (!route_.is_null()) res.set_header("x-pocket-route", "local");
         if (grounding_ && !grounding_->prompt.relevant) {
             respond_no_answer(res);
             return;
@@ -235,24 +241,66 @@ class ChatCompletion {
                     {"system_fingerprint", kFingerprint},
                     {"choices", std::move(choices)},
                     {"usage", usage_json(prompt_tokens, completion, cached)}};
-        if (grounding_)
+        if (grounding_ || !route_.is_null())
             out["pocket"] =
                 pocket_extension(streams_.empty() ? std::string() : result_of(*streams_[0]).text);
         send_json(res, out);
     }
 
+    // Streams the answer into `sink`: the opening chunk of each choice when `head` (a fallback
+    // that continues a cut cloud stream has shown its own), the deltas, the closing chunks, usage
+    // when asked and [DONE]. False when the client went away.
+    bool pump(httplib::DataSink& sink, bool head) {
+        if (parsers_.size() != streams_.size()) {
+            for (size_t i = 0; i < streams_.size(); ++i) parsers_.emplace_back(tool_format_);
+            had_calls_.assign(streams_.size(), false);
+        }
+        StreamPump pump(sink, streams_);
+        if (head) {
+            std::string text;
+            for (size_t i = 0; i < streams_.size(); ++i) {
+                json first =
+                    chunk(json::array({delta_choice(i, {{"role", "assistant"}, {"content", ""}})}));
+                if (grounding_ || !route_.is_null()) first["pocket"] = pocket_extension({});
+                text += sse(first);
+            }
+            if (!pump.write(text)) return false;
+        }
+        const bool ok = pump.run([&](size_t i, serve::StreamEvent& e) { return on_event(i, e); },
+                                 [&](size_t i) { return on_end(i); }, ": keep-alive\n\n");
+        if (!ok) return false;
+        std::string tail;
+        if (include_usage_) {
+            json last = chunk(json::array());
+            last["usage"] = usage_json(prompt_tokens_, completion_, cached_);
+            tail += sse(last);
+        }
+        tail += "data: [DONE]\n\n";
+        if (!pump.write(tail)) return false;
+        sink.done();
+        return true;
+    }
+
+    // Cancels the generations (the client is gone before pump() ran).
+    void cancel() {
+        for (const auto& s : streams_) s->cancel();
+    }
+
   private:
     bool want_logprobs() const { return want_logprobs_; }
 
-    // {"rag": {"index", "answered", "dropped_sources", "citations": [...]}}; "cited" in each
-    // citation from `answer`.
+    // {"rag": {"index", "answered", "dropped_sources", "citations": [...]}, "route": {...}};
+    // "cited" in each citation from `answer`.
     json pocket_extension(std::string_view answer) const {
+        json ext = json::object();
+        if (!route_.is_null()) ext["route"] = route_;
+        if (!grounding_) return ext;
         const rag::GroundedPrompt& p = grounding_->prompt;
-        return {{"rag",
-                 {{"index", grounding_->index},
-                  {"answered", p.relevant},
-                  {"dropped_sources", p.dropped_sources},
-                  {"citations", rag::citations_json(p.sources, answer)}}}};
+        ext["rag"] = {{"index", grounding_->index},
+                      {"answered", p.relevant},
+                      {"dropped_sources", p.dropped_sources},
+                      {"citations", rag::citations_json(p.sources, answer)}};
+        return ext;
     }
 
     // Nothing in the index reached the relevance threshold: the fixed answer, without the model.
@@ -367,7 +415,8 @@ class ChatCompletion {
                 out += tool_deltas(i, parsers_[i].finish(), nullptr);
             const std::string finish = had_calls_[i] ? "tool_calls" : finish_name(r.finish);
             json last = chunk(json::array({delta_choice(i, json::object(), nullptr, finish)}));
-            if (grounding_) last["pocket"] = pocket_extension(r.text);
+            if (grounding_ || (route_.is_object() && route_.value("fallback", false)))
+                last["pocket"] = pocket_extension(r.text);
             out += sse(last);
             return out;
         } catch (const std::exception& e) {
@@ -376,42 +425,16 @@ class ChatCompletion {
     }
 
     void stream(httplib::Response& res) {
-        for (size_t i = 0; i < streams_.size(); ++i) parsers_.emplace_back(tool_format_);
-        had_calls_.assign(streams_.size(), false);
         auto self = std::make_shared<ChatCompletion>(std::move(*this));
         res.set_header("Cache-Control", "no-cache");
         res.set_chunked_content_provider(
             "text/event-stream",
-            [self](size_t, httplib::DataSink& sink) {
-                StreamPump pump(sink, self->streams_);
-                std::string head;
-                for (size_t i = 0; i < self->streams_.size(); ++i) {
-                    json first = self->chunk(json::array(
-                        {self->delta_choice(i, {{"role", "assistant"}, {"content", ""}})}));
-                    if (self->grounding_) first["pocket"] = self->pocket_extension({});
-                    head += sse(first);
-                }
-                if (!pump.write(head)) return false;
-                const bool ok =
-                    pump.run([&](size_t i, serve::StreamEvent& e) { return self->on_event(i, e); },
-                             [&](size_t i) { return self->on_end(i); }, ": keep-alive\n\n");
-                if (!ok) return false;
-                std::string tail;
-                if (self->include_usage_) {
-                    json last = self->chunk(json::array());
-                    last["usage"] =
-                        usage_json(self->prompt_tokens_, self->completion_, self->cached_);
-                    tail += sse(last);
-                }
-                tail += "data: [DONE]\n\n";
-                if (!pump.write(tail)) return false;
-                sink.done();
-                return true;
-            },
+            [self](size_t, httplib::DataSink& sink) { return self->pump(sink, true); },
             CancelOnRelease{self->streams_});
     }
 
     ServerContext& ctx_;
+    json route_;
     std::shared_ptr<const serve::LoadedModel> model_;
     bool stream_ = false;
     bool include_usage_ = false;
@@ -427,6 +450,32 @@ class ChatCompletion {
     int64_t created_ = unix_time();
     int64_t prompt_tokens_ = 0, completion_ = 0, cached_ = 0;
 };
+
+void answer_chat_locally(ServerContext& ctx, const json& body, const json& route,
+                         httplib::Response& res) {
+    ChatCompletion(ctx, body, route).respond(res);
+}
+
+bool stream_chat_locally(ServerContext& ctx, const json& body, const json& route,
+                         std::string_view shown, bool head, httplib::DataSink& sink) {
+    std::optional<ChatCompletion> chat;
+    try {
+        chat.emplace(ctx, body, route, shown);
+    } catch (const std::exception& e) {
+        const std::string event = sse(error_event(e)) + "data: [DONE]\n\n";
+        if (!sink.write(event.data(), event.size())) return false;
+        sink.done();
+        return true;
+    }
+    try {
+        return chat->pump(sink, head);
+    } catch (...) {
+        chat->cancel();
+        throw;
+    }
+}
+
+namespace {
 
 // /v1/completions prompts: a string, strings, token ids, or lists of token ids.
 std::vector<std::vector<TokenId>> completion_prompts(const json& body, const serve::LoadedModel& m,
@@ -714,7 +763,11 @@ void add_openai_routes(httplib::Server& http, ServerContext& ctx) {
     add_post(http, ctx, "/v1/chat/completions",
              [&ctx](const httplib::Request& req, httplib::Response& res) {
                  const json body = parse_body(req.body);
-                 ChatCompletion(ctx, body).respond(res);
+                 if (ctx.hybrid) {
+                     routed_chat(ctx, body, res);
+                 } else {
+                     ChatCompletion(ctx, body).respond(res);
+                 }
              });
     add_post(http, ctx, "/v1/completions",
              [&ctx](const httplib::Request& req, httplib::Response& res) {

@@ -95,6 +95,10 @@ std::string dump_json(const json& value) {
     return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string sse(const json& event) {
+    return "data: " + dump_json(event) + "\n\n";
+}
+
 void send_json(httplib::Response& res, const json& body, int status) {
     res.status = status;
     res.set_content(dump_json(body), "application/json");
@@ -146,6 +150,7 @@ ServerContext::ServerContext(ServerOptions opts)
       pool(options.pool),
       log(std::cerr, options.log_prompts),
       rag(open_rag_indexes(options.rag_indexes)) {
+    if (options.hybrid) hybrid = std::make_unique<route::HybridRouter>(*options.hybrid);
     metrics.set_slots_total(0);
 }
 
@@ -308,6 +313,7 @@ void Server::Impl::log_request(const httplib::Request& req, const httplib::Respo
     r.prompt_tokens = rec.prompt_tokens;
     r.completion_tokens = rec.completion_tokens;
     r.prompt = rec.prompt;
+    r.route = rec.route;
     ctx.log.write(r);
 }
 

@@ -11,6 +11,7 @@
 #include <httplib.h>
 
 #include "pocket/generate/grammar_constraint.h"
+#include "pocket/route/hybrid.h"
 #include "pocket/server/server.h"
 #include "server/access_log.h"
 #include "server/json_fields.h"
@@ -28,6 +29,7 @@ struct ServerContext {
     Metrics metrics;
     AccessLog log;
     std::shared_ptr<RagIndexes> rag;  // the --rag-index databases, opened at start
+    std::unique_ptr<route::HybridRouter> hybrid;  // --cloud: routing to the cloud endpoint
     std::atomic<bool> ready{false};
     std::atomic<bool> stopping{false};
     const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
@@ -55,6 +57,7 @@ struct RequestRecord {
     std::optional<int64_t> prompt_tokens;
     std::optional<int64_t> completion_tokens;
     std::string prompt;  // kept only with --log-prompts
+    std::string route;   // "local" or "cloud" when routing is on (--cloud)
 };
 RequestRecord& request_record();
 
@@ -64,6 +67,8 @@ void send_error(httplib::Response& res, const ApiError& error, bool ollama);
 // JSON text; invalid UTF-8 (a token's partial character in logprobs) becomes U+FFFD instead of
 // failing the response.
 std::string dump_json(const json& value);
+// One server-sent event carrying `event`: "data: JSON\n\n".
+std::string sse(const json& event);
 
 // A JSON body response.
 void send_json(httplib::Response& res, const json& body, int status = 200);

@@ -16,8 +16,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "pocket/route/hybrid.h"
 #include "pocket/serve/model_pool.h"
 
 namespace pocket::server {
@@ -41,6 +43,9 @@ struct ServerOptions {
     // never a path.
     std::map<std::string, std::filesystem::path> rag_indexes;
     serve::ModelPoolOptions pool;
+    // Hybrid routing (`--cloud`): chat completions the router finds hard go to this
+    // OpenAI-compatible endpoint, redacted, audited, re-hydrated; unset: nothing leaves.
+    std::optional<route::HybridOptions> hybrid;
 };
 
 class Server {
