@@ -88,8 +88,7 @@ fs::path default_audit_log_path() {
 namespace {
 
 std::unique_ptr<Router> load_router(const fs::path& path) {
-    if (path.empty())
-        fail("hybrid routing needs --router FILE (train one with `pocket router train`)");
+    if (path.empty()) return std::make_unique<Router>(Router::builtin());
     return std::make_unique<Router>(Router::load(path));
 }
 

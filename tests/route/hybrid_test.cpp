@@ -112,6 +112,21 @@ TEST(Hybrid, AutomaticDecisionFollowsTheRouterScoreAndThreshold) {
     EXPECT_LT(cloud, kPrompts.size());
 }
 
+TEST(Hybrid, WithoutARouterFileTheBuiltInRouterScores) {
+    Env s;
+    auto o = s.options();
+    o.router.clear();
+    HybridRouter hybrid(o);
+    const Router builtin = Router::builtin();
+    for (const std::string& p : kPrompts) {
+        const std::string texts[] = {p};
+        const RouteDecision d = hybrid.decide(p, texts);
+        ASSERT_TRUE(d.score);
+        EXPECT_DOUBLE_EQ(*d.score, builtin.score(p));
+        EXPECT_DOUBLE_EQ(*d.threshold, builtin.threshold_for_share(0.5));
+    }
+}
+
 TEST(Hybrid, ExtremeSharesRouteEverythingOneWay) {
     Env s;
     HybridRouter none(s.options(PiiPolicy::redact, 0.0));
