@@ -206,6 +206,22 @@ json HybridRouter::outbound_body(const json& request, Redaction& redaction) cons
     return body;
 }
 
+std::string cloud_failure_text(const CloudResult& result) {
+    if (result.ok) return {};
+    if (result.http_status < 400 || result.body.empty()) return result.error;
+    const json body = json::parse(result.body, nullptr, false);
+    std::string message;
+    if (body.is_object() && body.contains("error")) {
+        const json& e = body["error"];
+        if (e.is_object() && e.contains("message") && e["message"].is_string())
+            message = e["message"].get<std::string>();
+        else if (e.is_string())
+            message = e.get<std::string>();
+    }
+    if (message.size() > 300) message = message.substr(0, 300) + "...";
+    return message.empty() ? result.error : result.error + ": " + message;
+}
+
 EgressInfo egress_info(const RouteDecision& decision, const std::string& request_id) {
     EgressInfo info;
     info.route_reason = decision.reason;
@@ -255,7 +271,7 @@ CloudAnswer HybridRouter::ask_cloud(const json& messages, const json& extra,
     for (const auto& [choice, rest] : rehydrator.finish())
         if (choice == 0) emit(rest);
     answer.ok = answer.result.ok || (stopped && answer.result.error == "cancelled");
-    answer.error = answer.result.error;
+    answer.error = cloud_failure_text(answer.result);
     return answer;
 }
 

@@ -161,14 +161,15 @@ struct CloudStream {
         }
         const bool several =
             body.contains("n") && body["n"].is_number_integer() && body["n"].get<int64_t>() > 1;
+        const std::string why = route::cloud_failure_text(r);
         if (hybrid.options().on_cloud_failure == route::CloudFailurePolicy::fail || several) {
-            json error = openai_error_body(cloud_failed(r.error));
+            json error = openai_error_body(cloud_failed(why));
             set_route_field(error, decision.to_json());
             if (!write(sink, sse(error) + "data: [DONE]\n\n")) return false;
             sink.done();
             return true;
         }
-        return stream_chat_locally(ctx, body, fell_back(decision, r.error).to_json(), shown, !sent,
+        return stream_chat_locally(ctx, body, fell_back(decision, why).to_json(), shown, !sent,
                                    sink);
     }
 };
@@ -220,7 +221,8 @@ void routed_chat(ServerContext& ctx, const json& body, httplib::Response& res) {
         send_json(res, answer);
         return;
     }
-    const std::string error = r.ok ? "the answer is not a JSON object" : r.error;
+    const std::string error =
+        r.ok ? "the answer is not a JSON object" : route::cloud_failure_text(r);
     if (hybrid.options().on_cloud_failure == route::CloudFailurePolicy::fail) {
         res.set_header("x-pocket-route", "cloud");
         throw cloud_failed(error);

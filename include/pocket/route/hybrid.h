@@ -136,6 +136,10 @@ class HybridRouter {
     std::unique_ptr<CloudClient> client_;
 };
 
+// Why a cloud call failed, for people: CloudResult::error plus the endpoint's own message when
+// its error body has one ("HTTP 404: model 'x' not found").
+std::string cloud_failure_text(const CloudResult& result);
+
 // The redaction counts as an EgressInfo's map (kind -> count).
 EgressInfo egress_info(const RouteDecision& decision, const std::string& request_id);
 
