@@ -49,8 +49,7 @@ work=$(mktemp -d)
 cloud_pid=
 cleanup() {
     if [[ -n $cloud_pid ]]; then
-        kill -9 "$cloud_pid" 2>/dev/null
-        wait "$cloud_pid" 2>/dev/null
+        { kill -9 "$cloud_pid" && wait "$cloud_pid"; } 2>/dev/null
     fi
     rm -rf "$work"
 }
@@ -144,8 +143,7 @@ grep -q 'OK: 4 entries' "$work/verify.log" || fail "(b) audit: $(cat "$work/veri
 echo "ok - (b) pocket chat --route cloud: redacted; audit log: 2 requests, 2 outcomes, chain intact"
 
 # --- (c) a dead cloud: local fallback, said on stderr ----------------------------------------
-kill -9 "$cloud_pid"
-wait "$cloud_pid" 2>/dev/null || true
+{ kill -9 "$cloud_pid" && wait "$cloud_pid"; } 2>/dev/null || true  # (quiet: no "Killed")
 cloud_pid=
 "$pocket" run -m "$local_model" "${cloud_args[@]}" --route cloud -p "Once upon a time" -n 8 --temp 0 \
     >"$work/c-run.out" 2>"$work/c-run.err" || fail "(c) pocket run with a dead cloud failed"
