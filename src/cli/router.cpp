@@ -255,11 +255,15 @@ int run_cross_validation(const RouterCliOptions& o,
     return kExitOk;
 }
 
+// --router FILE, or the router built into pocket when none is given (as serve/run/chat do).
+rt::Router open_router(const RouterCliOptions& o) {
+    return o.router.empty() ? rt::Router::builtin() : rt::Router::load(o.router);
+}
+
 int run_eval(const RouterCliOptions& o) {
     const auto examples = read_examples(o);
     if (o.folds > 0) return run_cross_validation(o, examples);
-    if (o.router.empty()) fail("pocket router eval: give --router FILE or --cross-validate K");
-    const auto router = rt::Router::load(o.router);
+    const auto router = open_router(o);
     std::vector<double> scores, weak, strong;
     size_t sent = 0;
     for (const auto& e : examples) {
@@ -323,7 +327,7 @@ int run_eval(const RouterCliOptions& o) {
 // Scores prompts with a trained router: the score, where it goes at the trained threshold, and
 // the features that decided it.
 int run_score(const RouterCliOptions& o) {
-    const auto router = rt::Router::load(o.router);
+    const auto router = open_router(o);
     rt::RouterSignals signals;
     if (!o.language.empty()) signals.language = o.language;
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
@@ -373,7 +377,7 @@ Runner register_router(CLI::App& app) {
     auto* eval =
         app.add_subcommand("eval", "APGR, CPT(50%), CPT(80%) of a router on labelled prompts");
     add_data_options(*eval, *o);
-    eval->add_option("--router", o->router, "Trained router file");
+    eval->add_option("--router", o->router, "Trained router file (default: the built-in router)");
     eval->add_option("--cross-validate", o->folds,
                      "Train on K-1 folds of groups and measure on the held-out one, K times");
     eval->add_option("--group-by", o->group_by,
@@ -387,7 +391,7 @@ Runner register_router(CLI::App& app) {
         ->expected(1, -1);
     eval->add_flag("--json", o->json, "Print {\"apgr\",\"cpt50\",\"cpt80\",\"n\"} as JSON");
     auto* score = app.add_subcommand("score", "Score prompts with a trained router and say why");
-    score->add_option("--router", o->router, "Trained router file")->required();
+    score->add_option("--router", o->router, "Trained router file (default: the built-in router)");
     score->add_option("-p,--prompt", o->prompts, "A prompt to score (repeatable)")->required();
     score->add_option("--language", o->language,
                       "The prompt's language (ISO 639-1), as the language identifier would say");

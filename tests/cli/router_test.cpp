@@ -1,4 +1,5 @@
-// `pocket router train|eval` from the command line: the file it writes, the --json shapes.
+// `pocket router train|eval|score` from the command line: the file it writes, the --json shapes,
+// the built-in router without --router.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -77,12 +78,43 @@ TEST(CliRouter, CrossValidationJson) {
     EXPECT_TRUE(j["cloud_share"].is_number());
 }
 
+// Without --router, score and eval use the router compiled into pocket: the same output, to the
+// last digit, as giving them the source tree's data/router/default-router.gguf.
+TEST(CliRouter, WithoutRouterTheBuiltInOneDecides) {
+    const std::string file =
+        (std::filesystem::path(POCKET_SOURCE_DIR) / "data/router/default-router.gguf").string();
+    const std::vector<std::string> prompts = {"-p", "Write a haiku about autumn.", "-p",
+                                              "Prove that there are infinitely many primes."};
+    auto score = std::vector<std::string>{"router", "score", "--json"};
+    score.insert(score.end(), prompts.begin(), prompts.end());
+    auto score_file = score;
+    score_file.insert(score_file.end(), {"--router", file});
+    const auto builtin = run_pocket(score);
+    const auto loaded = run_pocket(score_file);
+    ASSERT_EQ(builtin.exit_code, 0) << builtin.err;
+    ASSERT_EQ(loaded.exit_code, 0) << loaded.err;
+    EXPECT_EQ(builtin.out, loaded.out);
+    EXPECT_EQ(nlohmann::json::parse(builtin.out).size(), 2u);
+
+    auto eval = std::vector<std::string>{"router", "eval", "--json"};
+    for (const auto& a : data_args()) eval.push_back(a);
+    auto eval_file = eval;
+    eval_file.insert(eval_file.end(), {"--router", file});
+    const auto e = run_pocket(eval);
+    const auto ef = run_pocket(eval_file);
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    ASSERT_EQ(ef.exit_code, 0) << ef.err;
+    EXPECT_EQ(e.out, ef.out);
+    EXPECT_EQ(nlohmann::json::parse(e.out)["n"].get<int>(), 100 + 135 + 152);
+}
+
 TEST(CliRouter, ErrorsAreReported) {
-    auto args = std::vector<std::string>{"router", "eval", "--json"};
+    auto args = std::vector<std::string>{"router", "eval", "--json", "--router",
+                                         "/nonexistent/router.gguf"};
     for (const auto& a : data_args()) args.push_back(a);
-    const auto r = run_pocket(args);  // neither --router nor --cross-validate
+    const auto r = run_pocket(args);
     EXPECT_NE(r.exit_code, 0);
-    EXPECT_NE(r.err.find("--router"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("/nonexistent/router.gguf"), std::string::npos) << r.err;
     const auto u = run_pocket({"router"});
     EXPECT_NE(u.exit_code, 0);
 }
