@@ -11,6 +11,7 @@
 #include <map>
 #include <numeric>
 #include <random>
+#include <span>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -65,6 +66,41 @@ void print_metrics(const char* label, const rt::RoutingMetrics& m) {
                 100 * m.cpt50, 100 * m.cpt80, m.n);
 }
 
+// A router's scores on labelled prompts beside the two models' results, and how many of the
+// prompts its trained threshold sends to the cloud.
+struct ScoredExamples {
+    std::vector<double> scores, weak, strong;
+    size_t sent = 0;
+
+    void add(const rt::Router& router, const rt::RoutingExample& e) {
+        scores.push_back(router.score(e.prompt));
+        weak.push_back(e.weak);
+        strong.push_back(e.strong);
+        sent += scores.back() >= router.threshold();
+    }
+    double share() const { return static_cast<double>(sent) / static_cast<double>(scores.size()); }
+};
+
+ScoredExamples score_examples(const rt::Router& router,
+                              std::span<const rt::RoutingExample> examples) {
+    ScoredExamples s;
+    for (const auto& e : examples) s.add(router, e);
+    return s;
+}
+
+// The share of `scores` that the online calibrator (starting at the router's threshold, aiming
+// at `target`) sends to the cloud when they arrive in an order shuffled with `rng`.
+double calibrated_share(const rt::Router& router, double target, const std::vector<double>& scores,
+                        std::mt19937& rng) {
+    std::vector<size_t> order(scores.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::shuffle(order.begin(), order.end(), rng);
+    rt::ShareCalibrator calibrator(router.threshold(), target);
+    size_t sent = 0;
+    for (const size_t k : order) sent += calibrator.route_to_cloud(scores[k]);
+    return static_cast<double>(sent) / static_cast<double>(scores.size());
+}
+
 int run_train(const RouterCliOptions& o) {
     const auto examples = read_examples(o);
     const auto start = std::chrono::steady_clock::now();
@@ -72,23 +108,16 @@ int run_train(const RouterCliOptions& o) {
     router.save(o.output);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::vector<double> scores, weak, strong;
-    size_t sent = 0;
-    for (const auto& e : examples) {
-        scores.push_back(router.score(e.prompt));
-        weak.push_back(e.weak);
-        strong.push_back(e.strong);
-        sent += scores.back() >= router.threshold();
-    }
+    const auto scored = score_examples(router, examples);
     std::printf("trained on %zu prompts in %.1f s; wrote %s (%ju bytes)\n", examples.size(),
                 seconds, o.output.c_str(),
                 static_cast<uintmax_t>(std::filesystem::file_size(o.output)));
     std::printf(
         "threshold %.4f for cloud share %.1f%% (realised on the training prompts: %.1f%%)\n",
-        router.threshold(), 100 * o.cloud_share,
-        100.0 * static_cast<double>(sent) / static_cast<double>(examples.size()));
+        router.threshold(), 100 * o.cloud_share, 100 * scored.share());
     try {
-        print_metrics("training data", rt::evaluate_routing(scores, weak, strong));
+        print_metrics("training data",
+                      rt::evaluate_routing(scored.scores, scored.weak, scored.strong));
     } catch (const Error&) {
         // No gap between the models in the training data: nothing to report.
     }
@@ -147,32 +176,19 @@ int run_cross_validation(const RouterCliOptions& o,
                 else
                     train.push_back(examples[i]);
             const auto router = rt::Router::train(train, train_options(o));
-            std::vector<double> scores, weak, strong;
-            size_t sent = 0;
-            for (const auto* e : test) {
-                scores.push_back(router.score(e->prompt));
-                weak.push_back(e->weak);
-                strong.push_back(e->strong);
-                sent += scores.back() >= router.threshold();
-            }
-            oof_scores.insert(oof_scores.end(), scores.begin(), scores.end());
-            oof_weak.insert(oof_weak.end(), weak.begin(), weak.end());
-            oof_strong.insert(oof_strong.end(), strong.begin(), strong.end());
-            const double share = static_cast<double>(sent) / static_cast<double>(test.size());
+            ScoredExamples scored;
+            for (const auto* e : test) scored.add(router, *e);
+            oof_scores.insert(oof_scores.end(), scored.scores.begin(), scored.scores.end());
+            oof_weak.insert(oof_weak.end(), scored.weak.begin(), scored.weak.end());
+            oof_strong.insert(oof_strong.end(), scored.strong.begin(), scored.strong.end());
+            const double share = scored.share();
             shares.push_back(share);
             // The same held-out prompts as a stream in random order through the online calibrator.
-            std::vector<size_t> order(scores.size());
-            std::iota(order.begin(), order.end(), size_t{0});
-            std::shuffle(order.begin(), order.end(), rng);
-            rt::ShareCalibrator calibrator(router.threshold(), o.cloud_share);
-            size_t calibrated_sent = 0;
-            for (const size_t k : order) calibrated_sent += calibrator.route_to_cloud(scores[k]);
-            const double calibrated =
-                static_cast<double>(calibrated_sent) / static_cast<double>(test.size());
-            calibrated_shares.push_back(calibrated);
+            calibrated_shares.push_back(
+                calibrated_share(router, o.cloud_share, scored.scores, rng));
             nlohmann::ordered_json j;
             try {
-                const auto m = rt::evaluate_routing(scores, weak, strong);
+                const auto m = rt::evaluate_routing(scored.scores, scored.weak, scored.strong);
                 apgr.push_back(m.apgr);
                 gaps.push_back((m.strong_mean - m.weak_mean) * static_cast<double>(m.n));
                 cpt50.push_back(m.cpt50);
@@ -264,16 +280,8 @@ int run_eval(const RouterCliOptions& o) {
     const auto examples = read_examples(o);
     if (o.folds > 0) return run_cross_validation(o, examples);
     const auto router = open_router(o);
-    std::vector<double> scores, weak, strong;
-    size_t sent = 0;
-    for (const auto& e : examples) {
-        scores.push_back(router.score(e.prompt));
-        weak.push_back(e.weak);
-        strong.push_back(e.strong);
-        sent += scores.back() >= router.threshold();
-    }
-    const auto m = rt::evaluate_routing(scores, weak, strong);
-    const double share = static_cast<double>(sent) / static_cast<double>(examples.size());
+    const auto scored = score_examples(router, examples);
+    const auto m = rt::evaluate_routing(scored.scores, scored.weak, scored.strong);
     if (o.json) {
         std::printf("%s\n", metrics_json(m).dump().c_str());
         return kExitOk;
@@ -311,16 +319,10 @@ int run_eval(const RouterCliOptions& o) {
     std::printf(
         "weak mean %.3f, strong mean %.3f; cloud share at the router's threshold: %.1f%% "
         "(trained for %.1f%%)\n",
-        m.weak_mean, m.strong_mean, 100 * share, 100 * router.trained_cloud_share());
-    std::vector<size_t> order(scores.size());
-    std::iota(order.begin(), order.end(), size_t{0});
+        m.weak_mean, m.strong_mean, 100 * scored.share(), 100 * router.trained_cloud_share());
     std::mt19937 rng(o.seed);
-    std::shuffle(order.begin(), order.end(), rng);
-    rt::ShareCalibrator calibrator(router.threshold(), router.trained_cloud_share());
-    size_t calibrated = 0;
-    for (const size_t k : order) calibrated += calibrator.route_to_cloud(scores[k]);
     std::printf("cloud share with the online calibrator (prompts in random order): %.1f%%\n",
-                100.0 * static_cast<double>(calibrated) / static_cast<double>(scores.size()));
+                100 * calibrated_share(router, router.trained_cloud_share(), scored.scores, rng));
     return kExitOk;
 }
 

@@ -755,6 +755,20 @@ void find_phones(std::string_view t, std::vector<PiiSpan>& out) {
     }
 }
 
+namespace {
+// A Spanish DNI or NIE starting at `begin` whose digits end at `digits_end`: an optional '-', the
+// check letter, no word character after it. Returns the end of the ID, 0 when the letter is
+// missing or does not match the digits.
+size_t es_check_letter_end(std::string_view t, size_t begin, size_t digits_end) {
+    size_t e = digits_end;
+    if (e < t.size() && t[e] == '-') ++e;
+    if (e < t.size() && is_upper(t[e]) && !word_at(t, e + 1) &&
+        es_dni_valid(t.substr(begin, e + 1 - begin)))
+        return e + 1;
+    return 0;
+}
+}  // namespace
+
 void find_national_ids(std::string_view t, std::vector<PiiSpan>& out) {
     for (size_t i = 0; i < t.size(); ++i) {
         char c = t[i];
@@ -773,12 +787,9 @@ void find_national_ids(std::string_view t, std::vector<PiiSpan>& out) {
             }
             // Spanish DNI "12345678Z" / "12345678-Z".
             if (n == 8) {
-                size_t e = i + 8;
-                if (e < t.size() && t[e] == '-') ++e;
-                if (e < t.size() && is_upper(t[e]) && !word_at(t, e + 1) &&
-                    es_dni_valid(t.substr(i, e + 1 - i))) {
-                    out.push_back({i, e + 1, PiiKind::national_id});
-                    i = e;
+                if (const size_t e = es_check_letter_end(t, i, i + 8)) {
+                    out.push_back({i, e, PiiKind::national_id});
+                    i = e - 1;
                     continue;
                 }
             }
@@ -799,12 +810,9 @@ void find_national_ids(std::string_view t, std::vector<PiiSpan>& out) {
             size_t k = i + 1;
             if (k < t.size() && t[k] == '-') ++k;
             if (digit_run(t, k) == 7) {
-                size_t e = k + 7;
-                if (e < t.size() && t[e] == '-') ++e;
-                if (e < t.size() && is_upper(t[e]) && !word_at(t, e + 1) &&
-                    es_dni_valid(t.substr(i, e + 1 - i))) {
-                    out.push_back({i, e + 1, PiiKind::national_id});
-                    i = e;
+                if (const size_t e = es_check_letter_end(t, i, k + 7)) {
+                    out.push_back({i, e, PiiKind::national_id});
+                    i = e - 1;
                     continue;
                 }
             }

@@ -560,16 +560,6 @@ std::string make_decoy(Rng& rng) {
     }
 }
 
-constexpr PiiKind kinds_in_turn[] = {PiiKind::email,
-                                     PiiKind::phone,
-                                     PiiKind::card,
-                                     PiiKind::iban,
-                                     PiiKind::ip,
-                                     PiiKind::national_id,
-                                     PiiKind::url_credentials,
-                                     PiiKind::secret,
-                                     PiiKind::private_term};
-
 // ---- real sentences ----
 
 std::string read_all(const std::filesystem::path& path) {
@@ -742,13 +732,14 @@ std::vector<LabelledText> make_pii_eval_set(std::span<const std::string> sentenc
                 item.text += ' ' + make_decoy(rng);
                 continue;
             }
-            Value v = make_value(kinds_in_turn[turn++ % std::size(kinds_in_turn)], rng);
+            // The kinds in turn, so every kind gets its share of values.
+            const PiiKind kind = kAllPiiKinds[turn++ % std::size(kAllPiiKinds)];
+            Value v = make_value(kind, rng);
             item.text += ' ';
             item.text += v.lead;
             size_t begin = item.text.size();
             item.text += v.value;
-            item.spans.push_back(
-                {begin, item.text.size(), kinds_in_turn[(turn - 1) % std::size(kinds_in_turn)]});
+            item.spans.push_back({begin, item.text.size(), kind});
             item.text += v.trail;
         }
         item.text.append(base, from, std::string::npos);
@@ -820,7 +811,7 @@ std::string format_pii_scores(const PiiScores& scores) {
             s.recall(), s.f1(), s.correct ? 100.0 * double(s.exact) / double(s.correct) : 0.0);
         out += buf;
     };
-    for (PiiKind kind : kinds_in_turn) {
+    for (PiiKind kind : kAllPiiKinds) {
         auto it = scores.kinds.find(kind);
         row(pii_kind_name(kind), it == scores.kinds.end() ? PiiKindScore{} : it->second);
     }

@@ -12,16 +12,6 @@ using namespace detail;
 
 namespace {
 
-constexpr PiiKind all_kinds[] = {PiiKind::email,
-                                 PiiKind::phone,
-                                 PiiKind::card,
-                                 PiiKind::iban,
-                                 PiiKind::ip,
-                                 PiiKind::national_id,
-                                 PiiKind::url_credentials,
-                                 PiiKind::secret,
-                                 PiiKind::private_term};
-
 // Which detector wins where two overlap: the more specific format first. A URL with credentials
 // contains something e-mail-like ("pass@host"); a key prefix or PEM block beats the generic
 // entropy token found inside it; checksum-verified numbers beat the looser phone patterns; a
@@ -210,7 +200,7 @@ namespace {
 
 // Length of a placeholder "[KIND_N]" at text[i] (text[i] == '['), 0 when there is none.
 size_t placeholder_length(std::string_view text, size_t i) {
-    for (PiiKind kind : all_kinds) {
+    for (PiiKind kind : kAllPiiKinds) {
         std::string_view name = pii_kind_name(kind);
         if (text.substr(i + 1, name.size()) != name) continue;
         size_t k = i + 1 + name.size();
@@ -225,7 +215,7 @@ size_t placeholder_length(std::string_view text, size_t i) {
 // Whether text (starting with '[', holding no ']') could still grow into a placeholder.
 bool placeholder_prefix(std::string_view text) {
     std::string_view rest = text.substr(1);
-    for (PiiKind kind : all_kinds) {
+    for (PiiKind kind : kAllPiiKinds) {
         std::string_view name = pii_kind_name(kind);
         if (rest.size() <= name.size()) {
             if (name.substr(0, rest.size()) == rest) return true;

@@ -116,6 +116,18 @@ EgressInfo info() {
 const char* const kCompletion =
     R"({"id":"c1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},"finish_reason":"stop"}]})";
 
+// A server that accepted the request and says nothing until `release` is set (at most 5 s).
+void answer_when_released(Fixture& f, const std::atomic<bool>& release) {
+    f.server.server().Post("/v1/chat/completions",
+                           [&f, &release](const httplib::Request& req, httplib::Response& res) {
+                               f.server.saw(req);
+                               for (int i = 0; i < 500 && !release; ++i) {
+                                   std::this_thread::sleep_for(10ms);
+                               }
+                               res.set_content(kCompletion, "application/json");
+                           });
+}
+
 std::string chunk(const std::string& text, bool finish = false) {
     json c = {{"object", "chat.completion.chunk"},
               {"choices",
@@ -293,17 +305,9 @@ TEST(CloudClient, UnreachablePortFailsToConnectQuickly) {
 }
 
 TEST(CloudClient, SilentServerHitsTheIdleTimeout) {
+    std::atomic<bool> release{false};  // outlives the server, whose handler reads it
     Fixture f;
-    std::atomic<bool> release{false};
-    f.server.server().Post("/v1/chat/completions",
-                           [&](const httplib::Request& req, httplib::Response& res) {
-                               f.server.saw(req);
-                               // Says nothing until the test is over (at most 5 s).
-                               for (int i = 0; i < 500 && !release; ++i) {
-                                   std::this_thread::sleep_for(10ms);
-                               }
-                               res.set_content(kCompletion, "application/json");
-                           });
+    answer_when_released(f, release);
     auto client = f.client(300ms);
     const auto start = Clock::now();
     const auto r = client.chat(kRequest, info());
@@ -320,8 +324,8 @@ TEST(CloudClient, SilentServerHitsTheIdleTimeout) {
 }
 
 TEST(CloudClient, OnEventReturningFalseCancels) {
+    std::atomic<bool> stop{false};  // outlives the server, whose handler reads it
     Fixture f;
-    std::atomic<bool> stop{false};
     f.server.server().Post("/v1/chat/completions",
                            [&](const httplib::Request& req, httplib::Response& res) {
                                f.server.saw(req);
@@ -352,16 +356,9 @@ TEST(CloudClient, OnEventReturningFalseCancels) {
 }
 
 TEST(CloudClient, ShouldStopCancelsWhileTheServerIsSilent) {
+    std::atomic<bool> release{false};  // outlives the server, whose handler reads it
     Fixture f;
-    std::atomic<bool> release{false};
-    f.server.server().Post("/v1/chat/completions",
-                           [&](const httplib::Request& req, httplib::Response& res) {
-                               f.server.saw(req);
-                               for (int i = 0; i < 500 && !release; ++i) {
-                                   std::this_thread::sleep_for(10ms);
-                               }
-                               res.set_content(kCompletion, "application/json");
-                           });
+    answer_when_released(f, release);
     auto client = f.client(10000ms);
     const auto start = Clock::now();
     const auto r = client.chat(kRequest, info(), {}, [&] { return Clock::now() - start > 200ms; });

@@ -30,6 +30,18 @@ enum class PiiKind {
     private_term
 };
 
+// Every kind, in the enum's order: what a placeholder's prefix can be, and the rows of the
+// evaluation's table.
+inline constexpr PiiKind kAllPiiKinds[] = {PiiKind::email,
+                                           PiiKind::phone,
+                                           PiiKind::card,
+                                           PiiKind::iban,
+                                           PiiKind::ip,
+                                           PiiKind::national_id,
+                                           PiiKind::url_credentials,
+                                           PiiKind::secret,
+                                           PiiKind::private_term};
+
 // "EMAIL", "PHONE", "CARD", "IBAN", "IP", "NATIONAL_ID", "URL_CREDENTIALS", "SECRET", "PRIVATE":
 // the placeholder's prefix and the audit log's key.
 std::string_view pii_kind_name(PiiKind kind);
