@@ -40,19 +40,38 @@ void add_structured_output_options(CLI::App& app, StructuredOutputOptions& o) {
     schema->excludes(json);
 }
 
+namespace {
+
+nlohmann::ordered_json read_schema(const std::string& path) {
+    try {
+        return nlohmann::ordered_json::parse(read_file(path));
+    } catch (const nlohmann::json::parse_error& e) {
+        fail(path, ": not valid JSON: ", e.what());
+    }
+}
+
+}  // namespace
+
+nlohmann::json openai_response_format(const StructuredOutputOptions& o) {
+    if (!o.schema_file.empty()) {
+        return {{"type", "json_schema"},
+                {"json_schema",
+                 {{"name", "output"},
+                  {"strict", true},
+                  {"schema", nlohmann::json::parse(read_schema(o.schema_file).dump())}}}};
+    }
+    if (o.json) return {{"type", "json_object"}};
+    return nullptr;
+}
+
 std::shared_ptr<const SamplingConstraint> make_structured_output(
     const StructuredOutputOptions& o, const tokenizer::Tokenizer& tokenizer) {
     std::shared_ptr<const Grammar> grammar;
     if (!o.grammar_file.empty()) {
         grammar = std::make_shared<const Grammar>(Grammar::parse_gbnf(read_file(o.grammar_file)));
     } else if (!o.schema_file.empty()) {
-        nlohmann::ordered_json schema;
-        try {
-            schema = nlohmann::ordered_json::parse(read_file(o.schema_file));
-        } catch (const nlohmann::json::parse_error& e) {
-            fail(o.schema_file, ": not valid JSON: ", e.what());
-        }
-        grammar = std::make_shared<const Grammar>(Grammar::from_json_schema(schema));
+        grammar =
+            std::make_shared<const Grammar>(Grammar::from_json_schema(read_schema(o.schema_file)));
     } else if (o.json) {
         grammar = std::make_shared<const Grammar>(Grammar::json());
     } else {

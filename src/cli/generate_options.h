@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "pocket/generate/sampling.h"
 
 namespace CLI {
@@ -28,6 +30,10 @@ struct StructuredOutputOptions {
     bool json = false;
 };
 void add_structured_output_options(CLI::App& app, StructuredOutputOptions& o);
+// The same request as an OpenAI `response_format` (json_schema or json_object), for a cloud
+// endpoint; null when there is none. A GBNF grammar has no OpenAI form: null as well, so check
+// grammar_file before sending a request out.
+nlohmann::json openai_response_format(const StructuredOutputOptions& o);
 // The constraint the options ask for, or nullptr. Throws pocket::Error for a bad grammar/schema.
 std::shared_ptr<const SamplingConstraint> make_structured_output(
     const StructuredOutputOptions& o, const tokenizer::Tokenizer& tokenizer);

@@ -60,27 +60,37 @@ void write_out(std::string_view text) {
 bool answer_from_cloud(const RunOptions& opt, route::HybridOptions options, std::string& shown) {
     route::HybridRouter hybrid(std::move(options));
     const std::string texts[] = {opt.prompt};
-    const route::RouteDecision decision =
-        hybrid.decide(opt.prompt, texts, route::parse_route_request(opt.cloud.route));
-    if (!opt.quiet) report_route(decision);
+    // A GBNF grammar has no OpenAI form: only the local model can follow it.
+    const bool grammar = !opt.structured.grammar_file.empty();
+    route::RouteDecision decision = hybrid.decide(
+        opt.prompt, texts,
+        grammar ? route::RouteRequest::local : route::parse_route_request(opt.cloud.route));
+    if (grammar) decision.reason = "--grammar: only the local model follows a GBNF grammar";
+    report_route(decision);  // also with -q: where the prompt went is not a timing detail
     if (decision.target != route::RouteTarget::cloud) return false;
     const nlohmann::json messages =
         nlohmann::json::array({{{"role", "user"}, {"content", opt.prompt}}});
+    nlohmann::json extra = cloud_sampling(opt.sampling, opt.n_predict, opt.stop);
+    if (nlohmann::json format = openai_response_format(opt.structured); !format.is_null())
+        extra["response_format"] = std::move(format);
     const route::CloudAnswer answer =
-        hybrid.ask_cloud(messages, cloud_sampling(opt.sampling, opt.n_predict, opt.stop), decision,
-                         "pocket-run", [](std::string_view text) {
-                             write_out(text);
-                             return true;
-                         });
+        hybrid.ask_cloud(messages, extra, decision, "pocket-run", [](std::string_view text) {
+            write_out(text);
+            return true;
+        });
     if (answer.ok) {
         write_out("\n");
         return true;
     }
     if (hybrid.options().on_cloud_failure == route::CloudFailurePolicy::fail)
         fail("the cloud endpoint failed: ", answer.error);
+    // Structured output starts its grammar afresh: a cut JSON answer is not continued.
+    const bool structured = !opt.structured.schema_file.empty() || opt.structured.json;
+    const bool continues = !answer.text.empty() && !structured;
+    if (!answer.text.empty() && !continues) write_out("\n");
     std::fprintf(stderr, "pocket: the cloud endpoint failed (%s); the local model %s\n",
-                 answer.error.c_str(), answer.text.empty() ? "answers" : "continues");
-    shown = answer.text;
+                 answer.error.c_str(), continues ? "continues" : "answers");
+    if (continues) shown = answer.text;
     return false;
 }
 

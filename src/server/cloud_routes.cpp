@@ -82,6 +82,18 @@ RouteDecision fell_back(RouteDecision decision, const std::string& error) {
     return decision;
 }
 
+// The endpoint's token counts, when it reports them, for the access log.
+void record_usage(const json& event) {
+    const auto usage = event.find("usage");
+    if (usage == event.end() || !usage->is_object()) return;
+    for (const auto& [field, slot] :
+         {std::pair{"prompt_tokens", &RequestRecord::prompt_tokens},
+          std::pair{"completion_tokens", &RequestRecord::completion_tokens}}) {
+        const auto n = usage->find(field);
+        if (n != usage->end() && n->is_number_integer()) request_record().*slot = n->get<int64_t>();
+    }
+}
+
 void set_route_field(json& event, const json& route) {
     if (!event.contains("pocket") || !event["pocket"].is_object()) event["pocket"] = json::object();
     event["pocket"]["route"] = route;
@@ -113,6 +125,7 @@ struct CloudStream {
             json event = json::parse(data, nullptr, false);
             std::string bytes;
             if (event.is_object()) {
+                record_usage(event);
                 rehydrator.push(event);
                 if (first) set_route_field(event, decision.to_json());
                 first = false;
@@ -215,6 +228,7 @@ void routed_chat(ServerContext& ctx, const json& body, httplib::Response& res) {
     route::CloudResult r = hybrid.client().chat(outbound, info);
     json answer = r.ok ? json::parse(r.body, nullptr, false) : json();
     if (r.ok && answer.is_object()) {
+        record_usage(answer);
         route::rehydrate_completion(answer, *redaction);
         set_route_field(answer, decision.to_json());
         res.set_header("x-pocket-route", "cloud");

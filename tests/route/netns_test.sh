@@ -130,6 +130,17 @@ grep -Eq '^pocket: route cloud .*EMAIL 1' "$work/b-run.err" ||
     fail "(b) no 'pocket: route cloud (... EMAIL 1)' line on stderr: $(cat "$work/b-run.err")"
 echo "ok - (b) pocket run --route cloud: the cloud saw [EMAIL_1], not the address; stderr: $(head -1 "$work/b-run.err")"
 
+# The answer comes back re-hydrated: a schema whose only allowed value is the placeholder makes the
+# cloud answer with it, and the user sees the address.
+printf '%s' '{"type":"object","properties":{"to":{"type":"string","enum":["[EMAIL_1]"]}},"required":["to"]}' \
+    >"$work/schema.json"
+"$pocket" run -m "$local_model" "${cloud_args[@]}" --route cloud -p "$prompt" -n 48 --temp 0 \
+    --json-schema "$work/schema.json" >"$work/b-json.out" 2>"$work/b-json.err" ||
+    fail "(b) pocket run --json-schema --route cloud failed: $(cat "$work/b-json.err")"
+grep -Eq "\"to\" *: *\"$email\"" "$work/b-json.out" ||
+    fail "(b) the forced placeholder was not re-hydrated: $(cat "$work/b-json.out")"
+echo "ok - (b) pocket run: the cloud answered [EMAIL_1], the user read $email"
+
 before=$(grep -c '\[EMAIL_1\]' "$work/cloud.log")
 printf '%s\n' "$prompt" | "$pocket" chat -m "$local_model" "${cloud_args[@]}" --route cloud \
     -n 8 --temp 0 >"$work/b-chat.out" 2>"$work/b-chat.err" || fail "(b) pocket chat --route cloud failed"
@@ -139,8 +150,8 @@ grep -q "$email" "$work/cloud.log" && fail "(b) pocket chat: the e-mail address 
 grep -q 'route cloud' "$work/b-chat.err" || fail "(b) pocket chat: no 'route cloud' line on stderr"
 [[ -s $work/b-chat.out ]] || fail "(b) pocket chat printed nothing"
 "$pocket" audit verify "$work/audit.jsonl" >"$work/verify.log" 2>&1 || fail "(b) the audit log does not verify"
-grep -q 'OK: 4 entries' "$work/verify.log" || fail "(b) audit: $(cat "$work/verify.log")"
-echo "ok - (b) pocket chat --route cloud: redacted; audit log: 2 requests, 2 outcomes, chain intact"
+grep -q 'OK: 6 entries' "$work/verify.log" || fail "(b) audit: $(cat "$work/verify.log")"
+echo "ok - (b) pocket chat --route cloud: redacted; audit log: 3 requests, 3 outcomes, chain intact"
 
 # --- (c) a dead cloud: local fallback, said on stderr ----------------------------------------
 { kill -9 "$cloud_pid" && wait "$cloud_pid"; } 2>/dev/null || true  # (quiet: no "Killed")
@@ -156,7 +167,7 @@ grep -Eiq 'connect|refused' <<<"$line" || fail "(c) the line does not say why: $
 grep -Eiq 'local' <<<"$line" || fail "(c) the line does not say the local model answered: $line"
 # The attempt is in the audit log with its outcome.
 "$pocket" audit verify "$work/audit.jsonl" >"$work/verify.log" 2>&1 || fail "(c) the audit log does not verify"
-grep -q 'OK: 6 entries' "$work/verify.log" || fail "(c) audit: $(cat "$work/verify.log")"
+grep -q 'OK: 8 entries' "$work/verify.log" || fail "(c) audit: $(cat "$work/verify.log")"
 grep -q '"outcome":"connect failed' "$work/audit.jsonl" || fail "(c) no 'connect failed' outcome in the audit log"
 echo "ok - (c) dead cloud: local answer, outcome audited; stderr: $line"
 
