@@ -1,6 +1,6 @@
 // The redactor measured on the labelled set: synthetic personal data of every kind inserted into
 // real sentences from the shared data sets (WikiText-2, SciFact abstracts, NQ-open questions,
-// MT-Bench prompts). Prints the table docs/ROUTING-redaction.md quotes and holds the floors.
+// MT-Bench prompts). Prints the table docs/ROUTING.md quotes and holds the floors.
 #include <gtest/gtest.h>
 
 #include <cstdio>

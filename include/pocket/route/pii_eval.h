@@ -3,7 +3,7 @@
 // precision and recall on it. The real text (Wikipedia articles, scientific abstracts, search
 // questions, chat prompts) is what makes the precision honest: it is full of years, dates, prices,
 // citations, measurements and version-like numbers that must not be flagged. See
-// docs/ROUTING-redaction.md for the method and the numbers.
+// docs/ROUTING.md for the method and the numbers.
 #pragma once
 
 #include <cstddef>

@@ -5,7 +5,7 @@
 // streams. The detectors favour checksums and strict formats over loose patterns, because a false
 // positive costs the cloud model context it needs (a year, a price, a version number) and a false
 // negative leaks data. Which formats are recognised, and the measured precision and recall, are in
-// docs/ROUTING-redaction.md.
+// docs/ROUTING.md.
 #pragma once
 
 #include <cstddef>

@@ -73,7 +73,7 @@ class Router {
     static Router from_bytes(std::span<const uint8_t> bytes, std::string name = "router");
     // The router compiled into pocket, used when no --router is given: data/router/
     // default-router.gguf of the source tree (scripts/train-default-router; trained on MMLU and
-    // GSM8K, see docs/ROUTING-router.md). Each call parses it anew (~40 ms, mostly the
+    // GSM8K, see docs/ROUTING.md). Each call parses it anew (~40 ms, mostly the
     // tokenizer's JSON): load it once and keep it.
     static Router builtin();
     // Its file image, as compiled in.
