@@ -81,6 +81,9 @@ std::optional<route::HybridOptions> hybrid_options(const CloudCliOptions& o) {
     h.audit_log =
         o.audit_log.empty() ? route::default_audit_log_path() : std::filesystem::path(o.audit_log);
     h.language_model = o.langid;
+    // The router's recent scores (numbers only) live beside the audit log, so one-prompt runs
+    // calibrate the cloud share too.
+    h.calibration = h.audit_log.parent_path() / "router-calibration.json";
     return h;
 }
 

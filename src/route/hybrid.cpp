@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "pocket/core/error.h"
@@ -76,13 +77,34 @@ std::string RouteDecision::summary() const {
     return out.str();
 }
 
-fs::path default_audit_log_path() {
+namespace {
+
+fs::path state_dir() {
     if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state)
-        return fs::path(state) / "pocket" / "egress-audit.jsonl";
+        return fs::path(state) / "pocket";
     const char* home = std::getenv("HOME");
     if (!home || !*home)
         fail("neither XDG_STATE_HOME nor HOME is set: give the egress audit log with --audit-log");
-    return fs::path(home) / ".local" / "state" / "pocket" / "egress-audit.jsonl";
+    return fs::path(home) / ".local" / "state" / "pocket";
+}
+
+void create_parent(const fs::path& path) {
+    if (!path.has_parent_path()) return;
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) fail("cannot create the folder ", path.parent_path(), ": ", ec.message());
+}
+
+// Starting threshold before the calibrator has seen enough of this traffic: 20 decisions (not
+// the calibrator's default 100) because the trained threshold can be far off for chat prompts.
+constexpr size_t kCalibrationWarmup = 20;
+constexpr size_t kCalibrationWindow = 1000;
+constexpr size_t kSaveEvery = 50;
+
+}  // namespace
+
+fs::path default_audit_log_path() {
+    return state_dir() / "egress-audit.jsonl";
 }
 
 namespace {
@@ -94,13 +116,24 @@ std::unique_ptr<Router> load_router(const fs::path& path) {
 
 std::shared_ptr<AuditLog> open_audit_log(fs::path path) {
     if (path.empty()) path = default_audit_log_path();
-    if (path.has_parent_path()) {
-        std::error_code ec;
-        fs::create_directories(path.parent_path(), ec);
-        if (ec)
-            fail("cannot create the audit log's folder ", path.parent_path(), ": ", ec.message());
-    }
+    create_parent(path);
     return std::make_shared<AuditLog>(std::move(path));
+}
+
+// The remembered scores when the file is for this router and share; nothing otherwise (a missing,
+// damaged or foreign file only costs the warm-up again).
+std::vector<double> read_calibration(const fs::path& path, const std::string& router_id,
+                                     double share) {
+    std::ifstream in(path);
+    if (!in) return {};
+    const json j = json::parse(in, nullptr, false);
+    if (!j.is_object() || j.value("router", "") != router_id ||
+        j.value("cloud_share", -1.0) != share || !j.contains("scores") || !j["scores"].is_array())
+        return {};
+    std::vector<double> scores;
+    for (const json& s : j["scores"])
+        if (s.is_number() && std::isfinite(s.get<double>())) scores.push_back(s.get<double>());
+    return scores;
 }
 
 }  // namespace
@@ -114,7 +147,13 @@ HybridRouter::HybridRouter(HybridOptions options)
     if (!(options_.cloud_share >= 0 && options_.cloud_share <= 1))
         fail("the cloud share must be between 0 and 1, not ", options_.cloud_share);
     calibrator_ = std::make_unique<ShareCalibrator>(
-        router_->threshold_for_share(options_.cloud_share), options_.cloud_share);
+        router_->threshold_for_share(options_.cloud_share), options_.cloud_share,
+        kCalibrationWindow, kCalibrationWarmup);
+    router_id_ = options_.router.empty() ? "builtin" : fs::absolute(options_.router).string();
+    if (!options_.calibration.empty())
+        for (const double s :
+             read_calibration(options_.calibration, router_id_, options_.cloud_share))
+            calibrator_->observe(s);
     if (!options_.language_model.empty())
         langid_ =
             std::make_unique<LanguageIdentifier>(LanguageIdentifier::load(options_.language_model));
@@ -122,7 +161,33 @@ HybridRouter::HybridRouter(HybridOptions options)
     client_ = std::make_unique<CloudClient>(options_.cloud, open_audit_log(options_.audit_log));
 }
 
-HybridRouter::~HybridRouter() = default;
+HybridRouter::~HybridRouter() {
+    try {
+        save_calibration();
+    } catch (const std::exception&) {
+        // Losing the remembered scores only costs the warm-up next time.
+    }
+}
+
+void HybridRouter::save_calibration() const {
+    if (options_.calibration.empty()) return;
+    const std::vector<double> scores = calibrator_->recent();
+    if (scores.empty()) return;
+    std::lock_guard lock(save_mutex_);
+    create_parent(options_.calibration);
+    const json j = {
+        {"router", router_id_}, {"cloud_share", options_.cloud_share}, {"scores", scores}};
+    fs::path tmp = options_.calibration;
+    tmp += ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << j.dump() << '\n';
+        if (!out) fail("cannot write ", tmp);
+    }
+    std::error_code ec;
+    fs::rename(tmp, options_.calibration, ec);  // whole or not at all
+    if (ec) fail("cannot replace ", options_.calibration, ": ", ec.message());
+}
 
 double HybridRouter::threshold() const {
     return calibrator_->threshold();
@@ -160,6 +225,13 @@ RouteDecision HybridRouter::decide(std::string_view prompt, std::span<const std:
     d.score = router_->score(prompt, signals);
     d.threshold = calibrator_->threshold();
     const bool cloud = calibrator_->route_to_cloud(*d.score);
+    if (++decisions_ % kSaveEvery == 0) {
+        try {
+            save_calibration();
+        } catch (const std::exception&) {
+            // As in the destructor: routing goes on.
+        }
+    }
     d.target = cloud ? RouteTarget::cloud : RouteTarget::local;
     d.reason = cat("router score ", fixed(*d.score), cloud ? " >= " : " < ", fixed(*d.threshold));
     return d;

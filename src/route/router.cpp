@@ -426,9 +426,23 @@ double ShareCalibrator::threshold() const {
 bool ShareCalibrator::route_to_cloud(double score) {
     std::lock_guard lock(mutex_);
     const bool cloud = score >= threshold_locked();
+    remember_locked(score);
+    return cloud;
+}
+
+void ShareCalibrator::observe(double score) {
+    std::lock_guard lock(mutex_);
+    remember_locked(score);
+}
+
+void ShareCalibrator::remember_locked(double score) {
     recent_.push_back(score);
     if (recent_.size() > window_) recent_.pop_front();
-    return cloud;
+}
+
+std::vector<double> ShareCalibrator::recent() const {
+    std::lock_guard lock(mutex_);
+    return {recent_.begin(), recent_.end()};
 }
 
 // ---- training ----

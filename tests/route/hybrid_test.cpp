@@ -144,6 +144,41 @@ TEST(Hybrid, ExtremeSharesRouteEverythingOneWay) {
     }
 }
 
+TEST(Hybrid, CalibrationCarriesAcrossRuns) {
+    Env s;
+    auto o = s.options(PiiPolicy::redact, 0.5);
+    o.calibration = s.dir / "state" / "calibration.json";
+    const Router router = Router::load(small_router_file());
+    ShareCalibrator expected(router.threshold_for_share(0.5), 0.5, 1000, 20);
+    {
+        HybridRouter first(o);
+        for (int i = 0; i < 30; ++i) {
+            const std::string& p = kPrompts[static_cast<size_t>(i) % kPrompts.size()];
+            const std::string texts[] = {p};
+            first.decide(p, texts);
+            expected.observe(router.score(p));
+        }
+        // Overrides are not the router's traffic: they do not move the calibration.
+        const std::string texts[] = {kPrompts[0]};
+        first.decide(kPrompts[0], texts, RouteRequest::cloud);
+    }
+    ASSERT_TRUE(std::filesystem::exists(o.calibration));
+    const std::string saved = test::read_file_bytes(o.calibration);
+    EXPECT_EQ(saved.find("2 + 2"), std::string::npos);  // scores only, never text
+    HybridRouter second(o);
+    EXPECT_DOUBLE_EQ(second.threshold(), expected.threshold());
+    EXPECT_NE(second.threshold(), router.threshold_for_share(0.5));
+    // Another share (or router) starts afresh from the trained threshold.
+    o.cloud_share = 0.3;
+    HybridRouter other(o);
+    EXPECT_DOUBLE_EQ(other.threshold(), router.threshold_for_share(0.3));
+    // A damaged file costs only the warm-up.
+    std::ofstream(o.calibration) << "{not json";
+    o.cloud_share = 0.5;
+    HybridRouter damaged(o);
+    EXPECT_DOUBLE_EQ(damaged.threshold(), router.threshold_for_share(0.5));
+}
+
 TEST(Hybrid, OverridesAndPiiPolicy) {
     Env s;
     const std::string pii = "Mail jane.doe@example.com about Project Falcon.";

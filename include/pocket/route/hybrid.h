@@ -9,10 +9,12 @@
 // routed there unless the user configured an endpoint.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -76,6 +78,10 @@ struct HybridOptions {
     CloudFailurePolicy on_cloud_failure = CloudFailurePolicy::local;
     std::filesystem::path audit_log;       // empty: default_audit_log_path()
     std::filesystem::path language_model;  // fastText lid.176; empty: no language signal
+    // Where the router's recent scores (numbers only, never text) are kept between runs, so the
+    // threshold that realises cloud_share follows this user's traffic also across one-prompt
+    // `pocket run`s; empty: kept in memory only.
+    std::filesystem::path calibration;
 };
 
 // The last answer text produced by ask_cloud, re-hydrated, and how the call went.
@@ -126,6 +132,9 @@ class HybridRouter {
     const Redactor& redactor() const { return redactor_; }
     const Router& router() const { return *router_; }
     double threshold() const;  // the calibrated threshold now
+    // Writes the recent scores to options().calibration (also done every 50 automatic decisions
+    // and on destruction). Throws pocket::Error when the file cannot be written.
+    void save_calibration() const;
 
   private:
     HybridOptions options_;
@@ -134,6 +143,9 @@ class HybridRouter {
     std::unique_ptr<LanguageIdentifier> langid_;
     Redactor redactor_;
     std::unique_ptr<CloudClient> client_;
+    std::string router_id_;  // which router the remembered scores belong to
+    std::atomic<size_t> decisions_{0};
+    mutable std::mutex save_mutex_;
 };
 
 // Why a cloud call failed, for people: CloudResult::error plus the endpoint's own message when

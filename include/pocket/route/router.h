@@ -116,11 +116,16 @@ class ShareCalibrator {
                     size_t warmup = 100);
     // Records the score and says whether it goes to the cloud (score >= the current threshold).
     bool route_to_cloud(double score);
+    // Records a score without deciding on it: scores remembered from earlier runs.
+    void observe(double score);
+    // The scores in the window, oldest first (to carry the calibration across runs).
+    std::vector<double> recent() const;
     double threshold() const;
     double cloud_share() const { return share_; }
 
   private:
     double threshold_locked() const;
+    void remember_locked(double score);
     double fallback_, share_;
     size_t window_, warmup_;
     mutable std::mutex mutex_;
