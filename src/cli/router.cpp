@@ -266,7 +266,7 @@ int run_cross_validation(const RouterCliOptions& o,
     std::printf("held-out cloud share at the trained threshold: %.1f%% ± %.1f (target %.1f%%)\n",
                 100 * mean_of(shares), 100 * sd_of(shares), 100 * o.cloud_share);
     std::printf(
-        "held-out cloud share, online-calibrated (window 1000, warm-up 100): %.1f%% ± %.1f\n",
+        "held-out cloud share, online-calibrated (window 1000, warm-up 20): %.1f%% ± %.1f\n",
         100 * mean_of(calibrated_shares), 100 * sd_of(calibrated_shares));
     return kExitOk;
 }

@@ -95,11 +95,7 @@ void create_parent(const fs::path& path) {
     if (ec) fail("cannot create the folder ", path.parent_path(), ": ", ec.message());
 }
 
-// Starting threshold before the calibrator has seen enough of this traffic: 20 decisions (not
-// the calibrator's default 100) because the trained threshold can be far off for chat prompts.
-constexpr size_t kCalibrationWarmup = 20;
-constexpr size_t kCalibrationWindow = 1000;
-constexpr size_t kSaveEvery = 50;
+constexpr size_t kSaveEvery = 50;  // automatic decisions between saves of the calibration
 
 }  // namespace
 
@@ -147,8 +143,7 @@ HybridRouter::HybridRouter(HybridOptions options)
     if (!(options_.cloud_share >= 0 && options_.cloud_share <= 1))
         fail("the cloud share must be between 0 and 1, not ", options_.cloud_share);
     calibrator_ = std::make_unique<ShareCalibrator>(
-        router_->threshold_for_share(options_.cloud_share), options_.cloud_share,
-        kCalibrationWindow, kCalibrationWarmup);
+        router_->threshold_for_share(options_.cloud_share), options_.cloud_share);
     router_id_ = options_.router.empty() ? "builtin" : fs::absolute(options_.router).string();
     if (!options_.calibration.empty())
         for (const double s :
