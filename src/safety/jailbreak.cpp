@@ -234,8 +234,9 @@ char leet_letter(char c) {
 
 // Spells out leetspeak words ("h0w", "b0mb", "m4k3", "@ss3mbly"): a run of letters and leet
 // characters with at least two letters and a leet character between letters. Version numbers,
-// "mp3", "Python3" and "COVID19" (digits only at the end) are left alone.
-bool normalise_leet(std::string& text) {
+// "mp3", "Python3" and "COVID19" (digits only at the end) are left alone. With `loose` (the text
+// has such words already), short words with leet at an edge count too ("t0", "m3", "4ll").
+bool normalise_leet(std::string& text, bool loose) {
     bool changed = false;
     size_t i = 0;
     while (i < text.size()) {
@@ -271,7 +272,9 @@ bool normalise_leet(std::string& text) {
             }
         }
         // '!' and '$' often end or start ordinary words ("hi!", "$5"): only inner ones count.
-        if (letters < 2 || !inner_leet) continue;
+        const bool strong = letters >= 2 && inner_leet;
+        const bool weak = loose && letters >= 1 && end - begin >= 2 && letters < end - begin;
+        if (!strong && !weak) continue;
         for (size_t k = begin; k < end; ++k) {
             if (!is_alpha(text[k])) {
                 text[k] = leet_letter(text[k]);
@@ -305,7 +308,8 @@ Unwrapped unwrap_jailbreak(std::string_view text) {
         kept += '\n';
         kept += d;
     }
-    const bool leet = normalise_leet(kept);
+    const bool leet = normalise_leet(kept, /*loose=*/false);
+    if (leet) normalise_leet(kept, /*loose=*/true);
 
     if (roleplay) out.flags.emplace_back("roleplay");
     if (override) out.flags.emplace_back("override");
