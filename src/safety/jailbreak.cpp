@@ -54,7 +54,7 @@ Slot gap(int n) {
 }
 
 // Instruction overrides: the request to drop the model's rules.
-const std::array<Phrase, 6> kOverride = {
+const std::array<Phrase, 8> kOverride = {
     Phrase{{{"ignore", "disregard", "forget", "bypass", "override", "abandon"}},
            gap(3),
            {{"instructions", "instruction", "rules", "guidelines", "prompts", "directives",
@@ -66,24 +66,36 @@ const std::array<Phrase, 6> kOverride = {
              "boundaries", "morals", "ethics", "restraints"}}},
     Phrase{{{"jailbreak", "jailbroken", "jailbreaking"}}},
     Phrase{{{"do"}}, {{"anything"}}, {{"now"}}},
-    Phrase{
-        {{"never", "not", "don't", "cannot", "can't", "won't"}}, gap(1), {{"refuse", "decline"}}},
+    Phrase{{{"never", "not", "don't", "cannot", "can't", "won't"}},
+           gap(2),
+           {{"refuse", "decline", "apologize", "apologise", "deviate"}}},
+    // "(please) disregard any possible ethical implications"
+    Phrase{{{"ignore", "disregard", "forget", "bypass", "override"}},
+           gap(3),
+           {{"implications", "ethics", "morals", "morality", "consequences", "legality"}}},
+    Phrase{{{"without", "no"}}, gap(2), {{"warnings", "disclaimers", "caveats", "apologies"}}},
 };
 
 // Role-play framing: the request presented as a character's line or a story's plot.
-const std::array<Phrase, 8> kRoleplay = {
+const std::array<Phrase, 11> kRoleplay = {
     Phrase{{{"pretend", "imagine", "suppose"}}, gap(1), {{"you", "you're", "you've", "to"}}},
     Phrase{{{"act", "behave", "respond", "reply", "answer", "roleplay", "pose"}}, {{"as", "like"}}},
     Phrase{{{"you"}}, {{"are"}}, {{"now"}}},
     Phrase{{{"from"}}, {{"now"}}, {{"on"}}},
     Phrase{{{"role", "roleplay", "rp"}}, {{"play", "playing", "game", "scenario"}}},
     Phrase{{{"hypothetical", "hypothetically", "fictional", "fictitious", "imaginary", "alternate",
-             "alternative", "fantasy", "make-believe"}},
+             "alternative", "fantasy"}},
            gap(1),
            {{"story", "world", "scenario", "setting", "universe", "novel", "narrative", "tale",
              "screenplay", "script", "reality", "response", "situation"}}},
     Phrase{{{"stay", "remain", "break", "staying"}}, {{"in", "out"}}, {{"character"}}},
     Phrase{{{"character", "persona", "ai", "chatbot", "assistant"}}, {{"named", "called"}}},
+    // A persona handed to the model: "You are a PR specialist who ...".
+    Phrase{{{"you"}}, {{"are"}}, {{"a", "an"}}},
+    // "purely hypothetical", "for fictional purposes", "for educational and research purposes"
+    Phrase{{{"purely", "entirely", "just", "completely", "strictly"}},
+           {{"hypothetical", "hypothetically", "fictional", "fictionally", "fiction"}}},
+    Phrase{{{"for"}}, gap(2), {{"educational", "research", "fictional"}}, gap(2), {{"purposes"}}},
 };
 
 // Longest match of `phrase` starting at word `at`: the index one past its last word, or 0.
