@@ -89,7 +89,7 @@ TEST(Classifier, ScoresAreReproducibleAcrossRunsThreadsAndIsas) {
     }
     std::string shown;
     for (const double s : reference) shown += std::to_string(s) + " ";
-    EXPECT_EQ(digest, 0x8625210b0eefeeb9ULL)
+    EXPECT_EQ(digest, 0x5be5bacaed99b7a2ULL)
         << "scores " << shown << "digest 0x" << std::hex << digest;
 }
 
@@ -105,8 +105,8 @@ TEST(Classifier, HandWrittenPrompts) {
     const auto hate = g->check({kProbe[5]});
     EXPECT_FALSE(hate.safe) << hate.score;
     EXPECT_NE(std::find(hate.categories.begin(), hate.categories.end(), 10), hate.categories.end());
-    // A response is judged by itself, not by its prompt's words. (Short refusals such as "I can't
-    // help with that." still score unsafe: docs/SAFETY.md, what is not met.)
+    // A response is judged by itself, not by its prompt's words: a plain refusal is safe.
+    EXPECT_TRUE(g->check({kProbe[1], std::string_view("Sorry, I am not able to do this.")}).safe);
     const std::string_view answer =
         "Here is a recipe for banana bread: mash three bananas, mix with flour and sugar, and "
         "bake for an hour.";
