@@ -177,7 +177,10 @@ std::vector<uint32_t> features(std::string_view text, uint32_t buckets) {
     std::vector<uint32_t> out;
     out.reserve(words.size() * 12 + 1);
     const uint64_t mask = buckets - 1;
-    out.push_back(static_cast<uint32_t>(mix(fnv1a("\x01<bias-free>")) & mask));  // length-proof
+    // One feature every text has (its hashed name is arbitrary but fixed: changing it changes the
+    // model): an empty text still has a feature, so the 1/sqrt(n) scaling never divides by zero,
+    // and it acts as a length-dependent bias.
+    out.push_back(static_cast<uint32_t>(mix(fnv1a("\x01<bias-free>")) & mask));
     std::string padded;
     for (size_t i = 0; i < words.size(); ++i) {
         out.push_back(static_cast<uint32_t>(mix(fnv1a(words[i], 0x1111)) & mask));

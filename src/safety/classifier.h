@@ -1,6 +1,8 @@
-// The built-in safety classifier: hashed word unigrams and bigrams and character 3-5-grams of the
-// lower-cased words, a logistic regression on them (P(unsafe)), and keyword rules for the
-// MLCommons hazard categories S1-S14 of an unsafe verdict. No text is stored in the model, only
+// The built-in safety classifier: hashed word unigrams, bigrams and skip-bigrams, character
+// 3-5-grams of the lower-cased words and pairs of hand-written word classes (harm, person, group,
+// harmless target, fiction, private data), a logistic regression on them (P(unsafe)), and keyword
+// rules for the MLCommons hazard categories S1-S14 of an unsafe verdict. Method and measured
+// error rates: docs/SAFETY.md. No text is stored in the model, only
 // 2^18 bucket weights, so a model trained on harmful data sets never holds their sentences.
 //
 // Scores are deterministic across runs, threads and instruction sets: features are sorted bucket
