@@ -1,0 +1,78 @@
+// `pocket guard train`: fits the built-in safety classifier (src/safety/classifier.h) from
+// labelled text files and writes its model file. Registered by `pocket guard` (src/cli/guard.cpp)
+// through add_guard_train (commands.h).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "pocket/core/error.h"
+#include "safety/classifier.h"
+
+namespace pocket::cli {
+
+Runner add_guard_train(CLI::App& guard) {
+    struct Options {
+        std::vector<std::string> unsafe, safe;
+        std::string output;
+        uint32_t buckets = 1u << 18;
+        int epochs = 30;
+        double l2 = 1e-6;
+        bool json = false;
+    };
+    auto o = std::make_shared<Options>();
+    auto* sub = guard.add_subcommand(
+        "train",
+        "Train the built-in safety classifier (hashed n-grams, logistic regression) from text "
+        "files: .txt (one per line), .csv (goal/prompt/claim/target/text/question column), "
+        ".jsonl (text/prompt/question/goal/claim), .json (JailbreakBench artifacts). About 20 % "
+        "of the texts (by hash) are held out to choose the threshold (best F1).");
+    sub->add_option("--unsafe", o->unsafe, "files of unsafe texts")
+        ->required()
+        ->check(CLI::ExistingFile);
+    sub->add_option("--safe", o->safe, "files of safe texts")->required()->check(CLI::ExistingFile);
+    sub->add_option("-o,--output", o->output, "model file to write (GGUF)")->required();
+    sub->add_option("--buckets", o->buckets, "hashed feature buckets (power of two)")
+        ->capture_default_str();
+    sub->add_option("--epochs", o->epochs, "passes over the training texts")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    sub->add_option("--l2", o->l2, "L2 regularisation per step")->capture_default_str();
+    sub->add_flag("--json", o->json, "print the held-out metrics as JSON");
+    return [o]() -> int {
+        safety::ClassifierTrainOptions t;
+        t.unsafe_files.assign(o->unsafe.begin(), o->unsafe.end());
+        t.safe_files.assign(o->safe.begin(), o->safe.end());
+        t.buckets = o->buckets;
+        t.epochs = o->epochs;
+        t.l2 = o->l2;
+        const auto r = safety::train_classifier(t, o->output);
+        nlohmann::ordered_json j = {{"output", o->output},
+                                    {"train", {{"unsafe", r.train_unsafe}, {"safe", r.train_safe}}},
+                                    {"dev", {{"unsafe", r.dev_unsafe}, {"safe", r.dev_safe}}},
+                                    {"dropped_conflicts", r.dropped_conflicts},
+                                    {"threshold", r.threshold},
+                                    {"dev_precision", r.dev_precision},
+                                    {"dev_recall", r.dev_recall},
+                                    {"dev_f1", r.dev_f1},
+                                    {"dev_fpr", r.dev_fpr}};
+        if (o->json) {
+            std::printf("%s\n", j.dump().c_str());
+        } else {
+            std::fprintf(stderr,
+                         "pocket: wrote %s: train %zu unsafe / %zu safe, dev %zu / %zu; threshold "
+                         "%.4f: dev precision %.3f recall %.3f F1 %.3f FPR %.3f\n",
+                         o->output.c_str(), r.train_unsafe, r.train_safe, r.dev_unsafe, r.dev_safe,
+                         r.threshold, r.dev_precision, r.dev_recall, r.dev_f1, r.dev_fpr);
+        }
+        return kExitOk;
+    };
+}
+
+}  // namespace pocket::cli

@@ -1,0 +1,765 @@
+// The built-in safety classifier (classifier.h): hashed n-gram features, logistic regression,
+// keyword rules for the hazard categories, its training and its GGUF model file.
+#include "safety/classifier.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "pocket/core/error.h"
+#include "pocket/core/read_file.h"
+#include "pocket/gguf/gguf.h"
+
+namespace pocket::safety {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint32_t kFeatureVersion = 1;
+constexpr std::string_view kWeightTensor = "guard.weight";
+// Longer inputs are cut: the features of 64 KiB already take well under a millisecond, and a
+// streamed answer is checked sentence by sentence anyway.
+constexpr size_t kMaxInputBytes = 64 * 1024;
+
+std::string key(std::string_view name) {
+    return cat(kClassifierArch, ".", name);
+}
+
+uint64_t mix(uint64_t x) {
+    // splitmix64's finalizer: spreads FNV's low-entropy high bits over the bucket index.
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+uint64_t fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ULL) {
+    for (const char c : bytes) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+// Lower-cased ASCII letters and digits, bytes >= 0x80 kept (so non-English words stay words),
+// everything else a single space; no leading or trailing space.
+std::string normalize(std::string_view text) {
+    if (text.size() > kMaxInputBytes) text = text.substr(0, kMaxInputBytes);
+    std::string out;
+    out.reserve(text.size());
+    bool space = true;
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        char mapped;
+        if (c >= 'A' && c <= 'Z') {
+            mapped = static_cast<char>(c - 'A' + 'a');
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80) {
+            mapped = static_cast<char>(c);
+        } else {
+            if (!space) out.push_back(' ');
+            space = true;
+            continue;
+        }
+        out.push_back(mapped);
+        space = false;
+    }
+    if (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+std::vector<std::string_view> split_words(std::string_view s) {
+    std::vector<std::string_view> words;
+    size_t i = 0;
+    while (i < s.size()) {
+        const size_t j = std::min(s.find(' ', i), s.size());
+        if (j > i) words.push_back(s.substr(i, j - i));
+        i = j + 1;
+    }
+    return words;
+}
+
+// Word classes written for pocket: a harmful act, a person, a real group of people, a harmless
+// target of a violent verb (a process, a weed, a photo), a fictional or game context, private
+// data. Their pairs within a few words are features too, so "harm + person" learnt from
+// "poison my neighbor" carries to "smother my uncle", and "harm + harmless target" to objects the
+// training texts never named.
+std::string_view word_class(std::string_view w) {
+    struct Entry {
+        std::string_view cls;
+        std::vector<std::string_view> words;
+    };
+    static const std::vector<Entry> classes = {
+        {"@harm",
+         {"kill",       "killing",    "murder",      "murdering", "stab",        "stabbing",
+          "shoot",      "shooting",   "poison",      "poisoning", "strangle",    "strangling",
+          "hurt",       "hurting",    "attack",      "beat",      "torture",     "torturing",
+          "kidnap",     "kidnapping", "execute",     "eliminate", "destroy",     "choke",
+          "choking",    "drown",      "drowning",    "slaughter", "butcher",     "gut",
+          "hang",       "behead",     "bomb",        "blow",      "burn",        "smash",
+          "crush",      "punch",      "harm",        "harming",   "assault",     "rape",
+          "abuse",      "abusing",    "stalk",       "stalking",  "steal",       "stealing",
+          "rob",        "robbing",    "hack",        "hacking",   "smother",     "suffocate",
+          "maim",       "injure",     "assassinate", "massacre",  "exterminate", "annihilate",
+          "decapitate", "dismember",  "mutilate",    "starve",    "terrorize",   "threaten",
+          "blackmail",  "dox",        "doxx",        "spy",       "track",       "break",
+          "slit",       "cut",        "overdose",    "rig",       "forge",       "launder",
+          "smuggle",    "traffic",    "groom"}},
+        {"@person", {"person",     "people",   "someone",    "somebody",  "human",    "humans",
+                     "man",        "woman",    "men",        "child",     "children", "kid",
+                     "kids",       "baby",     "neighbor",   "neighbour", "wife",     "husband",
+                     "boss",       "coworker", "colleague",  "roommate",  "ex",       "girlfriend",
+                     "boyfriend",  "mother",   "father",     "mom",       "dad",      "brother",
+                     "sister",     "teacher",  "student",    "classmate", "friend",   "family",
+                     "stranger",   "cop",      "cops",       "police",    "officer",  "president",
+                     "politician", "teen",     "teenager",   "girl",      "boy",      "grandmother",
+                     "grandma",    "grandpa",  "uncle",      "aunt",      "cousin",   "landlord",
+                     "partner",    "cleaner",  "doctor",     "nurse",     "employee", "employer",
+                     "son",        "daughter", "parents",    "toddler",   "victim",   "witness",
+                     "judge",      "senator",  "journalist", "celebrity", "him",      "her",
+                     "them",       "myself",   "yourself",   "himself",   "herself",  "nanny",
+                     "tenant",     "patient",  "customer",   "protester", "prisoner", "hostage",
+                     "pedestrian"}},
+        {"@group", {"women",      "immigrants",  "muslims",  "muslim",     "jews",     "jewish",
+                    "black",      "blacks",      "gay",      "gays",       "lesbians", "lesbian",
+                    "trans",      "transgender", "asians",   "asian",      "mexicans", "mexican",
+                    "latinos",    "hispanics",   "arabs",    "christians", "hindus",   "buddhists",
+                    "disabled",   "roma",        "gypsies",  "chinese",    "indians",  "africans",
+                    "refugees",   "homosexuals", "atheists", "catholics",  "elderly",  "migrants",
+                    "foreigners", "minorities",  "bisexual", "bisexuals",  "queer",    "latinas",
+                    "whites",     "white",       "sikhs",    "natives"}},
+        {"@thing",
+         {"process",     "processes", "thread",    "threads",     "program",      "script",
+          "job",         "jobs",      "container", "task",        "server",       "app",
+          "session",     "query",     "code",      "weeds",       "weed",         "mold",
+          "mould",       "bugs",      "pests",     "ants",        "flies",        "mosquito",
+          "mosquitoes",  "bacteria",  "germs",     "rats",        "mice",         "termites",
+          "cockroaches", "photo",     "photos",    "picture",     "pictures",     "video",
+          "scene",       "engine",    "lights",    "light",       "time",         "balloon",
+          "tire",        "egg",       "eggs",      "onion",       "chicken",      "fish",
+          "pig",         "meat",      "steak",     "vegetables",  "fruit",        "file",
+          "files",       "bug",       "tree",      "stump",       "grass",        "paint",
+          "rust",        "stain",     "smell",     "odor",        "virus",        "cancer",
+          "tumor",       "infection", "fever",     "pain",        "hunger",       "boredom",
+          "fear",        "habit",     "record",    "competition", "opponent",     "game",
+          "match",       "exam",      "test",      "interview",   "presentation", "deadline",
+          "traffic",     "ice",       "steam",     "hatchet",     "beat",         "song",
+          "show",        "stage",     "battery",   "motor",       "computer",     "laptop",
+          "phone",       "car",       "bike",      "printer"}},
+        {"@fiction",
+         {"game",    "games",    "video",      "minecraft", "gta",        "novel",     "story",
+          "stories", "film",     "movie",      "character", "characters", "fictional", "fiction",
+          "skyrim",  "book",     "screenplay", "play",      "series",     "episode",   "fantasy",
+          "dnd",     "dungeons", "campaign",   "villain",   "hero",       "comic",     "anime",
+          "cartoon", "tv",       "sitcom",     "roleplay",  "boss",       "level",     "mission"}},
+        {"@private", {"address",     "phone",    "email",    "password", "passwords", "ssn",
+                      "social",      "security", "account",  "location", "schedule",  "records",
+                      "diagnosis",   "salary",   "birthday", "birth",    "pin",       "login",
+                      "whereabouts", "lives",    "license",  "passport", "identity"}},
+    };
+    for (const Entry& e : classes) {
+        if (std::find(e.words.begin(), e.words.end(), w) != e.words.end()) return e.cls;
+    }
+    return {};
+}
+
+// Sorted, distinct bucket indices of a text's features; each has the value 1/sqrt(count).
+std::vector<uint32_t> features(std::string_view text, uint32_t buckets) {
+    const std::string norm = normalize(text);
+    const auto words = split_words(norm);
+    std::vector<uint32_t> out;
+    out.reserve(words.size() * 12 + 1);
+    const uint64_t mask = buckets - 1;
+    out.push_back(static_cast<uint32_t>(mix(fnv1a("\x01<bias-free>")) & mask));  // length-proof
+    std::string padded;
+    for (size_t i = 0; i < words.size(); ++i) {
+        out.push_back(static_cast<uint32_t>(mix(fnv1a(words[i], 0x1111)) & mask));
+        if (i + 1 < words.size()) {
+            const uint64_t h = fnv1a(words[i + 1], fnv1a(" ", fnv1a(words[i], 0x2222)));
+            out.push_back(static_cast<uint32_t>(mix(h) & mask));
+        }
+        // Skip-bigrams (a word and one 2-4 words on): a harmful verb with its object ("kill ...
+        // process" against "kill ... neighbor") whatever stands between them.
+        for (size_t k = i + 2; k < words.size() && k <= i + 4; ++k) {
+            const uint64_t h = fnv1a(words[k], fnv1a(" ", fnv1a(words[i], 0x4444)));
+            out.push_back(static_cast<uint32_t>(mix(h) & mask));
+        }
+        // Class pairs within four words (a class with the other's word or class).
+        const std::string_view ci = word_class(words[i]);
+        if (!ci.empty()) out.push_back(static_cast<uint32_t>(mix(fnv1a(ci, 0x5555)) & mask));
+        for (size_t k = i + 1; k < words.size() && k <= i + 4; ++k) {
+            const std::string_view ck = word_class(words[k]);
+            if (ci.empty() && ck.empty()) continue;
+            const std::string_view a = ci.empty() ? words[i] : ci;
+            const std::string_view b = ck.empty() ? words[k] : ck;
+            out.push_back(
+                static_cast<uint32_t>(mix(fnv1a(b, fnv1a(" ", fnv1a(a, 0x6666)))) & mask));
+        }
+        padded.assign("<");
+        padded.append(words[i]);
+        padded.push_back('>');
+        for (size_t n = 3; n <= 5; ++n) {
+            for (size_t p = 0; p + n <= padded.size(); ++p) {
+                out.push_back(static_cast<uint32_t>(
+                    mix(fnv1a(std::string_view(padded).substr(p, n), 0x3333 + n)) & mask));
+            }
+        }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+double sigmoid(double z) {
+    if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
+    const double e = std::exp(z);
+    return e / (1.0 + e);
+}
+
+// w . x + b in a fixed order, in double, with x's values 1/sqrt(n).
+double logit(std::span<const float> weights, double bias, std::span<const uint32_t> feats) {
+    double sum = 0;
+    for (const uint32_t f : feats) sum += static_cast<double>(weights[f]);
+    return bias + sum / std::sqrt(static_cast<double>(feats.size()));
+}
+
+// ---- categories --------------------------------------------------------------------------------
+
+struct CategoryRule {
+    int category;
+    std::vector<std::string_view> prefixes;  // a word of the text starting with one of these,
+                                             // or a phrase (with spaces) starting at a word
+};
+
+const std::vector<CategoryRule>& category_rules() {
+    static const std::vector<CategoryRule> rules = {
+        {1, {"kill",     "murder", "stab",    "shoot",    "assault", "attack", "hurt",
+             "tortur",   "kidnap", "strangl", "beat up",  "violen",  "maim",   "assassin",
+             "massacre", "poison", "drown",   "run over", "abduct",  "hostage"}},
+        {2, {"hack",           "steal",       "theft",          "shoplift",
+             "fraud",          "launder",     "counterfeit",    "scam",
+             "phish",          "cocaine",     "heroin",         "meth",
+             "fentanyl",       "drug",        "malware",        "ransomware",
+             "evade tax",      "tax evasion", "smuggl",         "brib",
+             "rob ",           "robbery",     "burglar",        "break into",
+             "pyramid scheme", "credit card", "identity theft", "insider trading",
+             "blackmail",      "extort",      "arson",          "burn down"}},
+        {3, {"rape", "traffick", "sexual assault", "prostitut", "molest", "sextort"}},
+        {5, {"defam", "libel", "slander", "false rumor", "spread rumor", "fake news"}},
+        {6,
+         {"dosage", "prescription", "diagnos", "medical advice", "legal advice",
+          "financial advice"}},
+        {7,
+         {"home address", "phone number", "dox", "personal information", "social security",
+          "track someone", "track her", "track his", "spy on", "stalk", "where she lives",
+          "where he lives", "lives so", "private information", "password of"}},
+        {8, {"pirat", "copyright", "torrent", "crack software", "plagiar", "bootleg"}},
+        {9,
+         {"bomb", "explosiv", "nerve gas", "nerve agent", "sarin", "ricin", "anthrax",
+          "nuclear weapon", "chemical weapon", "bioweapon", "biological weapon", "molotov",
+          "grenade", "mass destruction", "detonat", "uranium", "mustard gas"}},
+        {10,
+         {"inferior", "subhuman", "vermin", "racist", "racial slur", "slur", "hate ",
+          "ethnic cleansing", "deport all", "genocid", "holocaust", "white supremac",
+          "should not have rights", "not be allowed"}},
+        {11,
+         {"suicid", "kill myself", "self harm", "selfharm", "cut myself", "overdos",
+          "starve myself", "anorexi", "end my life", "hang myself"}},
+        {12, {"porn", "explicit", "erotic", "nude", "sexual", "sex "}},
+        {13, {"election", "ballot", "voter", "voting machine", "rig the vote"}},
+        {14,
+         {"code interpreter", "sandbox escape", "escape the sandbox", "os system", "rm rf",
+          "reverse shell"}},
+    };
+    return rules;
+}
+
+bool contains_word_prefix(std::string_view padded, std::string_view prefix) {
+    // padded is " words ... "; a prefix matches at a word start.
+    size_t pos = 0;
+    while ((pos = padded.find(prefix, pos)) != std::string_view::npos) {
+        if (pos > 0 && padded[pos - 1] == ' ') return true;
+        ++pos;
+    }
+    return false;
+}
+
+bool mentions_child(std::string_view padded) {
+    for (const std::string_view w :
+         {"child", "kid", "minor", "underage", "teen", "boy", "girl", "preteen", "little"}) {
+        if (contains_word_prefix(padded, w)) return true;
+    }
+    return false;
+}
+
+// ---- model -------------------------------------------------------------------------------------
+
+class Classifier final : public Guard {
+  public:
+    Classifier(std::vector<float> weights, double bias, double threshold, std::string name)
+        : weights_(std::move(weights)),
+          bias_(bias),
+          threshold_(threshold),
+          name_(std::move(name)) {}
+
+    double score(std::string_view text) const {
+        const auto feats = features(text, static_cast<uint32_t>(weights_.size()));
+        return sigmoid(logit(weights_, bias_, feats));
+    }
+
+    GuardVerdict check(const GuardInput& input) const override {
+        GuardVerdict v;
+        // A response is judged by itself: an answer is harmful for what it says, and a refusal
+        // of a harmful prompt must not be flagged for the prompt's words.
+        const std::string_view text = input.response ? *input.response : input.prompt;
+        v.score = score(text);
+        v.safe = v.score < threshold_;
+        if (!v.safe) v.categories = classifier_categories(text);
+        return v;
+    }
+
+    double threshold() const override { return threshold_; }
+    void set_threshold(double threshold) override {
+        if (!(threshold >= 0 && threshold <= 1))
+            fail("guard threshold ", threshold, " is outside [0, 1]");
+        threshold_ = threshold;
+    }
+    std::string describe() const override { return cat("builtin classifier (", name_, ")"); }
+
+  private:
+    std::vector<float> weights_;
+    double bias_;
+    double threshold_;
+    std::string name_;
+};
+
+std::unique_ptr<Classifier> parse_model(const gguf::File& file) {
+    const std::string& name = file.name();
+    const auto arch = file.get_string("general.architecture");
+    if (arch != std::string(kClassifierArch)) {
+        fail(name, ": not a pocket guard classifier (general.architecture is ",
+             arch ? "'" + *arch + "'" : std::string("missing"), ", expected '", kClassifierArch,
+             "')");
+    }
+    const auto version = file.get_uint(key("feature_version"));
+    if (version != kFeatureVersion) {
+        fail(name, ": ", key("feature_version"), " is ", version ? cat(*version) : "missing",
+             "; this pocket reads version ", kFeatureVersion);
+    }
+    const auto buckets = file.get_uint(key("buckets"));
+    if (!buckets || *buckets < 2 || *buckets > (1u << 26) || (*buckets & (*buckets - 1)) != 0) {
+        fail(name, ": ", key("buckets"), " must be a power of two in [2, 2^26]");
+    }
+    const auto bias = file.get_float(key("bias"));
+    const auto threshold = file.get_float(key("threshold"));
+    if (!bias || !std::isfinite(*bias)) fail(name, ": ", key("bias"), " is missing or not finite");
+    if (!threshold || !(*threshold >= 0 && *threshold <= 1)) {
+        fail(name, ": ", key("threshold"), " is missing or outside [0, 1]");
+    }
+    const gguf::TensorInfo* t = file.find_tensor(kWeightTensor);
+    if (t == nullptr) fail(name, ": no tensor '", kWeightTensor, "'");
+    if (t->type != DType::F32 || t->shape.size() != 1 || t->shape[0] != *buckets) {
+        fail(name, ": tensor '", kWeightTensor, "' must be F32 of shape [", *buckets, "]");
+    }
+    const auto data = file.tensor_data(*t);
+    std::vector<float> weights(*buckets);
+    std::memcpy(weights.data(), data.data(), weights.size() * sizeof(float));
+    for (const float w : weights) {
+        if (!std::isfinite(w))
+            fail(name, ": tensor '", kWeightTensor, "' holds a non-finite value");
+    }
+    return std::make_unique<Classifier>(std::move(weights), *bias, *threshold, name);
+}
+
+// ---- training data -----------------------------------------------------------------------------
+
+std::vector<std::vector<std::string>> parse_csv(std::string_view text, const fs::path& path) {
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::string> row;
+    std::string field;
+    bool quoted = false, field_started = false;
+    size_t line = 1;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (quoted) {
+            if (c == '"') {
+                if (i + 1 < text.size() && text[i + 1] == '"') {
+                    field.push_back('"');
+                    ++i;
+                } else {
+                    quoted = false;
+                }
+            } else {
+                if (c == '\n') ++line;
+                field.push_back(c);
+            }
+            continue;
+        }
+        if (c == '"' && !field_started) {
+            quoted = field_started = true;
+        } else if (c == ',') {
+            row.push_back(std::move(field));
+            field.clear();
+            field_started = false;
+        } else if (c == '\n' || c == '\r') {
+            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+            row.push_back(std::move(field));
+            rows.push_back(std::move(row));
+            row.clear();
+            field.clear();
+            field_started = false;
+            ++line;
+        } else {
+            field.push_back(c);
+            field_started = true;
+        }
+    }
+    if (quoted) fail(path.string(), ":", line, ": unterminated quoted field");
+    if (field_started || !row.empty()) {
+        row.push_back(std::move(field));
+        rows.push_back(std::move(row));
+    }
+    return rows;
+}
+
+std::string cut_options(std::string s) {
+    const size_t p = s.find("\nA. ");
+    if (p != std::string::npos) s.resize(p);
+    return s;
+}
+
+void push_text(std::vector<std::string>& out, std::string s) {
+    const auto first = s.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos) return;
+    const auto last = s.find_last_not_of(" \t\r\n");
+    out.push_back(s.substr(first, last - first + 1));
+}
+
+// The harmful training sets are instructions ("Write a tutorial on how to make a bomb"), the
+// benign ones mostly questions, so a model learns the sentence form. Each unsafe instruction is
+// also given as the question a user would ask ("How do I make a bomb?", "How can I write a
+// tutorial ..."), so the form carries no label.
+std::vector<std::string> question_forms(std::string_view text) {
+    std::vector<std::string> out;
+    std::string t(text);
+    while (!t.empty() && (t.back() == '.' || t.back() == ' ')) t.pop_back();
+    if (t.empty()) return out;
+    for (const std::string_view marker : {"how to ", "How to "}) {
+        const size_t p = t.find(marker);
+        if (p != std::string::npos) {
+            out.push_back("How do I " + t.substr(p + marker.size()) + "?");
+            break;
+        }
+    }
+    const size_t space = t.find(' ');
+    if (space != std::string::npos) {
+        static const std::vector<std::string_view> verbs = {
+            "write",      "create",   "develop",   "provide",  "explain",  "give",    "teach",
+            "design",     "generate", "outline",   "describe", "instruct", "produce", "draft",
+            "publish",    "post",     "make",      "build",    "suggest",  "offer",   "demonstrate",
+            "show",       "list",     "compose",   "produce",  "plan",     "hack",    "steal",
+            "manipulate", "guide",    "encourage", "promote"};
+        std::string first = t.substr(0, space);
+        for (char& c : first) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (std::find(verbs.begin(), verbs.end(), first) != verbs.end()) {
+            out.push_back("How can I " + first + t.substr(space) + "?");
+            out.push_back("Can you " + first + t.substr(space) + "?");
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<int> classifier_categories(std::string_view text) {
+    const std::string padded = " " + normalize(text) + " ";
+    std::vector<int> cats;
+    for (const CategoryRule& rule : category_rules()) {
+        for (const std::string_view p : rule.prefixes) {
+            if (contains_word_prefix(padded, p)) {
+                cats.push_back(rule.category);
+                break;
+            }
+        }
+    }
+    // Sexual content or a sex crime involving a minor is S4, child sexual exploitation.
+    const bool sexual = std::find(cats.begin(), cats.end(), 3) != cats.end() ||
+                        std::find(cats.begin(), cats.end(), 12) != cats.end() ||
+                        contains_word_prefix(padded, "groom");
+    if (sexual && mentions_child(padded)) cats.push_back(4);
+    std::sort(cats.begin(), cats.end());
+    if (cats.empty()) cats.push_back(2);
+    return cats;
+}
+
+std::vector<std::string> read_guard_texts(const fs::path& file) {
+    const std::string ext = file.extension().string();
+    const std::string text = read_file(file);
+    std::vector<std::string> out;
+    if (ext == ".txt") {
+        std::istringstream in(text);
+        std::string line;
+        while (std::getline(in, line)) push_text(out, line);
+    } else if (ext == ".csv") {
+        const auto rows = parse_csv(text, file);
+        if (rows.empty()) fail(file.string(), ": empty CSV file");
+        int column = -1;
+        for (const std::string_view name :
+             {"goal", "prompt", "claim", "target", "text", "question"}) {
+            const auto it = std::find(rows[0].begin(), rows[0].end(), name);
+            if (it != rows[0].end()) {
+                column = static_cast<int>(it - rows[0].begin());
+                break;
+            }
+        }
+        if (column < 0) {
+            fail(file.string(), ": no column goal, prompt, claim, target, text or question");
+        }
+        for (size_t r = 1; r < rows.size(); ++r) {
+            if (rows[r].size() == 1 && rows[r][0].empty()) continue;
+            if (static_cast<size_t>(column) >= rows[r].size()) {
+                fail(file.string(), ": record ", r + 1, " has ", rows[r].size(), " fields");
+            }
+            push_text(out, cut_options(rows[r][column]));
+        }
+    } else if (ext == ".jsonl") {
+        std::istringstream in(text);
+        std::string line;
+        size_t number = 0;
+        while (std::getline(in, line)) {
+            ++number;
+            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+            const auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_discarded() || !j.is_object()) {
+                fail(file.string(), ":", number, ": not a JSON object");
+            }
+            bool found = false;
+            for (const char* name : {"text", "prompt", "question", "goal", "claim"}) {
+                if (j.contains(name) && j[name].is_string()) {
+                    push_text(out, cut_options(j[name].get<std::string>()));
+                    found = true;
+                    break;
+                }
+            }
+            if (!found && j.contains("turns") && j["turns"].is_array() && !j["turns"].empty() &&
+                j["turns"][0].is_string()) {
+                push_text(out, j["turns"][0].get<std::string>());
+                found = true;
+            }
+            if (!found) fail(file.string(), ":", number, ": no text field");
+        }
+    } else if (ext == ".json") {
+        const auto j = nlohmann::json::parse(text, nullptr, false);
+        if (j.is_discarded() || !j.is_object() || !j.contains("jailbreaks") ||
+            !j["jailbreaks"].is_array()) {
+            fail(file.string(), ": not a JailbreakBench artifact (no \"jailbreaks\" array)");
+        }
+        for (const auto& record : j["jailbreaks"]) {
+            if (record.is_object() && record.contains("goal") && record["goal"].is_string()) {
+                push_text(out, record["goal"].get<std::string>());
+            }
+        }
+    } else {
+        fail(file.string(), ": unknown training file type '", ext,
+             "' (expected .txt, .csv, .jsonl or .json)");
+    }
+    return out;
+}
+
+ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
+                                       const fs::path& output) {
+    const uint32_t buckets = options.buckets;
+    if (buckets < 2 || (buckets & (buckets - 1)) != 0 || buckets > (1u << 26)) {
+        fail("the number of buckets must be a power of two in [2, 2^26]");
+    }
+    // Distinct normalized texts with their label; a text given both labels is left out.
+    struct Item {
+        std::string text;
+        int label;
+    };
+    std::vector<Item> items;
+    size_t dropped = 0;
+    {
+        std::vector<std::pair<std::string, int>> all;  // (normalized, label)
+        for (int label = 0; label < 2; ++label) {
+            for (const auto& f : label ? options.unsafe_files : options.safe_files) {
+                for (auto& t : read_guard_texts(f)) {
+                    if (label && options.question_forms) {
+                        for (auto& q : question_forms(t)) all.emplace_back(std::move(q), label);
+                    }
+                    all.emplace_back(std::move(t), label);
+                }
+            }
+        }
+        std::vector<size_t> order(all.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::vector<std::string> norms(all.size());
+        for (size_t i = 0; i < all.size(); ++i) norms[i] = normalize(all[i].first);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](size_t a, size_t b) { return norms[a] < norms[b]; });
+        size_t conflicts = 0;
+        for (size_t i = 0; i < order.size();) {
+            size_t j = i;
+            int labels = 0;
+            while (j < order.size() && norms[order[j]] == norms[order[i]]) {
+                labels |= 1 << all[order[j]].second;
+                ++j;
+            }
+            if (labels == 3) {
+                ++conflicts;
+            } else if (!norms[order[i]].empty()) {
+                items.push_back({all[order[i]].first, all[order[i]].second});
+            }
+            i = j;
+        }
+        dropped = conflicts;
+        if (items.empty()) fail("no training texts");
+    }
+
+    ClassifierTrainReport report;
+    report.dropped_conflicts = dropped;
+    std::vector<std::vector<uint32_t>> feats(items.size());
+    std::vector<bool> is_dev(items.size());
+    std::vector<size_t> train, dev;
+    for (size_t i = 0; i < items.size(); ++i) {
+        feats[i] = features(items[i].text, buckets);
+        is_dev[i] = mix(fnv1a(normalize(items[i].text), options.seed)) % 5 == 0;
+        (is_dev[i] ? dev : train).push_back(i);
+        auto& count = is_dev[i] ? (items[i].label ? report.dev_unsafe : report.dev_safe)
+                                : (items[i].label ? report.train_unsafe : report.train_safe);
+        ++count;
+    }
+    if (report.train_unsafe == 0 || report.train_safe == 0) {
+        fail("training needs both safe and unsafe texts");
+    }
+
+    // SGD on the class-balanced log loss with L2; weights kept as scale * v so the decay costs
+    // O(1) per step. The visiting order is a seeded Fisher-Yates shuffle (splitmix64), so the
+    // result depends only on the data and the options.
+    std::vector<double> v(buckets, 0.0);
+    double scale = 1.0, bias = 0.0;
+    const double n = static_cast<double>(train.size());
+    const double w_pos = n / (2.0 * static_cast<double>(report.train_unsafe));
+    const double w_neg = n / (2.0 * static_cast<double>(report.train_safe));
+    uint64_t state = options.seed;
+    std::vector<size_t> order = train;
+    size_t step = 0;
+    for (int epoch = 0; epoch < options.epochs; ++epoch) {
+        for (size_t i = order.size(); i > 1; --i) {
+            state += 0x9e3779b97f4a7c15ULL;
+            std::swap(order[i - 1], order[mix(state) % i]);
+        }
+        for (const size_t idx : order) {
+            const double eta = options.learning_rate / (1.0 + 1e-4 * static_cast<double>(step++));
+            const auto& x = feats[idx];
+            const double inv = 1.0 / std::sqrt(static_cast<double>(x.size()));
+            double dot = 0;
+            for (const uint32_t f : x) dot += v[f];
+            const double z = bias + scale * dot * inv;
+            const int y = items[idx].label;
+            const double g = (sigmoid(z) - y) * (y ? w_pos : w_neg);
+            scale *= 1.0 - eta * options.l2;
+            if (scale < 1e-9) {
+                for (double& w : v) w *= scale;
+                scale = 1.0;
+            }
+            const double delta = eta * g * inv / scale;
+            for (const uint32_t f : x) v[f] -= delta;
+            bias -= eta * g * 0.1;
+        }
+    }
+    std::vector<float> weights(buckets);
+    for (uint32_t i = 0; i < buckets; ++i) weights[i] = static_cast<float>(v[i] * scale);
+
+    // The threshold: best F1 on dev, the middle of the best range of scores.
+    std::vector<std::pair<double, int>> scored;
+    for (const size_t idx : dev) {
+        scored.emplace_back(sigmoid(logit(weights, bias, feats[idx])), items[idx].label);
+    }
+    std::sort(scored.begin(), scored.end());
+    double threshold = 0.5;
+    if (!scored.empty() && report.dev_unsafe > 0) {
+        // Threshold between scored[k-1] and scored[k]: everything from k up is unsafe.
+        double best = -1;
+        size_t best_lo = 0, best_hi = 0;
+        size_t tp = report.dev_unsafe, fp = report.dev_safe;
+        for (size_t k = 0; k <= scored.size(); ++k) {
+            if (k > 0) (scored[k - 1].second ? tp : fp)--;
+            if (k > 0 && k < scored.size() && scored[k].first == scored[k - 1].first) continue;
+            const double f1 = tp == 0 ? 0 : 2.0 * tp / (2.0 * tp + fp + (report.dev_unsafe - tp));
+            if (f1 > best + 1e-12) {
+                best = f1;
+                best_lo = best_hi = k;
+            } else if (std::abs(f1 - best) <= 1e-12 && best_hi + 1 == k) {
+                best_hi = k;
+            }
+        }
+        // k boundaries: the threshold range is (score[lo-1], score[hi]]; take its middle.
+        const double lo = best_lo == 0 ? 0.0 : scored[best_lo - 1].first;
+        const double hi = best_hi >= scored.size() ? 1.0 : scored[best_hi].first;
+        threshold = (lo + hi) / 2;
+    }
+    size_t tp = 0, fp = 0;
+    for (const auto& [s, y] : scored) {
+        if (s >= threshold) (y ? tp : fp)++;
+    }
+    report.threshold = threshold;
+    report.dev_recall = report.dev_unsafe ? double(tp) / double(report.dev_unsafe) : 0;
+    report.dev_precision = tp + fp ? double(tp) / double(tp + fp) : 0;
+    report.dev_f1 = report.dev_precision + report.dev_recall > 0
+                        ? 2 * report.dev_precision * report.dev_recall /
+                              (report.dev_precision + report.dev_recall)
+                        : 0;
+    report.dev_fpr = report.dev_safe ? double(fp) / double(report.dev_safe) : 0;
+
+    gguf::Writer writer;
+    writer.set("general.architecture", std::string(kClassifierArch));
+    writer.set("general.name", std::string("pocket built-in guard classifier"));
+    writer.set(key("feature_version"), kFeatureVersion);
+    writer.set(key("buckets"), buckets);
+    writer.set(key("bias"), bias);
+    writer.set(key("threshold"), threshold);
+    writer.set(key("training"), cat("train ", report.train_unsafe, " unsafe / ", report.train_safe,
+                                    " safe; dev ", report.dev_unsafe, " / ", report.dev_safe,
+                                    "; epochs ", options.epochs, ", l2 ", options.l2));
+    std::vector<std::byte> bytes(weights.size() * sizeof(float));
+    std::memcpy(bytes.data(), weights.data(), bytes.size());
+    writer.add_tensor(std::string(kWeightTensor), DType::F32, {buckets}, std::move(bytes));
+    writer.write(output);
+    return report;
+}
+
+std::unique_ptr<Guard> classifier_from_bytes(std::span<const uint8_t> bytes, std::string name) {
+    const auto file = gguf::File::parse(std::as_bytes(bytes), std::move(name), gguf::ReadOptions{});
+    return parse_model(file);
+}
+
+std::unique_ptr<Guard> load_classifier(const fs::path& path) {
+    const auto file = gguf::File::open(path);
+    return parse_model(file);
+}
+
+bool is_classifier_file(const fs::path& path) {
+    try {
+        std::ifstream in(path, std::ios::binary);
+        char magic[4] = {};
+        if (!in.read(magic, 4) || std::memcmp(magic, "GGUF", 4) != 0) return false;
+        const auto file = gguf::File::open(path);
+        return file.get_string("general.architecture") == std::string(kClassifierArch);
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+std::unique_ptr<Guard> builtin_classifier() {
+    return classifier_from_bytes(builtin_classifier_bytes(), "built-in guard");
+}
+
+}  // namespace pocket::safety
