@@ -33,6 +33,7 @@ Runner register_ask(CLI::App& app);
 Runner register_eval_retrieval(CLI::App& app);
 Runner register_router(CLI::App& app);
 Runner register_audit(CLI::App& app);
+Runner register_guard(CLI::App& app);
 // `pocket guard train` (src/cli/guard_train.cpp), for `pocket guard` (src/cli/guard.cpp) to call
 // while registering: it adds the "train" subcommand to `guard` and returns its runner, which the
 // guard runner calls first when guard.got_subcommand("train").

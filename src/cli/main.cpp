@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
         register_router);
     add("audit", "Verify or summarise an egress audit log (pocket audit verify|show LOG)",
         register_audit);
+    add("guard",
+        "Check texts for unsafe content (S1-S14): built-in classifier or a guard model; "
+        "pocket guard train fits the classifier",
+        register_guard);
     add("bench", "Measure prompt, generation and first-token speed, load time and peak memory",
         register_bench);
 

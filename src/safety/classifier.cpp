@@ -583,25 +583,33 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
     struct Item {
         std::string text;
         int label;
+        std::string source;  // the text it was derived from (itself, or the instruction a
+                             // question form was made of): a text and its forms share a side
     };
     std::vector<Item> items;
     size_t dropped = 0;
     {
-        std::vector<std::pair<std::string, int>> all;  // (normalized, label)
+        struct Raw {
+            std::string text;
+            int label;
+            std::string source;
+        };
+        std::vector<Raw> all;
         for (int label = 0; label < 2; ++label) {
             for (const auto& f : label ? options.unsafe_files : options.safe_files) {
                 for (auto& t : read_guard_texts(f)) {
                     if (label && options.question_forms) {
-                        for (auto& q : question_forms(t)) all.emplace_back(std::move(q), label);
+                        for (auto& q : question_forms(t)) all.push_back({std::move(q), label, t});
                     }
-                    all.emplace_back(std::move(t), label);
+                    std::string source = t;
+                    all.push_back({std::move(t), label, std::move(source)});
                 }
             }
         }
         std::vector<size_t> order(all.size());
         for (size_t i = 0; i < order.size(); ++i) order[i] = i;
         std::vector<std::string> norms(all.size());
-        for (size_t i = 0; i < all.size(); ++i) norms[i] = normalize(all[i].first);
+        for (size_t i = 0; i < all.size(); ++i) norms[i] = normalize(all[i].text);
         std::stable_sort(order.begin(), order.end(),
                          [&](size_t a, size_t b) { return norms[a] < norms[b]; });
         size_t conflicts = 0;
@@ -609,13 +617,13 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
             size_t j = i;
             int labels = 0;
             while (j < order.size() && norms[order[j]] == norms[order[i]]) {
-                labels |= 1 << all[order[j]].second;
+                labels |= 1 << all[order[j]].label;
                 ++j;
             }
             if (labels == 3) {
                 ++conflicts;
             } else if (!norms[order[i]].empty()) {
-                items.push_back({all[order[i]].first, all[order[i]].second});
+                items.push_back({all[order[i]].text, all[order[i]].label, all[order[i]].source});
             }
             i = j;
         }
@@ -630,7 +638,7 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
     std::vector<size_t> train, dev;
     for (size_t i = 0; i < items.size(); ++i) {
         feats[i] = features(items[i].text, buckets);
-        is_dev[i] = mix(fnv1a(normalize(items[i].text), options.seed)) % 5 == 0;
+        is_dev[i] = mix(fnv1a(normalize(items[i].source), options.seed)) % 5 == 0;
         (is_dev[i] ? dev : train).push_back(i);
         auto& count = is_dev[i] ? (items[i].label ? report.dev_unsafe : report.dev_safe)
                                 : (items[i].label ? report.train_unsafe : report.train_safe);

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "pocket/core/error.h"
+#include "safety/classifier.h"
 #include "safety/llama_guard.h"
 
 namespace pocket::safety {
@@ -67,10 +68,10 @@ nlohmann::json GuardVerdict::to_json() const {
 }
 
 std::unique_ptr<Guard> load_guard(const std::filesystem::path& path) {
-    if (path.empty())
-        fail(
-            "no built-in guard classifier in this build: pass a guard model GGUF "
-            "(--guard FILE)");
+    if (path.empty()) return builtin_classifier();
+    // A classifier file carries its own architecture name; any other GGUF is taken for a guard
+    // language model, and Model::load says what is wrong with it when it is neither.
+    if (is_classifier_file(path)) return load_classifier(path);
     return load_llama_guard(path);
 }
 

@@ -54,36 +54,48 @@ Slot gap(int n) {
 }
 
 // Instruction overrides: the request to drop the model's rules.
-const std::array<Phrase, 6> kOverride = {
+const std::array<Phrase, 8> kOverride = {
     Phrase{{{"ignore", "disregard", "forget", "bypass", "override", "abandon"}},
            gap(3),
            {{"instructions", "instruction", "rules", "guidelines", "prompts", "directives",
              "restrictions", "programming", "policies", "constraints", "filters"}}},
     Phrase{{{"developer", "god", "unrestricted", "unfiltered"}}, {{"mode"}}},
     Phrase{{{"no", "without", "free", "freed", "beyond"}},
-           gap(2),
-           {{"restrictions", "filters", "filter", "limitations", "censorship", "guidelines",
-             "boundaries", "morals", "ethics", "restraints"}}},
+           gap(1),
+           {{"restrictions", "filters", "filter", "limitations", "guidelines", "boundaries",
+             "morals", "ethics", "restraints"}}},
     Phrase{{{"jailbreak", "jailbroken", "jailbreaking"}}},
     Phrase{{{"do"}}, {{"anything"}}, {{"now"}}},
-    Phrase{
-        {{"never", "not", "don't", "cannot", "can't", "won't"}}, gap(1), {{"refuse", "decline"}}},
+    Phrase{{{"never", "not", "don't", "cannot", "can't", "won't"}},
+           gap(2),
+           {{"refuse", "decline", "apologize", "apologise", "deviate"}}},
+    // "(please) disregard any possible ethical implications"
+    Phrase{{{"ignore", "disregard", "forget", "bypass", "override"}},
+           gap(3),
+           {{"implications", "ethics", "morals", "morality", "consequences", "legality"}}},
+    Phrase{{{"without", "no"}}, gap(2), {{"warnings", "disclaimers", "caveats", "apologies"}}},
 };
 
 // Role-play framing: the request presented as a character's line or a story's plot.
-const std::array<Phrase, 8> kRoleplay = {
+const std::array<Phrase, 11> kRoleplay = {
     Phrase{{{"pretend", "imagine", "suppose"}}, gap(1), {{"you", "you're", "you've", "to"}}},
     Phrase{{{"act", "behave", "respond", "reply", "answer", "roleplay", "pose"}}, {{"as", "like"}}},
     Phrase{{{"you"}}, {{"are"}}, {{"now"}}},
     Phrase{{{"from"}}, {{"now"}}, {{"on"}}},
     Phrase{{{"role", "roleplay", "rp"}}, {{"play", "playing", "game", "scenario"}}},
     Phrase{{{"hypothetical", "hypothetically", "fictional", "fictitious", "imaginary", "alternate",
-             "alternative", "fantasy", "make-believe"}},
+             "alternative", "fantasy"}},
            gap(1),
            {{"story", "world", "scenario", "setting", "universe", "novel", "narrative", "tale",
              "screenplay", "script", "reality", "response", "situation"}}},
     Phrase{{{"stay", "remain", "break", "staying"}}, {{"in", "out"}}, {{"character"}}},
     Phrase{{{"character", "persona", "ai", "chatbot", "assistant"}}, {{"named", "called"}}},
+    // A persona handed to the model: "You are a PR specialist who ...".
+    Phrase{{{"you"}}, {{"are"}}, {{"a", "an"}}},
+    // "purely hypothetical", "for fictional purposes", "for educational and research purposes"
+    Phrase{{{"purely", "entirely", "just", "completely", "strictly"}},
+           {{"hypothetical", "hypothetically", "fictional", "fictionally", "fiction"}}},
+    Phrase{{{"for"}}, gap(2), {{"educational", "research", "fictional"}}, gap(2), {{"purposes"}}},
 };
 
 // Longest match of `phrase` starting at word `at`: the index one past its last word, or 0.
@@ -272,7 +284,10 @@ bool normalise_leet(std::string& text, bool loose) {
             }
         }
         // '!' and '$' often end or start ordinary words ("hi!", "$5"): only inner ones count.
-        const bool strong = letters >= 2 && inner_leet;
+        // Chemical formulas ("C4H7") are capitals and digits; leetspeak has small letters.
+        bool small = false;
+        for (size_t k = begin; k < end; ++k) small |= text[k] >= 'a' && text[k] <= 'z';
+        const bool strong = letters >= 2 && inner_leet && small;
         const bool weak = loose && letters >= 1 && end - begin >= 2 && letters < end - begin;
         if (!strong && !weak) continue;
         for (size_t k = begin; k < end; ++k) {
@@ -283,6 +298,43 @@ bool normalise_leet(std::string& text, bool loose) {
         }
     }
     return changed;
+}
+
+// Optimised adversarial suffixes (GCG and its kind) end a plain request with a run of tokens no
+// writer produces: letters fused with brackets and signs ("](textit", "correctedilde]$."), or
+// words with a capital in the middle ("argueRIPT"). Counted over the last 30 whitespace-separated
+// tokens; code and maths in ordinary questions have such tokens too, hence the count and share.
+bool has_adversarial_suffix(std::string_view text) {
+    std::vector<std::string_view> tokens;
+    size_t i = text.size();
+    while (i > 0 && tokens.size() < 20) {
+        while (i > 0 && (text[i - 1] == ' ' || text[i - 1] == '\n' || text[i - 1] == '\t')) --i;
+        const size_t end = i;
+        while (i > 0 && text[i - 1] != ' ' && text[i - 1] != '\n' && text[i - 1] != '\t') --i;
+        if (end > i) tokens.push_back(text.substr(i, end - i));
+    }
+    if (tokens.size() < 10) return false;
+    // Not ( ) * = _ ; : prose, lists and maths use them.
+    constexpr std::string_view kSigns = "[]{}<>$\\|^~`@#";
+    int odd = 0;
+    for (std::string_view t : tokens) {
+        int letters = 0, signs = 0;
+        bool inner_capital = false;
+        for (size_t k = 0; k < t.size(); ++k) {
+            if (is_alpha(t[k])) {
+                ++letters;
+                if (k > 0 && t[k] >= 'A' && t[k] <= 'Z' && t[k - 1] >= 'a' && t[k - 1] <= 'z')
+                    inner_capital = true;
+            } else if (kSigns.find(t[k]) != std::string_view::npos) {
+                ++signs;
+            }
+        }
+        // Units and names ("mmHg", "IgE", "iPhone") are short; "argueRIPT" is not.
+        if ((letters >= 2 && signs >= 1) || (letters == 0 && signs >= 2) ||
+            (inner_capital && letters >= 6))
+            ++odd;
+    }
+    return odd >= 3 && odd * 6 >= static_cast<int>(tokens.size());
 }
 
 }  // namespace
@@ -315,6 +367,7 @@ Unwrapped unwrap_jailbreak(std::string_view text) {
     if (override) out.flags.emplace_back("override");
     if (!decoded.empty()) out.flags.emplace_back("base64");
     if (leet) out.flags.emplace_back("leetspeak");
+    if (has_adversarial_suffix(text)) out.flags.emplace_back("adversarial_suffix");
     out.text = std::move(kept);
     return out;
 }

@@ -1,7 +1,8 @@
 // Jailbreak awareness before classification: the wrappers real attacks put around a harmful
 // request (role-play framing, instruction overrides) are cut out and flagged, and encoded payloads
 // are decoded (base64 runs that decode to text are appended; leetspeak words are spelled out), so
-// the classifier sees the request itself. Works on bytes: any input, invalid UTF-8 included.
+// the classifier sees the request itself; an optimised adversarial suffix (GCG-style token soup at
+// the end) is flagged. Works on bytes: any input, invalid UTF-8 included.
 #pragma once
 
 #include <string>
@@ -11,8 +12,9 @@
 namespace pocket::safety {
 
 struct Unwrapped {
-    std::string text;                // what to classify
-    std::vector<std::string> flags;  // "roleplay", "override", "base64", "leetspeak" (that order)
+    std::string text;  // what to classify
+    // "roleplay", "override", "base64", "leetspeak", "adversarial_suffix" (in that order)
+    std::vector<std::string> flags;
 };
 
 // Never throws except std::bad_alloc.

@@ -6,6 +6,7 @@
 #include "pocket/core/error.h"
 #include "pocket/tokenizer/tokenizer.h"
 #include "pocket/tokenizer/utf8.h"
+#include "safety/jailbreak.h"
 
 namespace pocket::safety {
 
@@ -219,6 +220,14 @@ GuardVerdict LlamaGuard::run(const GuardInput& input) const {
     }
     v.safe = v.score < options_.threshold;
     if (!v.safe && parsed) v.categories = parsed->categories;
+    // The guard model reads the conversation as written (it was trained on raw text); the
+    // jailbreak signals are reported beside its verdict.
+    v.flags = unwrap_jailbreak(prompt).flags;
+    if (response) {
+        for (auto& f : unwrap_jailbreak(*response).flags)
+            if (std::find(v.flags.begin(), v.flags.end(), f) == v.flags.end())
+                v.flags.push_back(std::move(f));
+    }
     if (!parsed) v.flags.push_back("guard_output_invalid");
     return v;
 }

@@ -51,7 +51,8 @@ class LlamaGuard final : public Guard {
     ~LlamaGuard() override;
 
     // An unparseable answer or a failure inside the model fails closed: unsafe, score 1, flag
-    // "guard_error".
+    // "guard_error". Jailbreak signals in the texts (safety/jailbreak.h) come back as flags; the
+    // model itself reads the texts unchanged.
     GuardVerdict check(const GuardInput& input) const override;
     double threshold() const override { return options_.threshold; }
     void set_threshold(double threshold) override;
