@@ -18,6 +18,7 @@
 #include "cli/cloud_options.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
+#include "cli/guard_options.h"
 #include "cli/model_path.h"
 #include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
@@ -39,6 +40,7 @@ struct ChatCliOptions {
     int threads = 0;
     SamplingParams sampling;
     CloudCliOptions cloud;
+    GuardCliOptions guard;
 };
 
 // The session a Ctrl-C should stop. A signal handler can reach nothing else, so this one pointer
@@ -71,27 +73,40 @@ class ChatCli {
             hybrid_ = std::make_unique<route::HybridRouter>(std::move(*h));
             route_ = route::parse_route_request(opt.cloud.route);
         }
+        guard_ = make_guard(opt.guard);
     }
 
     bool template_is_builtin() const { return chat_.template_is_builtin(); }
 
     // Sends one user message and streams the answer.
     void answer(const std::string& text) {
-        if (hybrid_ && answer_from_cloud(text)) return;
+        const ActiveGuard* guard = guard_ ? &*guard_ : nullptr;
+        // A blocked message gets the refusal; neither goes into the conversation or the cloud.
+        if (const auto refusal = refuse_prompt(guard, text)) {
+            write_out(*refusal + "\n");
+            return;
+        }
+        GuardedAnswer out(guard, text, write_out);
+        if (hybrid_ && answer_from_cloud(text, out)) return;
         g_generating.store(&chat_.session());
         ChatReply reply;
         try {
-            reply = chat_.send(text, gen_, [](std::string_view piece) {
-                write_out(piece);
-                return true;
-            });
+            reply =
+                chat_.send(text, gen_, [&out](std::string_view piece) { return out.push(piece); });
         } catch (...) {
             g_generating.store(nullptr);
             throw;
         }
         g_generating.store(nullptr);
+        out.finish();
         write_out("\n");
-        if (reply.result.finish == FinishReason::Cancelled) note("[stopped]");
+        if (out.blocked()) {
+            // The conversation keeps what the user saw, not the generated text the guard cut.
+            replace_last_answer(out.shown());
+            note("[the guard stopped the answer]");
+        } else if (reply.result.finish == FinishReason::Cancelled) {
+            note("[stopped]");
+        }
         if (reply.dropped_messages > 0) {
             note(cat("[the context is full: the ", reply.dropped_messages,
                      " oldest messages were left out of this answer's prompt]"));
@@ -135,7 +150,15 @@ class ChatCli {
   private:
     // Routes the message; true when it was dealt with by the cloud (answered, stopped, or failed
     // under --cloud-fallback fail), false when the local model is to answer it.
-    bool answer_from_cloud(const std::string& text) {
+    void replace_last_answer(const std::string& shown) {
+        nlohmann::ordered_json conversation = chat_.to_json();
+        auto& messages = conversation["messages"];
+        if (messages.empty() || messages.back()["role"] != "assistant") return;
+        messages.back()["content"] = shown;
+        chat_.load_json(conversation);
+    }
+
+    bool answer_from_cloud(const std::string& text, GuardedAnswer& out) {
         nlohmann::json messages = nlohmann::json::array();
         std::vector<std::string> outbound;
         if (!chat_.system().empty()) {
@@ -155,17 +178,19 @@ class ChatCli {
         g_stop_cloud.store(false);
         const route::CloudAnswer answer = hybrid_->ask_cloud(
             messages, cloud_sampling(opt_.sampling, opt_.n_predict, {}), decision, "pocket-chat",
-            [](std::string_view piece) {
-                write_out(piece);
-                return true;
-            },
+            [&out](std::string_view piece) { return out.push(piece); },
             [] { return g_stop_cloud.load(); });
         const bool stopped = !answer.ok && answer.error == "cancelled";
         if (answer.ok || stopped) {
+            out.finish();
             write_out("\n");
-            if (stopped) note("[stopped]");
+            if (out.blocked()) {
+                note("[the guard stopped the answer]");
+            } else if (stopped) {
+                note("[stopped]");
+            }
             chat_.add_message("user", text);
-            chat_.add_message("assistant", answer.text);
+            chat_.add_message("assistant", out.shown());
             return true;
         }
         if (!answer.text.empty()) write_out("\n");
@@ -217,6 +242,7 @@ class ChatCli {
     GenerateOptions gen_;
     GenerateResult last_;
     std::unique_ptr<route::HybridRouter> hybrid_;  // --cloud
+    std::optional<ActiveGuard> guard_;             // --guard
     route::RouteRequest route_ = route::RouteRequest::automatic;
 };
 
@@ -319,6 +345,7 @@ Runner register_chat(CLI::App& app) {
                    "Context size in tokens (default: min(train, 4096))");
     add_sampling_options(app, opt->sampling);
     add_cloud_options(app, opt->cloud, /*with_route=*/true);
+    add_guard_options(app, opt->guard);
     return [opt] { return run_chat(*opt); };
 }
 

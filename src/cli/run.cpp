@@ -10,6 +10,7 @@
 #include "cli/cloud_options.h"
 #include "cli/commands.h"
 #include "cli/generate_options.h"
+#include "cli/guard_options.h"
 #include "cli/model_path.h"
 #include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
@@ -47,6 +48,7 @@ struct RunOptions {
     int32_t draft_max = 8;
     bool lookup = false;
     CloudCliOptions cloud;
+    GuardCliOptions guard;
 };
 
 void write_out(std::string_view text) {
@@ -57,7 +59,8 @@ void write_out(std::string_view text) {
 
 // Routes the prompt; true when the cloud answered it (printed). After a cloud failure under
 // --cloud-fallback local, `shown` holds what was printed before the failure.
-bool answer_from_cloud(const RunOptions& opt, route::HybridOptions options, std::string& shown) {
+bool answer_from_cloud(const RunOptions& opt, route::HybridOptions options, std::string& shown,
+                       GuardedAnswer& out) {
     route::HybridRouter hybrid(std::move(options));
     const std::string texts[] = {opt.prompt};
     // A GBNF grammar has no OpenAI form: only the local model can follow it.
@@ -74,11 +77,10 @@ bool answer_from_cloud(const RunOptions& opt, route::HybridOptions options, std:
     if (nlohmann::json format = openai_response_format(opt.structured); !format.is_null())
         extra["response_format"] = std::move(format);
     const route::CloudAnswer answer =
-        hybrid.ask_cloud(messages, extra, decision, "pocket-run", [](std::string_view text) {
-            write_out(text);
-            return true;
-        });
-    if (answer.ok) {
+        hybrid.ask_cloud(messages, extra, decision, "pocket-run",
+                         [&out](std::string_view text) { return out.push(text); });
+    if (answer.ok || out.blocked()) {
+        out.finish();
         write_out("\n");
         return true;
     }
@@ -105,11 +107,19 @@ int run_generate(RunOptions opt) {
 
     // Hybrid routing: a prompt the router finds hard is answered by the cloud endpoint; if that
     // fails, the local model continues from what was already printed.
+    // Moderation: a blocked prompt gets the refusal and goes nowhere (not to the cloud either);
+    // the answer is shown sentence by sentence as the guard passes it.
+    const std::optional<ActiveGuard> guard = make_guard(opt.guard);
+    if (const auto refusal = refuse_prompt(guard ? &*guard : nullptr, opt.prompt)) {
+        write_out(*refusal + "\n");
+        return kExitOk;
+    }
+    GuardedAnswer out(guard ? &*guard : nullptr, opt.prompt, write_out);
     std::string shown;
     if (auto hybrid_opts = hybrid_options(opt.cloud)) {
         if (opt.echo) write_out(opt.prompt);
         opt.echo = false;
-        if (answer_from_cloud(opt, std::move(*hybrid_opts), shown)) return kExitOk;
+        if (answer_from_cloud(opt, std::move(*hybrid_opts), shown, out)) return kExitOk;
     }
 
     const std::vector<TokenId> prompt =
@@ -145,11 +155,10 @@ int run_generate(RunOptions opt) {
 
     if (opt.echo) write_out(opt.prompt);
     Session session(ctx);
-    const GenerateResult r = session.generate(prompt, gen, [](std::string_view piece) {
-        write_out(piece);
-        return true;
-    });
-    if (opt.echo || !r.text.empty()) write_out("\n");
+    const GenerateResult r =
+        session.generate(prompt, gen, [&out](std::string_view piece) { return out.push(piece); });
+    out.finish();
+    if (opt.echo || !out.shown().empty()) write_out("\n");
 
     if (!opt.quiet) {
         const auto evaluated = std::max<int64_t>(0, r.completion_tokens - 1);
@@ -193,6 +202,7 @@ Runner register_run(CLI::App& app) {
     add_sampling_options(app, opt->sampling);
     add_structured_output_options(app, opt->structured);
     add_cloud_options(app, opt->cloud, /*with_route=*/true);
+    add_guard_options(app, opt->guard);
     app.add_option("--draft", opt->draft_model,
                    "Speculative decoding with this draft model (same vocabulary)");
     app.add_option("--draft-max", opt->draft_max, "Tokens drafted per step")->capture_default_str();

@@ -11,6 +11,7 @@
 
 #include "cli/cloud_options.h"
 #include "cli/commands.h"
+#include "cli/guard_options.h"
 #include "cli/model_path.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
@@ -39,6 +40,7 @@ struct ServeOptions {
     int threads = 0;
     int http_threads = 64;
     CloudCliOptions cloud;
+    GuardCliOptions guard;
 };
 
 std::string model_name(const std::filesystem::path& path) {
@@ -88,6 +90,15 @@ int run_serve(const ServeOptions& opt) {
     }
 
     so.hybrid = hybrid_options(opt.cloud);
+    if (opt.guard.flag && opt.guard.flag->count() > 0) {
+        server::ServerOptions::Guard g;
+        g.model = opt.guard.model;
+        if (!opt.guard.policy.empty()) g.policy = safety::GuardPolicy::load(opt.guard.policy);
+        if (opt.guard.threshold >= 0) g.threshold = opt.guard.threshold;
+        so.guard = std::move(g);
+    } else if (!opt.guard.model.empty() || opt.guard.threshold >= 0) {
+        fail("--guard-model and --guard-threshold need --guard");
+    }
     const std::string so_audit_log = so.hybrid ? so.hybrid->audit_log.string() : std::string();
 
     // Signals are taken by one thread with sigwait, which may then stop the server safely.
@@ -165,6 +176,7 @@ Runner register_serve(CLI::App& app) {
     app.add_option("--http-threads", opt->http_threads, "Connections served at once")
         ->check(CLI::Range(4, 4096));
     add_cloud_options(app, opt->cloud, /*with_route=*/false);
+    add_guard_options(app, opt->guard);
     return [opt] { return run_serve(*opt); };
 }
 

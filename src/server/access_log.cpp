@@ -38,6 +38,7 @@ std::string format_access_line(const AccessRecord& r, bool log_prompts) {
     if (r.prompt_tokens) j["prompt_tokens"] = *r.prompt_tokens;
     if (r.completion_tokens) j["completion_tokens"] = *r.completion_tokens;
     if (!r.route.empty()) j["route"] = r.route;
+    if (r.guard.is_array() && !r.guard.empty()) j["guard"] = r.guard;
     if (log_prompts && !r.prompt.empty()) j["prompt"] = r.prompt;
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

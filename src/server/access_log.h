@@ -9,6 +9,8 @@
 #include <ostream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace pocket::server {
 
 struct AccessRecord {
@@ -21,8 +23,9 @@ struct AccessRecord {
     std::string model;  // empty: not a model request
     std::optional<std::int64_t> prompt_tokens;
     std::optional<std::int64_t> completion_tokens;
-    std::string prompt;  // written only with log_prompts
-    std::string route;   // "local" or "cloud" when routing is on
+    std::string prompt;            // written only with log_prompts
+    std::string route;             // "local" or "cloud" when routing is on
+    nlohmann::ordered_json guard;  // the guard's decisions, when any
 };
 
 // "2024-05-01T12:34:56.789Z"

@@ -14,43 +14,6 @@ namespace {
 using route::RouteDecision;
 using route::RouteTarget;
 
-// Every text of the messages that would be sent: string contents, text parts, tool-call
-// arguments. Lenient: shapes the local path rejects are its to reject.
-std::vector<std::string> message_texts(const json& messages) {
-    std::vector<std::string> texts;
-    for (const json& m : messages) {
-        if (!m.is_object()) continue;
-        if (const auto c = m.find("content"); c != m.end()) {
-            if (c->is_string()) {
-                texts.push_back(c->get<std::string>());
-            } else if (c->is_array()) {
-                for (const json& part : *c)
-                    if (part.is_object() && part.contains("text") && part["text"].is_string())
-                        texts.push_back(part["text"].get<std::string>());
-            }
-        }
-        if (const auto calls = m.find("tool_calls"); calls != m.end() && calls->is_array())
-            for (const json& call : *calls)
-                if (call.is_object() && call.contains("function") && call["function"].is_object() &&
-                    call["function"].contains("arguments") &&
-                    call["function"]["arguments"].is_string())
-                    texts.push_back(call["function"]["arguments"].get<std::string>());
-    }
-    return texts;
-}
-
-// What the router scores: the last user message (the request to answer now).
-std::string last_user_text(const json& messages) {
-    for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
-        if (!it->is_object() || it->value("role", "") != "user") continue;
-        const auto texts = message_texts(json::array({*it}));
-        std::string out;
-        for (const std::string& t : texts) out += (out.empty() ? "" : "\n") + t;
-        return out;
-    }
-    return {};
-}
-
 route::RouteRequest requested_route(const json& body) {
     const json* ext = object(body, "pocket");
     if (!ext) return route::RouteRequest::automatic;
@@ -196,6 +159,11 @@ void routed_chat(ServerContext& ctx, const json& body, httplib::Response& res) {
     RouteDecision decision;
     if (uses_rag(body)) {
         decision.reason = "local RAG (pocket.rag)";
+    } else if (ctx.guard && ctx.options.guard->policy.check_prompts &&
+               safety::check_prompt(*ctx.guard, ctx.options.guard->policy, last_user_text(messages))
+                       .action == safety::GuardAction::block) {
+        // A blocked prompt goes nowhere: the local path answers with the refusal.
+        decision.reason = "the guard blocked the prompt";
     } else {
         const std::vector<std::string> texts = message_texts(messages);
         decision = hybrid.decide(last_user_text(messages), texts, wish);

@@ -293,6 +293,43 @@ ToolRequest parse_tools(const json& body) {
     return r;
 }
 
+// Every text of the messages that would be sent: string contents, text parts, tool-call
+// arguments. Lenient: shapes the local path rejects are its to reject.
+std::vector<std::string> message_texts(const json& messages) {
+    std::vector<std::string> texts;
+    for (const json& m : messages) {
+        if (!m.is_object()) continue;
+        if (const auto c = m.find("content"); c != m.end()) {
+            if (c->is_string()) {
+                texts.push_back(c->get<std::string>());
+            } else if (c->is_array()) {
+                for (const json& part : *c)
+                    if (part.is_object() && part.contains("text") && part["text"].is_string())
+                        texts.push_back(part["text"].get<std::string>());
+            }
+        }
+        if (const auto calls = m.find("tool_calls"); calls != m.end() && calls->is_array())
+            for (const json& call : *calls)
+                if (call.is_object() && call.contains("function") && call["function"].is_object() &&
+                    call["function"].contains("arguments") &&
+                    call["function"]["arguments"].is_string())
+                    texts.push_back(call["function"]["arguments"].get<std::string>());
+    }
+    return texts;
+}
+
+// What the router scores: the last user message (the request to answer now).
+std::string last_user_text(const json& messages) {
+    for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+        if (!it->is_object() || it->value("role", "") != "user") continue;
+        const auto texts = message_texts(json::array({*it}));
+        std::string out;
+        for (const std::string& t : texts) out += (out.empty() ? "" : "\n") + t;
+        return out;
+    }
+    return {};
+}
+
 ChatPrompt chat_prompt(const serve::LoadedModel& model, const json& messages,
                        const ToolRequest& tools, bool ollama, std::string_view assistant_prefix) {
     const ModelChatTemplate& tmpl = model.chat_template();

@@ -54,6 +54,12 @@ ChatPrompt chat_prompt(const serve::LoadedModel& model, const json& messages,
                        const ToolRequest& tools, bool ollama,
                        std::string_view assistant_prefix = {});
 
+// Every text of chat messages: string contents, text parts, tool-call arguments. Lenient: shapes
+// chat_prompt rejects are its to reject.
+std::vector<std::string> message_texts(const json& messages);
+// The last user message's text (what the router scores and the guard checks).
+std::string last_user_text(const json& messages);
+
 // Text (or, for the OpenAI completions endpoint, token ids) to prompt tokens.
 // A message's content as text: a string, null (empty), or OpenAI content parts of type "text"
 // (concatenated); anything else is a 400 naming `path`.

@@ -171,6 +171,7 @@ class ChatCompletion {
         GenerateOptions options = openai_options(body, *model_);
         want_logprobs_ = options.top_logprobs >= 0;
         tools_ = parse_tools(body);
+        if (ctx.guard && !check_prompt(required(array(body, "messages"), "messages"))) return;
         // Local RAG (`pocket.rag`): the messages grounded in retrieved, numbered sources.
         grounding_ = chat_grounding(ctx, body, *model_, options.max_tokens);
         if (grounding_ && !grounding_->prompt.relevant) return;  // "I don't know", no model
@@ -196,12 +197,24 @@ class ChatCompletion {
         }
         if (ctx.options.log_prompts) request_record().prompt = prompt.text;
         streams_ = submit_n(*model_, prompt.tokens, options, n_);
+        if (ctx.guard && ctx.options.guard->policy.check_answers) {
+            for (size_t i = 0; i < streams_.size(); ++i)
+                checks_.emplace_back(std::in_place, *ctx.guard, ctx.options.guard->policy,
+                                     guard_prompt_);
+        } else {
+            checks_.resize(streams_.size());
+        }
+        guard_blocked_.assign(streams_.size(), false);
     }
 
     void respond(httplib::Response& res) {
         if (!route_.is_null()) res.set_header("x-pocket-route", "local");
+        if (refusal_) {
+            respond_fixed(res, *refusal_, "content_filter");
+            return;
+        }
         if (grounding_ && !grounding_->prompt.relevant) {
-            respond_no_answer(res);
+            respond_fixed(res, std::string(rag::no_answer_text()), "stop");
             return;
         }
         if (stream_) {
@@ -216,9 +229,18 @@ class ChatCompletion {
             prompt_tokens = r.prompt_tokens;
             cached = std::max(cached, r.reused_tokens);
             completion += r.completion_tokens;
-            json message = {{"role", "assistant"}, {"content", r.text}, {"refusal", nullptr}};
+            // The guard reads the whole answer sentence by sentence, as a stream would show it.
+            std::string text = r.text;
+            if (checks_[i]) {
+                text = checks_[i]->push(r.text);
+                if (!checks_[i]->blocked()) text += checks_[i]->finish();
+                record_answer_decisions(i);
+            }
+            json message = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
             std::string finish = finish_name(r.finish);
-            if (tool_format_ != ToolCallFormat::None) {
+            if (checks_[i] && checks_[i]->blocked()) {
+                finish = "content_filter";
+            } else if (tool_format_ != ToolCallFormat::None) {
                 ParsedToolCalls parsed = parse_tool_calls(tool_format_, r.text);
                 if (!parsed.calls.empty()) {
                     message["content"] = parsed.content.empty() ? json() : json(parsed.content);
@@ -241,7 +263,7 @@ class ChatCompletion {
                     {"system_fingerprint", kFingerprint},
                     {"choices", std::move(choices)},
                     {"usage", usage_json(prompt_tokens, completion, cached)}};
-        if (grounding_ || !route_.is_null())
+        if (grounding_ || !route_.is_null() || !guard_json_.empty())
             out["pocket"] =
                 pocket_extension(streams_.empty() ? std::string() : result_of(*streams_[0]).text);
         send_json(res, out);
@@ -261,7 +283,8 @@ class ChatCompletion {
             for (size_t i = 0; i < streams_.size(); ++i) {
                 json first =
                     chunk(json::array({delta_choice(i, {{"role", "assistant"}, {"content", ""}})}));
-                if (grounding_ || !route_.is_null()) first["pocket"] = pocket_extension({});
+                if (grounding_ || !route_.is_null() || !guard_json_.empty())
+                    first["pocket"] = pocket_extension({});
                 text += sse(first);
             }
             if (!pump.write(text)) return false;
@@ -289,11 +312,45 @@ class ChatCompletion {
   private:
     bool want_logprobs() const { return want_logprobs_; }
 
+    // Checks the last user message; false when the policy blocks it (refusal_ is then the
+    // answer, and nothing is generated).
+    bool check_prompt(const json& messages) {
+        const safety::GuardPolicy& policy = ctx_.options.guard->policy;
+        guard_prompt_ = last_user_text(messages);
+        if (!policy.check_prompts) return true;
+        const safety::GuardDecision d = safety::check_prompt(*ctx_.guard, policy, guard_prompt_);
+        record_decision(d, guard_prompt_);
+        if (d.action != safety::GuardAction::block) return true;
+        refusal_ = policy.refusal_for(d.verdict);
+        return false;
+    }
+
+    void record_decision(const safety::GuardDecision& d, std::string_view text) {
+        const bool with_text = ctx_.options.guard->policy.log_text;
+        request_record().guard.push_back(
+            json(d.to_log_json(with_text ? std::optional<std::string_view>(text) : std::nullopt)));
+        if (d.action != safety::GuardAction::allow) {
+            json j = d.verdict.to_json();
+            j["stage"] = d.stage;
+            j["action"] = safety::guard_action_name(d.action);
+            guard_json_.push_back(std::move(j));
+        }
+    }
+
+    // The answer's checks that warned or blocked, and its last (the verdict on the whole).
+    void record_answer_decisions(size_t i) {
+        const auto& decisions = checks_[i]->decisions();
+        for (size_t k = 0; k < decisions.size(); ++k)
+            if (decisions[k].action != safety::GuardAction::allow || k + 1 == decisions.size())
+                record_decision(decisions[k], {});
+    }
+
     // {"rag": {"index", "answered", "dropped_sources", "citations": [...]}, "route": {...}};
     // "cited" in each citation from `answer`.
     json pocket_extension(std::string_view answer) const {
         json ext = json::object();
         if (!route_.is_null()) ext["route"] = route_;
+        if (!guard_json_.empty()) ext["guard"] = guard_json_;
         if (!grounding_) return ext;
         const rag::GroundedPrompt& p = grounding_->prompt;
         ext["rag"] = {{"index", grounding_->index},
@@ -303,9 +360,9 @@ class ChatCompletion {
         return ext;
     }
 
-    // Nothing in the index reached the relevance threshold: the fixed answer, without the model.
-    void respond_no_answer(httplib::Response& res) {
-        const std::string text(rag::no_answer_text());
+    // A fixed answer without the model: nothing in the RAG index reached the relevance threshold
+    // ("stop"), or the guard blocked the prompt ("content_filter").
+    void respond_fixed(httplib::Response& res, const std::string& text, const std::string& finish) {
         const json ext = pocket_extension(text);
         if (!stream_) {
             json choices = json::array();
@@ -314,7 +371,7 @@ class ChatCompletion {
                     {{"index", i},
                      {"message", {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
                      {"logprobs", nullptr},
-                     {"finish_reason", "stop"}});
+                     {"finish_reason", finish}});
             send_json(res, {{"id", id_},
                             {"object", "chat.completion"},
                             {"created", created_},
@@ -334,7 +391,7 @@ class ChatCompletion {
             body += sse(
                 chunk(json::array({delta_choice(static_cast<size_t>(i), {{"content", text}})})));
             json last = chunk(json::array(
-                {delta_choice(static_cast<size_t>(i), json::object(), nullptr, "stop")}));
+                {delta_choice(static_cast<size_t>(i), json::object(), nullptr, finish)}));
             last["pocket"] = ext;
             body += sse(last);
         }
@@ -369,6 +426,20 @@ class ChatCompletion {
     }
 
     std::string on_event(size_t i, serve::StreamEvent& event) {
+        if (guard_blocked_[i]) return {};
+        if (checks_[i]) {
+            // Text reaches the client once the guard has passed its sentence; a blocked sentence
+            // ends the choice (its stream is cancelled, on_end says content_filter).
+            event.text = checks_[i]->push(event.text);
+            if (checks_[i]->blocked()) {
+                guard_blocked_[i] = true;
+                streams_[i]->cancel();
+            }
+        }
+        return format_event(i, event);
+    }
+
+    std::string format_event(size_t i, serve::StreamEvent& event) {
         json logprobs =
             event.logprobs.empty() ? json() : chat_logprobs(tokenizer(), event.logprobs);
         if (tool_format_ == ToolCallFormat::None) {
@@ -411,11 +482,23 @@ class ChatCompletion {
             cached_ = std::max(cached_, r.reused_tokens);
             completion_ += r.completion_tokens;
             std::string out;
+            if (checks_[i]) {
+                if (!checks_[i]->blocked()) {
+                    serve::StreamEvent rest;
+                    rest.text = checks_[i]->finish();
+                    guard_blocked_[i] = checks_[i]->blocked();
+                    if (!rest.text.empty()) out += format_event(i, rest);
+                }
+                record_answer_decisions(i);
+            }
             if (tool_format_ != ToolCallFormat::None)
                 out += tool_deltas(i, parsers_[i].finish(), nullptr);
-            const std::string finish = had_calls_[i] ? "tool_calls" : finish_name(r.finish);
+            const std::string finish = guard_blocked_[i] ? "content_filter"
+                                       : had_calls_[i]   ? "tool_calls"
+                                                         : finish_name(r.finish);
             json last = chunk(json::array({delta_choice(i, json::object(), nullptr, finish)}));
-            if (grounding_ || (route_.is_object() && route_.value("fallback", false)))
+            if (grounding_ || !guard_json_.empty() ||
+                (route_.is_object() && route_.value("fallback", false)))
                 last["pocket"] = pocket_extension(r.text);
             out += sse(last);
             return out;
@@ -435,6 +518,13 @@ class ChatCompletion {
 
     ServerContext& ctx_;
     json route_;
+    // --guard: the prompt checked, the refusal when it was blocked, one streaming check per
+    // choice (empty optionals when answers are not checked), and the decisions to report.
+    std::string guard_prompt_;
+    std::optional<std::string> refusal_;
+    std::vector<std::optional<safety::StreamingAnswerCheck>> checks_;
+    std::vector<bool> guard_blocked_;
+    json guard_json_ = json::array();
     std::shared_ptr<const serve::LoadedModel> model_;
     bool stream_ = false;
     bool include_usage_ = false;

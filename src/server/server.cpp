@@ -151,6 +151,12 @@ ServerContext::ServerContext(ServerOptions opts)
       log(std::cerr, options.log_prompts),
       rag(open_rag_indexes(options.rag_indexes)) {
     if (options.hybrid) hybrid = std::make_unique<route::HybridRouter>(*options.hybrid);
+    if (options.guard) {
+        guard = safety::load_guard(options.guard->model);
+        if (const auto t = options.guard->threshold ? options.guard->threshold
+                                                    : options.guard->policy.threshold)
+            guard->set_threshold(*t);
+    }
     metrics.set_slots_total(0);
 }
 
@@ -314,6 +320,7 @@ void Server::Impl::log_request(const httplib::Request& req, const httplib::Respo
     r.completion_tokens = rec.completion_tokens;
     r.prompt = rec.prompt;
     r.route = rec.route;
+    r.guard = rec.guard;
     ctx.log.write(r);
 }
 

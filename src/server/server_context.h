@@ -30,6 +30,7 @@ struct ServerContext {
     AccessLog log;
     std::shared_ptr<RagIndexes> rag;  // the --rag-index databases, opened at start
     std::unique_ptr<route::HybridRouter> hybrid;  // --cloud: routing to the cloud endpoint
+    std::unique_ptr<safety::Guard> guard;         // --guard (policy: options.guard->policy)
     std::atomic<bool> ready{false};
     std::atomic<bool> stopping{false};
     const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
@@ -58,6 +59,7 @@ struct RequestRecord {
     std::optional<int64_t> completion_tokens;
     std::string prompt;  // kept only with --log-prompts
     std::string route;   // "local" or "cloud" when routing is on (--cloud)
+    json guard = json::array();  // the guard's decisions (text only with the policy's log_text)
 };
 RequestRecord& request_record();
 

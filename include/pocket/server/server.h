@@ -20,6 +20,7 @@
 #include <string>
 
 #include "pocket/route/hybrid.h"
+#include "pocket/safety/policy.h"
 #include "pocket/serve/model_pool.h"
 
 namespace pocket::server {
@@ -46,6 +47,14 @@ struct ServerOptions {
     // Hybrid routing (`--cloud`): chat completions the router finds hard go to this
     // OpenAI-compatible endpoint, redacted, audited, re-hydrated; unset: nothing leaves.
     std::optional<route::HybridOptions> hybrid;
+    // Moderation (`--guard`): chat prompts are checked before generation and answers while they
+    // stream; blocked ones end with finish_reason "content_filter". Unset: no checks.
+    struct Guard {
+        std::filesystem::path model;  // empty: the built-in classifier
+        safety::GuardPolicy policy;
+        std::optional<double> threshold;
+    };
+    std::optional<Guard> guard;
 };
 
 class Server {
