@@ -1,6 +1,7 @@
 // The built-in safety classifier (classifier.h): hashed n-gram features, logistic regression,
 // keyword rules for the hazard categories, its training and its GGUF model file.
 #include "safety/classifier.h"
+#include "safety/jailbreak.h"
 
 #include <algorithm>
 #include <cmath>
@@ -323,8 +324,15 @@ class Classifier final : public Guard {
         // of a harmful prompt must not be flagged for the prompt's words.
         const std::string_view text = input.response ? *input.response : input.prompt;
         v.score = score(text);
+        // Jailbreak wrappers (role-play, override phrases, base64, leetspeak) are unwrapped and
+        // the request inside scored too: the verdict is the worse of the two, with the flags.
+        // Text with no signal is scored as it is, so plain prompts keep their exact scores.
+        const Unwrapped unwrapped = unwrap_jailbreak(text);
+        const bool wrapped = !unwrapped.flags.empty() && unwrapped.text != text;
+        v.flags = unwrapped.flags;
+        if (wrapped) v.score = std::max(v.score, score(unwrapped.text));
         v.safe = v.score < threshold_;
-        if (!v.safe) v.categories = classifier_categories(text);
+        if (!v.safe) v.categories = classifier_categories(wrapped ? unwrapped.text : text);
         return v;
     }
 
