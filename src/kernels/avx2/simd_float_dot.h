@@ -3,6 +3,8 @@
 // partial sums, where the reference accumulates in double: results agree to float rounding.
 #pragma once
 
+#include <cmath>
+
 #include "kernels/avx2/simd_convert.h"
 
 namespace pocket::kernels::POCKET_SIMD_NS {
@@ -41,7 +43,7 @@ float float_vec_dot(int64_t n, const void* w, const void* a) {
     }
     for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(E::load8(x + i), E::load8(y + i), acc[0]);
     float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; ++i) sum += E::one(x + i) * E::one(y + i);
+    for (; i < n; ++i) sum = std::fma(E::one(x + i), E::one(y + i), sum);  // as in the tiles
     return sum;
 }
 
@@ -74,7 +76,13 @@ struct FloatTile {
         for (int r = 0; r < R; ++r) {
             for (int t = 0; t < T; ++t) {
                 float sum = hsum(acc[r][t]);
-                for (int64_t j = i; j < k; ++j) sum += E::one(wr[r] + j) * E::one(at[t] + j);
+                // An explicit fused multiply-add, in order: written as `sum += a * b`, the
+                // compiler contracted it to an FMA in some tile shapes and, with AVX-512's masked
+                // epilogues, vectorised it as rounded products added in order in others, so a
+                // token's result depended on whether it fell in a full tile of T tokens or in the
+                // remainder (a prompt evaluated in two batches then differed in the last bit).
+                for (int64_t j = i; j < k; ++j)
+                    sum = std::fma(E::one(wr[r] + j), E::one(at[t] + j), sum);
                 y[t * y_stride + r] = sum;
             }
         }
