@@ -231,6 +231,10 @@ const scored = candidates.map((p) => ({ prompt: p, ...cliScore(p, 'en') }))
   .sort((a, b) => a.score - b.score);
 const lowPrompts = scored.slice(0, 2);
 const highPrompts = scored.slice(-2);
+// The `pocket router score` runs above block the event loop (seconds under a sanitizer): keep-alive
+// connections the servers closed meanwhile are only noticed once the loop runs again. Let it run,
+// so the first request does not go out on a socket that is already closed ("Connection error").
+await new Promise((resolve) => setTimeout(resolve, 500));
 
 const schema = {
   type: 'json_schema',
