@@ -2,17 +2,36 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <vector>
 
 #include "cli/commands.h"
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
+#include "pocket/kernels/kernels.h"
 
 namespace {
 // What kind of file a malformed-input error is about, for the message.
 const char* format_name(const std::string& file) {
     return file.ends_with(".safetensors") || file.ends_with(".json") ? "safetensors" : "GGUF";
+}
+
+// libpocket reads no environment variables; the command applies POCKET_ISA (force a kernel
+// table: scalar, avx2, avx512, neon) before anything loads a model.
+void apply_isa_environment() {
+    const char* value = std::getenv("POCKET_ISA");
+    if (value == nullptr || *value == '\0') return;
+    pocket::kernels::Isa isa;
+    try {
+        isa = pocket::kernels::parse_isa(value);
+    } catch (const pocket::Error& e) {
+        pocket::fail("POCKET_ISA=", value, ": ", e.what());
+    }
+    if (!pocket::kernels::isa_supported(isa)) {
+        pocket::fail("POCKET_ISA=", value, ": this CPU cannot run it");
+    }
+    pocket::kernels::force_isa(isa);
 }
 }  // namespace
 
@@ -70,6 +89,7 @@ int main(int argc, char** argv) {
         return code == 0 ? kExitOk : kExitUsage;
     }
     try {
+        apply_isa_environment();
         for (auto& [sub, run] : commands) {
             if (sub->parsed()) return run();
         }

@@ -106,8 +106,9 @@ ChatSession::Prompt ChatSession::build_prompt(int64_t reserve) const {
         while (next < messages_.size() && messages_[next].value("role", "") != "user") ++next;
         if (next >= messages_.size()) {
             if (n < n_ctx) break;  // the last turn alone: generate what still fits
-            fail("chat: the last message needs ", n, " tokens but the context holds ", n_ctx,
-                 " (raise the context size or shorten the message)");
+            throw ContextOverflow(cat("chat: the last message needs ", n,
+                                      " tokens but the context holds ", n_ctx,
+                                      " (raise the context size or shorten the message)"));
         }
         first = next;
         p.dropped = static_cast<int64_t>(first);

@@ -98,8 +98,8 @@ size_t GenerationLoop::begin_prompt(std::span<const TokenId> prompt) {
     if (prompt.empty()) fail("generate: the prompt is empty");
     const auto n = static_cast<int64_t>(prompt.size());
     if (n >= max_length_) {
-        fail("generate: the prompt has ", n, " tokens but the context holds ", max_length_,
-             " (one more is needed to generate anything)");
+        throw ContextOverflow(cat("generate: the prompt has ", n, " tokens but the context holds ",
+                                  max_length_, " (one more is needed to generate anything)"));
     }
     for (const TokenId t : prompt) {
         if (t < 0 || static_cast<size_t>(t) >= tok_.n_vocab())

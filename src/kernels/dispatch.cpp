@@ -1,5 +1,5 @@
 // Builds the per-instruction-set kernel tables once, detects what the CPU can run, and picks the
-// active instruction set (the best supported one, or POCKET_ISA / force_isa()).
+// active instruction set (the best supported one, or the one force_isa() chose).
 #include <atomic>
 #include <cstdlib>
 #include <string>
@@ -96,25 +96,23 @@ bool cpu_has_neon() {
 #endif
 }
 
+}  // namespace
+
 Isa parse_isa(std::string_view name) {
     for (Isa isa : kAllIsas) {
         if (isa_name(isa) == name) return isa;
     }
-    fail("POCKET_ISA='", name,
-         "' is not an instruction set pocket knows (use scalar, avx2, avx512 or neon)");
+    fail("'", name, "' is not an instruction set pocket knows (use scalar, avx2, avx512 or neon)");
 }
 
-Isa initial_isa() {
-    if (const char* env = std::getenv("POCKET_ISA"); env != nullptr && *env != '\0') {
-        const Isa isa = parse_isa(env);
-        if (!isa_supported(isa)) fail("POCKET_ISA=", env, ": this CPU cannot run ", isa_name(isa));
-        return isa;
-    }
+Isa best_isa() {
     if (isa_supported(Isa::Avx512)) return Isa::Avx512;
     if (isa_supported(Isa::Avx2)) return Isa::Avx2;
     if (isa_supported(Isa::Neon)) return Isa::Neon;
     return Isa::Scalar;
 }
+
+namespace {
 
 // -1 until first use; then the index of the active Isa.
 std::atomic<int> g_active{-1};
@@ -157,7 +155,7 @@ Isa active_isa() {
     int current = g_active.load(std::memory_order_acquire);
     if (current < 0) {
         int expected = -1;
-        const int chosen = static_cast<int>(initial_isa());
+        const int chosen = static_cast<int>(best_isa());
         // Another thread (or force_isa) may have won the race; keep its choice.
         g_active.compare_exchange_strong(expected, chosen, std::memory_order_acq_rel);
         current = g_active.load(std::memory_order_acquire);

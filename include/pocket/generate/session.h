@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pocket/core/error.h"
 #include "pocket/core/token.h"
 #include "pocket/generate/sampling.h"
 #include "pocket/generate/speculative.h"
@@ -34,6 +35,12 @@
 namespace pocket {
 
 enum class FinishReason { Stop, Length, Eos, Cancelled };
+
+// The prompt (or a chat's last message) does not fit in the context with room to generate.
+class ContextOverflow : public Error {
+  public:
+    using Error::Error;
+};
 // "stop", "length", "eos", "cancelled".
 std::string_view finish_reason_name(FinishReason reason);
 

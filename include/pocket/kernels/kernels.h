@@ -9,9 +9,9 @@
 // Each instruction set has its own complete table: it starts as a copy of the table below it
 // (Scalar <- Avx2 <- Avx512 on x86-64, Scalar <- Neon on AArch64) and its registration function
 // overrides what it implements, so a SIMD table never has holes. The scalar implementations are the
-// reference; tests compare every other table against them. The active instruction set is chosen
-// once from the CPU, and can be forced with the environment variable
-// POCKET_ISA=scalar|avx2|avx512|neon (or force_isa()).
+// reference; tests compare every other table against them. The active instruction set is the best
+// the CPU has (best_isa()) unless force_isa() chose another. The library reads no environment
+// variable: the `pocket` command applies POCKET_ISA=scalar|avx2|avx512|neon through force_isa().
 //
 // Numerics (scalar reference):
 // - Activation quantizers (from_float of Q8_0, Q8_1, Q8_K) are bit-exact with llama.cpp's x86
@@ -96,8 +96,13 @@ const TypeOps& ops(DType type, Isa isa);
 bool has_ops(DType type);
 
 Isa active_isa();
+Isa best_isa();               // the fastest set the CPU (and this build) can run
 bool isa_supported(Isa isa);  // the CPU (and this build) can run it
-void force_isa(Isa isa);      // throws if unsupported; for tests and benchmarks
+// Makes `isa` the active set; throws if unsupported. Models lay out their weights for the set
+// active when they are loaded, so choose it before loading any.
+void force_isa(Isa isa);
+// "scalar", "avx2", "avx512", "neon" -> the Isa; throws pocket::Error for any other name.
+Isa parse_isa(std::string_view name);
 
 // Bytes of one row of `k` activations in `weight_ops.dot_type` (throws if k does not fit blocks).
 size_t activation_row_bytes(const TypeOps& weight_ops, int64_t k);
