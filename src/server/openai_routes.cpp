@@ -72,6 +72,35 @@ json completion_logprobs(const tokenizer::Tokenizer& tok, std::span<const TokenL
             {"text_offset", offsets}};
 }
 
+// Token logprobs of answer text the guard still holds back wait with it: a token's logprob goes
+// out once the text up to its end has passed, and never for text the guard cut.
+class HeldLogprobs {
+  public:
+    // Takes the new tokens' logprobs and `passed` more bytes of answer text that have passed the
+    // guard; returns the logprobs that may now be shown.
+    std::vector<TokenLogprob> pass(const tokenizer::Tokenizer& tok, std::vector<TokenLogprob> lps,
+                                   size_t passed) {
+        for (TokenLogprob& lp : lps) {
+            sizes_.push_back(tok.token_to_piece(lp.token, true).size());
+            held_.push_back(std::move(lp));
+        }
+        budget_ += passed;
+        std::vector<TokenLogprob> out;
+        while (!held_.empty() && sizes_.front() <= budget_) {
+            budget_ -= sizes_.front();
+            out.push_back(std::move(held_.front()));
+            held_.pop_front();
+            sizes_.pop_front();
+        }
+        return out;
+    }
+
+  private:
+    std::deque<TokenLogprob> held_;
+    std::deque<size_t> sizes_;
+    size_t budget_ = 0;
+};
+
 json usage_json(int64_t prompt, int64_t completion, int64_t cached) {
     return {{"prompt_tokens", prompt},
             {"completion_tokens", completion},
@@ -206,6 +235,7 @@ class ChatCompletion {
         streams_ = submit_n(*model_, prompt.tokens, options, n_);
         for (size_t i = 0; i < streams_.size(); ++i)
             checks_.push_back(guard_.answer(guard_prompt_));
+        held_.resize(streams_.size());
         guard_blocked_.assign(streams_.size(), false);
     }
 
@@ -235,6 +265,10 @@ class ChatCompletion {
             std::string text = checks_[i].push(r.text);
             if (!checks_[i].blocked()) text += checks_[i].finish();
             guard_.record_answer(checks_[i]);
+            // A cut answer's logprobs end with it.
+            std::vector<TokenLogprob> lps = r.logprobs;
+            if (checks_[i].blocked())
+                lps = HeldLogprobs().pass(tokenizer(), std::move(lps), text.size());
             json message = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
             std::string finish = finish_name(r.finish);
             if (checks_[i].blocked()) {
@@ -251,8 +285,8 @@ class ChatCompletion {
                            {"message", std::move(message)},
                            {"logprobs", nullptr},
                            {"finish_reason", finish}};
-            if (!r.logprobs.empty() || want_logprobs())
-                choice["logprobs"] = chat_logprobs(tokenizer(), r.logprobs);
+            if (!lps.empty() || want_logprobs())
+                choice["logprobs"] = chat_logprobs(tokenizer(), lps);
             choices.push_back(std::move(choice));
         }
         json out = {{"id", id_},
@@ -396,6 +430,9 @@ class ChatCompletion {
         // Text reaches the client once the guard has passed its sentence; a blocked sentence
         // ends the choice (its stream is cancelled, on_end says content_filter).
         event.text = checks_[i].push(event.text);
+        if (checks_[i].active())
+            event.logprobs =
+                held_[i].pass(tokenizer(), std::move(event.logprobs), event.text.size());
         if (checks_[i].blocked()) {
             guard_blocked_[i] = true;
             streams_[i]->cancel();
@@ -450,6 +487,7 @@ class ChatCompletion {
                 if (!checks_[i].blocked()) {
                     serve::StreamEvent rest;
                     rest.text = checks_[i].finish();
+                    rest.logprobs = held_[i].pass(tokenizer(), {}, rest.text.size());
                     guard_blocked_[i] = checks_[i].blocked();
                     if (!rest.text.empty()) out += format_event(i, rest);
                 }
@@ -488,6 +526,7 @@ class ChatCompletion {
     std::string guard_prompt_;
     std::optional<std::string> refusal_;
     std::vector<AnswerGuard> checks_;
+    std::vector<HeldLogprobs> held_;  // logprobs of the text each check holds back
     std::vector<bool> guard_blocked_;
     std::shared_ptr<const serve::LoadedModel> model_;
     bool stream_ = false;
@@ -571,35 +610,6 @@ std::vector<std::vector<TokenId>> completion_prompts(const json& body, const ser
     }
     return prompts;
 }
-
-// Token logprobs of answer text the guard still holds back wait with it: a token's logprob goes
-// out once the text up to its end has passed, and never for text the guard cut.
-class HeldLogprobs {
-  public:
-    // Takes the new tokens' logprobs and `passed` more bytes of answer text that have passed the
-    // guard; returns the logprobs that may now be shown.
-    std::vector<TokenLogprob> pass(const tokenizer::Tokenizer& tok, std::vector<TokenLogprob> lps,
-                                   size_t passed) {
-        for (TokenLogprob& lp : lps) {
-            sizes_.push_back(tok.token_to_piece(lp.token, true).size());
-            held_.push_back(std::move(lp));
-        }
-        budget_ += passed;
-        std::vector<TokenLogprob> out;
-        while (!held_.empty() && sizes_.front() <= budget_) {
-            budget_ -= sizes_.front();
-            out.push_back(std::move(held_.front()));
-            held_.pop_front();
-            sizes_.pop_front();
-        }
-        return out;
-    }
-
-  private:
-    std::deque<TokenLogprob> held_;
-    std::deque<size_t> sizes_;
-    size_t budget_ = 0;
-};
 
 void completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
     const json body = parse_body(req.body);

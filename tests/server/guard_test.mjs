@@ -90,16 +90,17 @@ function expectReportedBlock(ext, stage, what) {
 }
 
 async function collectChat(stream) {
-  let text = '', finish = null, first = null, last = null, finishes = 0;
+  let text = '', tokens = '', finish = null, first = null, last = null, finishes = 0;
   for await (const chunk of stream) {
     if (!first) first = chunk;
     for (const c of chunk.choices) {
       text += c.delta?.content ?? '';
+      for (const t of c.logprobs?.content ?? []) tokens += t.token;
       if (c.finish_reason) { finish = c.finish_reason; finishes++; last = chunk; }
     }
   }
   assertEqual(finishes, 1, 'one finish_reason');
-  return { text, finish, first, last };
+  return { text, tokens, finish, first, last };
 }
 
 const forcedChat = (extra = {}) => ({
@@ -124,14 +125,16 @@ const checks = [
 
   ['chat: a forced answer is cut before its harmful sentence (plain and streamed)', async () => {
     const { result: r, line } = await logged(guarded, '/v1/chat/completions',
-      () => client.chat.completions.create(forcedChat()));
+      () => client.chat.completions.create(forcedChat({ logprobs: true })));
     assertEqual(r.choices[0].message.content, SHOWN, 'content');
+    assertEqual(r.choices[0].logprobs.content.map((t) => t.token).join(''), SHOWN, 'logprobs cover only the text shown');
     assertEqual(r.choices[0].finish_reason, 'content_filter', 'finish_reason');
     expectReportedBlock(r.pocket, 'answer', 'body');
     expectLoggedBlock(line, 'answer');
     const { result: s, line: sline } = await logged(guarded, '/v1/chat/completions',
-      async () => collectChat(await client.chat.completions.create(forcedChat({ stream: true }))));
+      async () => collectChat(await client.chat.completions.create(forcedChat({ stream: true, logprobs: true }))));
     assertEqual([s.text, s.finish], [SHOWN, 'content_filter'], 'stream');
+    assertEqual(s.tokens, SHOWN, 'streamed logprobs cover only the text shown');
     expectReportedBlock(s.last.pocket, 'answer', 'last chunk');
     expectLoggedBlock(sline, 'answer');
   }],
