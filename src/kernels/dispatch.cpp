@@ -7,6 +7,10 @@
 #include "kernels/kernel_table.h"
 #include "pocket/core/error.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace pocket::kernels {
 namespace {
 
@@ -63,12 +67,21 @@ const Tables& tables() {
     return instance;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+// F16C from CPUID leaf 1 (ECX bit 29): clang before 16 rejects "f16c" in __builtin_cpu_supports
+// (the fuzz build uses clang). Its instructions use the AVX registers, whose saving by the OS
+// the avx2 check below already requires.
+bool cpu_has_f16c() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+#endif
+
 // __builtin_cpu_supports (libgcc/compiler-rt) reports AVX and AVX-512 features only when the OS
 // also saves their register state (XCR0 via xgetbv), so a "yes" here means usable.
 bool cpu_has_avx2() {
 #if defined(__x86_64__) || defined(__i386__)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 #else
     return false;
 #endif

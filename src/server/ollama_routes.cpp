@@ -6,6 +6,7 @@
 #include "pocket/core/sha256.h"
 #include "pocket/tokenizer/tokenizer.h"
 #include "server/generation.h"
+#include "server/request_guard.h"
 #include "server/streaming.h"
 
 namespace pocket::server {
@@ -123,6 +124,12 @@ struct OllamaGeneration {
     std::vector<TokenId> prompt;  // for /api/generate's returned context
     Clock::time_point started;
     int64_t load_ns = 0;
+    // --guard: the decisions; the refusal when the prompt was blocked (nothing is generated, and
+    // /api/generate returns the context it was given); the answer's check.
+    std::shared_ptr<RequestGuard> guard;
+    std::optional<std::string> refusal;
+    std::vector<TokenId> context_in;
+    AnswerGuard answer;
 
     json head() const { return {{"model", model->name()}, {"created_at", now_rfc3339()}}; }
     json piece(const std::string& text) const {
@@ -135,13 +142,15 @@ struct OllamaGeneration {
         line["done"] = false;
         return line;
     }
-    // The final line: counts and durations, and for a non-streamed answer the whole text.
-    json last(const GenerateResult& r, bool with_text) const {
+    // The final line: counts and durations, and for a non-streamed answer the whole text (as
+    // the guard passed it). Ollama has no value for a content filter: a blocked answer says
+    // "content_filter", which clients pass on or ignore, and its text ends with the refusal.
+    json last(const GenerateResult& r, const std::string* answer, bool blocked) const {
         json line = head();
-        std::string text = with_text ? r.text : std::string();
+        std::string text = answer ? *answer : std::string();
         json calls;
-        if (tool_format != ToolCallFormat::None && with_text) {
-            ParsedToolCalls parsed = parse_tool_calls(tool_format, r.text);
+        if (tool_format != ToolCallFormat::None && answer && !blocked) {
+            ParsedToolCalls parsed = parse_tool_calls(tool_format, *answer);
             if (!parsed.calls.empty()) {
                 text = parsed.content;
                 calls = tool_calls_json(parsed.calls);
@@ -154,7 +163,7 @@ struct OllamaGeneration {
             line["response"] = text;
         }
         line["done"] = true;
-        line["done_reason"] = done_reason(r.finish);
+        line["done_reason"] = blocked ? "content_filter" : done_reason(r.finish);
         if (!chat) {
             std::vector<TokenId> context = prompt;
             context.insert(context.end(), r.tokens.begin(), r.tokens.end());
@@ -166,15 +175,56 @@ struct OllamaGeneration {
         line["prompt_eval_duration"] = static_cast<int64_t>(r.prompt_ms * 1e6);
         line["eval_count"] = r.completion_tokens;
         line["eval_duration"] = static_cast<int64_t>(r.generate_ms * 1e6);
+        with_guard(line);
         return line;
+    }
+    // The final line for a blocked prompt: nothing was generated.
+    json refused(bool with_text) const {
+        json line = head();
+        const std::string text = with_text ? *refusal : std::string();
+        if (chat) {
+            line["message"] = {{"role", "assistant"}, {"content", text}};
+        } else {
+            line["response"] = text;
+        }
+        line["done"] = true;
+        line["done_reason"] = "content_filter";
+        if (!chat) line["context"] = context_in;
+        line["total_duration"] = ns_since(started);
+        line["load_duration"] = load_ns;
+        line["prompt_eval_count"] = 0;
+        line["prompt_eval_duration"] = 0;
+        line["eval_count"] = 0;
+        line["eval_duration"] = 0;
+        with_guard(line);
+        return line;
+    }
+    // The guard's warn and block decisions, as in the OpenAI routes (an extension field).
+    void with_guard(json& line) const {
+        if (guard && !guard->reported().empty()) line["pocket"] = {{"guard", guard->reported()}};
     }
 };
 
 void respond(OllamaGeneration g, httplib::Response& res) {
+    if (g.refusal) {
+        if (!g.streaming) {
+            send_json(res, g.refused(true));
+        } else {
+            res.set_content(ndjson(g.piece(*g.refusal)) + ndjson(g.refused(false)),
+                            "application/x-ndjson");
+        }
+        return;
+    }
     if (!g.streaming) {
         const GenerateResult& r = g.stream->wait();
         record_generation(*g.ctx, *g.stream, r);
-        send_json(res, g.last(r, true));
+        // The guard reads the whole answer sentence by sentence, as a stream would show it.
+        std::string text = g.answer.push(r.text);
+        if (!g.answer.blocked()) text += g.answer.finish();
+        g.guard->record_answer(g.answer);
+        const bool blocked = g.answer.blocked();
+        if (blocked) text = with_refusal(std::move(text), g.guard->refusal_for(g.answer));
+        send_json(res, g.last(r, &text, blocked));
         return;
     }
     auto state = std::make_shared<OllamaGeneration>(std::move(g));
@@ -187,21 +237,32 @@ void respond(OllamaGeneration g, httplib::Response& res) {
             StreamPump pump(sink, {state->stream});
             std::string content;  // what the stream parser passed as text, for the last line
             std::vector<ToolCall> calls;
-            const auto on_event = [&](size_t, serve::StreamEvent& e) -> std::string {
-                if (!*parser) return e.text.empty() ? std::string() : ndjson(state->piece(e.text));
-                const auto d = (*parser)->feed(e.text);
+            const auto text_lines = [&](const std::string& text) -> std::string {
+                if (!*parser) return text.empty() ? std::string() : ndjson(state->piece(text));
+                const auto d = (*parser)->feed(text);
                 for (const auto& c : d.calls) {
                     if (c.index >= calls.size()) calls.push_back({c.id, c.name, ""});
                     calls[c.index].arguments += c.arguments;
                 }
                 return d.content.empty() ? std::string() : ndjson(state->piece(d.content));
             };
+            // Text reaches the client once the guard has passed its sentence; a blocked sentence
+            // ends the answer (the generation is cancelled, the refusal follows).
+            const auto on_event = [&](size_t, serve::StreamEvent& e) -> std::string {
+                if (state->answer.blocked()) return {};
+                const std::string text = state->answer.push(e.text);
+                if (state->answer.blocked()) state->stream->cancel();
+                return text_lines(text);
+            };
             const auto on_end = [&](size_t) -> std::string {
                 try {
                     const GenerateResult& r = state->stream->result();
                     record_generation(*state->ctx, *state->stream, r);
                     std::string out;
-                    json last = state->last(r, false);
+                    if (!state->answer.blocked()) out += text_lines(state->answer.finish());
+                    const bool blocked = state->answer.blocked();
+                    state->guard->record_answer(state->answer);
+                    json last = state->last(r, nullptr, blocked);
                     if (*parser) {
                         const auto d = (*parser)->finish();
                         for (const auto& c : d.calls) {
@@ -210,6 +271,12 @@ void respond(OllamaGeneration g, httplib::Response& res) {
                         }
                         if (!d.content.empty()) out += ndjson(state->piece(d.content));
                         if (!calls.empty()) last["message"]["tool_calls"] = tool_calls_json(calls);
+                    }
+                    if (blocked) {
+                        const std::string& shown = state->answer.shown();
+                        out += ndjson(state->piece(
+                            with_refusal(shown, state->guard->refusal_for(state->answer))
+                                .substr(shown.size())));
                     }
                     return out + ndjson(last);
                 } catch (const ApiError& e) {
@@ -251,16 +318,20 @@ OllamaGeneration start(ServerContext& ctx, const json& body, bool chat) {
             constrain_to_schema(options, ctx, *g.model, *f, "format");
         }
     }
+    g.guard = std::make_shared<RequestGuard>(ctx);
+    std::string guard_prompt;  // what the guard reads: the last user message, or the prompt
     if (chat) {
         ToolRequest tools = parse_tools(body);
-        ChatPrompt prompt =
-            chat_prompt(*g.model, required(array(body, "messages"), "messages"), tools, true);
+        const json& messages = required(array(body, "messages"), "messages");
+        guard_prompt = last_user_text(messages);
+        ChatPrompt prompt = chat_prompt(*g.model, messages, tools, true);
         g.tool_format = prompt.tool_format;
         if (g.tool_format != ToolCallFormat::None) options.render_special = true;
         g.prompt = std::move(prompt.tokens);
         if (ctx.options.log_prompts) request_record().prompt = prompt.text;
     } else {
         const std::string text = string(body, "prompt").value_or("");
+        guard_prompt = text;
         if (ctx.options.log_prompts) request_record().prompt = text;
         if (boolean(body, "raw").value_or(false)) {
             g.prompt = text_prompt(*g.model, text);
@@ -279,10 +350,15 @@ OllamaGeneration start(ServerContext& ctx, const json& body, bool chat) {
             for (size_t i = 0; i < context->size(); ++i)
                 ids.push_back(static_cast<TokenId>(
                     as_integer((*context)[i], index_path("context", i), 0, n_vocab - 1)));
+            g.context_in = ids;
             ids.insert(ids.end(), g.prompt.begin(), g.prompt.end());
             g.prompt = std::move(ids);
         }
     }
+    // The prompt is checked once the request is known to be valid, before anything runs.
+    g.refusal = g.guard->check_prompt(guard_prompt);
+    if (g.refusal) return g;
+    g.answer = g.guard->answer(guard_prompt);
     g.stream = submit(*g.model, g.prompt, std::move(options));
     return g;
 }

@@ -2,12 +2,14 @@
 // Response shapes follow api.openai.com so the official clients parse them unchanged.
 #include <cmath>
 #include <cstring>
+#include <deque>
 
 #include "pocket/tokenizer/tokenizer.h"
 #include "server/chat_completion.h"
 #include "server/cloud_routes.h"
 #include "server/generation.h"
 #include "server/rag_routes.h"
+#include "server/request_guard.h"
 #include "server/streaming.h"
 
 namespace pocket::server {
@@ -69,6 +71,35 @@ json completion_logprobs(const tokenizer::Tokenizer& tok, std::span<const TokenL
             {"top_logprobs", tops},
             {"text_offset", offsets}};
 }
+
+// Token logprobs of answer text the guard still holds back wait with it: a token's logprob goes
+// out once the text up to its end has passed, and never for text the guard cut.
+class HeldLogprobs {
+  public:
+    // Takes the new tokens' logprobs and `passed` more bytes of answer text that have passed the
+    // guard; returns the logprobs that may now be shown.
+    std::vector<TokenLogprob> pass(const tokenizer::Tokenizer& tok, std::vector<TokenLogprob> lps,
+                                   size_t passed) {
+        for (TokenLogprob& lp : lps) {
+            sizes_.push_back(tok.token_to_piece(lp.token, true).size());
+            held_.push_back(std::move(lp));
+        }
+        budget_ += passed;
+        std::vector<TokenLogprob> out;
+        while (!held_.empty() && sizes_.front() <= budget_) {
+            budget_ -= sizes_.front();
+            out.push_back(std::move(held_.front()));
+            held_.pop_front();
+            sizes_.pop_front();
+        }
+        return out;
+    }
+
+  private:
+    std::deque<TokenLogprob> held_;
+    std::deque<size_t> sizes_;
+    size_t budget_ = 0;
+};
 
 json usage_json(int64_t prompt, int64_t completion, int64_t cached) {
     return {{"prompt_tokens", prompt},
@@ -171,7 +202,12 @@ class ChatCompletion {
         GenerateOptions options = openai_options(body, *model_);
         want_logprobs_ = options.top_logprobs >= 0;
         tools_ = parse_tools(body);
-        if (ctx.guard && !check_prompt(required(array(body, "messages"), "messages"))) return;
+        if (guard_.active()) {
+            // The last user message is what the guard reads, before anything else happens.
+            guard_prompt_ = last_user_text(required(array(body, "messages"), "messages"));
+            refusal_ = guard_.check_prompt(guard_prompt_);
+            if (refusal_) return;
+        }
         // Local RAG (`pocket.rag`): the messages grounded in retrieved, numbered sources.
         grounding_ = chat_grounding(ctx, body, *model_, options.max_tokens);
         if (grounding_ && !grounding_->prompt.relevant) return;  // "I don't know", no model
@@ -197,13 +233,9 @@ class ChatCompletion {
         }
         if (ctx.options.log_prompts) request_record().prompt = prompt.text;
         streams_ = submit_n(*model_, prompt.tokens, options, n_);
-        if (ctx.guard && ctx.options.guard->policy.check_answers) {
-            for (size_t i = 0; i < streams_.size(); ++i)
-                checks_.emplace_back(std::in_place, *ctx.guard, ctx.options.guard->policy,
-                                     guard_prompt_);
-        } else {
-            checks_.resize(streams_.size());
-        }
+        for (size_t i = 0; i < streams_.size(); ++i)
+            checks_.push_back(guard_.answer(guard_prompt_));
+        held_.resize(streams_.size());
         guard_blocked_.assign(streams_.size(), false);
     }
 
@@ -230,15 +262,16 @@ class ChatCompletion {
             cached = std::max(cached, r.reused_tokens);
             completion += r.completion_tokens;
             // The guard reads the whole answer sentence by sentence, as a stream would show it.
-            std::string text = r.text;
-            if (checks_[i]) {
-                text = checks_[i]->push(r.text);
-                if (!checks_[i]->blocked()) text += checks_[i]->finish();
-                record_answer_decisions(i);
-            }
+            std::string text = checks_[i].push(r.text);
+            if (!checks_[i].blocked()) text += checks_[i].finish();
+            guard_.record_answer(checks_[i]);
+            // A cut answer's logprobs end with it.
+            std::vector<TokenLogprob> lps = r.logprobs;
+            if (checks_[i].blocked())
+                lps = HeldLogprobs().pass(tokenizer(), std::move(lps), text.size());
             json message = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
             std::string finish = finish_name(r.finish);
-            if (checks_[i] && checks_[i]->blocked()) {
+            if (checks_[i].blocked()) {
                 finish = "content_filter";
             } else if (tool_format_ != ToolCallFormat::None) {
                 ParsedToolCalls parsed = parse_tool_calls(tool_format_, r.text);
@@ -252,8 +285,8 @@ class ChatCompletion {
                            {"message", std::move(message)},
                            {"logprobs", nullptr},
                            {"finish_reason", finish}};
-            if (!r.logprobs.empty() || want_logprobs())
-                choice["logprobs"] = chat_logprobs(tokenizer(), r.logprobs);
+            if (!lps.empty() || want_logprobs())
+                choice["logprobs"] = chat_logprobs(tokenizer(), lps);
             choices.push_back(std::move(choice));
         }
         json out = {{"id", id_},
@@ -263,7 +296,7 @@ class ChatCompletion {
                     {"system_fingerprint", kFingerprint},
                     {"choices", std::move(choices)},
                     {"usage", usage_json(prompt_tokens, completion, cached)}};
-        if (grounding_ || !route_.is_null() || !guard_json_.empty())
+        if (grounding_ || !route_.is_null() || !guard_.reported().empty())
             out["pocket"] =
                 pocket_extension(streams_.empty() ? std::string() : result_of(*streams_[0]).text);
         send_json(res, out);
@@ -283,7 +316,7 @@ class ChatCompletion {
             for (size_t i = 0; i < streams_.size(); ++i) {
                 json first =
                     chunk(json::array({delta_choice(i, {{"role", "assistant"}, {"content", ""}})}));
-                if (grounding_ || !route_.is_null() || !guard_json_.empty())
+                if (grounding_ || !route_.is_null() || !guard_.reported().empty())
                     first["pocket"] = pocket_extension({});
                 text += sse(first);
             }
@@ -312,45 +345,12 @@ class ChatCompletion {
   private:
     bool want_logprobs() const { return want_logprobs_; }
 
-    // Checks the last user message; false when the policy blocks it (refusal_ is then the
-    // answer, and nothing is generated).
-    bool check_prompt(const json& messages) {
-        const safety::GuardPolicy& policy = ctx_.options.guard->policy;
-        guard_prompt_ = last_user_text(messages);
-        if (!policy.check_prompts) return true;
-        const safety::GuardDecision d = safety::check_prompt(*ctx_.guard, policy, guard_prompt_);
-        record_decision(d, guard_prompt_);
-        if (d.action != safety::GuardAction::block) return true;
-        refusal_ = policy.refusal_for(d.verdict);
-        return false;
-    }
-
-    void record_decision(const safety::GuardDecision& d, std::string_view text) {
-        const bool with_text = ctx_.options.guard->policy.log_text;
-        request_record().guard.push_back(
-            json(d.to_log_json(with_text ? std::optional<std::string_view>(text) : std::nullopt)));
-        if (d.action != safety::GuardAction::allow) {
-            json j = d.verdict.to_json();
-            j["stage"] = d.stage;
-            j["action"] = safety::guard_action_name(d.action);
-            guard_json_.push_back(std::move(j));
-        }
-    }
-
-    // The answer's checks that warned or blocked, and its last (the verdict on the whole).
-    void record_answer_decisions(size_t i) {
-        const auto& decisions = checks_[i]->decisions();
-        for (size_t k = 0; k < decisions.size(); ++k)
-            if (decisions[k].action != safety::GuardAction::allow || k + 1 == decisions.size())
-                record_decision(decisions[k], {});
-    }
-
     // {"rag": {"index", "answered", "dropped_sources", "citations": [...]}, "route": {...}};
     // "cited" in each citation from `answer`.
     json pocket_extension(std::string_view answer) const {
         json ext = json::object();
         if (!route_.is_null()) ext["route"] = route_;
-        if (!guard_json_.empty()) ext["guard"] = guard_json_;
+        if (!guard_.reported().empty()) ext["guard"] = guard_.reported();
         if (!grounding_) return ext;
         const rag::GroundedPrompt& p = grounding_->prompt;
         ext["rag"] = {{"index", grounding_->index},
@@ -427,14 +427,15 @@ class ChatCompletion {
 
     std::string on_event(size_t i, serve::StreamEvent& event) {
         if (guard_blocked_[i]) return {};
-        if (checks_[i]) {
-            // Text reaches the client once the guard has passed its sentence; a blocked sentence
-            // ends the choice (its stream is cancelled, on_end says content_filter).
-            event.text = checks_[i]->push(event.text);
-            if (checks_[i]->blocked()) {
-                guard_blocked_[i] = true;
-                streams_[i]->cancel();
-            }
+        // Text reaches the client once the guard has passed its sentence; a blocked sentence
+        // ends the choice (its stream is cancelled, on_end says content_filter).
+        event.text = checks_[i].push(event.text);
+        if (checks_[i].active())
+            event.logprobs =
+                held_[i].pass(tokenizer(), std::move(event.logprobs), event.text.size());
+        if (checks_[i].blocked()) {
+            guard_blocked_[i] = true;
+            streams_[i]->cancel();
         }
         return format_event(i, event);
     }
@@ -482,14 +483,15 @@ class ChatCompletion {
             cached_ = std::max(cached_, r.reused_tokens);
             completion_ += r.completion_tokens;
             std::string out;
-            if (checks_[i]) {
-                if (!checks_[i]->blocked()) {
+            if (checks_[i].active()) {
+                if (!checks_[i].blocked()) {
                     serve::StreamEvent rest;
-                    rest.text = checks_[i]->finish();
-                    guard_blocked_[i] = checks_[i]->blocked();
+                    rest.text = checks_[i].finish();
+                    rest.logprobs = held_[i].pass(tokenizer(), {}, rest.text.size());
+                    guard_blocked_[i] = checks_[i].blocked();
                     if (!rest.text.empty()) out += format_event(i, rest);
                 }
-                record_answer_decisions(i);
+                guard_.record_answer(checks_[i]);
             }
             if (tool_format_ != ToolCallFormat::None)
                 out += tool_deltas(i, parsers_[i].finish(), nullptr);
@@ -497,7 +499,7 @@ class ChatCompletion {
                                        : had_calls_[i]   ? "tool_calls"
                                                          : finish_name(r.finish);
             json last = chunk(json::array({delta_choice(i, json::object(), nullptr, finish)}));
-            if (grounding_ || !guard_json_.empty() ||
+            if (grounding_ || !guard_.reported().empty() ||
                 (route_.is_object() && route_.value("fallback", false)))
                 last["pocket"] = pocket_extension(r.text);
             out += sse(last);
@@ -518,13 +520,14 @@ class ChatCompletion {
 
     ServerContext& ctx_;
     json route_;
-    // --guard: the prompt checked, the refusal when it was blocked, one streaming check per
-    // choice (empty optionals when answers are not checked), and the decisions to report.
+    // --guard: the decisions, the prompt checked, the refusal when it was blocked, and one
+    // answer check per choice.
+    RequestGuard guard_{ctx_};
     std::string guard_prompt_;
     std::optional<std::string> refusal_;
-    std::vector<std::optional<safety::StreamingAnswerCheck>> checks_;
+    std::vector<AnswerGuard> checks_;
+    std::vector<HeldLogprobs> held_;  // logprobs of the text each check holds back
     std::vector<bool> guard_blocked_;
-    json guard_json_ = json::array();
     std::shared_ptr<const serve::LoadedModel> model_;
     bool stream_ = false;
     bool include_usage_ = false;
@@ -628,20 +631,33 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
     const auto prompts = completion_prompts(body, *m, texts);
     if (ctx.options.log_prompts) request_record().prompt = texts.front();
 
-    // Choice index = prompt * n + k, as OpenAI numbers them.
+    // --guard: every prompt is checked before anything is generated. A blocked prompt's choices
+    // are its refusal with finish_reason content_filter, and nothing is generated for them.
+    auto guard = std::make_shared<RequestGuard>(ctx);
+    std::vector<std::optional<std::string>> refusals(prompts.size());
+    for (size_t p = 0; p < prompts.size(); ++p) refusals[p] = guard->check_prompt(texts[p]);
+
+    // Choice index = prompt * n + k, as OpenAI numbers them; streams[s] answers choice_of[s].
     std::vector<std::shared_ptr<serve::GenerationStream>> streams;
-    std::vector<size_t> prompt_of;
+    std::vector<size_t> prompt_of, choice_of;
     try {
         for (size_t p = 0; p < prompts.size(); ++p) {
+            if (refusals[p]) continue;
+            size_t k = 0;
             for (auto& s : submit_n(*m, prompts[p], options, n)) {
                 streams.push_back(std::move(s));
                 prompt_of.push_back(p);
+                choice_of.push_back(p * static_cast<size_t>(n) + k++);
             }
         }
     } catch (...) {
         for (auto& s : streams) s->cancel();
         throw;
     }
+    // Each answer is checked at sentence boundaries, as in chat completions.
+    auto checks = std::make_shared<std::vector<AnswerGuard>>();
+    for (size_t s = 0; s < streams.size(); ++s)
+        checks->push_back(guard->answer(texts[prompt_of[s]]));
     const std::string id = make_id("cmpl-");
     const int64_t created = unix_time();
     const auto& tok = m->model().tokenizer();
@@ -651,26 +667,48 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
             {"id", id},      {"object", "text_completion"},        {"created", created},
             {"model", name}, {"system_fingerprint", kFingerprint}, {"choices", std::move(choices)}};
     };
+    // The choices of blocked prompts, in choice order: (choice index, prompt).
+    std::vector<std::pair<size_t, size_t>> refused;
+    for (size_t p = 0; p < prompts.size(); ++p)
+        if (refusals[p])
+            for (int64_t k = 0; k < n; ++k)
+                refused.emplace_back(p * static_cast<size_t>(n) + static_cast<size_t>(k), p);
 
     if (!stream) {
-        json choices = json::array();
+        std::vector<json> slots(prompts.size() * static_cast<size_t>(n));
+        for (const auto& [choice, p] : refused)
+            slots[choice] = {{"text", (echo ? texts[p] : std::string()) + *refusals[p]},
+                             {"index", choice},
+                             {"logprobs", nullptr},
+                             {"finish_reason", "content_filter"}};
         int64_t prompt_tokens = 0, completion = 0, cached = 0;
-        for (size_t i = 0; i < streams.size(); ++i) {
-            const GenerateResult& r = result_of(*streams[i]);
-            record_generation(ctx, *streams[i], r);
-            if (i % static_cast<size_t>(n) == 0) prompt_tokens += r.prompt_tokens;
+        for (size_t s = 0; s < streams.size(); ++s) {
+            const GenerateResult& r = result_of(*streams[s]);
+            record_generation(ctx, *streams[s], r);
+            if (choice_of[s] % static_cast<size_t>(n) == 0) prompt_tokens += r.prompt_tokens;
             cached += r.reused_tokens;
             completion += r.completion_tokens;
-            const std::string& prefix = echo ? texts[prompt_of[i]] : std::string();
-            choices.push_back(
-                {{"text", prefix + r.text},
-                 {"index", i},
-                 {"logprobs",
-                  want_lp ? completion_logprobs(tok, r.logprobs, prefix.size()) : json()},
-                 {"finish_reason", finish_name(r.finish)}});
+            AnswerGuard& check = (*checks)[s];
+            std::string text = check.push(r.text);
+            if (!check.blocked()) text += check.finish();
+            guard->record_answer(check);
+            json lp;
+            const std::string& prefix = echo ? texts[prompt_of[s]] : std::string();
+            if (want_lp) {
+                // A cut answer's logprobs end with it.
+                std::vector<TokenLogprob> lps = r.logprobs;
+                if (check.blocked()) lps = HeldLogprobs().pass(tok, std::move(lps), text.size());
+                lp = completion_logprobs(tok, lps, prefix.size());
+            }
+            slots[choice_of[s]] = {
+                {"text", prefix + text},
+                {"index", choice_of[s]},
+                {"logprobs", std::move(lp)},
+                {"finish_reason", check.blocked() ? "content_filter" : finish_name(r.finish)}};
         }
-        json out = make_chunk(std::move(choices));
+        json out = make_chunk(json(std::move(slots)));
         out["usage"] = usage_json(prompt_tokens, completion, cached);
+        if (!guard->reported().empty()) out["pocket"] = {{"guard", guard->reported()}};
         send_json(res, out);
         return;
     }
@@ -678,52 +716,100 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
     struct State {
         int64_t prompt_tokens = 0, completion = 0, cached = 0;
         std::vector<size_t> offsets;
+        std::vector<HeldLogprobs> held;
+        std::vector<bool> blocked;
     };
     auto state = std::make_shared<State>();
     state->offsets.assign(streams.size(), 0);
+    state->held.resize(streams.size());
+    state->blocked.assign(streams.size(), false);
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [&ctx, streams, prompt_of, texts, echo, want_lp, include_usage, n, state, make_chunk, m](
-            size_t, httplib::DataSink& sink) {
+        [&ctx, streams, prompt_of, choice_of, refused, refusals, texts, echo, want_lp,
+         include_usage, n, state, make_chunk, m, guard, checks](size_t, httplib::DataSink& sink) {
             const auto& tok = m->model().tokenizer();
-            StreamPump pump(sink, streams);
-            if (echo) {
-                std::string head;
-                for (size_t i = 0; i < streams.size(); ++i) {
-                    head += sse(make_chunk(json::array({{{"text", texts[prompt_of[i]]},
-                                                         {"index", i},
-                                                         {"logprobs", nullptr},
-                                                         {"finish_reason", nullptr}}})));
-                }
-                if (!pump.write(head)) return false;
-            }
-            const auto on_event = [&](size_t i, serve::StreamEvent& e) {
-                json lp =
-                    want_lp ? completion_logprobs(tok, e.logprobs, state->offsets[i]) : json();
-                state->offsets[i] += e.text.size();
-                return sse(make_chunk(json::array({{{"text", e.text},
-                                                    {"index", i},
+            const auto with_guard = [&](json chunk) {
+                if (!guard->reported().empty()) chunk["pocket"] = {{"guard", guard->reported()}};
+                return chunk;
+            };
+            const auto text_chunk = [&](size_t choice, const std::string& text, json lp) {
+                return sse(make_chunk(json::array({{{"text", text},
+                                                    {"index", choice},
                                                     {"logprobs", std::move(lp)},
                                                     {"finish_reason", nullptr}}})));
             };
-            const auto on_end = [&](size_t i) {
+            StreamPump pump(sink, streams);
+            std::string head;
+            if (echo)
+                for (size_t s = 0; s < streams.size(); ++s)
+                    head += text_chunk(choice_of[s], texts[prompt_of[s]], nullptr);
+            // Refused prompts are answered at once: (the echo), the refusal, content_filter.
+            for (const auto& [choice, p] : refused) {
+                head +=
+                    text_chunk(choice, (echo ? texts[p] : std::string()) + *refusals[p], nullptr);
+                head += sse(
+                    with_guard(make_chunk(json::array({{{"text", ""},
+                                                        {"index", choice},
+                                                        {"logprobs", nullptr},
+                                                        {"finish_reason", "content_filter"}}}))));
+            }
+            if (!head.empty() && !pump.write(head)) return false;
+            // Text (and its logprobs) goes out once the guard has passed its sentence; a blocked
+            // sentence ends the choice (its stream is cancelled, on_end says content_filter).
+            const auto emit = [&](size_t s, const std::string& text,
+                                  std::vector<TokenLogprob> lps) -> std::string {
+                json lp;
+                if (want_lp) {
+                    if ((*checks)[s].active())
+                        lps = state->held[s].pass(tok, std::move(lps), text.size());
+                    if (text.empty() && lps.empty()) return {};
+                    lp = completion_logprobs(tok, lps, state->offsets[s]);
+                } else if (text.empty()) {
+                    return {};
+                }
+                state->offsets[s] += text.size();
+                return text_chunk(choice_of[s], text, std::move(lp));
+            };
+            const auto on_event = [&](size_t s, serve::StreamEvent& e) -> std::string {
+                if (state->blocked[s]) return {};
+                AnswerGuard& check = (*checks)[s];
+                const std::string text = check.push(e.text);
+                if (check.blocked()) {
+                    state->blocked[s] = true;
+                    streams[s]->cancel();
+                }
+                return emit(s, text, std::move(e.logprobs));
+            };
+            const auto on_end = [&](size_t s) {
                 try {
-                    const GenerateResult& r = streams[i]->result();
-                    record_generation(ctx, *streams[i], r);
-                    if (i % static_cast<size_t>(n) == 0) state->prompt_tokens += r.prompt_tokens;
+                    const GenerateResult& r = streams[s]->result();
+                    record_generation(ctx, *streams[s], r);
+                    if (choice_of[s] % static_cast<size_t>(n) == 0)
+                        state->prompt_tokens += r.prompt_tokens;
                     state->cached += r.reused_tokens;
                     state->completion += r.completion_tokens;
-                    return sse(
-                        make_chunk(json::array({{{"text", ""},
-                                                 {"index", i},
-                                                 {"logprobs", nullptr},
-                                                 {"finish_reason", finish_name(r.finish)}}})));
+                    std::string out;
+                    AnswerGuard& check = (*checks)[s];
+                    if (check.active()) {
+                        if (!check.blocked()) {
+                            out += emit(s, check.finish(), {});
+                            state->blocked[s] = check.blocked();
+                        }
+                        guard->record_answer(check);
+                    }
+                    json last = make_chunk(json::array(
+                        {{{"text", ""},
+                          {"index", choice_of[s]},
+                          {"logprobs", nullptr},
+                          {"finish_reason",
+                           state->blocked[s] ? "content_filter" : finish_name(r.finish)}}}));
+                    return out + sse(with_guard(std::move(last)));
                 } catch (const std::exception& e) {
                     return sse(error_event(e));
                 }
             };
-            if (!pump.run(on_event, on_end, ": keep-alive\n\n")) return false;
+            if (!streams.empty() && !pump.run(on_event, on_end, ": keep-alive\n\n")) return false;
             std::string tail;
             if (include_usage) {
                 json last = make_chunk(json::array());
