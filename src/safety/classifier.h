@@ -11,8 +11,12 @@
 // kernels are never used.
 //
 // Model file: a GGUF with general.architecture "pocket-guard", keys pocket-guard.buckets
-// (uint32, a power of two), .feature_version (uint32, 1), .bias and .threshold (float64), and one
-// F32 tensor "guard.weight" of shape [buckets].
+// (uint32, a power of two), .feature_version (uint32, 1 or 2), .bias and .threshold (float64),
+// and the F32 tensor "guard.weight" of shape [buckets]. Version 2 adds the dense part: the
+// Model2Vec embedder (I8 "token_embd.weight" [dim, n_vocab] and the tokenizer.json text under
+// "tokenizer.huggingface.json", as static_embedder.h writes them), pocket-guard.hidden (uint32)
+// and F32 tensors "guard.dense.w1" [3*dim, hidden], "guard.dense.b1" [hidden], "guard.dense.w2"
+// [hidden].
 //
 // For S2's CLI (src/cli/guard.cpp): `pocket guard train` is registered by calling
 // add_guard_train(guard_subcommand), declared in src/cli/commands.h, defined in
@@ -64,14 +68,30 @@ struct ClassifierTrainOptions {
     // A text goes to dev when its hash modulo 5 is 0 (about 20 %); the threshold is the one with
     // the best F1 on dev (the middle of the best range), the weights come from the rest.
     uint64_t seed = 13;
-    // Also train on each unsafe instruction put as a question ("How do I ...?"), so the
-    // sentence form of the data sets (harmful instructions, benign questions) is not learnt.
+    // Also train on each instruction put as a question ("How do I ...?", "Can you ...?"), safe
+    // and unsafe alike, so the sentence form of the data sets (harmful instructions, benign
+    // questions) is not learnt.
     bool question_forms = true;
+    // A Model2Vec folder (potion-base-4M-int8): when set, the text's static token embeddings are
+    // pooled (normalised mean, max and min per dimension) into a one-hidden-layer ReLU network
+    // whose output adds to the n-gram logit, trained jointly (Adam, mini-batches), and the model
+    // file carries the embedder's int8 table and tokenizer (feature version 2). Empty: n-grams
+    // only (version 1).
+    std::filesystem::path embeddings;
+    uint32_t hidden = 128;
+    double mlp_learning_rate = 5e-4;
+    size_t batch = 32;
+    // The weights kept are those of the epoch with the lowest class-balanced log loss on dev
+    // (early stopping); false keeps the last epoch's.
+    bool early_stopping = true;
+    // When set, one line per dev text is written here: "label<TAB>score<TAB>text" (analysis).
+    std::filesystem::path dev_scores;
 };
 
 struct ClassifierTrainReport {
     size_t train_unsafe = 0, train_safe = 0, dev_unsafe = 0, dev_safe = 0;
     size_t dropped_conflicts = 0;  // texts given as both safe and unsafe (left out)
+    int best_epoch = 0;            // 1-based epoch whose weights were kept
     double threshold = 0.5;
     double dev_precision = 0, dev_recall = 0, dev_f1 = 0, dev_fpr = 0;
 };
