@@ -77,6 +77,12 @@ Runner add_guard_train(CLI::App& guard) {
                                     {"dev", {{"unsafe", r.dev_unsafe}, {"safe", r.dev_safe}}},
                                     {"dropped_conflicts", r.dropped_conflicts},
                                     {"best_epoch", r.best_epoch},
+                                    {"category",
+                                     {{"train", r.category_train},
+                                      {"dev", r.category_dev},
+                                      {"dev_head", r.dev_category_head},
+                                      {"dev_rules", r.dev_category_rules},
+                                      {"dev_combined", r.dev_category_combined}}},
                                     {"threshold", r.threshold},
                                     {"dev_precision", r.dev_precision},
                                     {"dev_recall", r.dev_recall},
@@ -91,6 +97,13 @@ Runner add_guard_train(CLI::App& guard) {
                          o->output.c_str(), r.train_unsafe, r.train_safe, r.dev_unsafe, r.dev_safe,
                          r.threshold, r.dev_precision, r.dev_recall, r.dev_f1, r.dev_fpr,
                          r.best_epoch);
+            if (r.category_train > 0) {
+                std::fprintf(stderr,
+                             "pocket: category head: %zu goals trained, %zu held out: head %.3f, "
+                             "keyword rules %.3f, rules with the head when none matches %.3f\n",
+                             r.category_train, r.category_dev, r.dev_category_head,
+                             r.dev_category_rules, r.dev_category_combined);
+            }
         }
         return kExitOk;
     };

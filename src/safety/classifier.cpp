@@ -282,6 +282,50 @@ std::vector<double> dense_features(const embed::StaticEmbedder& embedder, double
     return out;
 }
 
+// A trained category head: softmax regression over the pooled embeddings onto the S-codes of
+// JailbreakBench's behaviour categories (the only shared data labelled by category).
+struct JbbCategory {
+    std::string_view name;
+    int code;
+};
+constexpr JbbCategory kJbbCategories[] = {
+    {"Harassment/Discrimination", 10},
+    {"Malware/Hacking", 2},
+    {"Physical harm", 1},
+    {"Economic harm", 2},
+    {"Fraud/Deception", 2},
+    {"Disinformation", 5},
+    {"Sexual/Adult content", 12},
+    {"Privacy", 7},
+    {"Expert advice", 6},
+    {"Government decision-making", 2},
+};
+constexpr int kHeadCodes[] = {1, 2, 5, 6, 7, 10, 12};
+constexpr std::string_view kCatWTensor = "guard.category.w";
+constexpr std::string_view kCatBTensor = "guard.category.b";
+
+struct CategoryHead {
+    std::vector<int> codes;
+    size_t in = 0;
+    std::vector<float> w;  // codes.size() x in, row-major
+    std::vector<float> b;
+
+    int predict(std::span<const double> x) const {
+        size_t best = 0;
+        double best_z = -std::numeric_limits<double>::infinity();
+        for (size_t c = 0; c < codes.size(); ++c) {
+            double z = b[c];
+            const float* row = w.data() + c * in;
+            for (size_t k = 0; k < in; ++k) z += static_cast<double>(row[k]) * x[k];
+            if (z > best_z) {
+                best_z = z;
+                best = c;
+            }
+        }
+        return codes[best];
+    }
+};
+
 // One hidden layer of ReLU units; its output adds to the n-gram logit. Weights are F32 in the
 // file and summed in double in a fixed order (no contraction), like the n-gram part.
 struct DenseHead {
@@ -292,6 +336,7 @@ struct DenseHead {
     std::vector<float> w1;  // hidden x in, row-major
     std::vector<float> b1;  // hidden
     std::vector<float> w2;  // hidden
+    std::optional<CategoryHead> category;
 
     double output(std::span<const double> x) const {
         double out = 0;
@@ -374,6 +419,27 @@ bool mentions_child(std::string_view padded) {
     return false;
 }
 
+// The keyword rules' categories, ascending; empty when no rule matches.
+std::vector<int> keyword_categories(std::string_view text) {
+    const std::string padded = " " + normalize(text) + " ";
+    std::vector<int> cats;
+    for (const CategoryRule& rule : category_rules()) {
+        for (const std::string_view p : rule.prefixes) {
+            if (contains_word_prefix(padded, p)) {
+                cats.push_back(rule.category);
+                break;
+            }
+        }
+    }
+    // Sexual content or a sex crime involving a minor is S4, child sexual exploitation.
+    const bool sexual = std::find(cats.begin(), cats.end(), 3) != cats.end() ||
+                        std::find(cats.begin(), cats.end(), 12) != cats.end() ||
+                        contains_word_prefix(padded, "groom");
+    if (sexual && mentions_child(padded)) cats.push_back(4);
+    std::sort(cats.begin(), cats.end());
+    return cats;
+}
+
 // ---- model -------------------------------------------------------------------------------------
 
 class Classifier final : public Guard {
@@ -422,8 +488,19 @@ class Classifier final : public Guard {
             }
         }
         v.safe = v.score < threshold_;
-        if (!v.safe) v.categories = classifier_categories(wrapped ? unwrapped.text : text);
+        if (!v.safe) v.categories = categories(wrapped ? unwrapped.text : text);
         return v;
+    }
+
+    // The keyword rules; when none matches, the trained head's category (S2 without a head).
+    std::vector<int> categories(std::string_view text) const {
+        auto cats = keyword_categories(text);
+        if (cats.empty() && dense_ && dense_->category) {
+            cats.push_back(dense_->category->predict(
+                dense_features(*dense_->embedder, dense_->inv_max, text)));
+        }
+        if (cats.empty()) cats.push_back(2);
+        return cats;
     }
 
     double threshold() const override { return threshold_; }
@@ -500,6 +577,22 @@ std::unique_ptr<Classifier> parse_model(const gguf::File& file) {
         h.w1 = f32_tensor(file, kW1Tensor, {h.in, h.hidden});
         h.b1 = f32_tensor(file, kB1Tensor, {h.hidden});
         h.w2 = f32_tensor(file, kW2Tensor, {h.hidden});
+        if (file.find_tensor(kCatWTensor) != nullptr) {
+            CategoryHead c;
+            const gguf::Array* codes = file.get_array(key("category_codes"));
+            if (codes == nullptr || codes->items.empty() || codes->items.size() > 14) {
+                fail(name, ": ", key("category_codes"), " must list 1 to 14 codes");
+            }
+            for (const gguf::Value& v : codes->items) {
+                const uint64_t code = v.as_uint();
+                if (code < 1 || code > 14) fail(name, ": category code ", code, " is not S1-S14");
+                c.codes.push_back(static_cast<int>(code));
+            }
+            c.in = h.in;
+            c.w = f32_tensor(file, kCatWTensor, {c.in, c.codes.size()});
+            c.b = f32_tensor(file, kCatBTensor, {c.codes.size()});
+            h.category = std::move(c);
+        }
         dense = std::move(h);
     }
     return std::make_unique<Classifier>(std::move(weights), *bias, *threshold, name,
@@ -604,25 +697,112 @@ std::vector<std::string> question_forms(std::string_view text) {
     return out;
 }
 
-}  // namespace
+// JailbreakBench artifacts' goals with their behaviour category.
+std::vector<std::pair<std::string, std::string>> read_jbb_categories(const fs::path& file) {
+    const auto j = nlohmann::json::parse(read_file(file), nullptr, false);
+    std::vector<std::pair<std::string, std::string>> out;
+    if (j.is_discarded() || !j.is_object() || !j.contains("jailbreaks") ||
+        !j["jailbreaks"].is_array()) {
+        return out;
+    }
+    for (const auto& r : j["jailbreaks"]) {
+        if (r.is_object() && r.contains("goal") && r["goal"].is_string() &&
+            r.contains("category") && r["category"].is_string()) {
+            out.emplace_back(r["goal"].get<std::string>(), r["category"].get<std::string>());
+        }
+    }
+    return out;
+}
 
-std::vector<int> classifier_categories(std::string_view text) {
-    const std::string padded = " " + normalize(text) + " ";
-    std::vector<int> cats;
-    for (const CategoryRule& rule : category_rules()) {
-        for (const std::string_view p : rule.prefixes) {
-            if (contains_word_prefix(padded, p)) {
-                cats.push_back(rule.category);
-                break;
+// Fits the category head on the JailbreakBench goals among the unsafe files (full-batch
+// gradient descent on the softmax loss with L2, from zero: deterministic), on the same hash
+// split as the rest; reports its held-out accuracy beside the keyword rules'.
+void train_category_head(const ClassifierTrainOptions& options,
+                         const embed::StaticEmbedder& embedder, DenseHead& head,
+                         ClassifierTrainReport& report) {
+    std::vector<std::pair<std::string, size_t>> labelled;  // text, index into kHeadCodes
+    for (const auto& f : options.unsafe_files) {
+        if (f.extension() != ".json") continue;
+        for (const auto& [goal, name] : read_jbb_categories(f)) {
+            for (const JbbCategory& jc : kJbbCategories) {
+                if (jc.name != name) continue;
+                const auto it = std::find(std::begin(kHeadCodes), std::end(kHeadCodes), jc.code);
+                labelled.emplace_back(goal, static_cast<size_t>(it - std::begin(kHeadCodes)));
             }
         }
     }
-    // Sexual content or a sex crime involving a minor is S4, child sexual exploitation.
-    const bool sexual = std::find(cats.begin(), cats.end(), 3) != cats.end() ||
-                        std::find(cats.begin(), cats.end(), 12) != cats.end() ||
-                        contains_word_prefix(padded, "groom");
-    if (sexual && mentions_child(padded)) cats.push_back(4);
-    std::sort(cats.begin(), cats.end());
+    std::stable_sort(labelled.begin(), labelled.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    labelled.erase(std::unique(labelled.begin(), labelled.end(),
+                               [](const auto& a, const auto& b) { return a.first == b.first; }),
+                   labelled.end());
+    if (labelled.empty()) return;
+    const size_t classes = std::size(kHeadCodes), in = head.in;
+    std::vector<std::vector<double>> x(labelled.size());
+    std::vector<size_t> train, dev;
+    for (size_t i = 0; i < labelled.size(); ++i) {
+        x[i] = dense_features(embedder, head.inv_max, labelled[i].first);
+        const bool is_dev = mix(fnv1a(normalize(labelled[i].first), options.seed)) % 5 == 0;
+        (is_dev ? dev : train).push_back(i);
+    }
+    if (train.empty()) return;
+    std::vector<double> w(classes * in, 0.0), b(classes, 0.0), gw(w.size()), gb(classes),
+        z(classes);
+    constexpr int kIterations = 300;
+    constexpr double kRate = 1.0, kL2 = 1e-3;
+    for (int it = 0; it < kIterations; ++it) {
+        std::fill(gw.begin(), gw.end(), 0.0);
+        std::fill(gb.begin(), gb.end(), 0.0);
+        for (const size_t i : train) {
+            double top = -std::numeric_limits<double>::infinity();
+            for (size_t c = 0; c < classes; ++c) {
+                double v = b[c];
+                for (size_t k = 0; k < in; ++k) v += w[c * in + k] * x[i][k];
+                z[c] = v;
+                top = std::max(top, v);
+            }
+            double sum = 0;
+            for (size_t c = 0; c < classes; ++c) sum += (z[c] = std::exp(z[c] - top));
+            for (size_t c = 0; c < classes; ++c) {
+                const double g = z[c] / sum - (c == labelled[i].second ? 1.0 : 0.0);
+                gb[c] += g;
+                for (size_t k = 0; k < in; ++k) gw[c * in + k] += g * x[i][k];
+            }
+        }
+        const double inv = 1.0 / static_cast<double>(train.size());
+        for (size_t p = 0; p < w.size(); ++p) w[p] -= kRate * (gw[p] * inv + kL2 * w[p]);
+        for (size_t c = 0; c < classes; ++c) b[c] -= kRate * gb[c] * inv;
+    }
+    CategoryHead ch;
+    ch.codes.assign(std::begin(kHeadCodes), std::end(kHeadCodes));
+    ch.in = in;
+    ch.w.assign(w.begin(), w.end());
+    ch.b.assign(b.begin(), b.end());
+    report.category_train = train.size();
+    report.category_dev = dev.size();
+    size_t head_ok = 0, rules_ok = 0, both_ok = 0;
+    for (const size_t i : dev) {
+        const int gold = kHeadCodes[labelled[i].second];
+        const int predicted = ch.predict(x[i]);
+        auto rules = keyword_categories(labelled[i].first);
+        const bool rule_hit = std::find(rules.begin(), rules.end(), gold) != rules.end();
+        head_ok += predicted == gold;
+        rules_ok += rule_hit || (rules.empty() && gold == 2);  // the S2 default
+        both_ok += rule_hit || (rules.empty() && predicted == gold);
+    }
+    if (!dev.empty()) {
+        const double n = static_cast<double>(dev.size());
+        report.dev_category_head = static_cast<double>(head_ok) / n;
+        report.dev_category_rules = static_cast<double>(rules_ok) / n;
+        report.dev_category_combined = static_cast<double>(both_ok) / n;
+    }
+    head.category = std::move(ch);
+}
+
+}  // namespace
+
+std::vector<int> classifier_categories(std::string_view text) {
+    auto cats = keyword_categories(text);
     if (cats.empty()) cats.push_back(2);
     return cats;
 }
@@ -947,6 +1127,7 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
         h.w2.assign(best_w2.begin(), best_w2.end());
         head = std::move(h);
     }
+    if (head) train_category_head(options, *embedder, *head, report);
     const auto final_logit = [&](size_t idx) {
         double z = logit(weights, bias, feats[idx]);
         if (head) z += head->output(dense_x[idx]);
@@ -1026,6 +1207,19 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
             return b;
         };
         writer.set(key("hidden"), hidden);
+        if (head->category) {
+            gguf::Array codes;
+            codes.element_type = gguf::ValueType::UINT32;
+            for (const int c : head->category->codes) {
+                codes.items.emplace_back(static_cast<uint32_t>(c));
+            }
+            writer.set(key("category_codes"), std::move(codes));
+            const size_t classes = head->category->codes.size();
+            writer.add_tensor(std::string(kCatWTensor), DType::F32, {in, classes},
+                              f32(head->category->w));
+            writer.add_tensor(std::string(kCatBTensor), DType::F32, {classes},
+                              f32(head->category->b));
+        }
         writer.add_tensor(std::string(kW1Tensor), DType::F32, {in, hidden}, f32(head->w1));
         writer.add_tensor(std::string(kB1Tensor), DType::F32, {hidden}, f32(head->b1));
         writer.add_tensor(std::string(kW2Tensor), DType::F32, {hidden}, f32(head->w2));

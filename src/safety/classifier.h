@@ -92,6 +92,12 @@ struct ClassifierTrainReport {
     size_t train_unsafe = 0, train_safe = 0, dev_unsafe = 0, dev_safe = 0;
     size_t dropped_conflicts = 0;  // texts given as both safe and unsafe (left out)
     int best_epoch = 0;            // 1-based epoch whose weights were kept
+    // The category head (dense models with JailbreakBench artifacts among the unsafe files):
+    // goals trained on and held out, and on the held-out goals how often the gold category (the
+    // behaviour category's S-code) is the head's, among the keyword rules' (S2 when none
+    // matches), or among the rules' with the head's when none matches (what a verdict gives).
+    size_t category_train = 0, category_dev = 0;
+    double dev_category_head = 0, dev_category_rules = 0, dev_category_combined = 0;
     double threshold = 0.5;
     double dev_precision = 0, dev_recall = 0, dev_f1 = 0, dev_fpr = 0;
 };
