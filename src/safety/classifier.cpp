@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <unordered_map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -171,10 +172,17 @@ std::string_view word_class(std::string_view w) {
                       "diagnosis",   "salary",   "birthday", "birth",    "pin",       "login",
                       "whereabouts", "lives",    "license",  "passport", "identity"}},
     };
-    for (const Entry& e : classes) {
-        if (std::find(e.words.begin(), e.words.end(), w) != e.words.end()) return e.cls;
-    }
-    return {};
+    // A word in two lists belongs to the first (the map keeps the first insertion); a hash
+    // lookup instead of scanning the lists keeps long answers cheap.
+    static const std::unordered_map<std::string_view, std::string_view> index = [] {
+        std::unordered_map<std::string_view, std::string_view> m;
+        for (const Entry& e : classes) {
+            for (const std::string_view word : e.words) m.emplace(word, e.cls);
+        }
+        return m;
+    }();
+    const auto it = index.find(w);
+    return it == index.end() ? std::string_view{} : it->second;
 }
 
 // Sorted, distinct bucket indices of a text's features; each has the value 1/sqrt(count).
@@ -188,6 +196,8 @@ std::vector<uint32_t> features(std::string_view text, uint32_t buckets) {
     // model): an empty text still has a feature, so the 1/sqrt(n) scaling never divides by zero,
     // and it acts as a length-dependent bias.
     out.push_back(static_cast<uint32_t>(mix(fnv1a("\x01<bias-free>")) & mask));
+    std::vector<std::string_view> classes(words.size());
+    for (size_t i = 0; i < words.size(); ++i) classes[i] = word_class(words[i]);
     std::string padded;
     for (size_t i = 0; i < words.size(); ++i) {
         out.push_back(static_cast<uint32_t>(mix(fnv1a(words[i], 0x1111)) & mask));
@@ -202,10 +212,10 @@ std::vector<uint32_t> features(std::string_view text, uint32_t buckets) {
             out.push_back(static_cast<uint32_t>(mix(h) & mask));
         }
         // Class pairs within four words (a class with the other's word or class).
-        const std::string_view ci = word_class(words[i]);
+        const std::string_view ci = classes[i];
         if (!ci.empty()) out.push_back(static_cast<uint32_t>(mix(fnv1a(ci, 0x5555)) & mask));
         for (size_t k = i + 1; k < words.size() && k <= i + 4; ++k) {
-            const std::string_view ck = word_class(words[k]);
+            const std::string_view ck = classes[k];
             if (ci.empty() && ck.empty()) continue;
             const std::string_view a = ci.empty() ? words[i] : ci;
             const std::string_view b = ck.empty() ? words[k] : ck;
