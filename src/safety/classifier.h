@@ -1,12 +1,16 @@
 // The built-in safety classifier: hashed word unigrams, bigrams and skip-bigrams, character
 // 3-5-grams of the lower-cased words and pairs of hand-written word classes (harm, person, group,
-// harmless target, fiction, private data), a logistic regression on them (P(unsafe)), and keyword
-// rules for the MLCommons hazard categories S1-S14 of an unsafe verdict. Method and measured
-// error rates: docs/SAFETY.md. No text is stored in the model, only
-// 2^18 bucket weights, so a model trained on harmful data sets never holds their sentences.
+// harmless target, fiction, private data) in a logistic regression, plus (feature version 2) the
+// text's potion-base-4M-int8 token embeddings pooled (normalised mean, max, min) into a small
+// ReLU network whose output adds to the same logit (P(unsafe)); keyword rules for the MLCommons
+// hazard categories S1-S14 of an unsafe verdict, and a trained category head when no rule
+// matches. Method and measured error rates: docs/SAFETY.md. No training text is stored in the
+// model, only 2^18 bucket weights and network weights, so a model trained on harmful data sets
+// never holds their sentences.
 //
 // Scores are deterministic across runs, threads and instruction sets: features are sorted bucket
-// indices and the dot product is a scalar sum in double in that order (this file's
+// indices and the dot product is a scalar sum in double in that order, the pooling and the
+// network scalar loops in double in a fixed order (this file's
 // implementation is compiled with -ffp-contract=off, so no FMA contraction either); the SIMD
 // kernels are never used.
 //
@@ -16,7 +20,8 @@
 // Model2Vec embedder (I8 "token_embd.weight" [dim, n_vocab] and the tokenizer.json text under
 // "tokenizer.huggingface.json", as static_embedder.h writes them), pocket-guard.hidden (uint32)
 // and F32 tensors "guard.dense.w1" [3*dim, hidden], "guard.dense.b1" [hidden], "guard.dense.w2"
-// [hidden].
+// [hidden]; optionally the category head: pocket-guard.category_codes (array of S-codes) and F32
+// "guard.category.w" [3*dim, codes], "guard.category.b" [codes].
 //
 // For S2's CLI (src/cli/guard.cpp): `pocket guard train` is registered by calling
 // add_guard_train(guard_subcommand), declared in src/cli/commands.h, defined in
