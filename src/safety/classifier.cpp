@@ -8,13 +8,16 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
+#include <unordered_map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "pocket/core/error.h"
 #include "pocket/core/read_file.h"
+#include "pocket/embed/static_embedder.h"
 #include "pocket/gguf/gguf.h"
 
 namespace pocket::safety {
@@ -22,8 +25,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint32_t kFeatureVersion = 1;
+constexpr uint32_t kFeatureVersion = 1;       // n-grams only
+constexpr uint32_t kFeatureVersionDense = 2;  // n-grams + pooled static embeddings, MLP
 constexpr std::string_view kWeightTensor = "guard.weight";
+constexpr std::string_view kW1Tensor = "guard.dense.w1";
+constexpr std::string_view kB1Tensor = "guard.dense.b1";
+constexpr std::string_view kW2Tensor = "guard.dense.w2";
 // Longer inputs are cut: the features of 64 KiB already take well under a millisecond, and a
 // streamed answer is checked sentence by sentence anyway.
 constexpr size_t kMaxInputBytes = 64 * 1024;
@@ -165,10 +172,17 @@ std::string_view word_class(std::string_view w) {
                       "diagnosis",   "salary",   "birthday", "birth",    "pin",       "login",
                       "whereabouts", "lives",    "license",  "passport", "identity"}},
     };
-    for (const Entry& e : classes) {
-        if (std::find(e.words.begin(), e.words.end(), w) != e.words.end()) return e.cls;
-    }
-    return {};
+    // A word in two lists belongs to the first (the map keeps the first insertion); a hash
+    // lookup instead of scanning the lists keeps long answers cheap.
+    static const std::unordered_map<std::string_view, std::string_view> index = [] {
+        std::unordered_map<std::string_view, std::string_view> m;
+        for (const Entry& e : classes) {
+            for (const std::string_view word : e.words) m.emplace(word, e.cls);
+        }
+        return m;
+    }();
+    const auto it = index.find(w);
+    return it == index.end() ? std::string_view{} : it->second;
 }
 
 // Sorted, distinct bucket indices of a text's features; each has the value 1/sqrt(count).
@@ -182,6 +196,8 @@ std::vector<uint32_t> features(std::string_view text, uint32_t buckets) {
     // model): an empty text still has a feature, so the 1/sqrt(n) scaling never divides by zero,
     // and it acts as a length-dependent bias.
     out.push_back(static_cast<uint32_t>(mix(fnv1a("\x01<bias-free>")) & mask));
+    std::vector<std::string_view> classes(words.size());
+    for (size_t i = 0; i < words.size(); ++i) classes[i] = word_class(words[i]);
     std::string padded;
     for (size_t i = 0; i < words.size(); ++i) {
         out.push_back(static_cast<uint32_t>(mix(fnv1a(words[i], 0x1111)) & mask));
@@ -196,10 +212,10 @@ std::vector<uint32_t> features(std::string_view text, uint32_t buckets) {
             out.push_back(static_cast<uint32_t>(mix(h) & mask));
         }
         // Class pairs within four words (a class with the other's word or class).
-        const std::string_view ci = word_class(words[i]);
+        const std::string_view ci = classes[i];
         if (!ci.empty()) out.push_back(static_cast<uint32_t>(mix(fnv1a(ci, 0x5555)) & mask));
         for (size_t k = i + 1; k < words.size() && k <= i + 4; ++k) {
-            const std::string_view ck = word_class(words[k]);
+            const std::string_view ck = classes[k];
             if (ci.empty() && ck.empty()) continue;
             const std::string_view a = ci.empty() ? words[i] : ci;
             const std::string_view b = ck.empty() ? words[k] : ck;
@@ -233,6 +249,116 @@ double logit(std::span<const float> weights, double bias, std::span<const uint32
     for (const uint32_t f : feats) sum += static_cast<double>(weights[f]);
     return bias + sum / std::sqrt(static_cast<double>(feats.size()));
 }
+
+// ---- dense part: pooled static embeddings and a small ReLU network ----------------------------
+
+// The largest |value| of the table: max and min pooling are divided by it, so they lie in
+// [-1, 1] whatever the table's scale (an int8 table's values are whole numbers).
+double table_inv_max(std::span<const float> table) {
+    float m = 0;
+    for (const float v : table) m = std::max(m, std::abs(v));
+    return m > 0 ? 1.0 / static_cast<double>(m) : 1.0;
+}
+
+// [normalised mean | max | min] of the text's token rows, 3 * dim values, in double, in token
+// order. The mean says what the text is about; max and min keep one strongly loaded token (the
+// harmful word in a long benign sentence) visible where the mean dilutes it. No token: zeros.
+std::vector<double> dense_features(const embed::StaticEmbedder& embedder, double inv_max,
+                                   std::string_view text) {
+    if (text.size() > kMaxInputBytes) text = text.substr(0, kMaxInputBytes);
+    const size_t d = embedder.dim();
+    std::vector<double> out(3 * d, 0.0);
+    const auto ids = embedder.pooled_tokens(text);
+    if (ids.empty()) return out;
+    std::vector<double> sum(d, 0.0), hi(d, -std::numeric_limits<double>::infinity()),
+        lo(d, std::numeric_limits<double>::infinity());
+    for (const auto id : ids) {
+        const auto r = embedder.row(id);
+        for (size_t j = 0; j < d; ++j) {
+            const double v = r[j];
+            sum[j] += v;
+            hi[j] = std::max(hi[j], v);
+            lo[j] = std::min(lo[j], v);
+        }
+    }
+    double norm2 = 0;
+    for (const double v : sum) norm2 += v * v;
+    const double scale = norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0;
+    for (size_t j = 0; j < d; ++j) {
+        out[j] = sum[j] * scale;
+        out[d + j] = hi[j] * inv_max;
+        out[2 * d + j] = lo[j] * inv_max;
+    }
+    return out;
+}
+
+// A trained category head: softmax regression over the pooled embeddings onto the S-codes of
+// JailbreakBench's behaviour categories (the only shared data labelled by category).
+struct JbbCategory {
+    std::string_view name;
+    int code;
+};
+constexpr JbbCategory kJbbCategories[] = {
+    {"Harassment/Discrimination", 10},
+    {"Malware/Hacking", 2},
+    {"Physical harm", 1},
+    {"Economic harm", 2},
+    {"Fraud/Deception", 2},
+    {"Disinformation", 5},
+    {"Sexual/Adult content", 12},
+    {"Privacy", 7},
+    {"Expert advice", 6},
+    {"Government decision-making", 2},
+};
+constexpr int kHeadCodes[] = {1, 2, 5, 6, 7, 10, 12};
+constexpr std::string_view kCatWTensor = "guard.category.w";
+constexpr std::string_view kCatBTensor = "guard.category.b";
+
+struct CategoryHead {
+    std::vector<int> codes;
+    size_t in = 0;
+    std::vector<float> w;  // codes.size() x in, row-major
+    std::vector<float> b;
+
+    int predict(std::span<const double> x) const {
+        size_t best = 0;
+        double best_z = -std::numeric_limits<double>::infinity();
+        for (size_t c = 0; c < codes.size(); ++c) {
+            double z = b[c];
+            const float* row = w.data() + c * in;
+            for (size_t k = 0; k < in; ++k) z += static_cast<double>(row[k]) * x[k];
+            if (z > best_z) {
+                best_z = z;
+                best = c;
+            }
+        }
+        return codes[best];
+    }
+};
+
+// One hidden layer of ReLU units; its output adds to the n-gram logit. Weights are F32 in the
+// file and summed in double in a fixed order (no contraction), like the n-gram part.
+struct DenseHead {
+    std::unique_ptr<embed::StaticEmbedder> embedder;
+    double inv_max = 1;
+    uint32_t hidden = 0;
+    size_t in = 0;
+    std::vector<float> w1;  // hidden x in, row-major
+    std::vector<float> b1;  // hidden
+    std::vector<float> w2;  // hidden
+    std::optional<CategoryHead> category;
+
+    double output(std::span<const double> x) const {
+        double out = 0;
+        for (size_t j = 0; j < hidden; ++j) {
+            double a = b1[j];
+            const float* w = w1.data() + j * in;
+            for (size_t k = 0; k < in; ++k) a += static_cast<double>(w[k]) * x[k];
+            if (a > 0) out += static_cast<double>(w2[j]) * a;
+        }
+        return out;
+    }
+};
 
 // ---- categories --------------------------------------------------------------------------------
 
@@ -303,19 +429,44 @@ bool mentions_child(std::string_view padded) {
     return false;
 }
 
+// The keyword rules' categories, ascending; empty when no rule matches.
+std::vector<int> keyword_categories(std::string_view text) {
+    const std::string padded = " " + normalize(text) + " ";
+    std::vector<int> cats;
+    for (const CategoryRule& rule : category_rules()) {
+        for (const std::string_view p : rule.prefixes) {
+            if (contains_word_prefix(padded, p)) {
+                cats.push_back(rule.category);
+                break;
+            }
+        }
+    }
+    // Sexual content or a sex crime involving a minor is S4, child sexual exploitation.
+    const bool sexual = std::find(cats.begin(), cats.end(), 3) != cats.end() ||
+                        std::find(cats.begin(), cats.end(), 12) != cats.end() ||
+                        contains_word_prefix(padded, "groom");
+    if (sexual && mentions_child(padded)) cats.push_back(4);
+    std::sort(cats.begin(), cats.end());
+    return cats;
+}
+
 // ---- model -------------------------------------------------------------------------------------
 
 class Classifier final : public Guard {
   public:
-    Classifier(std::vector<float> weights, double bias, double threshold, std::string name)
+    Classifier(std::vector<float> weights, double bias, double threshold, std::string name,
+               std::optional<DenseHead> dense)
         : weights_(std::move(weights)),
           bias_(bias),
           threshold_(threshold),
-          name_(std::move(name)) {}
+          name_(std::move(name)),
+          dense_(std::move(dense)) {}
 
     double score(std::string_view text) const {
         const auto feats = features(text, static_cast<uint32_t>(weights_.size()));
-        return sigmoid(logit(weights_, bias_, feats));
+        double z = logit(weights_, bias_, feats);
+        if (dense_) z += dense_->output(dense_features(*dense_->embedder, dense_->inv_max, text));
+        return sigmoid(z);
     }
 
     GuardVerdict check(const GuardInput& input) const override {
@@ -330,10 +481,36 @@ class Classifier final : public Guard {
         const Unwrapped unwrapped = unwrap_jailbreak(text);
         const bool wrapped = !unwrapped.flags.empty() && unwrapped.text != text;
         v.flags = unwrapped.flags;
-        if (wrapped) v.score = std::max(v.score, score(unwrapped.text));
+        if (wrapped) {
+            v.score = std::max(v.score, score(unwrapped.text));
+            // Decoded payloads are appended as lines of their own: each line is scored by
+            // itself too, so the encoded run left in the text (dozens of meaningless word
+            // pieces) cannot dilute the pooled embedding of the request it hid.
+            const std::string_view all = unwrapped.text;
+            if (all.find('\n') != std::string_view::npos) {
+                size_t start = 0;
+                while (start < all.size()) {
+                    const size_t end = std::min(all.find('\n', start), all.size());
+                    if (end > start)
+                        v.score = std::max(v.score, score(all.substr(start, end - start)));
+                    start = end + 1;
+                }
+            }
+        }
         v.safe = v.score < threshold_;
-        if (!v.safe) v.categories = classifier_categories(wrapped ? unwrapped.text : text);
+        if (!v.safe) v.categories = categories(wrapped ? unwrapped.text : text);
         return v;
+    }
+
+    // The keyword rules; when none matches, the trained head's category (S2 without a head).
+    std::vector<int> categories(std::string_view text) const {
+        auto cats = keyword_categories(text);
+        if (cats.empty() && dense_ && dense_->category) {
+            cats.push_back(dense_->category->predict(
+                dense_features(*dense_->embedder, dense_->inv_max, text)));
+        }
+        if (cats.empty()) cats.push_back(2);
+        return cats;
     }
 
     double threshold() const override { return threshold_; }
@@ -349,7 +526,28 @@ class Classifier final : public Guard {
     double bias_;
     double threshold_;
     std::string name_;
+    std::optional<DenseHead> dense_;
 };
+
+// An F32 tensor of exactly `shape`, all values finite.
+std::vector<float> f32_tensor(const gguf::File& file, std::string_view tensor,
+                              const std::vector<uint64_t>& shape) {
+    const std::string& name = file.name();
+    const gguf::TensorInfo* t = file.find_tensor(tensor);
+    if (t == nullptr) fail(name, ": no tensor '", tensor, "'");
+    if (t->type != DType::F32 || t->shape != shape) {
+        std::string dims;
+        for (const uint64_t d : shape) dims += (dims.empty() ? "" : ", ") + cat(d);
+        fail(name, ": tensor '", tensor, "' must be F32 of shape [", dims, "]");
+    }
+    const auto data = file.tensor_data(*t);
+    std::vector<float> out(t->n_elements());
+    std::memcpy(out.data(), data.data(), out.size() * sizeof(float));
+    for (const float w : out) {
+        if (!std::isfinite(w)) fail(name, ": tensor '", tensor, "' holds a non-finite value");
+    }
+    return out;
+}
 
 std::unique_ptr<Classifier> parse_model(const gguf::File& file) {
     const std::string& name = file.name();
@@ -360,9 +558,9 @@ std::unique_ptr<Classifier> parse_model(const gguf::File& file) {
              "')");
     }
     const auto version = file.get_uint(key("feature_version"));
-    if (version != kFeatureVersion) {
+    if (version != kFeatureVersion && version != kFeatureVersionDense) {
         fail(name, ": ", key("feature_version"), " is ", version ? cat(*version) : "missing",
-             "; this pocket reads version ", kFeatureVersion);
+             "; this pocket reads versions ", kFeatureVersion, " and ", kFeatureVersionDense);
     }
     const auto buckets = file.get_uint(key("buckets"));
     if (!buckets || *buckets < 2 || *buckets > (1u << 26) || (*buckets & (*buckets - 1)) != 0) {
@@ -374,19 +572,41 @@ std::unique_ptr<Classifier> parse_model(const gguf::File& file) {
     if (!threshold || !(*threshold >= 0 && *threshold <= 1)) {
         fail(name, ": ", key("threshold"), " is missing or outside [0, 1]");
     }
-    const gguf::TensorInfo* t = file.find_tensor(kWeightTensor);
-    if (t == nullptr) fail(name, ": no tensor '", kWeightTensor, "'");
-    if (t->type != DType::F32 || t->shape.size() != 1 || t->shape[0] != *buckets) {
-        fail(name, ": tensor '", kWeightTensor, "' must be F32 of shape [", *buckets, "]");
+    auto weights = f32_tensor(file, kWeightTensor, {*buckets});
+    std::optional<DenseHead> dense;
+    if (version == kFeatureVersionDense) {
+        DenseHead h;
+        h.embedder = embed::StaticEmbedder::from_gguf(file);
+        h.inv_max = table_inv_max(h.embedder->table());
+        const auto hidden = file.get_uint(key("hidden"));
+        if (!hidden || *hidden < 1 || *hidden > 4096) {
+            fail(name, ": ", key("hidden"), " must be in [1, 4096]");
+        }
+        h.hidden = static_cast<uint32_t>(*hidden);
+        h.in = 3 * h.embedder->dim();
+        h.w1 = f32_tensor(file, kW1Tensor, {h.in, h.hidden});
+        h.b1 = f32_tensor(file, kB1Tensor, {h.hidden});
+        h.w2 = f32_tensor(file, kW2Tensor, {h.hidden});
+        if (file.find_tensor(kCatWTensor) != nullptr) {
+            CategoryHead c;
+            const gguf::Array* codes = file.get_array(key("category_codes"));
+            if (codes == nullptr || codes->items.empty() || codes->items.size() > 14) {
+                fail(name, ": ", key("category_codes"), " must list 1 to 14 codes");
+            }
+            for (const gguf::Value& v : codes->items) {
+                const uint64_t code = v.as_uint();
+                if (code < 1 || code > 14) fail(name, ": category code ", code, " is not S1-S14");
+                c.codes.push_back(static_cast<int>(code));
+            }
+            c.in = h.in;
+            c.w = f32_tensor(file, kCatWTensor, {c.in, c.codes.size()});
+            c.b = f32_tensor(file, kCatBTensor, {c.codes.size()});
+            h.category = std::move(c);
+        }
+        dense = std::move(h);
     }
-    const auto data = file.tensor_data(*t);
-    std::vector<float> weights(*buckets);
-    std::memcpy(weights.data(), data.data(), weights.size() * sizeof(float));
-    for (const float w : weights) {
-        if (!std::isfinite(w))
-            fail(name, ": tensor '", kWeightTensor, "' holds a non-finite value");
-    }
-    return std::make_unique<Classifier>(std::move(weights), *bias, *threshold, name);
+    return std::make_unique<Classifier>(std::move(weights), *bias, *threshold, name,
+                                        std::move(dense));
 }
 
 // ---- training data -----------------------------------------------------------------------------
@@ -487,25 +707,112 @@ std::vector<std::string> question_forms(std::string_view text) {
     return out;
 }
 
-}  // namespace
+// JailbreakBench artifacts' goals with their behaviour category.
+std::vector<std::pair<std::string, std::string>> read_jbb_categories(const fs::path& file) {
+    const auto j = nlohmann::json::parse(read_file(file), nullptr, false);
+    std::vector<std::pair<std::string, std::string>> out;
+    if (j.is_discarded() || !j.is_object() || !j.contains("jailbreaks") ||
+        !j["jailbreaks"].is_array()) {
+        return out;
+    }
+    for (const auto& r : j["jailbreaks"]) {
+        if (r.is_object() && r.contains("goal") && r["goal"].is_string() &&
+            r.contains("category") && r["category"].is_string()) {
+            out.emplace_back(r["goal"].get<std::string>(), r["category"].get<std::string>());
+        }
+    }
+    return out;
+}
 
-std::vector<int> classifier_categories(std::string_view text) {
-    const std::string padded = " " + normalize(text) + " ";
-    std::vector<int> cats;
-    for (const CategoryRule& rule : category_rules()) {
-        for (const std::string_view p : rule.prefixes) {
-            if (contains_word_prefix(padded, p)) {
-                cats.push_back(rule.category);
-                break;
+// Fits the category head on the JailbreakBench goals among the unsafe files (full-batch
+// gradient descent on the softmax loss with L2, from zero: deterministic), on the same hash
+// split as the rest; reports its held-out accuracy beside the keyword rules'.
+void train_category_head(const ClassifierTrainOptions& options,
+                         const embed::StaticEmbedder& embedder, DenseHead& head,
+                         ClassifierTrainReport& report) {
+    std::vector<std::pair<std::string, size_t>> labelled;  // text, index into kHeadCodes
+    for (const auto& f : options.unsafe_files) {
+        if (f.extension() != ".json") continue;
+        for (const auto& [goal, name] : read_jbb_categories(f)) {
+            for (const JbbCategory& jc : kJbbCategories) {
+                if (jc.name != name) continue;
+                const auto it = std::find(std::begin(kHeadCodes), std::end(kHeadCodes), jc.code);
+                labelled.emplace_back(goal, static_cast<size_t>(it - std::begin(kHeadCodes)));
             }
         }
     }
-    // Sexual content or a sex crime involving a minor is S4, child sexual exploitation.
-    const bool sexual = std::find(cats.begin(), cats.end(), 3) != cats.end() ||
-                        std::find(cats.begin(), cats.end(), 12) != cats.end() ||
-                        contains_word_prefix(padded, "groom");
-    if (sexual && mentions_child(padded)) cats.push_back(4);
-    std::sort(cats.begin(), cats.end());
+    std::stable_sort(labelled.begin(), labelled.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    labelled.erase(std::unique(labelled.begin(), labelled.end(),
+                               [](const auto& a, const auto& b) { return a.first == b.first; }),
+                   labelled.end());
+    if (labelled.empty()) return;
+    const size_t classes = std::size(kHeadCodes), in = head.in;
+    std::vector<std::vector<double>> x(labelled.size());
+    std::vector<size_t> train, dev;
+    for (size_t i = 0; i < labelled.size(); ++i) {
+        x[i] = dense_features(embedder, head.inv_max, labelled[i].first);
+        const bool is_dev = mix(fnv1a(normalize(labelled[i].first), options.seed)) % 5 == 0;
+        (is_dev ? dev : train).push_back(i);
+    }
+    if (train.empty()) return;
+    std::vector<double> w(classes * in, 0.0), b(classes, 0.0), gw(w.size()), gb(classes),
+        z(classes);
+    constexpr int kIterations = 300;
+    constexpr double kRate = 1.0, kL2 = 1e-3;
+    for (int it = 0; it < kIterations; ++it) {
+        std::fill(gw.begin(), gw.end(), 0.0);
+        std::fill(gb.begin(), gb.end(), 0.0);
+        for (const size_t i : train) {
+            double top = -std::numeric_limits<double>::infinity();
+            for (size_t c = 0; c < classes; ++c) {
+                double v = b[c];
+                for (size_t k = 0; k < in; ++k) v += w[c * in + k] * x[i][k];
+                z[c] = v;
+                top = std::max(top, v);
+            }
+            double sum = 0;
+            for (size_t c = 0; c < classes; ++c) sum += (z[c] = std::exp(z[c] - top));
+            for (size_t c = 0; c < classes; ++c) {
+                const double g = z[c] / sum - (c == labelled[i].second ? 1.0 : 0.0);
+                gb[c] += g;
+                for (size_t k = 0; k < in; ++k) gw[c * in + k] += g * x[i][k];
+            }
+        }
+        const double inv = 1.0 / static_cast<double>(train.size());
+        for (size_t p = 0; p < w.size(); ++p) w[p] -= kRate * (gw[p] * inv + kL2 * w[p]);
+        for (size_t c = 0; c < classes; ++c) b[c] -= kRate * gb[c] * inv;
+    }
+    CategoryHead ch;
+    ch.codes.assign(std::begin(kHeadCodes), std::end(kHeadCodes));
+    ch.in = in;
+    ch.w.assign(w.begin(), w.end());
+    ch.b.assign(b.begin(), b.end());
+    report.category_train = train.size();
+    report.category_dev = dev.size();
+    size_t head_ok = 0, rules_ok = 0, both_ok = 0;
+    for (const size_t i : dev) {
+        const int gold = kHeadCodes[labelled[i].second];
+        const int predicted = ch.predict(x[i]);
+        auto rules = keyword_categories(labelled[i].first);
+        const bool rule_hit = std::find(rules.begin(), rules.end(), gold) != rules.end();
+        head_ok += predicted == gold;
+        rules_ok += rule_hit || (rules.empty() && gold == 2);  // the S2 default
+        both_ok += rule_hit || (rules.empty() && predicted == gold);
+    }
+    if (!dev.empty()) {
+        const double n = static_cast<double>(dev.size());
+        report.dev_category_head = static_cast<double>(head_ok) / n;
+        report.dev_category_rules = static_cast<double>(rules_ok) / n;
+        report.dev_category_combined = static_cast<double>(both_ok) / n;
+    }
+    head.category = std::move(ch);
+}
+
+}  // namespace
+
+std::vector<int> classifier_categories(std::string_view text) {
+    auto cats = keyword_categories(text);
     if (cats.empty()) cats.push_back(2);
     return cats;
 }
@@ -609,7 +916,9 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
         for (int label = 0; label < 2; ++label) {
             for (const auto& f : label ? options.unsafe_files : options.safe_files) {
                 for (auto& t : read_guard_texts(f)) {
-                    if (label && options.question_forms) {
+                    // Both labels: safe instructions ("Write a poem ...") put as questions
+                    // too, or "Can you ...?" itself would read as unsafe.
+                    if (options.question_forms) {
                         for (auto& q : question_forms(t)) all.push_back({std::move(q), label, t});
                     }
                     std::string source = t;
@@ -659,14 +968,99 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
         fail("training needs both safe and unsafe texts");
     }
 
-    // SGD on the class-balanced log loss with L2; weights kept as scale * v so the decay costs
-    // O(1) per step. The visiting order is a seeded Fisher-Yates shuffle (splitmix64), so the
-    // result depends only on the data and the options.
+    // The dense part's inputs, computed once per text.
+    std::unique_ptr<embed::StaticEmbedder> embedder;
+    double inv_max = 1;
+    std::vector<std::vector<double>> dense_x;
+    size_t in = 0;
+    const uint32_t hidden = options.embeddings.empty() ? 0 : options.hidden;
+    if (!options.embeddings.empty()) {
+        if (hidden < 1 || hidden > 4096) fail("the hidden layer must have 1 to 4096 units");
+        embedder = embed::StaticEmbedder::open_hf(options.embeddings);
+        inv_max = table_inv_max(embedder->table());
+        in = 3 * embedder->dim();
+        dense_x.resize(items.size());
+        for (size_t i = 0; i < items.size(); ++i) {
+            dense_x[i] = dense_features(*embedder, inv_max, items[i].text);
+        }
+    }
+    // The network in double while training: w1 (hidden x in), b1, w2; Adam moments for each.
+    // Initialised from a seeded splitmix64 stream (uniform, Glorot's range).
+    std::vector<double> w1(size_t{hidden} * in), b1(hidden, 0.0), w2(hidden);
+    {
+        uint64_t s = options.seed ^ 0x5eed5eed5eedULL;
+        const auto uniform = [&s](double r) {
+            s += 0x9e3779b97f4a7c15ULL;
+            return (static_cast<double>(mix(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * r;
+        };
+        const double r1 = std::sqrt(6.0 / static_cast<double>(in + hidden));
+        for (double& w : w1) w = uniform(r1);
+        const double r2 = std::sqrt(6.0 / static_cast<double>(hidden + 1));
+        for (double& w : w2) w = uniform(r2);
+    }
+    const size_t n_params = w1.size() + b1.size() + w2.size();
+    std::vector<double> grad(n_params, 0.0), m1(n_params, 0.0), m2(n_params, 0.0);
+    std::vector<double> act(hidden);
+    double beta1_t = 1.0, beta2_t = 1.0;
+    size_t in_batch = 0;
+    const auto dense_out = [&](std::span<const double> x, std::vector<double>& a) {
+        double out = 0;
+        for (size_t j = 0; j < hidden; ++j) {
+            double v = b1[j];
+            const double* w = w1.data() + j * in;
+            for (size_t k = 0; k < in; ++k) v += w[k] * x[k];
+            a[j] = v;
+            if (v > 0) out += w2[j] * v;
+        }
+        return out;
+    };
+    const auto adam_step = [&] {
+        if (in_batch == 0) return;
+        constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;
+        beta1_t *= kBeta1;
+        beta2_t *= kBeta2;
+        const double lr = options.mlp_learning_rate * std::sqrt(1.0 - beta2_t) / (1.0 - beta1_t);
+        const double inv_b = 1.0 / static_cast<double>(in_batch);
+        for (size_t p = 0; p < n_params; ++p) {
+            const double g = grad[p] * inv_b;
+            m1[p] = kBeta1 * m1[p] + (1.0 - kBeta1) * g;
+            m2[p] = kBeta2 * m2[p] + (1.0 - kBeta2) * g * g;
+            const double d = lr * m1[p] / (std::sqrt(m2[p]) + kEps);
+            if (p < w1.size()) {
+                w1[p] -= d;
+            } else if (p < w1.size() + b1.size()) {
+                b1[p - w1.size()] -= d;
+            } else {
+                w2[p - w1.size() - b1.size()] -= d;
+            }
+            grad[p] = 0.0;
+        }
+        in_batch = 0;
+    };
+
+    // SGD on the class-balanced log loss with L2 for the n-gram weights (kept as scale * v so
+    // the decay costs O(1) per step), Adam on mini-batches for the network, both on the same
+    // logit. The visiting order is a seeded Fisher-Yates shuffle (splitmix64), so the result
+    // depends only on the data and the options.
     std::vector<double> v(buckets, 0.0);
     double scale = 1.0, bias = 0.0;
     const double n = static_cast<double>(train.size());
     const double w_pos = n / (2.0 * static_cast<double>(report.train_unsafe));
     const double w_neg = n / (2.0 * static_cast<double>(report.train_safe));
+    // Early stopping: the weights of the epoch with the lowest balanced dev log loss.
+    const double dev_pos = static_cast<double>(std::max<size_t>(report.dev_unsafe, 1));
+    const double dev_neg = static_cast<double>(std::max<size_t>(report.dev_safe, 1));
+    double best_loss = std::numeric_limits<double>::infinity();
+    std::vector<float> weights(buckets);
+    double best_bias = 0;
+    std::vector<double> best_w1 = w1, best_b1 = b1, best_w2 = w2;
+    const auto keep = [&] {
+        for (uint32_t i = 0; i < buckets; ++i) weights[i] = static_cast<float>(v[i] * scale);
+        best_bias = bias;
+        best_w1 = w1;
+        best_b1 = b1;
+        best_w2 = w2;
+    };
     uint64_t state = options.seed;
     std::vector<size_t> order = train;
     size_t step = 0;
@@ -681,9 +1075,23 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
             const double inv = 1.0 / std::sqrt(static_cast<double>(x.size()));
             double dot = 0;
             for (const uint32_t f : x) dot += v[f];
-            const double z = bias + scale * dot * inv;
+            double z = bias + scale * dot * inv;
+            if (hidden) z += dense_out(dense_x[idx], act);
             const int y = items[idx].label;
             const double g = (sigmoid(z) - y) * (y ? w_pos : w_neg);
+            if (hidden) {
+                const auto& dx = dense_x[idx];
+                const size_t o_b1 = w1.size(), o_w2 = w1.size() + b1.size();
+                for (size_t j = 0; j < hidden; ++j) {
+                    if (act[j] <= 0) continue;
+                    grad[o_w2 + j] += g * act[j];
+                    const double gj = g * w2[j];
+                    grad[o_b1 + j] += gj;
+                    double* gw = grad.data() + j * in;
+                    for (size_t k = 0; k < in; ++k) gw[k] += gj * dx[k];
+                }
+                if (++in_batch == options.batch) adam_step();
+            }
             scale *= 1.0 - eta * options.l2;
             if (scale < 1e-9) {
                 for (double& w : v) w *= scale;
@@ -693,14 +1101,61 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
             for (const uint32_t f : x) v[f] -= delta;
             bias -= eta * g * 0.1;
         }
+        adam_step();
+        if (!options.early_stopping || dev.empty()) {
+            if (epoch + 1 == options.epochs) {
+                keep();
+                report.best_epoch = epoch + 1;
+            }
+            continue;
+        }
+        double loss = 0;
+        for (const size_t idx : dev) {
+            const auto& x = feats[idx];
+            double dot = 0;
+            for (const uint32_t f : x) dot += v[f];
+            double z = bias + scale * dot / std::sqrt(static_cast<double>(x.size()));
+            if (hidden) z += dense_out(dense_x[idx], act);
+            const double p = std::clamp(sigmoid(z), 1e-12, 1.0 - 1e-12);
+            loss += items[idx].label ? -std::log(p) / dev_pos : -std::log(1.0 - p) / dev_neg;
+        }
+        if (loss < best_loss) {
+            best_loss = loss;
+            keep();
+            report.best_epoch = epoch + 1;
+        }
     }
-    std::vector<float> weights(buckets);
-    for (uint32_t i = 0; i < buckets; ++i) weights[i] = static_cast<float>(v[i] * scale);
+    bias = best_bias;
+    std::optional<DenseHead> head;
+    if (hidden) {
+        DenseHead h;
+        h.inv_max = inv_max;
+        h.hidden = hidden;
+        h.in = in;
+        h.w1.assign(best_w1.begin(), best_w1.end());
+        h.b1.assign(best_b1.begin(), best_b1.end());
+        h.w2.assign(best_w2.begin(), best_w2.end());
+        head = std::move(h);
+    }
+    if (head) train_category_head(options, *embedder, *head, report);
+    const auto final_logit = [&](size_t idx) {
+        double z = logit(weights, bias, feats[idx]);
+        if (head) z += head->output(dense_x[idx]);
+        return z;
+    };
 
     // The threshold: best F1 on dev, the middle of the best range of scores.
     std::vector<std::pair<double, int>> scored;
     for (const size_t idx : dev) {
-        scored.emplace_back(sigmoid(logit(weights, bias, feats[idx])), items[idx].label);
+        scored.emplace_back(sigmoid(final_logit(idx)), items[idx].label);
+    }
+    if (!options.dev_scores.empty()) {
+        std::ofstream out(options.dev_scores);
+        for (const size_t idx : dev) {
+            out << items[idx].label << '\t' << sigmoid(final_logit(idx)) << '\t' << items[idx].text
+                << '\n';
+        }
+        if (!out) fail(options.dev_scores.string(), ": cannot write");
     }
     std::sort(scored.begin(), scored.end());
     double threshold = 0.5;
@@ -741,16 +1196,58 @@ ClassifierTrainReport train_classifier(const ClassifierTrainOptions& options,
     gguf::Writer writer;
     writer.set("general.architecture", std::string(kClassifierArch));
     writer.set("general.name", std::string("pocket built-in guard classifier"));
-    writer.set(key("feature_version"), kFeatureVersion);
+    writer.set(key("feature_version"), head ? kFeatureVersionDense : kFeatureVersion);
     writer.set(key("buckets"), buckets);
     writer.set(key("bias"), bias);
     writer.set(key("threshold"), threshold);
-    writer.set(key("training"), cat("train ", report.train_unsafe, " unsafe / ", report.train_safe,
-                                    " safe; dev ", report.dev_unsafe, " / ", report.dev_safe,
-                                    "; epochs ", options.epochs, ", l2 ", options.l2));
+    writer.set(key("training"),
+               cat("train ", report.train_unsafe, " unsafe / ", report.train_safe, " safe; dev ",
+                   report.dev_unsafe, " / ", report.dev_safe, "; epochs ", options.epochs,
+                   " (kept ", report.best_epoch, "), l2 ", options.l2,
+                   head ? cat(", hidden ", hidden, ", batch ", options.batch, ", adam lr ",
+                              options.mlp_learning_rate)
+                        : std::string()));
     std::vector<std::byte> bytes(weights.size() * sizeof(float));
     std::memcpy(bytes.data(), weights.data(), bytes.size());
     writer.add_tensor(std::string(kWeightTensor), DType::F32, {buckets}, std::move(bytes));
+    if (head) {
+        const auto f32 = [](const std::vector<float>& w) {
+            std::vector<std::byte> b(w.size() * sizeof(float));
+            std::memcpy(b.data(), w.data(), b.size());
+            return b;
+        };
+        writer.set(key("hidden"), hidden);
+        if (head->category) {
+            gguf::Array codes;
+            codes.element_type = gguf::ValueType::UINT32;
+            for (const int c : head->category->codes) {
+                codes.items.emplace_back(static_cast<uint32_t>(c));
+            }
+            writer.set(key("category_codes"), std::move(codes));
+            const size_t classes = head->category->codes.size();
+            writer.add_tensor(std::string(kCatWTensor), DType::F32, {in, classes},
+                              f32(head->category->w));
+            writer.add_tensor(std::string(kCatBTensor), DType::F32, {classes},
+                              f32(head->category->b));
+        }
+        writer.add_tensor(std::string(kW1Tensor), DType::F32, {in, hidden}, f32(head->w1));
+        writer.add_tensor(std::string(kB1Tensor), DType::F32, {hidden}, f32(head->b1));
+        writer.add_tensor(std::string(kW2Tensor), DType::F32, {hidden}, f32(head->w2));
+        // The embedder travels inside (potion-base-4M-int8 is MIT-licensed): its tokenizer and
+        // its int8 table, in static_embedder.h's layout, so from_gguf reads it back.
+        writer.set(std::string(embed::kHfTokenizerKey), embedder->tokenizer_json());
+        const auto table = embedder->table();
+        std::vector<std::byte> t8(table.size());
+        for (size_t i = 0; i < table.size(); ++i) {
+            const float x = table[i];
+            if (!(x == std::nearbyint(x) && x >= -128.0f && x <= 127.0f)) {
+                fail(options.embeddings.string(), ": the guard stores int8 tables only");
+            }
+            t8[i] = static_cast<std::byte>(static_cast<int8_t>(x));
+        }
+        writer.add_tensor(std::string(embed::kStaticTableTensor), DType::I8,
+                          {embedder->dim(), embedder->n_vocab()}, std::move(t8));
+    }
     writer.write(output);
     return report;
 }

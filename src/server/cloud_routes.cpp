@@ -315,7 +315,11 @@ void routed_chat(ServerContext& ctx, const json& body, httplib::Response& res) {
         answer_chat_locally(ctx, body, decision.to_json(), res);
         return;
     }
-    if (checked && ctx.options.guard->policy.check_prompts) guard->record(*checked, prompt);
+    // The prompt decision goes into the log once the cloud is to answer (a local fallback
+    // records its own).
+    const auto record_prompt = [&] {
+        if (checked && ctx.options.guard->policy.check_prompts) guard->record(*checked, prompt);
+    };
     const int64_t n_choices =
         body.contains("n") && body["n"].is_number_integer() ? body["n"].get<int64_t>() : 1;
 
@@ -329,6 +333,7 @@ void routed_chat(ServerContext& ctx, const json& body, httplib::Response& res) {
     if (stream) {
         // Headers leave before the answer: a fallback in the stream says so in pocket.route.
         res.set_header("x-pocket-route", "cloud");
+        record_prompt();
         auto state = std::make_shared<CloudStream>(CloudStream{
             ctx, body, std::move(outbound), std::move(info), redaction, decision,
             CloudAnswerGuard(guard, prompt, static_cast<size_t>(std::max<int64_t>(n_choices, 1)))});
@@ -344,6 +349,7 @@ void routed_chat(ServerContext& ctx, const json& body, httplib::Response& res) {
     if (r.ok && answer.is_object()) {
         record_usage(answer);
         route::rehydrate_completion(answer, *redaction);
+        record_prompt();
         guard_completion(*guard, prompt, answer);
         set_route_field(answer, decision.to_json());
         if (!guard->reported().empty()) set_pocket_field(answer, "guard", guard->reported());
@@ -355,6 +361,7 @@ void routed_chat(ServerContext& ctx, const json& body, httplib::Response& res) {
         r.ok ? "the answer is not a JSON object" : route::cloud_failure_text(r);
     if (hybrid.options().on_cloud_failure == route::CloudFailurePolicy::fail) {
         res.set_header("x-pocket-route", "cloud");
+        record_prompt();
         throw cloud_failed(error);
     }
     answer_chat_locally(ctx, body, fell_back(decision, error).to_json(), res);

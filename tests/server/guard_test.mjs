@@ -37,6 +37,10 @@ process.on('exit', () => {
 const policy = path.join(work, 'policy.json');
 fs.writeFileSync(policy, JSON.stringify({ refusal: REFUSAL }));
 
+// A policy that only warns: everything passes, the decisions are reported.
+const warnPolicy = path.join(work, 'warn.json');
+fs.writeFileSync(warnPolicy, JSON.stringify({ default: 'warn' }));
+
 const model = sharedPath('models/stories260K.gguf');
 const cloud = await startServer(['-m', model]);
 servers.push(cloud);
@@ -45,6 +49,8 @@ servers.push(guarded);
 const hybrid = await startServer(['-m', model, '--guard', policy, '--cloud', cloud.url + '/v1',
   '--cloud-model', MODEL, '--audit-log', path.join(work, 'audit.jsonl')]);
 servers.push(hybrid);
+const warned = await startServer(['-m', model, '--guard', warnPolicy]);
+servers.push(warned);
 
 const openaiOf = (s) => new OpenAI({ baseURL: s.url + '/v1', apiKey: 'x', maxRetries: 0, timeout: 30000 });
 const client = openaiOf(guarded);
@@ -167,6 +173,37 @@ const checks = [
     assertEqual(texts, [REFUSAL, r.choices[1].text], 'streamed texts');
     assertEqual(finishes, ['content_filter', 'stop'], 'streamed finish reasons');
     expectReportedBlock(reported, 'prompt', 'stream');
+  }],
+
+  ['completions: a single refused prompt, streamed, generates nothing', async () => {
+    let text = '', finish = null, reported = null;
+    const { line } = await logged(guarded, '/v1/completions', async () => {
+      for await (const chunk of await client.completions.create({
+        model: MODEL, prompt: HARMFUL_PROMPT, max_tokens: 16, stream: true, stream_options: { include_usage: true },
+      })) {
+        for (const c of chunk.choices) { text += c.text; if (c.finish_reason) finish = c.finish_reason; }
+        if (chunk.pocket) reported = chunk.pocket;
+        if (chunk.usage) assertEqual(chunk.usage.completion_tokens, 0, 'nothing generated');
+      }
+    });
+    assertEqual([text, finish], [REFUSAL, 'content_filter'], 'stream');
+    expectReportedBlock(reported, 'prompt', 'stream');
+    expectLoggedBlock(line, 'prompt');
+  }],
+
+  ['warn policy: flagged prompts and answers pass, reported as warnings', async () => {
+    const schema = { type: 'json_schema', json_schema: { name: 'a', schema: forcedSchema } };
+    const r = await openaiOf(warned).completions.create({
+      model: MODEL, prompt: HARMFUL_PROMPT, max_tokens: 200, temperature: 0, response_format: schema,
+    });
+    assertEqual([r.choices[0].text, r.choices[0].finish_reason], ['"' + HARMLESS + HARMFUL + '"', 'stop'], 'completions');
+    const actions = r.pocket.guard.map((d) => `${d.stage}:${d.action}`);
+    assert(actions[0] === 'prompt:warn' && actions.includes('answer:warn'), `reported ${actions}`);
+    const g = await new Ollama({ host: warned.url }).generate({
+      model: MODEL, prompt: HARMFUL_PROMPT, format: forcedSchema, options: { num_predict: 200, temperature: 0 }, stream: false,
+    });
+    assertEqual([g.response, g.done_reason], ['"' + HARMLESS + HARMFUL + '"', 'stop'], 'ollama generate');
+    assertEqual(g.pocket.guard[0].action, 'warn', 'ollama pocket.guard');
   }],
 
   ['completions: a forced answer is cut, its logprobs with it (plain and streamed)', async () => {

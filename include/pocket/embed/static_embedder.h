@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,14 +41,16 @@ class StaticEmbedder : public Embedder {
     bool normalize() const { return normalize_; }
     size_t max_tokens() const { return max_tokens_; }
     std::vector<float> embed(std::string_view text) const override;
-    size_t count_tokens(std::string_view text) const override {
-        return pooled_tokens(text).size();
-    }
+    size_t count_tokens(std::string_view text) const override { return pooled_tokens(text).size(); }
 
     // The token ids that embed() averages.
     std::vector<TokenId> pooled_tokens(std::string_view text) const;
     const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
     std::span<const float> row(TokenId id) const;
+    // The verbatim tokenizer.json text and the whole table (n_vocab x dim, row-major), for a
+    // model file that carries the embedder inside it (the built-in guard classifier).
+    const std::string& tokenizer_json() const { return tokenizer_json_; }
+    std::span<const float> table() const { return table_; }
 
     // A small GGUF holding the table (F32) and the tokenizer; from_gguf reads it back.
     void write_gguf(const std::filesystem::path& path) const;

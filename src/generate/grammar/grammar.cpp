@@ -191,7 +191,9 @@ std::string Grammar::to_gbnf() const {
             bool in_literal = false;
             for (uint32_t pos = start; elements_[pos].kind != GrammarElement::Kind::End; ++pos) {
                 const GrammarElement& e = elements_[pos];
-                auto rs = ranges(e);
+                // A Ref's `first` is a rule id, not a range index: only a Char has ranges.
+                const auto rs =
+                    e.kind == GrammarElement::Kind::Char ? ranges(e) : std::span<const CharRange>();
                 const bool single = e.kind == GrammarElement::Kind::Char && !e.negated &&
                                     rs.size() == 1 && rs[0].lo == rs[0].hi;
                 if (single) {
