@@ -73,7 +73,7 @@ int run_ask(AskOptions opt) {
         std::fprintf(stderr, "pocket: the index has no embeddings; searched with bm25\n");
     if (opt.min_relevance < 0) opt.min_relevance = rag::default_min_relevance(used);
 
-    const auto model = model::load_model(resolve_model_arg(opt.model));
+    const auto model = load_model_arg(opt.model);
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
     const ModelChatTemplate tmpl = chat_template_for(*model);
     Session session(ctx);

@@ -276,13 +276,13 @@ Results measure(const BenchOptions& opt, ModelFacts& facts) {
     std::vector<double> load_ms;
     for (int rep = -1; rep < opt.reps; ++rep) {
         const auto t_load = Clock::now();
-        auto m = model::load_model(opt.model);
+        auto m = model::load_model(opt.model, model_load_options());
         model::Context ctx(*m, cparams);
         if (rep >= 0) load_ms.push_back(ms_since(t_load));
     }
     res.load = stat_of(load_ms);
 
-    const auto m = model::load_model(opt.model);
+    const auto m = model::load_model(opt.model, model_load_options());
     facts = describe(*m);
     model::Context ctx(*m, cparams);
     const auto pp_tokens = fixed_tokens(m->tokenizer(), static_cast<size_t>(opt.n_prompt));

@@ -317,7 +317,7 @@ int run_scripted(ChatCli& cli) {
 
 int run_chat(const ChatCliOptions& opt) {
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
-    const auto model = model::load_model(resolve_model_arg(opt.model));
+    const auto model = load_model_arg(opt.model);
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
     ChatCli cli(opt, ctx);
     if (cli.template_is_builtin())

@@ -52,7 +52,7 @@ int run_eval(const EvalCliOptions& opt) {
     for (size_t i : picked) questions.push_back(std::move(all[i]));
 
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
-    const auto model = model::load_model(resolve_model_arg(opt.model));
+    const auto model = load_model_arg(opt.model);
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
 
     eval::EvalOptions options;

@@ -32,7 +32,7 @@ struct ImatrixCliOptions {
 
 int run_imatrix(const ImatrixCliOptions& opt) {
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
-    const auto model = model::Model::load(resolve_model_arg(opt.model));
+    const auto model = model::Model::load(resolve_model_arg(opt.model), model_load_options());
     const std::string text = read_file(opt.text_file);
     const bool tty = isatty(STDERR_FILENO) != 0;
     const auto start = std::chrono::steady_clock::now();

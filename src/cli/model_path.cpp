@@ -1,12 +1,25 @@
 #include "cli/model_path.h"
 
 #include <cstdlib>
+#include <string_view>
 #include <system_error>
 
+#include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
 #include "pocket/model/model_directory.h"
 
 namespace pocket::cli {
+
+model::LoadOptions model_load_options() {
+    model::LoadOptions options;
+    const char* interleave = std::getenv("POCKET_INTERLEAVE");
+    options.interleave = interleave == nullptr || std::string_view(interleave) != "0";
+    return options;
+}
+
+std::unique_ptr<model::Model> load_model_arg(const std::string& arg) {
+    return model::load_model(resolve_model_arg(arg), model_load_options());
+}
 namespace fs = std::filesystem;
 
 namespace {

@@ -202,7 +202,7 @@ int run_ppl(const PerplexityCliOptions& opt, const model::Model& model) {
 
 int run_perplexity(const PerplexityCliOptions& opt) {
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
-    const auto model = model::load_model(resolve_model_arg(opt.model));
+    const auto model = load_model_arg(opt.model);
     return opt.kld_base.empty() ? run_ppl(opt, *model) : run_kld(opt, *model);
 }
 

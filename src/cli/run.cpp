@@ -101,7 +101,7 @@ int run_generate(RunOptions opt) {
     if (!opt.prompt_file.empty()) opt.prompt = read_file(opt.prompt_file);
 
     const auto t_load = Clock::now();
-    const auto model = model::load_model(resolve_model_arg(opt.model));
+    const auto model = load_model_arg(opt.model);
     model::Context ctx(*model, {.n_ctx = opt.ctx_size});
     const double load_ms = ms_since(t_load);
 
@@ -141,7 +141,7 @@ int run_generate(RunOptions opt) {
     std::unique_ptr<model::Model> draft;
     std::unique_ptr<model::Context> draft_ctx;
     if (!opt.draft_model.empty()) {
-        draft = model::load_model(resolve_model_arg(opt.draft_model));
+        draft = load_model_arg(opt.draft_model);
         draft_ctx =
             std::make_unique<model::Context>(*draft, model::ContextParams{.n_ctx = ctx.n_ctx()});
         gen.speculative.draft = draft_ctx.get();

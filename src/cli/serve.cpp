@@ -60,6 +60,7 @@ int run_serve(const ServeOptions& opt) {
     so.log_prompts = opt.log_prompts;
     so.access_log = !opt.quiet;
     so.http_threads = opt.http_threads;
+    so.pool.load = model_load_options();
     so.pool.scheduler.n_slots = opt.parallel;
     so.pool.scheduler.slot_ctx = opt.ctx;
     so.pool.scheduler.n_batch = opt.batch;

@@ -41,21 +41,22 @@ bool is_hf_model_dir(const fs::path& path) {
     return fs::is_directory(path, ec) && fs::exists(path / "config.json", ec);
 }
 
-std::unique_ptr<Model> load_hf_model(const fs::path& dir, const convert::ConvertOptions& options) {
+std::unique_ptr<Model> load_hf_model(const fs::path& dir, const convert::ConvertOptions& options,
+                                     const LoadOptions& load) {
     if (!is_hf_model_dir(dir))
         fail(dir.string(), ": not a Hugging Face model folder (no config.json)");
     auto writer = convert::build_gguf(dir, options);
     TempFile temp(temp_gguf_path());
     writer.write(temp.path());
     try {
-        return Model::from_file(gguf::File::open(temp.path()));
+        return Model::from_file(gguf::File::open(temp.path()), load);
     } catch (const Error& e) {
         fail(dir.string(), " (converted to GGUF in memory): ", e.what());
     }
 }
 
-std::unique_ptr<Model> load_model(const std::filesystem::path& path) {
-    return is_hf_model_dir(path) ? load_hf_model(path) : Model::load(path);
+std::unique_ptr<Model> load_model(const std::filesystem::path& path, const LoadOptions& options) {
+    return is_hf_model_dir(path) ? load_hf_model(path, {}, options) : Model::load(path, options);
 }
 
 }  // namespace pocket::model

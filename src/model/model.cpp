@@ -11,11 +11,6 @@
 
 namespace pocket::model {
 
-bool LoadOptions::default_interleave() {
-    const char* env = std::getenv("POCKET_INTERLEAVE");
-    return env == nullptr || std::string_view(env) != "0";
-}
-
 std::unique_ptr<Model> Model::load(const std::filesystem::path& path, const LoadOptions& options) {
     return from_file(gguf::File::open(path), options);
 }

@@ -16,12 +16,14 @@ namespace pocket::model {
 // Weights keep their stored float type unless `options.type` says otherwise. Throws
 // pocket::Error naming the folder and what is missing or unsupported.
 std::unique_ptr<Model> load_hf_model(const std::filesystem::path& dir,
-                                     const convert::ConvertOptions& options = {});
+                                     const convert::ConvertOptions& options = {},
+                                     const LoadOptions& load = {});
 
 // Whether `path` looks like a Hugging Face model folder (a folder with config.json).
 bool is_hf_model_dir(const std::filesystem::path& path);
 
 // What front ends call: a GGUF file, or a Hugging Face folder converted on the fly.
-std::unique_ptr<Model> load_model(const std::filesystem::path& path);
+std::unique_ptr<Model> load_model(const std::filesystem::path& path,
+                                  const LoadOptions& options = {});
 
 }  // namespace pocket::model

@@ -24,9 +24,9 @@ struct LoadOptions {
     // at load time; the copies live in anonymous memory (the mapped file pages they came from
     // are dropped, so resident memory does not double) and cannot be evicted under memory
     // pressure the way mapped file pages can. False: every weight is used in place from the
-    // mapping. The environment variable POCKET_INTERLEAVE=0 sets the default to false.
-    bool interleave = default_interleave();
-    static bool default_interleave();
+    // mapping. (The `pocket` command sets this from POCKET_INTERLEAVE; the library reads no
+    // environment.)
+    bool interleave = true;
 };
 
 class Model {
