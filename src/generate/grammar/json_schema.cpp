@@ -3,6 +3,8 @@
 #include "pocket/generate/json_schema.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -283,9 +285,13 @@ class Converter {
 
     static int64_t get_int(const ordered_json& s, const char* key, const std::string& path) {
         const ordered_json& v = s[key];
+        if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
+            error(path, cat("'", key, "' is out of range"));
         if (v.is_number_integer()) return v.get<int64_t>();
-        if (v.is_number_float() && v.get<double>() == static_cast<double>(v.get<int64_t>())) {
-            return v.get<int64_t>();
+        // Integral floats (3.0, 1e2) within int64's range; converting 1e300 would be undefined.
+        if (v.is_number_float()) {
+            const double d = v.get<double>();
+            if (d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d)) return static_cast<int64_t>(d);
         }
         error(path, cat("'", key, "' must be an integer"));
     }
@@ -506,7 +512,13 @@ class Converter {
 }  // namespace
 
 std::string json_schema_to_gbnf(const ordered_json& schema) {
-    return Converter(schema).run();
+    try {
+        return Converter(schema).run();
+    } catch (const ordered_json::exception& e) {
+        // A keyword of the wrong JSON type where the converter reads a value ("type": 0,
+        // "format": [], a non-string $ref, ...): the schema is malformed, not the program.
+        throw Error(cat("JSON schema: a keyword has a value of the wrong type: ", e.what()));
+    }
 }
 
 std::string gbnf_literal(std::string_view text) {

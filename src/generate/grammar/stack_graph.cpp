@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "pocket/core/error.h"
+
 namespace pocket {
 
 StackGraph::StackGraph(std::shared_ptr<const Grammar> grammar) : grammar_(std::move(grammar)) {
@@ -78,6 +80,15 @@ void StackGraph::advance(std::span<const uint32_t> from, uint32_t cp, std::vecto
     if (sources > 1) {
         std::sort(to.begin(), to.end());
         to.erase(std::unique(to.begin(), to.end()), to.end());
+    }
+    // An ambiguous grammar can keep exponentially many parses alive (term ::= [#-9]+ beside
+    // "(" expr ")": every '(' is a character or an opening, found by fuzz_grammar). Past these
+    // bounds matching would take minutes and gigabytes; refuse instead.
+    if (to.size() > kMaxLiveStacks || frames_.size() > kMaxFrames) {
+        fail("grammar: too ambiguous: more than ",
+             to.size() > kMaxLiveStacks ? kMaxLiveStacks : kMaxFrames,
+             to.size() > kMaxLiveStacks ? " parses alive at once" : " parse stack frames",
+             " (rewrite the grammar so that fewer alternatives can match the same text)");
     }
 }
 

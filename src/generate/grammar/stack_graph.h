@@ -25,6 +25,10 @@ class StackGraph {
   public:
     // The empty stack: the grammar has matched completely.
     static constexpr uint32_t kAccept = 0;
+    // advance() throws pocket::Error past these (a grammar too ambiguous to match in bounded
+    // time and memory); ordinary grammars keep a handful of stacks alive.
+    static constexpr size_t kMaxLiveStacks = size_t{1} << 16;
+    static constexpr size_t kMaxFrames = size_t{1} << 22;
 
     explicit StackGraph(std::shared_ptr<const Grammar> grammar);
 
