@@ -321,7 +321,13 @@ std::vector<std::string> message_texts(const json& messages) {
 // What the router scores: the last user message (the request to answer now).
 std::string last_user_text(const json& messages) {
     for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
-        if (!it->is_object() || it->value("role", "") != "user") continue;
+        // Lenient like message_texts: a role that is not a string is chat_prompt's to reject
+        // (value() would throw a JSON type_error for it, found by fuzz_server_request).
+        if (!it->is_object()) continue;
+        const auto role = it->find("role");
+        if (role == it->end() || !role->is_string() ||
+            role->get_ref<const std::string&>() != "user")
+            continue;
         const auto texts = message_texts(json::array({*it}));
         std::string out;
         for (const std::string& t : texts) out += (out.empty() ? "" : "\n") + t;
