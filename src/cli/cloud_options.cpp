@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "pocket/core/error.h"
 
@@ -59,6 +61,33 @@ void add_cloud_options(CLI::App& app, CloudCliOptions& o, bool with_route) {
             ->group(group);
 }
 
+namespace {
+
+// The API key from the environment variable the user named (--cloud-key-env): never a flag
+// value, so it stays out of shell history and `ps`. An empty name gives "".
+std::string api_key_from_env(const std::string& variable) {
+    if (variable.empty()) return "";
+    const char* value = std::getenv(variable.c_str());
+    if (!value || !*value)
+        fail("the environment variable ", variable, " (the cloud API key) is not set");
+    return value;
+}
+
+// $XDG_STATE_HOME/pocket/egress-audit.jsonl, or ~/.local/state/pocket/egress-audit.jsonl.
+std::filesystem::path default_audit_log_path() {
+    std::filesystem::path state;
+    if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {
+        state = std::filesystem::path(xdg) / "pocket";
+    } else if (const char* home = std::getenv("HOME"); home && *home) {
+        state = std::filesystem::path(home) / ".local" / "state" / "pocket";
+    } else {
+        fail("neither XDG_STATE_HOME nor HOME is set: give the egress audit log with --audit-log");
+    }
+    return state / "egress-audit.jsonl";
+}
+
+}  // namespace
+
 std::optional<route::HybridOptions> hybrid_options(const CloudCliOptions& o) {
     if (o.url.empty()) {
         if (!o.model.empty() || !o.router.empty() || !o.key_env.empty() ||
@@ -70,7 +99,7 @@ std::optional<route::HybridOptions> hybrid_options(const CloudCliOptions& o) {
     route::HybridOptions h;
     h.cloud.base_url = o.url;
     h.cloud.model = o.model;
-    h.cloud.api_key = route::api_key_from_env(o.key_env);
+    h.cloud.api_key = api_key_from_env(o.key_env);
     h.cloud.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
     h.router = o.router;
     h.cloud_share = o.cloud_share;
@@ -79,7 +108,7 @@ std::optional<route::HybridOptions> hybrid_options(const CloudCliOptions& o) {
         h.private_terms = route::Redactor::read_terms_file(o.private_terms);
     h.on_cloud_failure = route::parse_cloud_failure_policy(o.fallback);
     h.audit_log =
-        o.audit_log.empty() ? route::default_audit_log_path() : std::filesystem::path(o.audit_log);
+        o.audit_log.empty() ? default_audit_log_path() : std::filesystem::path(o.audit_log);
     h.language_model = o.langid;
     // The router's recent scores (numbers only) live beside the audit log, so one-prompt runs
     // calibrate the cloud share too.

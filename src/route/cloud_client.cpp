@@ -389,15 +389,6 @@ CloudResult CloudClient::chat(const nlohmann::json& body, const EgressInfo& info
     return result;
 }
 
-std::string api_key_from_env(std::string_view variable) {
-    if (variable.empty()) return "";
-    const std::string name(variable);
-    const char* value = std::getenv(name.c_str());
-    if (!value || !*value)
-        fail("the environment variable ", name, " (the cloud API key) is not set");
-    return value;
-}
-
 bool SseParser::feed(std::string_view bytes,
                      const std::function<bool(std::string_view data)>& on_data) {
     while (!bytes.empty()) {

@@ -79,15 +79,6 @@ std::string RouteDecision::summary() const {
 
 namespace {
 
-fs::path state_dir() {
-    if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state)
-        return fs::path(state) / "pocket";
-    const char* home = std::getenv("HOME");
-    if (!home || !*home)
-        fail("neither XDG_STATE_HOME nor HOME is set: give the egress audit log with --audit-log");
-    return fs::path(home) / ".local" / "state" / "pocket";
-}
-
 void create_parent(const fs::path& path) {
     if (!path.has_parent_path()) return;
     std::error_code ec;
@@ -99,10 +90,6 @@ constexpr size_t kSaveEvery = 50;  // automatic decisions between saves of the c
 
 }  // namespace
 
-fs::path default_audit_log_path() {
-    return state_dir() / "egress-audit.jsonl";
-}
-
 namespace {
 
 std::unique_ptr<Router> load_router(const fs::path& path) {
@@ -111,7 +98,9 @@ std::unique_ptr<Router> load_router(const fs::path& path) {
 }
 
 std::shared_ptr<AuditLog> open_audit_log(fs::path path) {
-    if (path.empty()) path = default_audit_log_path();
+    // Every request that leaves is recorded first, so there is no routing without a log.
+    if (path.empty())
+        fail("hybrid routing needs an egress audit log path (HybridOptions::audit_log)");
     create_parent(path);
     return std::make_shared<AuditLog>(std::move(path));
 }
@@ -152,7 +141,6 @@ HybridRouter::HybridRouter(HybridOptions options)
     if (!options_.language_model.empty())
         langid_ =
             std::make_unique<LanguageIdentifier>(LanguageIdentifier::load(options_.language_model));
-    options_.audit_log = options_.audit_log.empty() ? default_audit_log_path() : options_.audit_log;
     client_ = std::make_unique<CloudClient>(options_.cloud, open_audit_log(options_.audit_log));
 }
 

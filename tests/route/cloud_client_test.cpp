@@ -463,14 +463,6 @@ TEST(CloudClient, ChatCompletionsUrl) {
     EXPECT_THROW(chat_completions_url("https://"), Error);
 }
 
-TEST(CloudClient, ApiKeyFromEnv) {
-    EXPECT_EQ(api_key_from_env(""), "");
-    ::setenv("POCKET_TEST_CLOUD_KEY", "sk-abc", 1);
-    EXPECT_EQ(api_key_from_env("POCKET_TEST_CLOUD_KEY"), "sk-abc");
-    ::unsetenv("POCKET_TEST_CLOUD_KEY");
-    EXPECT_THROW(api_key_from_env("POCKET_TEST_CLOUD_KEY"), Error);
-}
-
 // The SSE parser, fed a stream split at every byte position (and byte by byte).
 TEST(SseParser, SplitsAnywhereWithAnyLineEnds) {
     const std::string stream =

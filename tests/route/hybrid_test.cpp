@@ -316,20 +316,6 @@ TEST(Hybrid, ChunkRehydratorHandlesEverySplit) {
     EXPECT_EQ(rest.at(0), "[EMA");
 }
 
-TEST(Hybrid, DefaultAuditLogFollowsXdgStateHome) {
-    const char* old = std::getenv("XDG_STATE_HOME");
-    const std::string saved = old ? old : "";
-    ::setenv("XDG_STATE_HOME", "/tmp/pocket-state", 1);
-    EXPECT_EQ(default_audit_log_path(), "/tmp/pocket-state/pocket/egress-audit.jsonl");
-    ::unsetenv("XDG_STATE_HOME");
-    const char* home = std::getenv("HOME");
-    if (home && *home) {
-        EXPECT_EQ(default_audit_log_path(),
-                  std::filesystem::path(home) / ".local/state/pocket/egress-audit.jsonl");
-    }
-    if (old) ::setenv("XDG_STATE_HOME", saved.c_str(), 1);
-}
-
 // ask_cloud against a loopback server that streams its answer with the placeholder split
 // across events: the server sees only placeholders, the caller only the original values.
 TEST(Hybrid, AskCloudRedactsOutAndRehydratesBack) {

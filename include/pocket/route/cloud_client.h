@@ -93,10 +93,6 @@ class CloudClient {
     std::string url_;
 };
 
-// Reads the API key from the environment variable named (e.g. --cloud-key-env OPENAI_API_KEY);
-// an empty name gives "". Throws pocket::Error when the variable is named but unset or empty.
-std::string api_key_from_env(std::string_view variable);
-
 // Incremental parser of a text/event-stream body (the SSE format): feed it bytes as they arrive,
 // split anywhere; it calls on_data with each event's data (multi-line data joined with "\n").
 // LF, CRLF and CR line ends; comment lines (": keep-alive") and fields other than data ignored.

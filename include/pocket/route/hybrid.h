@@ -66,9 +66,6 @@ struct RouteDecision {
     std::string summary() const;
 };
 
-// $XDG_STATE_HOME/pocket/egress-audit.jsonl, or ~/.local/state/pocket/egress-audit.jsonl.
-std::filesystem::path default_audit_log_path();
-
 struct HybridOptions {
     CloudEndpoint cloud;           // base_url and model are required
     std::filesystem::path router;  // `pocket router train` output; empty: the built-in router
@@ -76,7 +73,8 @@ struct HybridOptions {
     PiiPolicy pii = PiiPolicy::redact;
     std::vector<std::string> private_terms;  // redacted as [PRIVATE_n]
     CloudFailurePolicy on_cloud_failure = CloudFailurePolicy::local;
-    std::filesystem::path audit_log;       // empty: default_audit_log_path()
+    std::filesystem::path audit_log;       // required (the `pocket` command's default:
+                                           // $XDG_STATE_HOME/pocket/egress-audit.jsonl)
     std::filesystem::path language_model;  // fastText lid.176; empty: no language signal
     // Where the router's recent scores (numbers only, never text) are kept between runs, so the
     // threshold that realises cloud_share follows this user's traffic also across one-prompt
