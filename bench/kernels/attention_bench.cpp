@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention.h"
 #include "pocket/core/fp16.h"
-#include "pocket/kernels/attention.h"
 
 namespace {
 

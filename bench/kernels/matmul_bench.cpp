@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "kernels/interleaved.h"
+#include "kernels/kernels.h"
 #include "pocket/core/dtype.h"
 #include "pocket/core/error.h"
-#include "pocket/kernels/interleaved.h"
-#include "pocket/kernels/kernels.h"
 
 namespace {
 

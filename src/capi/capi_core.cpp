@@ -4,8 +4,8 @@
 #include <cerrno>
 
 #include "capi/capi_internal.h"
+#include "kernels/kernels.h"
 #include "pocket/core/thread_pool.h"
-#include "pocket/kernels/kernels.h"
 
 #ifndef POCKET_VERSION_STRING
 #error "POCKET_VERSION_STRING must be defined by the build (CMakeLists.txt)"

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
-#include "pocket/kernels/kernels.h"
 
 namespace {
 // What kind of file a malformed-input error is about, for the message.

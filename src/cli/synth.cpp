@@ -5,11 +5,11 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "model/synth.h"
 #include "pocket/convert/convert.h"
 #include "pocket/core/read_file.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/gguf/gguf.h"
-#include "pocket/model/synth.h"
 #include "pocket/quant/scheme.h"
 
 namespace pocket::cli {

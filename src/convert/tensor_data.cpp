@@ -2,9 +2,9 @@
 
 #include <cstring>
 
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/core/fp16.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::convert::detail {
 

@@ -1,4 +1,4 @@
-#include "pocket/core/page_buffer.h"
+#include "core/page_buffer.h"
 
 #include <sys/mman.h>
 

@@ -1,4 +1,4 @@
-// The scalar reference of the attention kernels (see pocket/kernels/attention.h for the order of
+// The scalar reference of the attention kernels (see kernels/attention.h for the order of
 // operations each one keeps; the SIMD tables must reproduce it bit for bit).
 #include <algorithm>
 #include <cmath>

@@ -3,7 +3,7 @@
 // override a copy of the table below them (scalar <- AVX2 <- AVX-512), like kernel_table.h.
 #pragma once
 
-#include "pocket/kernels/attention.h"
+#include "kernels/attention.h"
 
 namespace pocket::kernels {
 

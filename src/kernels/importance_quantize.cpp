@@ -1,4 +1,4 @@
-#include "pocket/kernels/importance_quantize.h"
+#include "kernels/importance_quantize.h"
 
 #include "kernels/scalar/scalar_registry.h"
 #include "pocket/core/error.h"

@@ -4,7 +4,7 @@
 #include <array>
 #include <cstddef>
 
-#include "pocket/kernels/kernels.h"
+#include "kernels/kernels.h"
 
 namespace pocket::kernels {
 

@@ -6,12 +6,12 @@
 #include <limits>
 #include <utility>
 
+#include "kernels/attention.h"
 #include "model/linear.h"
 #include "model/ops.h"
 #include "pocket/core/error.h"
 #include "pocket/core/fp16.h"
 #include "pocket/core/thread_pool.h"
-#include "pocket/kernels/attention.h"
 #include "pocket/model/matmul_observer.h"
 
 namespace pocket::model {
@@ -384,7 +384,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
 
         // Scores against the F16 cache with the query rounded to F16, softmax in F32, the
         // probabilities rounded to F16 before weighting the values: llama.cpp's numerics (the
-        // kernels in pocket/kernels/attention.h keep its order of operations).
+        // kernels in kernels/attention.h keep its order of operations).
         //
         // A task is one token and `group` query heads sharing a KV head: with enough tokens
         // (prompts) the whole GQA group, so each K/V row is read once for all its heads; with few

@@ -4,11 +4,11 @@
 #include <array>
 #include <cstring>
 
+#include "kernels/attention.h"
+#include "kernels/interleaved.h"
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
-#include "pocket/kernels/attention.h"
-#include "pocket/kernels/interleaved.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::model {
 

@@ -5,8 +5,8 @@
 #include <span>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "pocket/core/tensor.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket {
 class ThreadPool;

@@ -3,10 +3,11 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "core/page_buffer.h"
+#include "kernels/interleaved.h"
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
-#include "pocket/kernels/interleaved.h"
-#include "pocket/kernels/kernels.h"
 #include "pocket/tokenizer/tokenizer.h"
 
 namespace pocket::model {
@@ -63,12 +64,12 @@ void Model::interleave_weights() {
     };
     size_t total = 0;
     for (const TensorView* w : targets) total += padded_bytes(*w);
-    interleaved_ = PageBuffer(total);
+    interleaved_ = std::make_unique<PageBuffer>(total);
 
     ThreadPool& pool = ThreadPool::global();
     size_t offset = 0;
     for (TensorView* w : targets) {
-        std::byte* dst = interleaved_.data() + offset;
+        std::byte* dst = interleaved_->data() + offset;
         const int64_t groups = (w->rows + kernels::kInterleaveRows - 1) / kernels::kInterleaveRows;
         pool.parallel_for(groups, [&](int64_t begin, int64_t end) {
             kernels::interleave_rows(w->type, w->cols, w->data, w->row_bytes, w->rows, dst, begin,
@@ -84,6 +85,10 @@ void Model::interleave_weights() {
 }
 
 Model::~Model() = default;
+
+size_t Model::interleaved_bytes() const {
+    return interleaved_ ? interleaved_->size() : 0;
+}
 
 uint64_t Model::n_params() const {
     uint64_t n = 0;

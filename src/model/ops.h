@@ -23,7 +23,7 @@ void rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
                  const float* freq_factors, float* cs);
 void rope_rotate(float* x, int64_t n_rot, const float* cs, bool neox);
 
-// Softmax, Q·K, P·V and SiLU live in pocket/kernels/attention.h (SIMD, with run-time dispatch).
+// Softmax, Q·K, P·V and SiLU live in kernels/attention.h (SIMD, with run-time dispatch).
 
 // GELU, tanh approximation, as ggml evaluates it: through a table indexed by the F16-rounded
 // input, the result rounded to F16 (inputs beyond +-10 pass through / vanish).

@@ -1,4 +1,4 @@
-#include "pocket/model/synth.h"
+#include "model/synth.h"
 
 #include <array>
 #include <cmath>
@@ -6,11 +6,11 @@
 #include <cstring>
 #include <numbers>
 
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/core/rng.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/gguf/gguf.h"
-#include "pocket/kernels/kernels.h"
 #include "pocket/model/rope_scaling.h"
 
 namespace pocket::model {

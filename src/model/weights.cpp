@@ -2,9 +2,9 @@
 
 #include <initializer_list>
 
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::model {
 namespace {

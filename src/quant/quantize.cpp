@@ -3,11 +3,11 @@
 #include <chrono>
 #include <optional>
 
+#include "kernels/importance_quantize.h"
+#include "kernels/kernels.h"
 #include "plan.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
-#include "pocket/kernels/importance_quantize.h"
-#include "pocket/kernels/kernels.h"
 #include "pocket/quant/imatrix.h"
 #include "source.h"
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "model/synth.h"
 #include "pocket/convert/convert.h"
 #include "pocket/core/rng.h"
 #include "pocket/generate/grammar.h"
@@ -27,7 +28,6 @@
 #include "pocket/gguf/gguf.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
-#include "pocket/model/synth.h"
 #include "pocket/tokenizer/hf_tokenizer.h"
 #include "support/test_support.h"
 

@@ -1,4 +1,4 @@
-// The attention kernels (pocket/kernels/attention.h):
+// The attention kernels (kernels/attention.h):
 // - the scalar reference against independent computations (double-precision sums, the C
 //   library's exp) within float tolerances, and against the summation order it promises
 //   (16 FMA lanes folded by a pairwise tree) computed here from scratch;
@@ -14,8 +14,8 @@
 #include <random>
 #include <vector>
 
+#include "kernels/attention.h"
 #include "pocket/core/fp16.h"
-#include "pocket/kernels/attention.h"
 
 namespace pocket::kernels {
 namespace {

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::kernels {
 namespace {

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/blocks.h"
+#include "kernels/interleaved.h"
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
-#include "pocket/kernels/blocks.h"
-#include "pocket/kernels/interleaved.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::kernels {
 namespace {

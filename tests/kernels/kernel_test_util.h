@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "pocket/core/dtype.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::kernels::test_util {
 

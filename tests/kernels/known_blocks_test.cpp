@@ -7,9 +7,9 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/blocks.h"
+#include "kernels/kernels.h"
 #include "pocket/core/fp16.h"
-#include "pocket/kernels/blocks.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::kernels {
 namespace {

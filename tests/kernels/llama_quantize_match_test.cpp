@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "pocket/gguf/gguf.h"
-#include "pocket/kernels/kernels.h"
 #include "support/test_support.h"
 
 namespace pocket::kernels {

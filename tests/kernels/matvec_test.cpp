@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "kernel_test_util.h"
-#include "pocket/kernels/kernels.h"
+#include "kernels/kernels.h"
 
 namespace pocket::kernels {
 namespace {

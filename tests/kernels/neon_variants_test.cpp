@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/kernels.h"
 #include "kernels/neon/neon_registry.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::kernels {
 namespace {

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/blocks.h"
+#include "kernels/kernels.h"
 #include "pocket/core/fp16.h"
-#include "pocket/kernels/blocks.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::kernels {
 namespace {

@@ -6,8 +6,8 @@
 #include <random>
 #include <string>
 
+#include "model/synth.h"
 #include "pocket/gguf/gguf.h"
-#include "pocket/model/synth.h"
 
 namespace pocket::test::independent {
 namespace {

@@ -8,11 +8,11 @@
 #include <cmath>
 #include <vector>
 
-#include "pocket/kernels/interleaved.h"
-#include "pocket/kernels/kernels.h"
+#include "kernels/interleaved.h"
+#include "kernels/kernels.h"
+#include "model/synth.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
-#include "pocket/model/synth.h"
 #include "pocket/quant/scheme.h"
 #include "support/test_support.h"
 

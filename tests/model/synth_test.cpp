@@ -4,9 +4,9 @@
 #include <cmath>
 #include <numbers>
 
+#include "model/synth.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
-#include "pocket/model/synth.h"
 #include "pocket/quant/scheme.h"
 #include "pocket/tokenizer/tokenizer.h"
 #include "support/test_support.h"

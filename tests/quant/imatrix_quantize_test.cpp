@@ -8,12 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "kernels/importance_quantize.h"
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/eval/kl_divergence.h"
 #include "pocket/eval/logprob_file.h"
 #include "pocket/eval/perplexity.h"
-#include "pocket/kernels/importance_quantize.h"
-#include "pocket/kernels/kernels.h"
 #include "pocket/model/model.h"
 #include "pocket/quant/imatrix.h"
 #include "pocket/quant/quantize.h"

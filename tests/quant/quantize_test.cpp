@@ -8,11 +8,11 @@
 #include <set>
 
 #include "convert/hf_fixture.h"
+#include "kernels/kernels.h"
+#include "model/synth.h"
 #include "pocket/convert/convert.h"
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
-#include "pocket/kernels/kernels.h"
-#include "pocket/model/synth.h"
 #include "pocket/quant/quantize.h"
 #include "support/test_support.h"
 

@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
-#include "pocket/kernels/kernels.h"
 #include "safety/classifier.h"
 #include "support/test_support.h"
 

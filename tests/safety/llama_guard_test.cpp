@@ -7,11 +7,11 @@
 #include <string>
 #include <thread>
 
+#include "model/synth.h"
 #include "pocket/generate/grammar.h"
 #include "pocket/generate/grammar_constraint.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
-#include "pocket/model/synth.h"
 #include "pocket/tokenizer/tokenizer.h"
 #include "safety/llama_guard.h"
 #include "support/test_support.h"

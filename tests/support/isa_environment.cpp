@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "pocket/kernels/kernels.h"
+#include "kernels/kernels.h"
 
 namespace pocket::test {
 namespace {

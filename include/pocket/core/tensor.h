@@ -13,7 +13,7 @@ namespace pocket {
 // How a matrix's rows are stored.
 enum class Layout : uint8_t {
     Rows,          // row r at data + r * row_bytes (GGUF's layout)
-    Interleaved8,  // groups of 8 rows, block by block (pocket/kernels/interleaved.h); made at load
+    Interleaved8,  // groups of 8 rows, block by block (kernels/interleaved.h); made at load
                    // time for the kernels, so row() is meaningless and rows are read through
                    // kernels::interleaved_row_to_float
 };

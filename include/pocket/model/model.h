@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <memory>
 
-#include "pocket/core/page_buffer.h"
 #include "pocket/gguf/gguf.h"
 #include "pocket/model/arch.h"
 #include "pocket/model/hparams.h"
 #include "pocket/model/weights.h"
 
+namespace pocket {
+class PageBuffer;
+}
 namespace pocket::tokenizer {
 class Tokenizer;
 }
@@ -18,14 +20,14 @@ class Tokenizer;
 namespace pocket::model {
 
 struct LoadOptions {
-    // Re-lay out the Q4_0 / Q8_0 matrices in the interleaved layout (pocket/kernels/interleaved.h)
-    // when the active instruction set has kernels for it: prompt processing ~2x faster, and the
-    // weights stream as one run per 8 rows during generation. Costs one pass over those weights
-    // at load time; the copies live in anonymous memory (the mapped file pages they came from
-    // are dropped, so resident memory does not double) and cannot be evicted under memory
-    // pressure the way mapped file pages can. False: every weight is used in place from the
-    // mapping. (The `pocket` command sets this from POCKET_INTERLEAVE; the library reads no
-    // environment.)
+    // Re-lay out the Q4_0 / Q8_0 matrices in the interleaved layout (an internal layout, see
+    // src/kernels/interleaved.h) when the active instruction set has kernels for it: prompt
+    // processing ~2x faster, and the weights stream as one run per 8 rows during generation. Costs
+    // one pass over those weights at load time; the copies live in anonymous memory (the mapped
+    // file pages they came from are dropped, so resident memory does not double) and cannot be
+    // evicted under memory pressure the way mapped file pages can. False: every weight is used in
+    // place from the mapping. (The `pocket` command sets this from POCKET_INTERLEAVE; the library
+    // reads no environment.)
     bool interleave = true;
 };
 
@@ -48,7 +50,7 @@ class Model {
     const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
     uint64_t n_params() const;
     // Bytes of weights held in the interleaved layout (0 when none were re-laid out).
-    size_t interleaved_bytes() const { return interleaved_.size(); }
+    size_t interleaved_bytes() const;
 
   private:
     Model(gguf::File file, const LoadOptions& options);
@@ -59,7 +61,8 @@ class Model {
     HParams hparams_;
     Weights weights_;
     std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
-    PageBuffer interleaved_;  // the re-laid-out matrices that weights_ points into
+    // The re-laid-out matrices that weights_ points into (null when none were re-laid out).
+    std::unique_ptr<PageBuffer> interleaved_;
 };
 
 }  // namespace pocket::model

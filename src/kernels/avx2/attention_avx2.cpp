@@ -1,5 +1,5 @@
 // AVX2 (+FMA, F16C) attention kernels, bit-identical to the scalar reference (see
-// pocket/kernels/attention.h): the reference's 16 summation lanes live in two 256-bit registers,
+// kernels/attention.h): the reference's 16 summation lanes live in two 256-bit registers,
 // lanes 0-7 and 8-15, and every step is the same fused multiply-add or addition as there.
 //
 // Compiled with -mavx2: like the other SIMD kernels this file calls no inline library code (std::

@@ -19,7 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "pocket/kernels/blocks.h"
+#include "kernels/blocks.h"
 
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 #define POCKET_SIMD_VNNI 1

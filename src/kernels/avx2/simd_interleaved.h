@@ -1,4 +1,4 @@
-// Kernels over the interleaved Q4_0 / Q8_0 layout (pocket/kernels/interleaved.h): each 32-bit
+// Kernels over the interleaved Q4_0 / Q8_0 layout (kernels/interleaved.h): each 32-bit
 // lane of a weight vector is one row, so a dot with four broadcast activation bytes advances 8
 // rows at once, no lanes are ever reduced, and the float work (convert, scale, accumulate) is done
 // once per 8 rows and block instead of once per row and block.
@@ -13,7 +13,7 @@
 
 #include "kernels/avx2/simd_convert.h"
 #include "kernels/avx2/simd_matmul.h"
-#include "pocket/kernels/interleaved.h"
+#include "kernels/interleaved.h"
 
 namespace pocket::kernels::POCKET_SIMD_NS {
 

@@ -1,5 +1,5 @@
 // AVX-512 attention kernels, bit-identical to the scalar reference (see
-// pocket/kernels/attention.h): the reference's 16 summation lanes are exactly one 512-bit
+// kernels/attention.h): the reference's 16 summation lanes are exactly one 512-bit
 // register, and every step is the same fused multiply-add or addition as there. exp_approx scales
 // by 2^n with vscalefps, which rounds once like ldexp (this is what llama.cpp's build does too).
 //

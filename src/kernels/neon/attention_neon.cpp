@@ -1,4 +1,4 @@
-// NEON attention kernels, bit-identical to the scalar reference (see pocket/kernels/attention.h):
+// NEON attention kernels, bit-identical to the scalar reference (see kernels/attention.h):
 // the reference's 16 summation lanes live in four 128-bit registers (lanes 0-3, 4-7, 8-11,
 // 12-15), every step is the same fused multiply-add or addition as there, and tree_sum16's pairs
 // (lane i with i+8, then i with i+4, then 0+2 and 1+3) are added in the same order.

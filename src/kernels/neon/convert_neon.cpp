@@ -13,8 +13,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/blocks.h"
 #include "kernels/neon/neon_registry.h"
-#include "pocket/kernels/blocks.h"
 
 namespace pocket::kernels::neon {
 namespace {

@@ -17,8 +17,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/blocks.h"
 #include "kernels/kernel_table.h"
-#include "pocket/kernels/blocks.h"
 
 #ifndef POCKET_NEON_NS
 #error "define POCKET_NEON_NS before including neon_quant_dot.h"

@@ -1,13 +1,13 @@
-// The interleaved layout (see pocket/kernels/interleaved.h): building it from row-major blocks,
+// The interleaved layout (see kernels/interleaved.h): building it from row-major blocks,
 // reading rows back, and the scalar reference kernels every SIMD variant is held to.
-#include "pocket/kernels/interleaved.h"
+#include "kernels/interleaved.h"
 
 #include <cstring>
 
+#include "kernels/blocks.h"
 #include "kernels/scalar/quant_math.h"
 #include "kernels/scalar/scalar_registry.h"
 #include "pocket/core/error.h"
-#include "pocket/kernels/blocks.h"
 
 // Bit-identity with the row-major scalar dot products needs the same unfused multiply-adds.
 #if defined(__clang__)

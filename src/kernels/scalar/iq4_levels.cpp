@@ -1,7 +1,7 @@
 #include "kernels/scalar/iq4_levels.h"
 
+#include "kernels/blocks.h"
 #include "kernels/scalar/quant_math.h"
-#include "pocket/kernels/blocks.h"
 
 // Bit-exactness with ggml (baseline x86-64, no FMA) needs every a*b+c rounded twice.
 #if defined(__clang__)

@@ -7,11 +7,11 @@
 // in legacy_quants.cpp apply.
 #include <cstdint>
 
+#include "kernels/blocks.h"
 #include "kernels/scalar/k_quant_search.h"
 #include "kernels/scalar/quant_math.h"
 #include "kernels/scalar/scalar_registry.h"
 #include "pocket/core/error.h"
-#include "pocket/kernels/blocks.h"
 
 #if defined(__clang__)
 #pragma clang fp contract(off)

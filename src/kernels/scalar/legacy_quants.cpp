@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/blocks.h"
 #include "kernels/scalar/iq4_levels.h"
 #include "kernels/scalar/quant_math.h"
 #include "kernels/scalar/scalar_registry.h"
-#include "pocket/kernels/blocks.h"
 
 // Bit-exactness with llama.cpp's quantizers (compiled for baseline x86-64, without FMA) needs
 // every a*b+c rounded twice, never fused.

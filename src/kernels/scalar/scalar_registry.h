@@ -1,8 +1,8 @@
 // Each scalar source file fills the table entries of the types it implements.
 #pragma once
 
+#include "kernels/blocks.h"
 #include "kernels/kernel_table.h"
-#include "pocket/kernels/blocks.h"
 
 namespace pocket::kernels::scalar {
 

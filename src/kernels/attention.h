@@ -21,8 +21,8 @@
 
 #include <cstdint>
 
+#include "kernels/kernels.h"
 #include "pocket/core/fp16.h"
-#include "pocket/kernels/kernels.h"
 
 namespace pocket::kernels {
 

@@ -123,7 +123,7 @@ struct BlockQ8_K {
     int16_t bsums[kQKK / 16];
 };
 
-// ---- interleaved layouts (pocket's own, made at load time; see pocket/kernels/interleaved.h) ---
+// ---- interleaved layouts (pocket's own, made at load time; see kernels/interleaved.h) ---
 
 // One 32-column block of 8 consecutive rows of a Q4_0 matrix. d[i] is row i's scale; the 32-bit
 // word 8*j + i of qs is row i's qs bytes 4j..4j+3 (j < 4), so one 256-bit load gives 8 rows side by
