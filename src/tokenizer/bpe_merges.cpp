@@ -4,14 +4,54 @@
 
 namespace pocket::tokenizer {
 
+namespace {
+
+size_t slot_of(uint64_t key, size_t mask) {
+    // Fibonacci hashing: the ids are small and dense, so spread them over all bits.
+    return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+}
+
+}  // namespace
+
+void BpeMerges::reserve(size_t n) {
+    size_t capacity = 16;
+    while (capacity < 2 * n) capacity *= 2;
+    if (capacity > slots_.size()) rehash(capacity);
+}
+
+void BpeMerges::rehash(size_t capacity) {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(capacity, Slot{});
+    const size_t mask = capacity - 1;
+    for (const Slot& s : old) {
+        if (s.key == kEmpty) continue;
+        size_t i = slot_of(s.key, mask);
+        while (slots_[i].key != kEmpty) i = (i + 1) & mask;
+        slots_[i] = s;
+    }
+}
+
 void BpeMerges::add(TokenId left, TokenId right, TokenId result, int rank) {
-    table_.emplace(key(left, right), Merge{rank, result});
+    if (left < 0 || right < 0) return;  // kNoToken never merges
+    if (2 * (size_ + 1) > slots_.size()) rehash(slots_.empty() ? 16 : 2 * slots_.size());
+    const uint64_t k = key(left, right);
+    const size_t mask = slots_.size() - 1;
+    size_t i = slot_of(k, mask);
+    for (; slots_[i].key != kEmpty; i = (i + 1) & mask) {
+        if (slots_[i].key == k) return;  // the first (better) rank stays
+    }
+    slots_[i] = Slot{k, Merge{rank, result}};
+    ++size_;
 }
 
 const BpeMerges::Merge* BpeMerges::find(TokenId left, TokenId right) const {
-    if (left == kNoToken || right == kNoToken) return nullptr;
-    const auto it = table_.find(key(left, right));
-    return it == table_.end() ? nullptr : &it->second;
+    if (left < 0 || right < 0 || slots_.empty()) return nullptr;
+    const uint64_t k = key(left, right);
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = slot_of(k, mask); slots_[i].key != kEmpty; i = (i + 1) & mask) {
+        if (slots_[i].key == k) return &slots_[i].merge;
+    }
+    return nullptr;
 }
 
 namespace {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 #include "pocket/tokenizer/vocab.h"
@@ -15,8 +14,8 @@ class BpeMerges {
     // Registers "left + right -> result" with the given priority (lower merges first). A pair that
     // is already registered keeps its first (better) rank.
     void add(TokenId left, TokenId right, TokenId result, int rank);
-    size_t size() const { return table_.size(); }
-    void reserve(size_t n) { table_.reserve(n); }
+    size_t size() const { return size_; }
+    void reserve(size_t n);
 
     // Merges `ids` in place. kNoToken entries (characters without a token) never merge.
     void apply(std::vector<TokenId>& ids) const;
@@ -31,8 +30,17 @@ class BpeMerges {
                static_cast<uint32_t>(right);
     }
     const Merge* find(TokenId left, TokenId right) const;
+    void rehash(size_t capacity);
 
-    std::unordered_map<uint64_t, Merge> table_;
+    // Open addressing with linear probing, at most half full: one flat array instead of a node
+    // per merge, which made loading a 500k-merge vocabulary allocation-bound.
+    struct Slot {
+        uint64_t key = kEmpty;
+        Merge merge{};
+    };
+    static constexpr uint64_t kEmpty = ~uint64_t{0};  // key(kNoToken, kNoToken), never added
+    std::vector<Slot> slots_;
+    size_t size_ = 0;
 };
 
 }  // namespace pocket::tokenizer

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <deque>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +12,8 @@
 #include "bpe_merges.h"
 #include "byte_level.h"
 #include "hf_components.h"
+#include "json_reader.h"
+#include "load_phases.h"
 #include "pocket/core/error.h"
 #include "pocket/tokenizer/utf8.h"
 #include "unicode_props.h"
@@ -55,6 +58,17 @@ struct Pipeline {
     bool clean_up_spaces = false;
     bool byte_level_pieces = false;  // token texts are in GPT-2's byte alphabet
 };
+
+// The byte a byte-fallback token's text "<0xHH>" (upper-case hex, as the loader looks them up)
+// names, or -1 for any other text.
+int byte_token_value(std::string_view text) {
+    if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
+    const auto hex = [](char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    };
+    const int hi = hex(text[3]), lo = hex(text[4]);
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
 
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -127,11 +141,17 @@ class HfTokenizer final : public Tokenizer {
         const TokenData& data = vocab().token(id);
         if (data.attr & (kAttrControl | kAttrUserDefined)) return data.text;
         if (p_.byte_level_pieces) {
+            // Called for every token at load time, so decode in place rather than into a
+            // vector of code points; invalid UTF-8 keeps the text as it is.
             std::string out;
-            for (const char32_t cp : unicode::decode_utf8(data.text)) {
-                const int b = byte_level::code_point_to_byte(cp);
+            const std::string_view t = data.text;
+            for (size_t pos = 0; pos < t.size();) {
+                const utf8::Decoded d = utf8::decode(t, pos);
+                if (d.status != utf8::Status::Complete) return data.text;
+                const int b = byte_level::code_point_to_byte(d.code_point);
                 if (b < 0) return data.text;
                 out += static_cast<char>(b);
+                pos += d.length;
             }
             return out;
         }
@@ -142,9 +162,9 @@ class HfTokenizer final : public Tokenizer {
             return " " + data.text;
         }
         // SentencePiece-style: <0xXX> byte tokens and U+2581 for spaces.
-        for (int b = 0; b < 256; ++b) {
-            if (p_.byte_tokens[static_cast<size_t>(b)] == id)
-                return std::string(1, static_cast<char>(b));
+        if (const int b = byte_token_value(data.text);
+            b >= 0 && p_.byte_tokens[static_cast<size_t>(b)] == id) {
+            return std::string(1, static_cast<char>(b));
         }
         std::string out;
         const std::string_view t = data.text;
@@ -293,12 +313,162 @@ class HfTokenizer final : public Tokenizer {
     Pipeline p_;
 };
 
-json parse_json(std::string_view text, std::string_view origin) {
+// What one pass over tokenizer.json yields. The vocabulary and the merges (hundreds of thousands
+// of strings) are read straight from the text by JsonReader; every other member is small and is
+// parsed into nlohmann::json from its raw text. A member given twice counts once, the last time,
+// as with a DOM.
+struct ScannedTokenizer {
+    json root = json::object();   // top-level members except "model"
+    json model = json::object();  // the model's members except "vocab" and "merges"
+    bool has_model = false;
+    bool has_vocab = false;
+    bool has_merges = false;
+    // Texts point into the JSON text, or into `decoded` for strings that had escapes.
+    std::vector<std::pair<std::string_view, int64_t>> vocab;
+    std::vector<std::pair<std::string_view, std::string_view>> merges;
+    std::deque<std::string> decoded;
+};
+
+json parse_small(JsonReader& reader, std::string_view origin) {
+    const size_t offset = reader.offset();
+    const std::string_view raw = reader.raw_value();
     try {
-        return json::parse(text);
+        return json::parse(raw);
     } catch (const json::exception& e) {
-        fail(origin, ": not valid JSON: ", e.what());
+        // JsonReader accepted it, so this is nlohmann refusing something JsonReader allows.
+        fail(origin, ": byte ", offset, ": not valid JSON: ", e.what());
     }
+}
+
+// A string that must outlive the scratch buffer it may have been decoded into.
+std::string_view keep(ScannedTokenizer& out, std::string_view s, const std::string& scratch) {
+    if (s.data() != scratch.data()) return s;  // a slice of the JSON text
+    return out.decoded.emplace_back(s);
+}
+
+void scan_vocab(JsonReader& reader, ScannedTokenizer& out) {
+    out.has_vocab = true;
+    out.vocab.clear();
+    reader.begin_object("model.vocab (token -> id)");
+    std::string scratch;
+    std::string_view text;
+    bool first = true;
+    while (reader.next_member(first, scratch, text)) {
+        const std::string_view kept = keep(out, text, scratch);
+        out.vocab.emplace_back(kept, reader.integer("a token id"));
+    }
+}
+
+void scan_merges(JsonReader& reader, ScannedTokenizer& out, std::string_view origin) {
+    out.has_merges = true;
+    out.merges.clear();
+    reader.begin_array("model.merges");
+    std::string scratch;
+    bool first = true;
+    while (reader.next_item(first)) {
+        if (reader.peek() == '[') {
+            // ["left", "right"]
+            reader.begin_array("a merge");
+            bool item_first = true;
+            std::string_view parts[2];
+            for (std::string_view& part : parts) {
+                if (!reader.next_item(item_first)) {
+                    reader.error("a BPE merge must be \"left right\" or [left, right]");
+                }
+                part = keep(out, reader.string(scratch, "a merge's token"), scratch);
+            }
+            if (reader.next_item(item_first)) {
+                reader.error("a BPE merge must be \"left right\" or [left, right]");
+            }
+            out.merges.emplace_back(parts[0], parts[1]);
+        } else {
+            // "left right": split at the first space after the first byte.
+            const std::string_view m = keep(out, reader.string(scratch, "a merge"), scratch);
+            const size_t space = m.find(' ', 1);
+            if (space == std::string_view::npos) {
+                fail(origin, ": a BPE merge must be \"left right\" or [left, right], not \"",
+                     utf8::sanitize(m), "\"");
+            }
+            out.merges.emplace_back(m.substr(0, space), m.substr(space + 1));
+        }
+    }
+}
+
+ScannedTokenizer scan_tokenizer_json(std::string_view text, std::string_view origin) {
+    JsonReader reader(text, origin);
+    ScannedTokenizer out;
+    if (reader.peek() != '{') {
+        reader.raw_value();  // a syntax error is reported as such
+        reader.expect_end();
+        reader.error("a tokenizer.json must be an object");
+    }
+    reader.begin_object("a tokenizer.json");
+    std::string scratch;
+    std::string_view key;
+    bool first = true;
+    while (reader.next_member(first, scratch, key)) {
+        if (key != "model") {
+            const std::string name(key);
+            out.root[name] = parse_small(reader, origin);
+            continue;
+        }
+        out.has_model = true;
+        out.model = json::object();
+        out.has_vocab = out.has_merges = false;
+        out.vocab.clear();
+        out.merges.clear();
+        reader.begin_object("model");
+        bool model_first = true;
+        std::string_view model_key;
+        std::string model_scratch;
+        while (reader.next_member(model_first, model_scratch, model_key)) {
+            if (model_key == "vocab" && reader.peek() == '{') {
+                scan_vocab(reader, out);
+            } else if (model_key == "merges" && reader.peek() == '[') {
+                scan_merges(reader, out, origin);
+            } else {
+                const std::string name(model_key);
+                if (name == "vocab") out.has_vocab = false;
+                if (name == "merges") out.has_merges = false;
+                out.model[name] = parse_small(reader, origin);
+            }
+        }
+    }
+    reader.expect_end();
+    return out;
+}
+
+// The members of tokenizer_config.json pocket reads; the rest (which can be a megabyte of chat
+// templates and added-token tables) is only checked, not built into a DOM.
+json scan_config_json(std::string_view text, std::string_view origin) {
+    JsonReader reader(text, origin);
+    if (reader.peek() != '{') {
+        reader.raw_value();
+        reader.expect_end();
+        return json();  // not an object: nothing to read, as before
+    }
+    json config = json::object();
+    reader.begin_object("tokenizer_config.json");
+    std::string scratch;
+    std::string_view key;
+    bool first = true;
+    while (reader.next_member(first, scratch, key)) {
+        static constexpr std::string_view kWanted[] = {"bos_token",
+                                                       "eos_token",
+                                                       "unk_token",
+                                                       "pad_token",
+                                                       "sep_token",
+                                                       "mask_token",
+                                                       "clean_up_tokenization_spaces"};
+        if (std::find(std::begin(kWanted), std::end(kWanted), key) != std::end(kWanted)) {
+            const std::string name(key);
+            config[name] = parse_small(reader, origin);
+        } else {
+            reader.raw_value();
+        }
+    }
+    reader.expect_end();
+    return config;
 }
 
 // A token named in tokenizer_config.json: a string or {"content": ...}.
@@ -326,14 +496,23 @@ bool uses_byte_level(const json& j) {
     return false;
 }
 
-std::pair<std::string, std::string> parse_merge(const json& m, std::string_view origin) {
-    if (m.is_array() && m.size() == 2) return {m[0].get<std::string>(), m[1].get<std::string>()};
-    if (m.is_string()) {
-        const std::string& s = m.get_ref<const std::string&>();
-        const size_t space = s.find(' ', 1);
-        if (space != std::string::npos) return {s.substr(0, space), s.substr(space + 1)};
+// Token ids of every merge "left right -> left+right", in rank order.
+void resolve_merges(const Vocab& v,
+                    const std::vector<std::pair<std::string_view, std::string_view>>& merges,
+                    BpeMerges& out, std::string_view origin) {
+    out.reserve(merges.size());
+    std::string joined;
+    int rank = 0;
+    for (const auto& [left, right] : merges) {
+        joined.assign(left);
+        joined.append(right);
+        const TokenId l = v.find(left), r = v.find(right), result = v.find(joined);
+        if (l == kNoToken || r == kNoToken || result == kNoToken) {
+            fail(origin, ": the merge '", utf8::sanitize(left), " ", utf8::sanitize(right),
+                 "' names a token the vocabulary does not have");
+        }
+        out.add(l, r, result, rank++);
     }
-    fail(origin, ": a BPE merge must be \"left right\" or [left, right], not ", m.dump());
 }
 
 }  // namespace
@@ -341,10 +520,19 @@ std::pair<std::string, std::string> parse_merge(const json& m, std::string_view 
 std::unique_ptr<Tokenizer> parse_hf_tokenizer(std::string_view tokenizer_json,
                                               std::string_view config_json,
                                               std::string_view origin) {
-    const json root = parse_json(tokenizer_json, origin);
-    const json config = config_json.empty() ? json() : parse_json(config_json, origin);
+    return parse_hf_tokenizer_timed(tokenizer_json, config_json, origin, nullptr);
+}
+
+std::unique_ptr<Tokenizer> parse_hf_tokenizer_timed(std::string_view tokenizer_json,
+                                                    std::string_view config_json,
+                                                    std::string_view origin, LoadPhases* phases) {
+    const ScannedTokenizer scanned = scan_tokenizer_json(tokenizer_json, origin);
+    const json config = config_json.empty() ? json() : scan_config_json(config_json, origin);
+    mark_phase(phases, "json");
+    const json& root = scanned.root;
     try {
-        const json& model = root.at("model");
+        if (!scanned.has_model) fail(origin, ": the tokenizer.json has no \"model\"");
+        const json& model = scanned.model;
         const std::string type = model.value("type", std::string());
         Pipeline p;
         if (type == "BPE") {
@@ -373,18 +561,38 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer(std::string_view tokenizer_json,
         // The vocabulary: model entries, then added tokens (which may reuse or extend ids).
         VocabSpec spec;
         spec.origin = std::string(origin);
-        const json& vocab = model.at("vocab");
-        if (!vocab.is_object()) fail(origin, ": model.vocab must be an object of token -> id");
+        if (!scanned.has_vocab) {
+            fail(origin, model.contains("vocab") ? ": model.vocab must be an object of token -> id"
+                                                 : ": the model has no vocab");
+        }
         const json& added = root.value("added_tokens", json::array());
+        if (!added.is_array()) fail(origin, ": added_tokens must be an array");
+        // Ids index a table, so a hostile id must not make it huge; real vocabularies stay far
+        // below this (Gemma 3: 262,144).
+        constexpr int64_t kMaxTokens = int64_t{1} << 24;
+        const auto check_id = [&](int64_t id, std::string_view text) {
+            if (id < 0) fail(origin, ": token '", utf8::sanitize(text), "' has a negative id");
+            if (id >= kMaxTokens) {
+                fail(origin, ": token '", utf8::sanitize(text), "' has the id ", id,
+                     "; pocket accepts ids below ", kMaxTokens);
+            }
+        };
         int64_t max_id = -1;
-        for (const auto& [text, id] : vocab.items()) max_id = std::max(max_id, id.get<int64_t>());
-        for (const json& a : added) max_id = std::max(max_id, a.at("id").get<int64_t>());
+        for (const auto& [text, id] : scanned.vocab) {
+            check_id(id, text);
+            max_id = std::max(max_id, id);
+        }
+        for (const json& a : added) {
+            const int64_t id = a.at("id").get<int64_t>();
+            check_id(id, a.at("content").get<std::string>());
+            max_id = std::max(max_id, id);
+        }
         if (max_id < 0) fail(origin, ": the vocabulary is empty");
         spec.tokens.resize(static_cast<size_t>(max_id + 1), TokenData{"", 0.0f, kAttrUnused});
-        for (const auto& [text, id] : vocab.items()) {
-            const int64_t i = id.get<int64_t>();
-            if (i < 0) fail(origin, ": token '", text, "' has a negative id");
-            spec.tokens[static_cast<size_t>(i)] = {text, 0.0f, kAttrNormal};
+        for (const auto& [text, id] : scanned.vocab) {
+            TokenData& t = spec.tokens[static_cast<size_t>(id)];
+            t.text.assign(text);
+            t.attr = kAttrNormal;
         }
         for (const json& a : added) {
             AddedToken t;
@@ -409,6 +617,7 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer(std::string_view tokenizer_json,
                 static_cast<uint32_t>(i));
         }
 
+        mark_phase(phases, "vocab table");
         p.normalizer = hf::make_normalizer(root.value("normalizer", json()));
         p.pre_tokenizer = hf::make_pre_tokenizer(root.value("pre_tokenizer", json()));
         p.decoder = hf::make_decoder(root.value("decoder", json()));
@@ -421,37 +630,50 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer(std::string_view tokenizer_json,
             p.clean_up_spaces = v.is_boolean() && v.get<bool>();
         }
 
+        mark_phase(phases, "pipeline");
         spec.kind = p.model == ModelKind::WordPiece ? VocabKind::WordPiece
                     : p.byte_level_pieces           ? VocabKind::Bpe
                                                     : VocabKind::Spm;
         spec.pre_tokenizer = "tokenizer.json";
         // Special tokens by the names tokenizer_config.json gives them; the model's unk_token and
-        // the post-processor's first/last tokens where it names none.
+        // the post-processor's first/last tokens where it names none. A handful of names, so one
+        // pass over the table (the lowest id with that text) instead of an index of all of it.
         {
-            std::unordered_map<std::string_view, TokenId> by_text;
+            std::string names[7] = {config_token(config, "bos_token"),
+                                    config_token(config, "eos_token"),
+                                    config_token(config, "unk_token"),
+                                    config_token(config, "pad_token"),
+                                    config_token(config, "sep_token"),
+                                    config_token(config, "mask_token"),
+                                    model.value("unk_token", json()).is_string()
+                                        ? model["unk_token"].get<std::string>()
+                                        : std::string()};
+            TokenId ids[7];
+            std::fill(std::begin(ids), std::end(ids), kNoToken);
             for (size_t i = 0; i < spec.tokens.size(); ++i) {
-                by_text.emplace(spec.tokens[i].text, static_cast<TokenId>(i));
+                const std::string& text = spec.tokens[i].text;
+                for (size_t k = 0; k < 7; ++k) {
+                    if (ids[k] == kNoToken && !names[k].empty() && text == names[k]) {
+                        ids[k] = static_cast<TokenId>(i);
+                    }
+                }
             }
-            const auto id_of = [&](const std::string& text) {
-                const auto it = by_text.find(text);
-                return text.empty() || it == by_text.end() ? kNoToken : it->second;
-            };
-            spec.special.bos = id_of(config_token(config, "bos_token"));
-            spec.special.eos = id_of(config_token(config, "eos_token"));
-            spec.special.unk = id_of(config_token(config, "unk_token"));
-            spec.special.pad = id_of(config_token(config, "pad_token"));
-            spec.special.sep = id_of(config_token(config, "sep_token"));
-            spec.special.mask = id_of(config_token(config, "mask_token"));
-            if (spec.special.unk == kNoToken && model.value("unk_token", json()).is_string()) {
-                spec.special.unk = id_of(model["unk_token"].get<std::string>());
-            }
+            spec.special.bos = ids[0];
+            spec.special.eos = ids[1];
+            spec.special.unk = ids[2];
+            spec.special.pad = ids[3];
+            spec.special.sep = ids[4];
+            spec.special.mask = ids[5];
+            if (spec.special.unk == kNoToken) spec.special.unk = ids[6];
             if (spec.special.bos == kNoToken && !p.post.prefix.empty()) {
                 spec.special.bos = p.post.prefix.front();
             }
         }
         spec.flags.add_bos = !p.post.prefix.empty();
         spec.flags.add_eos = !p.post.suffix.empty();
+        mark_phase(phases, "special tokens");
         Vocab v(std::move(spec));
+        mark_phase(phases, "vocab index");
 
         const json unk = model.value("unk_token", json());
         if (unk.is_string()) {
@@ -468,22 +690,16 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer(std::string_view tokenizer_json,
             }
         }
         if (p.model == ModelKind::Bpe) {
-            const json& merges = model.at("merges");
-            p.merges.reserve(merges.size());
-            std::string joined;
-            int rank = 0;
-            for (const json& m : merges) {
-                const auto [left, right] = parse_merge(m, origin);
-                joined = left + right;
-                const TokenId l = v.find(left), r = v.find(right), result = v.find(joined);
-                if (l == kNoToken || r == kNoToken || result == kNoToken) {
-                    fail(origin, ": the merge '", left, " ", right,
-                         "' names a token the vocabulary does not have");
-                }
-                p.merges.add(l, r, result, rank++);
+            if (!scanned.has_merges) {
+                fail(origin, model.contains("merges") ? ": model.merges must be an array"
+                                                      : ": the BPE model has no merges");
             }
+            resolve_merges(v, scanned.merges, p.merges, origin);
         }
-        return std::make_unique<HfTokenizer>(std::move(v), std::move(p));
+        mark_phase(phases, "merges");
+        auto tokenizer = std::make_unique<HfTokenizer>(std::move(v), std::move(p));
+        mark_phase(phases, "pieces");
+        return tokenizer;
     } catch (const json::exception& e) {
         fail(origin, ": unexpected tokenizer.json structure: ", e.what());
     }
