@@ -80,7 +80,8 @@ Context::Context(const Model& model, const ContextParams& params)
     : model_(model),
       params_(params),
       n_ctx_(context_size(params, model.hparams())),
-      kv_(KvCacheParams{model.hparams().n_layer, model.hparams().n_embd_kv(), n_ctx_, 64}),
+      kv_(KvCacheParams{model.hparams().n_layer, model.hparams().n_embd_kv(), n_ctx_, 64,
+                        params.type_k, params.type_v}),
       scratch_(std::make_unique<Scratch>()) {
     if (params_.n_batch <= 0) fail("n_batch must be positive");
     const HParams& hp = model.hparams();

@@ -1,21 +1,60 @@
 #include "pocket/model/kv_cache.h"
 
 #include <algorithm>
+#include <cctype>
 #include <numeric>
+#include <string>
 
+#include "kernels/attention.h"
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 
 namespace pocket::model {
+
+bool kv_cache_type_supported(DType type) {
+    return type == DType::F16 || type == DType::Q8_0 || type == DType::Q4_0;
+}
+
+DType kv_cache_type_from_name(std::string_view name) {
+    std::string lower(name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "f16") return DType::F16;
+    if (lower == "q8_0") return DType::Q8_0;
+    if (lower == "q4_0") return DType::Q4_0;
+    fail("unknown KV cache type '", name, "': use f16, q8_0 or q4_0");
+}
+
+namespace {
+
+size_t kv_row_bytes(DType type, int64_t n_embd_kv, const char* what) {
+    if (!kv_cache_type_supported(type)) {
+        fail("the KV cache cannot store ", what, " as ", dtype_name(type),
+             ": use f16, q8_0 or q4_0");
+    }
+    // Blocks run along the whole row (all KV heads), as in llama.cpp's cache; a row that does
+    // not fill whole blocks has no quantized form, and padding it would change what attention
+    // reads, so it is an error rather than a silent change of type.
+    const auto bytes = row_bytes(type, static_cast<uint64_t>(n_embd_kv));
+    if (!bytes) {
+        fail("the KV cache cannot store ", what, " as ", dtype_name(type), ": rows of ", n_embd_kv,
+             " values (n_head_kv * head_dim) are not a multiple of its block of ",
+             traits(type).block_size, " (use f16)");
+    }
+    return static_cast<size_t>(*bytes);
+}
+
+}  // namespace
 
 KvCache::KvCache(const KvCacheParams& params) : params_(params) {
     if (params_.n_layer <= 0 || params_.n_embd_kv <= 0 || params_.capacity <= 0 ||
         params_.page_tokens <= 0) {
         fail("invalid KV cache parameters");
     }
+    key_row_bytes_ = kv_row_bytes(params_.type_k, params_.n_embd_kv, "keys");
+    value_row_bytes_ = kv_row_bytes(params_.type_v, params_.n_embd_kv, "values");
     const int64_t n_pages = (params_.capacity + params_.page_tokens - 1) / params_.page_tokens;
-    n_values_ = static_cast<size_t>(n_pages * params_.page_tokens * params_.n_layer * 2 *
-                                    params_.n_embd_kv);
-    storage_ = std::make_unique_for_overwrite<f16_t[]>(n_values_);
+    n_bytes_ = static_cast<size_t>(n_pages * params_.page_tokens) * bytes_per_position();
+    storage_ = std::make_unique_for_overwrite<std::byte[]>(n_bytes_);
     refs_.assign(static_cast<size_t>(n_pages), 0);
     page_fill_.assign(static_cast<size_t>(n_pages), 0);
     // Hand out low pages first so a short session touches only the start of the buffer.
@@ -187,7 +226,8 @@ void KvCache::release_page(int64_t page) {
 void KvCache::copy_page(int64_t from, int64_t to, int64_t rows) {
     for (int64_t layer = 0; layer < params_.n_layer; ++layer) {
         for (int kv = 0; kv < 2; ++kv) {
-            std::copy_n(page_base(from, layer, kv), rows * params_.n_embd_kv,
+            const size_t row = kv == 0 ? key_row_bytes_ : value_row_bytes_;
+            std::copy_n(page_base(from, layer, kv), static_cast<size_t>(rows) * row,
                         page_base(to, layer, kv));
         }
     }
@@ -217,22 +257,37 @@ const KvCache::Sequence& KvCache::sequence(SeqId seq) const {
     return it->second;
 }
 
-f16_t* KvCache::page_base(int64_t page, int64_t layer, int kv) const {
-    const int64_t page_values = params_.page_tokens * params_.n_embd_kv;
-    const int64_t offset = ((page * params_.n_layer + layer) * 2 + kv) * page_values;
+std::byte* KvCache::page_base(int64_t page, int64_t layer, int kv) const {
+    const auto tokens = static_cast<size_t>(params_.page_tokens);
+    const size_t layer_bytes = tokens * (key_row_bytes_ + value_row_bytes_);
+    const size_t offset = (static_cast<size_t>(page) * static_cast<size_t>(params_.n_layer) +
+                           static_cast<size_t>(layer)) *
+                              layer_bytes +
+                          (kv == 0 ? 0 : tokens * key_row_bytes_);
     return storage_.get() + offset;
 }
 
-f16_t* KvCache::entry(int64_t layer, SeqId seq, int64_t pos, int kv) const {
+std::byte* KvCache::entry(int64_t layer, SeqId seq, int64_t pos, int kv) const {
     const Sequence& s = sequence(seq);
     if (pos < 0 || pos >= s.length) fail("KV cache position ", pos, " outside sequence ", seq);
     if (layer < 0 || layer >= params_.n_layer) fail("KV cache has no layer ", layer);
     const int64_t page = s.pages[static_cast<size_t>(pos / params_.page_tokens)];
-    return page_base(page, layer, kv) + (pos % params_.page_tokens) * params_.n_embd_kv;
+    const size_t row = kv == 0 ? key_row_bytes_ : value_row_bytes_;
+    return page_base(page, layer, kv) + static_cast<size_t>(pos % params_.page_tokens) * row;
 }
 
-f16_t* KvCache::writable_entry(int64_t layer, SeqId seq, int64_t pos, int kv) {
-    f16_t* row = entry(layer, seq, pos, kv);
+f16_t* KvCache::f16_entry(std::byte* row, int kv) const {
+    const DType type = kv == 0 ? params_.type_k : params_.type_v;
+    if (type != DType::F16) {
+        fail("the KV cache stores ", kv == 0 ? "keys" : "values", " as ", dtype_name(type),
+             ": read them through key_row()/value_row() and write them with store_key()/"
+             "store_value()");
+    }
+    return reinterpret_cast<f16_t*>(row);
+}
+
+std::byte* KvCache::writable_entry(int64_t layer, SeqId seq, int64_t pos, int kv) {
+    std::byte* row = entry(layer, seq, pos, kv);
     // A row another sequence can see must not change under it: grow() copies such a page first.
     const int64_t page = sequence(seq).pages[static_cast<size_t>(pos / params_.page_tokens)];
     if (refs_[static_cast<size_t>(page)] > 1) {
@@ -243,16 +298,49 @@ f16_t* KvCache::writable_entry(int64_t layer, SeqId seq, int64_t pos, int kv) {
 }
 
 f16_t* KvCache::key(int64_t layer, SeqId seq, int64_t pos) {
-    return writable_entry(layer, seq, pos, 0);
+    return f16_entry(writable_entry(layer, seq, pos, 0), 0);
 }
 f16_t* KvCache::value(int64_t layer, SeqId seq, int64_t pos) {
-    return writable_entry(layer, seq, pos, 1);
+    return f16_entry(writable_entry(layer, seq, pos, 1), 1);
 }
 const f16_t* KvCache::key(int64_t layer, SeqId seq, int64_t pos) const {
-    return entry(layer, seq, pos, 0);
+    return f16_entry(entry(layer, seq, pos, 0), 0);
 }
 const f16_t* KvCache::value(int64_t layer, SeqId seq, int64_t pos) const {
+    return f16_entry(entry(layer, seq, pos, 1), 1);
+}
+
+const std::byte* KvCache::key_row(int64_t layer, SeqId seq, int64_t pos) const {
+    return entry(layer, seq, pos, 0);
+}
+const std::byte* KvCache::value_row(int64_t layer, SeqId seq, int64_t pos) const {
     return entry(layer, seq, pos, 1);
+}
+
+namespace {
+
+void store_row(DType type, std::span<const float> row, int64_t n_embd_kv, std::byte* out) {
+    if (static_cast<int64_t>(row.size()) != n_embd_kv) {
+        fail("KV cache rows hold ", n_embd_kv, " values, ", row.size(), " given");
+    }
+    const auto n = static_cast<int64_t>(row.size());
+    if (type == DType::F16) {
+        // The attention kernels' rounding (nearest even), as the cache has always been written.
+        kernels::attention_ops().to_f16(row.data(), reinterpret_cast<f16_t*>(out), n);
+    } else {
+        // from_float, not from_float_ref: for Q8_0 that is llama.cpp's run-time quantizer
+        // (round half to even), the one its set_rows uses to write a quantized cache.
+        kernels::ops(type).from_float(row.data(), out, n);
+    }
+}
+
+}  // namespace
+
+void KvCache::store_key(int64_t layer, SeqId seq, int64_t pos, std::span<const float> row) {
+    store_row(params_.type_k, row, params_.n_embd_kv, writable_entry(layer, seq, pos, 0));
+}
+void KvCache::store_value(int64_t layer, SeqId seq, int64_t pos, std::span<const float> row) {
+    store_row(params_.type_v, row, params_.n_embd_kv, writable_entry(layer, seq, pos, 1));
 }
 
 }  // namespace pocket::model

@@ -27,6 +27,11 @@ struct ContextParams {
     int64_t n_ctx = 0;
     int64_t n_batch =
         512;  // largest number of tokens evaluated in one pass (longer batches are split)
+    // How the KV cache stores keys and values: F16, Q8_0 or Q4_0 (kv_cache_type_from_name reads
+    // llama.cpp's names). Q8_0 halves the cache (34 bytes per 32 values instead of 64), Q4_0
+    // takes 28 %; the accuracy cost is measured in docs/BENCHMARKS.md.
+    DType type_k = DType::F16;
+    DType type_v = DType::F16;
 };
 
 struct BatchEntry {

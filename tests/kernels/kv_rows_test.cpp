@@ -1,0 +1,112 @@
+// Reading a quantized KV cache (kernels/kv_rows.h): every instruction set's quantizer writes the
+// scalar reference's bytes, and every set's reader gives the scalar reader's F16 values, which are
+// the dequantized values rounded to F16 -- for head slices narrower than a block, slices that
+// straddle blocks, and rows with zero, constant and outlier blocks.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "kernels/attention.h"
+#include "kernels/kv_rows.h"
+#include "pocket/core/fp16.h"
+
+namespace pocket::kernels {
+namespace {
+
+constexpr DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0};
+
+std::vector<Isa> supported_isas() {
+    std::vector<Isa> isas;
+    for (Isa isa : kAllIsas) {
+        if (isa_supported(isa)) isas.push_back(isa);
+    }
+    return isas;
+}
+
+// n_rows rows of n values, quantized by `isa`'s run-time quantizer.
+std::vector<std::byte> quantized_rows(DType type, int64_t n, int64_t n_rows, Isa isa) {
+    const size_t row = *row_bytes(type, static_cast<uint64_t>(n));
+    std::vector<std::byte> out(row * static_cast<size_t>(n_rows));
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const auto x = test_util::mixed_row(n, static_cast<uint32_t>(100 + r));
+        ops(type, isa).from_float(x.data(), out.data() + static_cast<size_t>(r) * row, n);
+    }
+    return out;
+}
+
+TEST(KvRows, QuantizedRowsMatchTheScalarQuantizerOnEveryIsa) {
+    for (DType type : kQuantTypes) {
+        const auto want = quantized_rows(type, 256, 5, Isa::Scalar);
+        for (Isa isa : supported_isas()) {
+            EXPECT_EQ(quantized_rows(type, 256, 5, isa), want)
+                << dtype_name(type) << " on " << isa_name(isa);
+        }
+    }
+}
+
+// The reader against a computation from the scalar to_float and F32 -> F16 conversion.
+TEST(KvRows, SlicesAreTheDequantizedValuesRoundedToF16OnEveryIsa) {
+    constexpr int64_t n = 128, n_rows = 7;
+    struct Slice {
+        int64_t col, width;
+    };
+    // Heads of 8 inside a block (stories260K), of 32 and 64 on block boundaries, and slices that
+    // start inside one block and end inside another.
+    const Slice slices[] = {{0, 8}, {24, 8}, {32, 32}, {64, 64}, {40, 48}, {0, 128}, {100, 20}};
+    for (DType type : kQuantTypes) {
+        const auto rows = quantized_rows(type, n, n_rows, Isa::Scalar);
+        const size_t row = rows.size() / n_rows;
+        for (const Slice s : slices) {
+            std::vector<f16_t> want(static_cast<size_t>(n_rows * s.width));
+            std::vector<float> full(n);
+            for (int64_t r = 0; r < n_rows; ++r) {
+                ops(type, Isa::Scalar).to_float(rows.data() + r * row, full.data(), n);
+                for (int64_t c = 0; c < s.width; ++c)
+                    want[r * s.width + c] = f32_to_f16(full[s.col + c]);
+            }
+            std::vector<float> scratch(kv_rows_scratch(type, s.col, s.width));
+            EXPECT_LE(scratch.size(), static_cast<size_t>(s.width + 62));
+            for (Isa isa : supported_isas()) {
+                // A stride wider than the slice: the gaps must stay untouched.
+                const int64_t stride = s.width + 3;
+                std::vector<f16_t> got(static_cast<size_t>(n_rows * stride), f16_t{0x7777});
+                kv_rows_to_f16(type, rows.data(), row, n_rows, s.col, s.width, got.data(), stride,
+                               scratch, isa);
+                for (int64_t r = 0; r < n_rows; ++r) {
+                    for (int64_t c = 0; c < s.width; ++c) {
+                        ASSERT_EQ(got[r * stride + c], want[r * s.width + c])
+                            << dtype_name(type) << " " << isa_name(isa) << " slice " << s.col << "+"
+                            << s.width << " row " << r << " col " << c;
+                    }
+                    for (int64_t c = s.width; c < stride; ++c)
+                        ASSERT_EQ(got[r * stride + c], f16_t{0x7777});
+                }
+            }
+        }
+    }
+}
+
+TEST(KvRows, F16RowsAreCopied) {
+    constexpr int64_t n = 64, n_rows = 3;
+    std::vector<f16_t> rows(n * n_rows);
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = f32_to_f16(0.25f * static_cast<float>(i));
+    std::vector<f16_t> got(n_rows * 16);
+    kv_rows_to_f16(DType::F16, reinterpret_cast<const std::byte*>(rows.data()), n * sizeof(f16_t),
+                   n_rows, 8, 16, got.data(), 16, {});
+    for (int64_t r = 0; r < n_rows; ++r) {
+        for (int64_t c = 0; c < 16; ++c) EXPECT_EQ(got[r * 16 + c], rows[r * n + 8 + c]);
+    }
+}
+
+TEST(KvRows, TooLittleScratchIsAnError) {
+    const auto rows = quantized_rows(DType::Q8_0, 64, 1, Isa::Scalar);
+    std::vector<float> scratch(31);
+    std::vector<f16_t> out(8);
+    EXPECT_ANY_THROW(
+        kv_rows_to_f16(DType::Q8_0, rows.data(), rows.size(), 1, 0, 8, out.data(), 8, scratch));
+}
+
+}  // namespace
+}  // namespace pocket::kernels
