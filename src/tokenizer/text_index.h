@@ -1,0 +1,76 @@
+// A read-only index from token text to id over a table of texts that outlives it (a Vocab's
+// tokens): open addressing over 8-byte slots, so building it copies no text and a lookup touches
+// one slot and one token. Used where a load does hundreds of thousands of lookups (BPE merges).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "pocket/tokenizer/vocab.h"
+
+namespace pocket::tokenizer {
+
+// A fast hash for short texts (token texts are a few bytes): 8 bytes per multiply-xorshift step.
+inline uint64_t hash_text(std::string_view s) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (s.size() * 0xD6E8FEB86659FD93ull);
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    if (i < s.size()) std::memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 29;
+    h *= 0x94D049BB133111EBull;
+    return h ^ (h >> 32);
+}
+
+class TextIndex {
+  public:
+    // Indexes tokens[0..n); a text given twice keeps its lowest id. `tokens` must stay alive and
+    // unchanged while the index is used.
+    explicit TextIndex(const std::vector<TokenData>& tokens) : tokens_(tokens) {
+        size_t capacity = 16;
+        while (capacity < 2 * tokens.size()) capacity *= 2;
+        slots_.assign(capacity, 0);
+        mask_ = capacity - 1;
+        for (size_t id = 0; id < tokens.size(); ++id) {
+            const std::string_view text = tokens[id].text;
+            const uint64_t h = hash_text(text);
+            size_t i = h & mask_;
+            for (; slots_[i] != 0; i = (i + 1) & mask_) {
+                if (tag(slots_[i]) == tag_of(h) && tokens[id_of(slots_[i])].text == text) break;
+            }
+            if (slots_[i] == 0) slots_[i] = (uint64_t{tag_of(h)} << 32) | (id + 1);
+        }
+    }
+
+    TokenId find(std::string_view text) const {
+        const uint64_t h = hash_text(text);
+        for (size_t i = h & mask_; slots_[i] != 0; i = (i + 1) & mask_) {
+            const uint64_t s = slots_[i];
+            if (tag(s) == tag_of(h) && tokens_[id_of(s)].text == text) {
+                return static_cast<TokenId>(id_of(s));
+            }
+        }
+        return kNoToken;
+    }
+
+  private:
+    // A slot holds the hash's upper half (checked before the text) and id + 1 (0 = empty).
+    static uint32_t tag_of(uint64_t h) { return static_cast<uint32_t>(h >> 32); }
+    static uint32_t tag(uint64_t slot) { return static_cast<uint32_t>(slot >> 32); }
+    static size_t id_of(uint64_t slot) { return static_cast<size_t>(slot & 0xFFFFFFFFu) - 1; }
+
+    const std::vector<TokenData>& tokens_;
+    std::vector<uint64_t> slots_;
+    size_t mask_ = 0;
+};
+
+}  // namespace pocket::tokenizer
