@@ -53,6 +53,27 @@ struct AttentionOps {
     // the groups in double; then every entry multiplied by F32(1 / sum). -inf gets probability 0.
     void (*softmax)(float* scores, int64_t n, float scale) = nullptr;
 
+    // ---- tiled attention with an online softmax (model/attention.h drives them) ----
+    // Unlike the entries above these do not follow llama.cpp (its non-flash path needs the whole
+    // score row); they define their own order, which every SIMD table keeps bit for bit:
+    //
+    // One step of the online softmax over a tile of n keys for n_q rows (row i at
+    // scores + i * score_stride, masked entries -inf). Per row: x = score * scale; new_max =
+    // max(row_max, max x); if new_max is -inf (nothing visible yet) the row becomes 0 and
+    // rescale = 1; otherwise rescale = exp_approx(row_max - new_max), every entry becomes
+    // exp_approx(x - new_max), summed in 16 lanes (lane = index mod 16, added in index order)
+    // folded by tree_sum16 into s, and row_sum = fma(row_sum, rescale, s), row_max = new_max.
+    void (*softmax_tile)(float* scores, int64_t score_stride, int64_t n_q, int64_t n, float scale,
+                         float* row_max, float* row_sum, float* rescale) = nullptr;
+
+    // acc (n_q rows of head_dim F32) = acc * rescale[i], then for each value j in order whose
+    // weight p = probs[i * prob_stride + j] is not 0: acc[i][d] = fma(p, values[j][d], acc[i][d]).
+    // (Skipping the zero weights of masked positions is part of the definition, so every table
+    // gives the same bits whichever rows of a tile are masked.)
+    void (*pv_tile)(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
+                    int64_t value_stride, int64_t n_values, int64_t head_dim, const float* rescale,
+                    float* acc) = nullptr;
+
     // gate[i] = gate[i] / (1 + exp_approx(-gate[i])) * up[i] for the whole groups of 16 from the
     // row's start, and with the C library's expf for the rest (as llama.cpp's AVX-512 SiLU).
     void (*silu_mul)(float* gate, const float* up, int64_t n) = nullptr;

@@ -19,6 +19,8 @@ struct AttentionTables {
         table.pv_reduce = scalar_attention::pv_reduce;
         table.softmax = scalar_attention::softmax;
         table.silu_mul = scalar_attention::silu_mul;
+        table.softmax_tile = scalar_attention::softmax_tile;
+        table.pv_tile = scalar_attention::pv_tile;
         by_isa[static_cast<size_t>(Isa::Scalar)] = table;
         // Registration may only run where the CPU has the instructions; otherwise the table
         // below is kept (and never used: force_isa refuses unsupported sets).

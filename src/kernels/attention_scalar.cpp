@@ -138,5 +138,45 @@ void silu_mul(float* gate, const float* up, int64_t n) {
     for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, float scale,
+                  float* row_max, float* row_sum, float* rescale) {
+    for (int64_t i = 0; i < n_q; ++i) {
+        float* row = scores + i * score_stride;
+        float max = row_max[i];
+        for (int64_t j = 0; j < n; ++j) {
+            row[j] *= scale;
+            max = std::max(max, row[j]);
+        }
+        if (max == -std::numeric_limits<float>::infinity()) {
+            std::fill_n(row, n, 0.0f);
+            rescale[i] = 1.0f;
+            continue;
+        }
+        float lanes[kLanes] = {};
+        for (int64_t j = 0; j < n; ++j) {
+            row[j] = reference::exp_approx(row[j] - max);
+            lanes[j % kLanes] += row[j];
+        }
+        rescale[i] = reference::exp_approx(row_max[i] - max);
+        row_sum[i] = std::fma(row_sum[i], rescale[i], reference::tree_sum16(lanes));
+        row_max[i] = max;
+    }
+}
+
+void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
+             int64_t value_stride, int64_t n_values, int64_t head_dim, const float* rescale,
+             float* acc) {
+    for (int64_t i = 0; i < n_q; ++i) {
+        float* a = acc + i * head_dim;
+        for (int64_t d = 0; d < head_dim; ++d) a[d] *= rescale[i];
+        for (int64_t j = 0; j < n_values; ++j) {
+            const float p = probs[i * prob_stride + j];
+            if (p == 0.0f) continue;
+            const f16_t* v = values + j * value_stride;
+            for (int64_t d = 0; d < head_dim; ++d) a[d] = std::fma(p, f16_to_f32(v[d]), a[d]);
+        }
+    }
+}
+
 }  // namespace scalar_attention
 }  // namespace pocket::kernels

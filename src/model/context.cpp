@@ -1,12 +1,11 @@
 #include "pocket/model/context.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <limits>
 #include <utility>
 
 #include "kernels/attention.h"
+#include "model/attention.h"
 #include "model/linear.h"
 #include "model/ops.h"
 #include "pocket/core/error.h"
@@ -32,27 +31,8 @@ struct Context::Scratch {
     std::vector<float> rope_cs;
     float rope_cs_base = 0.0f, rope_cs_scale = 0.0f;
     bool rope_cs_valid = false;
-    // Per-thread attention workspace for one task: up to n_gqa query heads sharing a KV head.
-    struct alignas(64) ThreadSpace {
-        std::vector<float> scores;  // n_gqa rows of n_ctx
-        std::vector<f16_t> q16;     // n_gqa x head_dim
-        std::vector<float> acc;     // n_gqa x 16 lanes x head_dim: probability-weighted values
-    };
-    std::vector<ThreadSpace> threads;
-
-    // Gives every thread of the pool its workspace; the pool may have been resized since the
-    // context was made (then this allocates once).
-    void size_thread_spaces(const HParams& hp, int64_t n_ctx) {
-        const auto n_threads = static_cast<size_t>(ThreadPool::global().n_threads());
-        if (threads.size() >= n_threads) return;
-        threads.resize(n_threads);
-        const auto group = static_cast<size_t>(hp.n_gqa());
-        for (auto& t : threads) {
-            t.scores.resize(group * static_cast<size_t>(n_ctx));
-            t.q16.resize(group * static_cast<size_t>(hp.head_dim));
-            t.acc.resize(group * static_cast<size_t>(hp.head_dim) * 16);
-        }
-    }
+    // Attention's per-thread tiles and the partial results of split generations.
+    TiledAttention attention;
 };
 
 namespace {
@@ -105,7 +85,7 @@ Context::Context(const Model& model, const ContextParams& params)
     s.out_hidden.resize(nb * hp.n_embd);
     s.out_rows.reserve(nb);
     s.rope_cs.resize(nb * static_cast<size_t>(std::max<int64_t>(hp.n_rot, 0)));
-    s.size_thread_spaces(hp, n_ctx_);
+    s.attention.reserve(ThreadPool::global().n_threads(), hp.n_head, hp.n_head_kv, hp.head_dim);
 }
 
 Context::~Context() = default;
@@ -311,7 +291,6 @@ void Context::forward(std::span<const BatchEntry> batch) {
     const auto observe = [&](const TensorView& weight, const float* x, int64_t rows) {
         if (observer_ != nullptr && !weight.empty()) observer_->observe(weight, x, rows);
     };
-    s.size_thread_spaces(hp, n_ctx_);
     s.rope_cs_valid = false;  // new positions
     for (int64_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights& L = w.layers[static_cast<size_t>(il)];
@@ -383,67 +362,20 @@ void Context::forward(std::span<const BatchEntry> batch) {
             }
         });
 
-        // Scores against the F16 cache with the query rounded to F16, softmax in F32, the
-        // probabilities rounded to F16 before weighting the values: llama.cpp's numerics (the
-        // kernels in kernels/attention.h keep its order of operations).
-        //
-        // A task is one token and `group` query heads sharing a KV head: with enough tokens
-        // (prompts) the whole GQA group, so each K/V row is read once for all its heads; with few
-        // (generation) one head, so the threads have enough tasks to share. Tasks are taken from
-        // a counter, latest tokens first: causally they see the most positions, and handing the
-        // big ones out first keeps the threads finishing together.
-        const int64_t window = sliding ? hp.sliding_window : 0;
-        const int64_t n_gqa = hp.n_gqa();
-        const int64_t group = n * hp.n_head_kv >= 4 * pool.n_threads() ? n_gqa : 1;
-        const int64_t tasks_per_token = hp.n_head / group;
-        const int64_t n_tasks = n * tasks_per_token;
-        const int64_t row = n_ctx_;  // score row stride
-        std::atomic<int64_t> next_task{0};
-        pool.run_on_all([&](int thread, int) {
-            auto& ws = s.threads[static_cast<size_t>(thread)];
-            for (int64_t task = next_task.fetch_add(1, std::memory_order_relaxed); task < n_tasks;
-                 task = next_task.fetch_add(1, std::memory_order_relaxed)) {
-                const int64_t t = n - 1 - task / tasks_per_token;
-                const int64_t h0 = (task % tasks_per_token) * group;  // first query head
-                const int64_t kvh = h0 / n_gqa;
-                const BatchEntry& e = batch[t];
-                attn.to_f16(&s.q[t * n_q + h0 * hd], ws.q16.data(), group * hd);
-                // Causal: positions up to the token's own; otherwise the whole sequence.
-                const int64_t n_pos = arch.causal ? e.pos + 1 : kv_.length(e.seq);
-                // A sliding-window layer sees the positions p with e.pos - p < window.
-                const int64_t first = window > 0 ? std::max<int64_t>(0, e.pos - window + 1) : 0;
-                float* scores = ws.scores.data();
-                kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
-                    const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
-                    if (skip >= run.count) return;
-                    attn.qk(ws.q16.data(), group, run.keys + skip * n_kv + kvh * hd, n_kv,
-                            run.count - skip, hd, scores + run.first_pos + skip, row);
-                });
-                for (int64_t i = 0; i < group; ++i) {
-                    float* r = scores + i * row;
-                    if (hp.attn_softcap > 0.0f) {
-                        for (int64_t j = first; j < n_pos; ++j)
-                            r[j] = ops::softcap(r[j], hp.attn_softcap);
-                    }
-                    // Positions outside the window stay in the row, masked, so the softmax groups
-                    // line up with the positions as in llama.cpp's masked rows.
-                    std::fill(r, r + first, -std::numeric_limits<float>::infinity());
-                    attn.softmax(r, n_pos, kq_scale);
-                }
-                std::fill_n(ws.acc.data(), group * 16 * hd, 0.0f);
-                kv_.for_each_run(il, e.seq, n_pos, [&](const KvCache::Run& run) {
-                    const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
-                    if (skip >= run.count) return;
-                    attn.pv(scores + run.first_pos + skip, row, group,
-                            run.values + skip * n_kv + kvh * hd, n_kv, run.count - skip,
-                            run.first_pos + skip, hd, ws.acc.data());
-                });
-                for (int64_t i = 0; i < group; ++i) {
-                    attn.pv_reduce(ws.acc.data() + i * 16 * hd, hd,
-                                   &s.attn[t * n_q + (h0 + i) * hd]);
-                }
-            }
-        });
+        // Tiled attention with an online softmax (model/attention.h): K/V tiles read once for
+        // a block of tokens and their GQA group, the KV range of a generation shared by the
+        // threads. Rows ending within the first TiledAttention::kExactEnd positions keep
+        // llama.cpp's exact order (the reference logits need it; see attention.h).
+        const AttentionLayer layer{.kv = &kv_,
+                                   .layer = il,
+                                   .n_head = hp.n_head,
+                                   .n_head_kv = hp.n_head_kv,
+                                   .head_dim = hd,
+                                   .scale = kq_scale,
+                                   .softcap = hp.attn_softcap,
+                                   .window = sliding ? hp.sliding_window : 0,
+                                   .causal = arch.causal};
+        s.attention.run(attn, pool, layer, batch, s.q.data(), s.attn.data());
         s.act.invalidate();
         observe(L.wo, s.attn.data(), n);
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);

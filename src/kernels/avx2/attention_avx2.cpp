@@ -339,9 +339,125 @@ void silu_mul(float* gate, const float* up, int64_t n) {
     scalar_attention::silu_mul(gate + whole, up + whole, n - whole);
 }
 
+// The online-softmax step (attention.h): the reference's 16 lanes in two registers (lanes 0-7,
+// 8-15), the same single operations per entry and per row.
+void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, float scale,
+                  float* row_max, float* row_sum, float* rescale) {
+    const __m256 vscale = _mm256_set1_ps(scale);
+    alignas(32) float tail[kLanes];
+    for (int64_t i = 0; i < n_q; ++i) {
+        float* row = scores + i * score_stride;
+        __m256 vmax = _mm256_set1_ps(row_max[i]);
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8) {
+            const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(row + j), vscale);
+            _mm256_storeu_ps(row + j, x);
+            vmax = _mm256_max_ps(vmax, x);
+        }
+        alignas(32) float lanes8[8];
+        _mm256_store_ps(lanes8, vmax);
+        float max = lanes8[0];
+        for (int l = 1; l < 8; ++l) max = max < lanes8[l] ? lanes8[l] : max;
+        for (; j < n; ++j) {
+            row[j] *= scale;
+            max = max < row[j] ? row[j] : max;
+        }
+        if (max == -__builtin_inff()) {
+            for (j = 0; j < n; ++j) row[j] = 0.0f;
+            rescale[i] = 1.0f;
+            continue;
+        }
+        const __m256 vm = _mm256_set1_ps(max);
+        __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+        j = 0;
+        for (; j + kLanes <= n; j += kLanes) {
+            const __m256 e0 = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(row + j), vm));
+            const __m256 e1 = exp_approx8(_mm256_sub_ps(_mm256_loadu_ps(row + j + 8), vm));
+            _mm256_storeu_ps(row + j, e0);
+            _mm256_storeu_ps(row + j + 8, e1);
+            lo = _mm256_add_ps(lo, e0);
+            hi = _mm256_add_ps(hi, e1);
+        }
+        if (j < n) {  // the partial last group: the entries past the row add 0 (-inf -> 0)
+            const int64_t count = n - j;
+            for (int64_t l = 0; l < kLanes; ++l)
+                tail[l] = l < count ? row[j + l] : -__builtin_inff();
+            const __m256 e0 = exp_approx8(_mm256_sub_ps(_mm256_load_ps(tail), vm));
+            const __m256 e1 = exp_approx8(_mm256_sub_ps(_mm256_load_ps(tail + 8), vm));
+            _mm256_store_ps(tail, e0);
+            _mm256_store_ps(tail + 8, e1);
+            for (int64_t l = 0; l < count; ++l) row[j + l] = tail[l];
+            lo = _mm256_add_ps(lo, e0);
+            hi = _mm256_add_ps(hi, e1);
+        }
+        const float r = _mm256_cvtss_f32(exp_approx8(_mm256_set1_ps(row_max[i] - max)));
+        rescale[i] = r;
+        row_sum[i] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(row_sum[i]), _mm_set_ss(r),
+                                                _mm_set_ss(tree_fold1(_mm256_add_ps(lo, hi)))));
+        row_max[i] = max;
+    }
+}
+
+constexpr int64_t kAccRegs = 8;
+
+template <int kRegs, class V>
+inline void pv_row(const float* p, int64_t n_values, const V* v, int64_t v_stride, float r,
+                   float* a) {
+    __m256 acc[kRegs];
+    const __m256 vr = _mm256_set1_ps(r);
+    for (int k = 0; k < kRegs; ++k) acc[k] = _mm256_mul_ps(_mm256_loadu_ps(a + 8 * k), vr);
+    for (int64_t j = 0; j < n_values; ++j) {
+        if (p[j] == 0.0f) continue;
+        const __m256 pj = _mm256_set1_ps(p[j]);
+        const V* vj = v + j * v_stride;
+        for (int k = 0; k < kRegs; ++k) acc[k] = _mm256_fmadd_ps(pj, load8(vj + 8 * k), acc[k]);
+    }
+    for (int k = 0; k < kRegs; ++k) _mm256_storeu_ps(a + 8 * k, acc[k]);
+}
+
+template <class V>
+inline void pv_rows(const float* p, int64_t n_values, const V* v, int64_t v_stride,
+                    int64_t head_dim, float r, float* a) {
+    int64_t d = 0;
+    for (; d + 8 * kAccRegs <= head_dim; d += 8 * kAccRegs)
+        pv_row<kAccRegs>(p, n_values, v + d, v_stride, r, a + d);
+    for (; d < head_dim; d += 8) pv_row<1>(p, n_values, v + d, v_stride, r, a + d);
+}
+
+void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
+             int64_t value_stride, int64_t n_values, int64_t head_dim, const float* rescale,
+             float* acc) {
+    if (head_dim % 8 != 0 || head_dim > kMaxHeadDim) {
+        scalar_attention::pv_tile(probs, prob_stride, n_q, values, value_stride, n_values, head_dim,
+                                  rescale, acc);
+        return;
+    }
+    if (n_q == 1) {  // nothing to share: read the F16 rows in place
+        pv_rows(probs, n_values, values, value_stride, head_dim, rescale[0], acc);
+        return;
+    }
+    alignas(32) float vf[kScratch];
+    const int64_t chunk = kScratch / head_dim;  // >= 16 positions
+    for (int64_t c0 = 0; c0 < n_values; c0 += chunk) {
+        const int64_t n = min64(chunk, n_values - c0);
+        for (int64_t j = 0; j < n; ++j) {
+            const f16_t* value = values + (c0 + j) * value_stride;
+            for (int64_t d = 0; d < head_dim; d += 8)
+                _mm256_store_ps(vf + j * head_dim + d, load_f16x8(value + d));
+        }
+        // The rescale applies once, before the first chunk (times 1 after: unchanged).
+        for (int64_t i = 0; i < n_q; ++i) {
+            pv_rows(probs + i * prob_stride + c0, n, static_cast<const float*>(vf), head_dim,
+                    head_dim, c0 == 0 ? rescale[i] : 1.0f, acc + i * head_dim);
+        }
+    }
+}
+
 }  // namespace
 
 void register_avx2_attention(AttentionOps& ops) {
+    ops.softmax_tile = softmax_tile;
+    ops.pv_tile = pv_tile;
     ops.to_f16 = to_f16;
     ops.qk = qk;
     ops.pv = pv;

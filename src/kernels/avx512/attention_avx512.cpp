@@ -240,9 +240,114 @@ void silu_mul(float* gate, const float* up, int64_t n) {
     scalar_attention::silu_mul(gate + whole, up + whole, n - whole);
 }
 
+// The online-softmax step (attention.h): scale, max, exponentials and their 16 lane sums in one
+// register per row, the reference's per-row bookkeeping with the same single operations.
+void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, float scale,
+                  float* row_max, float* row_sum, float* rescale) {
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int64_t i = 0; i < n_q; ++i) {
+        float* row = scores + i * score_stride;
+        __m512 vmax = _mm512_set1_ps(row_max[i]);
+        for (int64_t j = 0; j < n; j += kLanes) {
+            const __mmask16 m = first_lanes(n - j);
+            const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), vscale);
+            _mm512_mask_storeu_ps(row + j, m, x);
+            vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+        }
+        const float max = _mm512_reduce_max_ps(vmax);
+        if (max == -__builtin_inff()) {
+            for (int64_t j = 0; j < n; j += kLanes)
+                _mm512_mask_storeu_ps(row + j, first_lanes(n - j), _mm512_setzero_ps());
+            rescale[i] = 1.0f;
+            continue;
+        }
+        const __m512 vm = _mm512_set1_ps(max);
+        __m512 lanes = _mm512_setzero_ps();
+        for (int64_t j = 0; j < n; j += kLanes) {
+            const __mmask16 m = first_lanes(n - j);
+            const __m512 e = _mm512_maskz_mov_ps(
+                m, exp_approx16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), vm)));
+            _mm512_mask_storeu_ps(row + j, m, e);
+            lanes = _mm512_add_ps(lanes, e);  // masked lanes add +0: unchanged
+        }
+        const float r = _mm512_cvtss_f32(exp_approx16(_mm512_set1_ps(row_max[i] - max)));
+        rescale[i] = r;
+        row_sum[i] = _mm_cvtss_f32(
+            _mm_fmadd_ss(_mm_set_ss(row_sum[i]), _mm_set_ss(r), _mm_set_ss(tree_sum16(lanes))));
+        row_max[i] = max;
+    }
+}
+
+// Accumulates head_dim in up to kAccRegs registers per row across the tile's values; the value
+// rows are converted to F32 once for all rows of the group.
+constexpr int64_t kAccRegs = 8;
+constexpr int64_t kTileScratch = 8192;  // floats of converted value rows (32 KiB)
+
+template <int kRegs, class V>
+inline void pv_row(const float* p, int64_t n_values, const V* v, int64_t v_stride, float r,
+                   float* a) {
+    __m512 acc[kRegs];
+    const __m512 vr = _mm512_set1_ps(r);
+    for (int k = 0; k < kRegs; ++k) acc[k] = _mm512_mul_ps(_mm512_loadu_ps(a + 16 * k), vr);
+    for (int64_t j = 0; j < n_values; ++j) {
+        if (p[j] == 0.0f) continue;
+        const __m512 pj = _mm512_set1_ps(p[j]);
+        const V* vj = v + j * v_stride;
+        for (int k = 0; k < kRegs; ++k) {
+            if constexpr (sizeof(V) == 2) {
+                acc[k] = _mm512_fmadd_ps(pj, load_f16x16(vj + 16 * k), acc[k]);
+            } else {
+                acc[k] = _mm512_fmadd_ps(pj, _mm512_load_ps(vj + 16 * k), acc[k]);
+            }
+        }
+    }
+    for (int k = 0; k < kRegs; ++k) _mm512_storeu_ps(a + 16 * k, acc[k]);
+}
+
+template <class V>
+inline void pv_rows(const float* p, int64_t n_values, const V* v, int64_t v_stride,
+                    int64_t head_dim, float r, float* a) {
+    int64_t d = 0;
+    for (; d + 16 * kAccRegs <= head_dim; d += 16 * kAccRegs)
+        pv_row<kAccRegs>(p, n_values, v + d, v_stride, r, a + d);
+    for (; d + 64 <= head_dim; d += 64) pv_row<4>(p, n_values, v + d, v_stride, r, a + d);
+    for (; d < head_dim; d += 16) pv_row<1>(p, n_values, v + d, v_stride, r, a + d);
+}
+
+void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
+             int64_t value_stride, int64_t n_values, int64_t head_dim, const float* rescale,
+             float* acc) {
+    if (head_dim % kLanes != 0 || head_dim > kMaxHeadDim) {
+        scalar_attention::pv_tile(probs, prob_stride, n_q, values, value_stride, n_values, head_dim,
+                                  rescale, acc);
+        return;
+    }
+    if (n_q == 1) {  // nothing to share: read the F16 rows in place
+        pv_rows(probs, n_values, values, value_stride, head_dim, rescale[0], acc);
+        return;
+    }
+    alignas(64) float vf[kTileScratch];
+    const int64_t chunk = kTileScratch / head_dim;  // >= 16 positions
+    for (int64_t c0 = 0; c0 < n_values; c0 += chunk) {
+        const int64_t n = n_values - c0 < chunk ? n_values - c0 : chunk;
+        for (int64_t j = 0; j < n; ++j) {
+            const f16_t* value = values + (c0 + j) * value_stride;
+            for (int64_t d = 0; d < head_dim; d += kLanes)
+                _mm512_store_ps(vf + j * head_dim + d, load_f16x16(value + d));
+        }
+        // The rescale applies once, before the first chunk (times 1 after: unchanged).
+        for (int64_t i = 0; i < n_q; ++i) {
+            pv_rows(probs + i * prob_stride + c0, n, static_cast<const float*>(vf), head_dim,
+                    head_dim, c0 == 0 ? rescale[i] : 1.0f, acc + i * head_dim);
+        }
+    }
+}
+
 }  // namespace
 
 void register_avx512_attention(AttentionOps& ops) {
+    ops.softmax_tile = softmax_tile;
+    ops.pv_tile = pv_tile;
     ops.to_f16 = to_f16;
     ops.qk = qk;
     ops.pv = pv;

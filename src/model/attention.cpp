@@ -1,0 +1,307 @@
+#include "model/attention.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+
+#include "model/ops.h"
+
+namespace pocket::model {
+namespace {
+
+constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+
+// One tile's keys and values for one KV head: rows of head_dim F16 values, `stride` apart.
+struct KvTile {
+    const f16_t* keys;
+    const f16_t* values;
+    int64_t stride;
+};
+
+// The one place the rows of a tile come from. Positions [p0, p0 + count) lie in one KV page. The
+// F16 cache is read in place; a cache holding another type converts the tile here (into a
+// scratch of the calling thread) and hands back F16 rows.
+KvTile load_tile(const AttentionLayer& L, SeqId seq, int64_t p0, int64_t /*count*/, int64_t kvh) {
+    const int64_t offset = kvh * L.head_dim;
+    return {L.kv->key(L.layer, seq, p0) + offset, L.kv->value(L.layer, seq, p0) + offset,
+            L.kv->params().n_embd_kv};
+}
+
+// Positions the token of `e` sees: [first, end).
+int64_t visible_first(const AttentionLayer& L, const BatchEntry& e) {
+    return L.window > 0 ? std::max<int64_t>(0, e.pos - L.window + 1) : 0;
+}
+int64_t visible_end(const AttentionLayer& L, const BatchEntry& e) {
+    return L.causal ? e.pos + 1 : L.kv->length(e.seq);
+}
+
+// Folds a partial result (max m, sum l, accumulator a) into a running one (M, L, A). An empty
+// partial (m = -inf: nothing visible) changes nothing, and the first non-empty one is taken as
+// it is, so the fold of any chunk list depends only on its non-empty chunks. Explicit fma: the
+// same bits whatever the compiler would contract.
+void fold(float& M, float& L, float* A, float m, float l, const float* a, int64_t hd) {
+    if (m == kMinusInf) return;
+    if (M == kMinusInf) {
+        M = m;
+        L = l;
+        std::copy_n(a, hd, A);
+        return;
+    }
+    const float max = std::max(M, m);
+    const float ca = kernels::reference::exp_approx(M - max);
+    const float cb = kernels::reference::exp_approx(m - max);
+    L = std::fma(L, ca, l * cb);
+    for (int64_t d = 0; d < hd; ++d) A[d] = std::fma(A[d], ca, a[d] * cb);
+    M = max;
+}
+
+void finish(float M, float L, const float* A, int64_t hd, float* out) {
+    if (M == kMinusInf) {  // nothing visible (cannot happen for a token that sees itself)
+        std::fill_n(out, hd, 0.0f);
+        return;
+    }
+    const float inv = 1.0f / L;
+    for (int64_t d = 0; d < hd; ++d) out[d] = A[d] * inv;
+}
+
+}  // namespace
+
+void TiledAttention::reserve(int64_t n_threads, int64_t n_head, int64_t n_head_kv,
+                             int64_t head_dim) {
+    const int64_t group = n_head / n_head_kv, rows = kBlockTokens * group;
+    if (rows <= rows_max_ && head_dim == head_dim_ && group <= group_ &&
+        std::ssize(spaces_) >= n_threads)
+        return;
+    rows_max_ = std::max(rows_max_, rows);
+    group_ = std::max(group_, group);
+    head_dim_ = head_dim;
+    spaces_.resize(static_cast<size_t>(std::max<int64_t>(n_threads, std::ssize(spaces_))));
+    const auto r = static_cast<size_t>(rows_max_);
+    const auto rd = r * static_cast<size_t>(head_dim);
+    for (Space& s : spaces_) {
+        s.q16.resize(rd);
+        s.scores.resize(r * kTile);
+        s.m.resize(r);
+        s.l.resize(r);
+        s.r.resize(r);
+        s.acc.resize(rd);
+        s.tm.resize(r);
+        s.tl.resize(r);
+        s.tacc.resize(rd);
+        s.first.resize(r);
+        s.end.resize(r);
+        s.row.resize(static_cast<size_t>(group_ * kExactEnd));
+        s.lanes.resize(static_cast<size_t>(group_ * 16 * head_dim));
+    }
+}
+
+void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
+                         const AttentionLayer& L, std::span<const BatchEntry> batch, const float* q,
+                         float* out) {
+    const auto n = std::ssize(batch);
+    const int64_t n_threads = pool.n_threads();
+    reserve(n_threads, L.n_head, L.n_head_kv, L.head_dim);
+    const int64_t group = L.n_head / L.n_head_kv, hd = L.head_dim;
+
+    // Tokens whose rows end early take the exact path, one task per token and KV head; the
+    // others form blocks: runs of consecutive positions of one sequence.
+    tasks_.clear();
+    blocks_.clear();
+    for (int64_t t = 0; t < n; ++t) {
+        const BatchEntry& e = batch[static_cast<size_t>(t)];
+        if (visible_end(L, e) <= kExactEnd) {
+            for (int64_t kvh = 0; kvh < L.n_head_kv; ++kvh)
+                tasks_.push_back(Task{.kvh = kvh, .exact_token = t});
+            continue;
+        }
+        const bool extend = !blocks_.empty() && blocks_.back().count < kBlockTokens &&
+                            blocks_.back().t0 + blocks_.back().count == t &&
+                            batch[static_cast<size_t>(t - 1)].seq == e.seq &&
+                            batch[static_cast<size_t>(t - 1)].pos + 1 == e.pos;
+        if (!extend) blocks_.push_back(Block{t, 0});
+        ++blocks_.back().count;
+    }
+    for (Block& b : blocks_) {
+        // Windows and causal ends only grow with the position: the first token starts the
+        // block's range, the last ends it.
+        b.lo = visible_first(L, batch[static_cast<size_t>(b.t0)]);
+        b.hi = visible_end(L, batch[static_cast<size_t>(b.t0 + b.count - 1)]);
+        b.chunk0 = b.lo / kChunk;
+        b.n_chunks = (b.hi + kChunk - 1) / kChunk - b.chunk0;
+    }
+
+    // Few blocks (generation): one task per chunk, so a single sequence's KV range is shared by
+    // all threads; the partials are folded afterwards. Otherwise one task per block and KV head,
+    // latest blocks (the most positions, causally) first so the threads finish together.
+    const auto n_blocks = std::ssize(blocks_);
+    const bool split = n_blocks * L.n_head_kv < 4 * n_threads;
+    const auto n_exact = std::ssize(tasks_);
+    if (split) {
+        for (Block& b : blocks_) {
+            b.first_task = std::ssize(tasks_) - n_exact;
+            for (int64_t kvh = 0; kvh < L.n_head_kv; ++kvh) {
+                for (int64_t c = b.chunk0; c < b.chunk0 + b.n_chunks; ++c)
+                    tasks_.push_back(Task{&b - blocks_.data(), kvh, c, c + 1});
+            }
+        }
+    } else {
+        for (int64_t bi = n_blocks - 1; bi >= 0; --bi) {
+            const Block& b = blocks_[static_cast<size_t>(bi)];
+            for (int64_t kvh = 0; kvh < L.n_head_kv; ++kvh)
+                tasks_.push_back(Task{bi, kvh, b.chunk0, b.chunk0 + b.n_chunks});
+        }
+    }
+    const int64_t slot = rows_max_ * (hd + 2);
+    // Grows only when a generation goes deeper than before.
+    if (split) partials_.resize(static_cast<size_t>((std::ssize(tasks_) - n_exact) * slot));
+
+    // Tiled tasks first (the exact ones are short), latest tokens first among the exact ones.
+    const auto n_tasks = std::ssize(tasks_);
+    std::atomic<int64_t> next{0};
+    pool.run_on_all([&](int thread, int) {
+        Space& ws = spaces_[static_cast<size_t>(thread)];
+        for (int64_t k = next.fetch_add(1, std::memory_order_relaxed); k < n_tasks;
+             k = next.fetch_add(1, std::memory_order_relaxed)) {
+            if (k >= n_tasks - n_exact) {
+                const Task& task = tasks_[static_cast<size_t>(n_tasks - 1 - k)];
+                run_exact(ops, L, batch, task.exact_token, q, out, task.kvh, ws);
+                continue;
+            }
+            const int64_t i = n_exact + k;
+            run_task(ops, L, batch, q, out, tasks_[static_cast<size_t>(i)],
+                     split ? partials_.data() + k * slot : nullptr, ws);
+        }
+    });
+    if (!split) return;
+
+    // Fold each row's chunks in order, as run_task does when it owns them all.
+    Space& ws = spaces_[0];
+    const int64_t n_q = L.n_head * hd;
+    for (const Block& b : blocks_) {
+        const int64_t rows = b.count * group;
+        for (int64_t kvh = 0; kvh < L.n_head_kv; ++kvh) {
+            const float* first = partials_.data() + (b.first_task + kvh * b.n_chunks) * slot;
+            for (int64_t r = 0; r < rows; ++r) {
+                float M = kMinusInf, S = 0.0f;
+                float* A = ws.tacc.data();
+                for (int64_t c = 0; c < b.n_chunks; ++c) {
+                    const float* p = first + c * slot;
+                    fold(M, S, A, p[r], p[rows_max_ + r], p + 2 * rows_max_ + r * hd, hd);
+                }
+                const int64_t t = b.t0 + r / group, h = kvh * group + r % group;
+                finish(M, S, A, hd, out + t * n_q + h * hd);
+            }
+        }
+    }
+}
+
+// llama.cpp's non-flash order (kernels/attention.h): the row of scores from position 0 (those
+// before a window masked, so the softmax's groups of 16 line up with positions), softmax over
+// it, F16-rounded probabilities summed in 16 position lanes.
+void TiledAttention::run_exact(const kernels::AttentionOps& ops, const AttentionLayer& L,
+                               std::span<const BatchEntry> batch, int64_t t, const float* q,
+                               float* out, int64_t kvh, Space& ws) {
+    const int64_t group = L.n_head / L.n_head_kv, hd = L.head_dim, n_q = L.n_head * hd;
+    const BatchEntry& e = batch[static_cast<size_t>(t)];
+    const int64_t first = visible_first(L, e), end = visible_end(L, e);
+    ops.to_f16(q + t * n_q + kvh * group * hd, ws.q16.data(), group * hd);
+    float* scores = ws.row.data();
+    L.kv->for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
+        const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
+        if (skip >= run.count) return;
+        ops.qk(ws.q16.data(), group, run.keys + skip * L.kv->params().n_embd_kv + kvh * hd,
+               L.kv->params().n_embd_kv, run.count - skip, hd, scores + run.first_pos + skip,
+               kExactEnd);
+    });
+    for (int64_t i = 0; i < group; ++i) {
+        float* r = scores + i * kExactEnd;
+        if (L.softcap > 0.0f) {
+            for (int64_t j = first; j < end; ++j) r[j] = ops::softcap(r[j], L.softcap);
+        }
+        std::fill(r, r + first, kMinusInf);
+        ops.softmax(r, end, L.scale);
+    }
+    std::fill_n(ws.lanes.data(), group * 16 * hd, 0.0f);
+    L.kv->for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
+        const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
+        if (skip >= run.count) return;
+        ops.pv(scores + run.first_pos + skip, kExactEnd, group,
+               run.values + skip * L.kv->params().n_embd_kv + kvh * hd, L.kv->params().n_embd_kv,
+               run.count - skip, run.first_pos + skip, hd, ws.lanes.data());
+    });
+    for (int64_t i = 0; i < group; ++i)
+        ops.pv_reduce(ws.lanes.data() + i * 16 * hd, hd, out + t * n_q + (kvh * group + i) * hd);
+}
+
+void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionLayer& L,
+                              std::span<const BatchEntry> batch, const float* q, float* out,
+                              const Task& task, float* partial, Space& ws) {
+    const Block& b = blocks_[static_cast<size_t>(task.block)];
+    const int64_t group = L.n_head / L.n_head_kv, hd = L.head_dim, n_q = L.n_head * hd;
+    const int64_t rows = b.count * group;
+    const SeqId seq = batch[static_cast<size_t>(b.t0)].seq;
+    for (int64_t bt = 0; bt < b.count; ++bt) {
+        const int64_t t = b.t0 + bt;
+        const BatchEntry& e = batch[static_cast<size_t>(t)];
+        ops.to_f16(q + t * n_q + task.kvh * group * hd, ws.q16.data() + bt * group * hd,
+                   group * hd);
+        for (int64_t i = 0; i < group; ++i) {
+            ws.first[static_cast<size_t>(bt * group + i)] = visible_first(L, e);
+            ws.end[static_cast<size_t>(bt * group + i)] = visible_end(L, e);
+        }
+    }
+    std::fill_n(ws.tm.data(), rows, kMinusInf);
+    std::fill_n(ws.tl.data(), rows, 0.0f);
+    const int64_t page = L.kv->params().page_tokens;
+    float* scores = ws.scores.data();
+    for (int64_t c = task.chunk_begin; c < task.chunk_end; ++c) {
+        std::fill_n(ws.m.data(), rows, kMinusInf);
+        std::fill_n(ws.l.data(), rows, 0.0f);
+        std::fill_n(ws.acc.data(), rows * hd, 0.0f);
+        const int64_t c_end = std::min((c + 1) * kChunk, b.hi);
+        // Tiles end at multiples of kTile, at page ends and at the chunk's end: boundaries at
+        // absolute positions, so every token meets the same tiles however it was batched.
+        for (int64_t p0 = c * kChunk, p1; p0 < c_end; p0 = p1) {
+            p1 = std::min({(p0 / kTile + 1) * kTile, (p0 / page + 1) * page, c_end});
+            if (p1 <= b.lo) continue;  // before every row's window: an identity step
+            const int64_t count = p1 - p0;
+            const KvTile tile = load_tile(L, seq, p0, count, task.kvh);
+            ops.qk(ws.q16.data(), rows, tile.keys, tile.stride, count, hd, scores, kTile);
+            for (int64_t r = 0; r < rows; ++r) {
+                float* row = scores + r * kTile;
+                const int64_t lo =
+                    std::clamp<int64_t>(ws.first[static_cast<size_t>(r)] - p0, 0, count);
+                const int64_t hi =
+                    std::clamp<int64_t>(ws.end[static_cast<size_t>(r)] - p0, lo, count);
+                if (L.softcap > 0.0f) {
+                    for (int64_t j = lo; j < hi; ++j) row[j] = ops::softcap(row[j], L.softcap);
+                }
+                std::fill(row, row + lo, kMinusInf);
+                std::fill(row + hi, row + count, kMinusInf);
+            }
+            ops.softmax_tile(scores, kTile, rows, count, L.scale, ws.m.data(), ws.l.data(),
+                             ws.r.data());
+            ops.pv_tile(scores, kTile, rows, tile.values, tile.stride, count, hd, ws.r.data(),
+                        ws.acc.data());
+        }
+        if (partial != nullptr) {  // split: one chunk per task, folded by run()
+            std::copy_n(ws.m.data(), rows, partial);
+            std::copy_n(ws.l.data(), rows, partial + rows_max_);
+            std::copy_n(ws.acc.data(), rows * hd, partial + 2 * rows_max_);
+            return;
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+            fold(ws.tm[static_cast<size_t>(r)], ws.tl[static_cast<size_t>(r)],
+                 ws.tacc.data() + r * hd, ws.m[static_cast<size_t>(r)],
+                 ws.l[static_cast<size_t>(r)], ws.acc.data() + r * hd, hd);
+        }
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t t = b.t0 + r / group, h = task.kvh * group + r % group;
+        finish(ws.tm[static_cast<size_t>(r)], ws.tl[static_cast<size_t>(r)],
+               ws.tacc.data() + r * hd, hd, out + t * n_q + h * hd);
+    }
+}
+
+}  // namespace pocket::model
