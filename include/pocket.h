@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 /* The API version this header describes. */
-#define POCKET_API_VERSION 1
+#define POCKET_API_VERSION 2
 
 /* ---- Errors and versions --------------------------------------------------------------- */
 
@@ -150,6 +150,12 @@ typedef struct pocket_session_options {
     const char* system_prompt;
     /* Chat template source (Jinja) to use instead of the model's; NULL: the model's. Copied. */
     const char* chat_template;
+    /* API version 2: how the KV cache stores keys and values: "f16" (NULL or ""), "q8_0" (half
+     * the memory) or "q4_0" (llama.cpp's --cache-type-k/-v names). Any other name, or a quantized
+     * type the model's rows do not fit (n_head_kv * head_dim not a multiple of 32), fails
+     * pocket_session_create with POCKET_ERR_INVALID_ARGUMENT. */
+    const char* cache_type_k;
+    const char* cache_type_v;
 } pocket_session_options;
 
 POCKET_API pocket_session_options pocket_session_default_options(void);

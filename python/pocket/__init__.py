@@ -83,7 +83,8 @@ class _ModelOptions(ctypes.Structure):
 
 class _SessionOptions(ctypes.Structure):
     _fields_ = [("struct_size", _size_t), ("n_ctx", ctypes.c_int64), ("n_batch", ctypes.c_int64),
-                ("system_prompt", _c_char_p), ("chat_template", _c_char_p)]
+                ("system_prompt", _c_char_p), ("chat_template", _c_char_p),
+                ("cache_type_k", _c_char_p), ("cache_type_v", _c_char_p)]
 
 
 class _GenerateOptions(ctypes.Structure):
@@ -336,7 +337,8 @@ class Session(_Handle):
     _free = _session_free
 
     def __init__(self, model: Model, n_ctx: int = 0, n_batch: int = 512,
-                 system: Optional[str] = None, chat_template: Optional[str] = None):
+                 system: Optional[str] = None, chat_template: Optional[str] = None,
+                 cache_type_k: str = "f16", cache_type_v: str = "f16"):
         super().__init__()
         self._model = model  # keep the model alive as long as the session
         options = _session_default_options()
@@ -344,6 +346,9 @@ class Session(_Handle):
         options.n_batch = n_batch
         options.system_prompt = _bytes(system) if system is not None else None
         options.chat_template = _bytes(chat_template) if chat_template is not None else None
+        # KV cache storage: "f16", "q8_0" (half the memory) or "q4_0".
+        options.cache_type_k = _bytes(cache_type_k)
+        options.cache_type_v = _bytes(cache_type_v)
         _check(_session_create(model._require_open(), ctypes.byref(options),
                                ctypes.byref(self._handle)))
 

@@ -150,6 +150,12 @@ pocket_status pocket_session_create(const pocket_model* model,
         model::ContextParams params;
         params.n_ctx = o.n_ctx;
         params.n_batch = o.n_batch;
+        // A bad name or a type the rows do not fit throws pocket::Error, which this function
+        // reports as POCKET_ERR_INVALID_ARGUMENT.
+        if (o.cache_type_k != nullptr && *o.cache_type_k != '\0')
+            params.type_k = model::kv_cache_type_from_name(o.cache_type_k);
+        if (o.cache_type_v != nullptr && *o.cache_type_v != '\0')
+            params.type_v = model::kv_cache_type_from_name(o.cache_type_v);
         session->context = std::make_unique<model::Context>(*model->model, params);
         ChatOptions chat;
         if (o.system_prompt != nullptr) chat.system = o.system_prompt;

@@ -37,6 +37,7 @@ struct AskOptions {
     std::string embed_model;
     double min_relevance = -1;  // < 0: rag::default_min_relevance(the mode used)
     int64_t ctx_size = 0;
+    CacheTypeOptions cache_types;
     int64_t n_predict = 512;
     int threads = 0;
     bool json = false;
@@ -74,7 +75,9 @@ int run_ask(AskOptions opt) {
     if (opt.min_relevance < 0) opt.min_relevance = rag::default_min_relevance(used);
 
     const auto model = load_model_arg(opt.model);
-    model::Context ctx(*model, {.n_ctx = opt.ctx_size});
+    model::Context ctx(*model, {.n_ctx = opt.ctx_size,
+                                .type_k = opt.cache_types.type_k(),
+                                .type_v = opt.cache_types.type_v()});
     const ModelChatTemplate tmpl = chat_template_for(*model);
     Session session(ctx);
 
@@ -150,6 +153,7 @@ Runner register_ask(CLI::App& app) {
                    "(default: 0.5 for hybrid and vector, 0.6 for bm25; see docs/RAG.md)");
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context size in tokens (default: min(train, 4096))");
+    add_cache_type_options(app, opt->cache_types);
     app.add_option("-n,--n-predict", opt->n_predict, "Answer tokens at most")
         ->capture_default_str();
     app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");

@@ -36,6 +36,7 @@ struct ChatCliOptions {
     std::string template_file;
     std::string variant;
     int64_t ctx_size = 0;
+    CacheTypeOptions cache_types;
     int64_t n_predict = -1;
     int threads = 0;
     SamplingParams sampling;
@@ -318,7 +319,9 @@ int run_scripted(ChatCli& cli) {
 int run_chat(const ChatCliOptions& opt) {
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
     const auto model = load_model_arg(opt.model);
-    model::Context ctx(*model, {.n_ctx = opt.ctx_size});
+    model::Context ctx(*model, {.n_ctx = opt.ctx_size,
+                                .type_k = opt.cache_types.type_k(),
+                                .type_v = opt.cache_types.type_v()});
     ChatCli cli(opt, ctx);
     if (cli.template_is_builtin())
         note("pocket chat: the model has no chat template; using a built-in ChatML template");
@@ -343,6 +346,7 @@ Runner register_chat(CLI::App& app) {
     app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context size in tokens (default: min(train, 4096))");
+    add_cache_type_options(app, opt->cache_types);
     add_sampling_options(app, opt->sampling);
     add_cloud_options(app, opt->cloud, /*with_route=*/true);
     add_guard_options(app, opt->guard);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/generate_options.h"
 #include "cli/model_path.h"
 #include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
@@ -35,6 +36,7 @@ struct EvalCliOptions {
     bool json = false;
     int threads = 0;
     int64_t ctx_size = 2048;
+    CacheTypeOptions cache_types;
 };
 
 int run_eval(const EvalCliOptions& opt) {
@@ -53,7 +55,9 @@ int run_eval(const EvalCliOptions& opt) {
 
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
     const auto model = load_model_arg(opt.model);
-    model::Context ctx(*model, {.n_ctx = opt.ctx_size});
+    model::Context ctx(*model, {.n_ctx = opt.ctx_size,
+                                .type_k = opt.cache_types.type_k(),
+                                .type_v = opt.cache_types.type_v()});
 
     eval::EvalOptions options;
     const bool show_progress = isatty(STDERR_FILENO) != 0;
@@ -117,6 +121,7 @@ Runner register_eval(CLI::App& app) {
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context positions per pass; questions are batched into it")
         ->capture_default_str();
+    add_cache_type_options(app, opt->cache_types);
     return [opt] { return run_eval(*opt); };
 }
 

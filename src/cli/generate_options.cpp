@@ -7,6 +7,7 @@
 #include "pocket/core/error.h"
 #include "pocket/core/read_file.h"
 #include "pocket/generate/grammar_constraint.h"
+#include "pocket/model/kv_cache.h"
 
 namespace pocket::cli {
 
@@ -28,6 +29,35 @@ void add_sampling_options(CLI::App& app, SamplingParams& s) {
     app.add_option("--presence-penalty", s.presence_penalty, "Presence penalty")
         ->capture_default_str();
     app.add_option("-s,--seed", s.seed, "Random seed (default: random; printed in the summary)");
+}
+
+DType CacheTypeOptions::type_k() const {
+    return model::kv_cache_type_from_name(k);
+}
+
+DType CacheTypeOptions::type_v() const {
+    return model::kv_cache_type_from_name(v);
+}
+
+void add_cache_type_options(CLI::App& app, CacheTypeOptions& o) {
+    const CLI::Validator kv_type(
+        [](std::string& name) -> std::string {
+            try {
+                model::kv_cache_type_from_name(name);
+                return {};
+            } catch (const Error& e) {
+                return e.what();
+            }
+        },
+        "f16|q8_0|q4_0");
+    app.add_option("--cache-type-k", o.k,
+                   "KV cache type of the keys: f16, q8_0 (half the memory) or q4_0")
+        ->capture_default_str()
+        ->check(kv_type);
+    app.add_option("--cache-type-v", o.v,
+                   "KV cache type of the values: f16, q8_0 (half the memory) or q4_0")
+        ->capture_default_str()
+        ->check(kv_type);
 }
 
 void add_structured_output_options(CLI::App& app, StructuredOutputOptions& o) {

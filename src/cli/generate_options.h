@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pocket/core/dtype.h"
 #include "pocket/generate/sampling.h"
 
 namespace CLI {
@@ -22,6 +23,17 @@ namespace pocket::cli {
 // --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --frequency-penalty,
 // --presence-penalty, --seed.
 void add_sampling_options(CLI::App& app, SamplingParams& s);
+
+// --cache-type-k / --cache-type-v: how the KV cache stores keys and values (f16, q8_0, q4_0:
+// llama.cpp's flags and names), for model::ContextParams::type_k/type_v. Names are checked when
+// the command line is parsed.
+struct CacheTypeOptions {
+    std::string k = "f16";
+    std::string v = "f16";
+    DType type_k() const;
+    DType type_v() const;
+};
+void add_cache_type_options(CLI::App& app, CacheTypeOptions& o);
 
 // Structured output: --grammar FILE (GBNF), --json-schema FILE, --json (any JSON object).
 struct StructuredOutputOptions {

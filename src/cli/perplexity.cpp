@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/generate_options.h"
 #include "cli/model_path.h"
 #include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
@@ -40,6 +41,7 @@ struct PerplexityCliOptions {
     bool json = false;
     std::string save_logits;
     std::string kld_base;
+    CacheTypeOptions cache_types;
 };
 
 // A one-line progress indicator on stderr, shown only when stderr is a terminal (and not when
@@ -150,16 +152,22 @@ int run_kld(const PerplexityCliOptions& opt, const model::Model& model) {
     if (!opt.text_file.empty())
         text_tokens = eval::perplexity_tokens(model.tokenizer(), read_file(opt.text_file));
     ProgressLine progress(!opt.json);
-    auto r = eval::kl_divergence(
-        model, *base, {.n_batch = opt.batch, .max_chunks = opt.chunks, .text_tokens = text_tokens},
-        [&](int64_t c, int64_t n, const eval::KlDivergenceChunk& chunk) {
-            progress.update(c + 1, n);
-            if (opt.json) return;
-            if (c == 0) std::printf("chunk  PPL         KLD         same top\n");
-            std::printf("%5lld  %-10.4f  %-10.6f  %6.2f%%\n", (long long)c + 1, chunk.running_ppl,
-                        chunk.mean_kld, 100 * chunk.same_top);
-            std::fflush(stdout);
-        });
+    auto r = eval::kl_divergence(model, *base,
+                                 {.n_batch = opt.batch,
+                                  .max_chunks = opt.chunks,
+                                  .text_tokens = text_tokens,
+                                  .type_k = opt.cache_types.type_k(),
+                                  .type_v = opt.cache_types.type_v()},
+                                 [&](int64_t c, int64_t n, const eval::KlDivergenceChunk& chunk) {
+                                     progress.update(c + 1, n);
+                                     if (opt.json) return;
+                                     if (c == 0)
+                                         std::printf("chunk  PPL         KLD         same top\n");
+                                     std::printf("%5lld  %-10.4f  %-10.6f  %6.2f%%\n",
+                                                 (long long)c + 1, chunk.running_ppl,
+                                                 chunk.mean_kld, 100 * chunk.same_top);
+                                     std::fflush(stdout);
+                                 });
     if (!text_tokens.empty()) r.ppl.n_text_tokens = static_cast<int64_t>(text_tokens.size());
     if (opt.json) {
         auto j = ppl_json(r.ppl);
@@ -181,7 +189,9 @@ int run_ppl(const PerplexityCliOptions& opt, const model::Model& model) {
                          {.n_ctx = opt.ctx,
                           .n_batch = opt.batch,
                           .max_chunks = opt.chunks,
-                          .save_logits = opt.save_logits},
+                          .save_logits = opt.save_logits,
+                          .type_k = opt.cache_types.type_k(),
+                          .type_v = opt.cache_types.type_v()},
                          [&](int64_t c, int64_t n, const eval::PerplexityChunk& chunk) {
                              progress.update(c + 1, n);
                              if (opt.json) return;
@@ -235,6 +245,7 @@ Runner register_perplexity(CLI::App& app) {
                                "KL divergence of this model from the base whose log-probabilities "
                                "--save-logits wrote");
     save->excludes(kld);
+    add_cache_type_options(app, opt->cache_types);
     return [opt, text, ctx] {
         opt->ctx_given = ctx->count() > 0;
         if (opt->kld_base.empty() && text->count() == 0) {

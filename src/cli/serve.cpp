@@ -11,6 +11,7 @@
 
 #include "cli/cloud_options.h"
 #include "cli/commands.h"
+#include "cli/generate_options.h"
 #include "cli/guard_options.h"
 #include "cli/model_path.h"
 #include "pocket/core/error.h"
@@ -28,6 +29,7 @@ struct ServeOptions {
     int port = 8080;
     int parallel = 4;
     int64_t ctx = 0;
+    CacheTypeOptions cache_types;
     int64_t batch = 512;
     size_t queue = 64;
     std::string api_key;
@@ -64,6 +66,8 @@ int run_serve(const ServeOptions& opt) {
     so.pool.scheduler.n_slots = opt.parallel;
     so.pool.scheduler.slot_ctx = opt.ctx;
     so.pool.scheduler.n_batch = opt.batch;
+    so.pool.scheduler.type_k = opt.cache_types.type_k();
+    so.pool.scheduler.type_v = opt.cache_types.type_v();
     so.pool.scheduler.max_queue = opt.queue;
     so.pool.keep_alive = std::chrono::milliseconds(
         opt.keep_alive_s < 0 ? -1 : static_cast<int64_t>(opt.keep_alive_s * 1000));
@@ -156,6 +160,7 @@ Runner register_serve(CLI::App& app) {
     app.add_option("-c,--ctx", opt->ctx,
                    "Context (tokens) of each parallel sequence (0: the model's, at most 4096)")
         ->check(CLI::Range(0, 1 << 20));
+    add_cache_type_options(app, opt->cache_types);
     app.add_option("-b,--batch", opt->batch, "Tokens evaluated per step at most")
         ->check(CLI::Range(1, 1 << 16));
     app.add_option("--queue", opt->queue, "Requests that may wait for a slot before 503");

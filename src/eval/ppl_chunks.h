@@ -9,6 +9,7 @@
 #include <functional>
 #include <span>
 
+#include "pocket/core/dtype.h"
 #include "pocket/core/token.h"
 
 namespace pocket::model {
@@ -41,9 +42,10 @@ using RowFn =
 // Called after each chunk (0-based) has been scored.
 using ChunkDoneFn = std::function<void(int64_t chunk)>;
 
-// Evaluates every chunk of the plan in one context, n_batch tokens per decode call.
+// Evaluates every chunk of the plan in one context, n_batch tokens per decode call, with the KV
+// cache storing keys as type_k and values as type_v.
 void evaluate_chunks(const model::Model& model, std::span<const TokenId> tokens,
-                     const ChunkPlan& plan, int64_t n_batch, const RowFn& on_row,
-                     const ChunkDoneFn& on_chunk_done);
+                     const ChunkPlan& plan, int64_t n_batch, DType type_k, DType type_v,
+                     const RowFn& on_row, const ChunkDoneFn& on_chunk_done);
 
 }  // namespace pocket::eval

@@ -18,8 +18,12 @@ bool embedding_only(const model::ModelEntry& header) {
 
 uint64_t kv_bytes(const model::Model& m, const SchedulerOptions& s, int64_t slot_ctx) {
     const auto& hp = m.hparams();
+    // The scheduler's context exists by now, so both row sizes are known to be whole blocks.
+    const auto n_kv = static_cast<uint64_t>(hp.n_embd_kv());
+    const uint64_t row =
+        row_bytes(s.type_k, n_kv).value_or(0) + row_bytes(s.type_v, n_kv).value_or(0);
     return static_cast<uint64_t>(slot_ctx) * static_cast<uint64_t>(s.n_slots) *
-           static_cast<uint64_t>(hp.n_layer) * static_cast<uint64_t>(hp.n_embd_kv()) * 2 * 2;
+           static_cast<uint64_t>(hp.n_layer) * row;
 }
 
 }  // namespace

@@ -27,6 +27,9 @@ struct KlDivergenceOptions {
     // Non-empty: the tokens of the text the caller meant to evaluate; they must start with the
     // file's tokens, or the file was made from another text (or another tokenizer).
     std::span<const TokenId> text_tokens{};
+    // How the context's KV cache stores keys and values (model::ContextParams::type_k/type_v).
+    DType type_k = DType::F16;
+    DType type_v = DType::F16;
 };
 
 struct KlDivergenceChunk {

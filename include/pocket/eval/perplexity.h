@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pocket/core/dtype.h"
 #include "pocket/core/token.h"
 #include "pocket/eval/logprob_file.h"
 
@@ -39,6 +40,10 @@ struct PerplexityOptions {
     // for a later kl_divergence() run (format in logprob_file.h).
     std::filesystem::path save_logits{};
     LogProbStorage storage = LogProbStorage::F16;
+    // How the context's KV cache stores keys and values (model::ContextParams::type_k/type_v):
+    // measuring a quantized cache's cost is running this with them against an F16 base.
+    DType type_k = DType::F16;
+    DType type_v = DType::F16;
 };
 
 struct PerplexityChunk {

@@ -52,6 +52,9 @@ struct SchedulerOptions {
     // Forking a prefix that another request is still reading is worth a wait when at least this
     // many tokens are shared.
     int64_t min_shared_prefix = 32;
+    // How the context's KV cache stores keys and values (model::ContextParams::type_k/type_v).
+    DType type_k = DType::F16;
+    DType type_v = DType::F16;
 };
 
 // The queue is full; try again later (HTTP 503 with Retry-After).
