@@ -4,11 +4,16 @@
 // warm-up:
 //  - load: Model::load + Context creation (weights are memory-mapped, so this does not include
 //    reading them: the OS pages them in when the first forward pass touches them).
-//  - pp: one batch of -p tokens from an empty cache (logits for the last token only).
+//  - pp: one batch of -p tokens appended to a cache that already holds -d tokens (logits for the
+//    last token only), evaluated in micro-batches of --ubatch-size tokens.
+//  - tg: -n tokens generated one at a time (greedy) after -d tokens already in the cache.
 //  - ttft: a 32-token prompt from an empty cache plus picking the first token (greedy), wall time.
-//  - tg: -n tokens generated one at a time (greedy) right after that 32-token prompt.
 //  - peak RSS: the process's high-water mark during a repetition (VmHWM, reset before each
 //    repetition through /proc/self/clear_refs where the kernel allows; else ru_maxrss).
+// -d takes a list (llama-bench's -d): one row per depth. The depth is filled once per row by
+// prompt processing, untimed, and the cache is cut back to it after every timed pp and tg, so a
+// deep row costs one fill, not one per repetition. The TTFT prompt runs in a sequence of its own
+// and so always starts from an empty cache.
 // Token ids are a fixed pseudo-random sequence over the non-control vocabulary, so no tokenizer
 // behaviour affects the timings and every run evaluates the same tokens.
 #include <sys/resource.h>
@@ -47,6 +52,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kTtftPromptTokens = 32;
+constexpr model::SeqId kDepthSeq = 0;  // holds the depth; pp and tg append to it
+constexpr model::SeqId kTtftSeq = 1;   // the TTFT prompt, from an empty cache each time
 constexpr uint64_t kTokenSeed = 0x706f636b6574ULL;  // any fixed value: the same tokens every run
 
 double ms_since(Clock::time_point start) {
@@ -58,6 +65,8 @@ struct BenchOptions {
     int n_prompt = 512;
     int n_gen = 128;
     int threads = 0;
+    std::vector<int> depths = {0};
+    int n_ubatch = 512;  // tokens per forward pass: bounds the scratch memory of long prompts
     int reps = 3;
     bool json = false;
 };
@@ -223,43 +232,89 @@ TokenId argmax(std::span<const float> logits) {
 struct RepTimes {
     double pp_tokens_per_s = 0.0;
     double tg_tokens_per_s = 0.0;
-    double ttft_ms = 0.0;
 };
 
-RepTimes run_once(model::Context& ctx, std::span<const TokenId> pp_tokens,
-                  std::span<const TokenId> ttft_tokens, int n_gen) {
-    RepTimes r;
+// Appends `tokens` to the depth sequence and returns the logits of the last one.
+std::span<const float> append(model::Context& ctx, std::span<const TokenId> tokens) {
+    return ctx.eval(tokens, kDepthSeq);
+}
 
-    ctx.kv().clear_all();
-    const auto t_first = Clock::now();
-    TokenId next = argmax(ctx.eval(ttft_tokens));
-    r.ttft_ms = ms_since(t_first);
-
-    if (n_gen > 0) {
-        const auto t_gen = Clock::now();
-        for (int i = 0; i < n_gen; ++i) next = argmax(ctx.eval(std::span<const TokenId>(&next, 1)));
-        r.tg_tokens_per_s = 1000.0 * n_gen / ms_since(t_gen);
+// Makes the depth sequence hold exactly tokens[0, depth): cut back, or extended by prompt
+// processing (untimed). The tokens are one fixed sequence, so a shorter fill is a prefix of a
+// longer one and a row can extend the previous row's fill instead of starting over.
+void fill_depth(model::Context& ctx, std::span<const TokenId> tokens, int depth) {
+    const int64_t have = ctx.kv().length(kDepthSeq);
+    if (have > depth) {
+        ctx.kv().truncate(kDepthSeq, depth);
+    } else if (have < depth) {
+        append(ctx, tokens.subspan(static_cast<size_t>(have), static_cast<size_t>(depth - have)));
     }
+}
 
-    if (!pp_tokens.empty()) {
-        ctx.kv().clear_all();
+double measure_ttft(model::Context& ctx, std::span<const TokenId> ttft_tokens) {
+    ctx.kv().clear(kTtftSeq);
+    const auto t_first = Clock::now();
+    argmax(ctx.eval(ttft_tokens, kTtftSeq));
+    const double ms = ms_since(t_first);
+    ctx.kv().clear(kTtftSeq);
+    return ms;
+}
+
+// pp and tg at `depth`; the depth sequence holds tokens[0, depth) before and after.
+RepTimes run_at_depth(model::Context& ctx, std::span<const TokenId> tokens, int depth, int n_prompt,
+                      int n_gen) {
+    RepTimes r;
+    if (n_prompt > 0) {
         const auto t_prompt = Clock::now();
-        ctx.eval(pp_tokens);
-        r.pp_tokens_per_s = 1000.0 * static_cast<double>(pp_tokens.size()) / ms_since(t_prompt);
+        append(ctx, tokens.subspan(static_cast<size_t>(depth), static_cast<size_t>(n_prompt)));
+        r.pp_tokens_per_s = 1000.0 * n_prompt / ms_since(t_prompt);
+        ctx.kv().truncate(kDepthSeq, depth);
+    }
+    if (n_gen > 0) {
+        // The first token is the fixed sequence's next one: the depth's own logits are not
+        // computed when the depth is filled (or there are none, at depth 0).
+        TokenId next = tokens[static_cast<size_t>(depth)];
+        const auto t_gen = Clock::now();
+        for (int i = 0; i < n_gen; ++i) next = argmax(append(ctx, std::span(&next, 1)));
+        r.tg_tokens_per_s = 1000.0 * n_gen / ms_since(t_gen);
+        ctx.kv().truncate(kDepthSeq, depth);
     }
     return r;
 }
 
-model::ContextParams context_params(const BenchOptions& opt) {
-    // Room for the longer of the two runs, rounded up to whole KV pages; one batch for pp.
-    const int64_t needed =
-        std::max<int64_t>(opt.n_prompt, kTtftPromptTokens + static_cast<int64_t>(opt.n_gen));
-    return {.n_ctx = (needed + 63) / 64 * 64,
-            .n_batch = std::max<int64_t>(opt.n_prompt, kTtftPromptTokens)};
+int max_depth(const BenchOptions& opt) {
+    return *std::max_element(opt.depths.begin(), opt.depths.end());
 }
 
+// Positions the depth sequence holds at most: the depth plus the longer of pp and tg (they run
+// one after the other, each cut back to the depth).
+int64_t positions_needed(const BenchOptions& opt, int depth) {
+    return depth + std::max<int64_t>(opt.n_prompt, opt.n_gen);
+}
+
+model::ContextParams context_params(const BenchOptions& opt, const model::HParams& hp) {
+    const int64_t longest = positions_needed(opt, max_depth(opt));
+    if (hp.n_ctx_train > 0 && longest > hp.n_ctx_train) {
+        fail("depth ", max_depth(opt), " + ", std::max(opt.n_prompt, opt.n_gen),
+             " measured tokens needs ", longest, " positions, beyond the model's context of ",
+             hp.n_ctx_train);
+    }
+    // Room for the deepest row and, beside it, the TTFT prompt's own sequence, rounded up to
+    // whole KV pages. Untouched pages of the cache cost no memory.
+    const int64_t needed = longest + kTtftPromptTokens;
+    return {.n_ctx = (needed + 63) / 64 * 64, .n_batch = opt.n_ubatch};
+}
+
+struct DepthResult {
+    int depth = 0;
+    Stat pp, tg, rss;
+    uint64_t kv_bytes = 0;            // what the cache holds for the depth and the measured tokens
+    uint64_t kv_bytes_per_token = 0;  // per position
+};
+
 struct Results {
-    Stat pp, tg, ttft, load, rss;
+    Stat ttft, load;
+    std::vector<DepthResult> rows;  // one per -d value, in the order given
     bool rss_per_rep = false;
     // CPU time the process got during the timed repetitions / (threads x wall time). With a model
     // big enough to keep every thread busy this is close to 1 on an idle machine; much less means
@@ -267,55 +322,80 @@ struct Results {
     double cpu_utilization = 0.0;
 };
 
+// Bytes of cache per position, whatever the cache stores (F16 or a quantized type): its
+// allocation covers whole pages.
+uint64_t kv_bytes_per_position(const model::KvCache& kv) {
+    const int64_t page = kv.params().page_tokens;
+    const int64_t positions = (kv.capacity() + page - 1) / page * page;
+    return kv.bytes_allocated() / static_cast<uint64_t>(positions);
+}
+
 Results measure(const BenchOptions& opt, ModelFacts& facts) {
     Results res;
-    const model::ContextParams cparams = context_params(opt);
 
     // Load time first, with no other copy of the model mapped: one untimed load warms the page
-    // cache, then each repetition loads and drops the model again.
+    // cache, then each repetition loads and drops the model again. The context is part of it,
+    // sized as for a 512-token prompt whatever -d asks, so deep rows do not change the load row.
     std::vector<double> load_ms;
     for (int rep = -1; rep < opt.reps; ++rep) {
         const auto t_load = Clock::now();
         auto m = model::load_model(opt.model, model_load_options());
-        model::Context ctx(*m, cparams);
+        model::Context ctx(*m, {.n_ctx = 512 + kTtftPromptTokens, .n_batch = opt.n_ubatch});
         if (rep >= 0) load_ms.push_back(ms_since(t_load));
     }
     res.load = stat_of(load_ms);
 
     const auto m = model::load_model(opt.model, model_load_options());
     facts = describe(*m);
-    model::Context ctx(*m, cparams);
-    const auto pp_tokens = fixed_tokens(m->tokenizer(), static_cast<size_t>(opt.n_prompt));
+    model::Context ctx(*m, context_params(opt, m->hparams()));
+    // One fixed sequence: the depth is its start, a row's pp and tg tokens follow the depth.
+    const auto tokens =
+        fixed_tokens(m->tokenizer(), static_cast<size_t>(max_depth(opt) + opt.n_prompt + 1));
     const auto ttft_tokens = fixed_tokens(m->tokenizer(), kTtftPromptTokens);
+    const uint64_t per_position = kv_bytes_per_position(ctx.kv());
 
-    run_once(ctx, pp_tokens, ttft_tokens,
-             opt.n_gen);  // warm-up: pages the weights in, fills caches
+    // Warm-up: pages the weights in, fills caches.
+    measure_ttft(ctx, ttft_tokens);
+    fill_depth(ctx, tokens, opt.depths.front());
+    run_at_depth(ctx, tokens, opt.depths.front(), opt.n_prompt, opt.n_gen);
 
-    std::vector<double> pp, tg, ttft, rss;
+    std::vector<double> ttft;
     res.rss_per_rep = true;
-    const double cpu_start = process_cpu_seconds();
-    const auto wall_start = Clock::now();
-    for (int rep = 0; rep < opt.reps; ++rep) {
-        res.rss_per_rep = reset_peak_rss() && res.rss_per_rep;
-        const RepTimes r = run_once(ctx, pp_tokens, ttft_tokens, opt.n_gen);
-        pp.push_back(r.pp_tokens_per_s);
-        tg.push_back(r.tg_tokens_per_s);
-        ttft.push_back(r.ttft_ms);
-        rss.push_back(static_cast<double>(peak_rss_bytes()));
+    double cpu_seconds = 0.0, wall_seconds = 0.0;
+    for (const int depth : opt.depths) {
+        fill_depth(ctx, tokens, depth);
+        std::vector<double> pp, tg, rss;
+        const double cpu_start = process_cpu_seconds();
+        const auto wall_start = Clock::now();
+        for (int rep = 0; rep < opt.reps; ++rep) {
+            res.rss_per_rep = reset_peak_rss() && res.rss_per_rep;
+            // TTFT does not depend on the depth (its own sequence): measured with the first row.
+            if (depth == opt.depths.front() && ttft.size() < static_cast<size_t>(opt.reps))
+                ttft.push_back(measure_ttft(ctx, ttft_tokens));
+            const RepTimes r = run_at_depth(ctx, tokens, depth, opt.n_prompt, opt.n_gen);
+            pp.push_back(r.pp_tokens_per_s);
+            tg.push_back(r.tg_tokens_per_s);
+            rss.push_back(static_cast<double>(peak_rss_bytes()));
+        }
+        wall_seconds += ms_since(wall_start) / 1000.0;
+        cpu_seconds += process_cpu_seconds() - cpu_start;
+        res.rows.push_back(
+            {.depth = depth,
+             .pp = stat_of(pp),
+             .tg = stat_of(tg),
+             .rss = stat_of(rss),
+             .kv_bytes = per_position * static_cast<uint64_t>(positions_needed(opt, depth)),
+             .kv_bytes_per_token = per_position});
     }
-    const double wall_s = ms_since(wall_start) / 1000.0;
-    res.cpu_utilization =
-        (process_cpu_seconds() - cpu_start) / (wall_s * ThreadPool::global().n_threads());
-    res.pp = stat_of(pp);
-    res.tg = stat_of(tg);
+    res.cpu_utilization = cpu_seconds / (wall_seconds * ThreadPool::global().n_threads());
     res.ttft = stat_of(ttft);
-    res.rss = stat_of(rss);
     return res;
 }
 
 // ---- output ---------------------------------------------------------------------------------
 
-nlohmann::json to_json(const BenchOptions& opt, const ModelFacts& f, const Results& r) {
+nlohmann::json to_json(const BenchOptions& opt, const ModelFacts& f, const Results& r,
+                       const DepthResult& row) {
     // JSON has no NaN/inf: a skipped measurement (-p 0 or -n 0) is null.
     auto value = [](bool measured, double v) {
         return measured ? nlohmann::json(v) : nlohmann::json(nullptr);
@@ -333,21 +413,25 @@ nlohmann::json to_json(const BenchOptions& opt, const ModelFacts& f, const Resul
     j["threads"] = ThreadPool::global().n_threads();
     j["n_prompt"] = opt.n_prompt;
     j["n_gen"] = opt.n_gen;
+    j["n_ubatch"] = opt.n_ubatch;
+    j["depth"] = row.depth;
     j["n_ttft_prompt"] = kTtftPromptTokens;
     j["reps"] = opt.reps;
     j["isa"] = std::string(kernels::isa_name(kernels::active_isa()));
     j["cpu"] = cpu_model_name();
     j["date"] = utc_timestamp();
-    j["pp_tokens_per_s"] = value(has_pp, r.pp.mean);
-    j["pp_tokens_per_s_stddev"] = value(has_pp, r.pp.stddev);
-    j["tg_tokens_per_s"] = value(has_tg, r.tg.mean);
-    j["tg_tokens_per_s_stddev"] = value(has_tg, r.tg.stddev);
+    j["pp_tokens_per_s"] = value(has_pp, row.pp.mean);
+    j["pp_tokens_per_s_stddev"] = value(has_pp, row.pp.stddev);
+    j["tg_tokens_per_s"] = value(has_tg, row.tg.mean);
+    j["tg_tokens_per_s_stddev"] = value(has_tg, row.tg.stddev);
     j["ttft_ms"] = r.ttft.mean;
     j["ttft_ms_stddev"] = r.ttft.stddev;
     j["load_ms"] = r.load.mean;
     j["load_ms_stddev"] = r.load.stddev;
-    j["peak_rss_bytes"] = static_cast<uint64_t>(std::llround(r.rss.mean));
-    j["peak_rss_bytes_stddev"] = r.rss.stddev;
+    j["kv_bytes"] = row.kv_bytes;
+    j["kv_bytes_per_token"] = row.kv_bytes_per_token;
+    j["peak_rss_bytes"] = static_cast<uint64_t>(std::llround(row.rss.mean));
+    j["peak_rss_bytes_stddev"] = row.rss.stddev;
     j["peak_rss_per_rep"] = r.rss_per_rep;
     j["cpu_utilization"] = r.cpu_utilization;
     return j;
@@ -359,31 +443,37 @@ void print_table(const BenchOptions& opt, const ModelFacts& f, const Results& r)
     const std::string params = human_count(f.n_params);
     const int threads = ThreadPool::global().n_threads();
     const std::string isa(kernels::isa_name(kernels::active_isa()));
-    std::printf("| %-28s | %10s | %9s | %-6s | %-6s | %7s | %-10s | %20s |\n", "model", "size",
+    std::printf("| %-28s | %10s | %9s | %-6s | %-6s | %7s | %-16s | %20s |\n", "model", "size",
                 "params", "type", "isa", "threads", "test", "result");
-    std::printf("| %.28s | %.10s | %.9s | %.6s | %.6s | %.7s | %.10s | %.20s |\n",
+    std::printf("| %.28s | %.10s | %.9s | %.6s | %.6s | %.7s | %.16s | %.20s |\n",
                 "------------------------------", "------------", "-----------", "--------",
-                "--------", "---------", "------------", "----------------------");
-    auto row = [&](const std::string& test, const Stat& s, const char* unit) {
+                "--------", "---------", "------------------", "----------------------");
+    auto print_row = [&](const std::string& test, const Stat& s, const char* unit) {
         char result[64];
         std::snprintf(result, sizeof result, "%.2f ± %.2f %s", s.mean, s.stddev, unit);
-        std::printf("| %-28.28s | %10s | %9s | %-6s | %-6s | %7d | %-10s | %21s |\n", name.c_str(),
+        std::printf("| %-28.28s | %10s | %9s | %-6s | %-6s | %7d | %-16s | %21s |\n", name.c_str(),
                     size.c_str(), params.c_str(), f.main_type.c_str(), isa.c_str(), threads,
                     test.c_str(), result);
     };
-    if (opt.n_prompt > 0) row("pp" + std::to_string(opt.n_prompt), r.pp, "t/s");
-    if (opt.n_gen > 0) row("tg" + std::to_string(opt.n_gen), r.tg, "t/s");
-    row("ttft" + std::to_string(kTtftPromptTokens), r.ttft, "ms");
-    row("load", r.load, "ms");
-    const Stat rss_mib{r.rss.mean / (1024.0 * 1024.0), r.rss.stddev / (1024.0 * 1024.0)};
-    row("peak RSS", rss_mib, "MiB");
+    for (const DepthResult& row : r.rows) {
+        // llama-bench's names: "pp512 @ d4096"; depth 0 has no suffix.
+        const std::string at = row.depth > 0 ? " @ d" + std::to_string(row.depth) : "";
+        if (opt.n_prompt > 0) print_row("pp" + std::to_string(opt.n_prompt) + at, row.pp, "t/s");
+        if (opt.n_gen > 0) print_row("tg" + std::to_string(opt.n_gen) + at, row.tg, "t/s");
+        const Stat rss_mib{row.rss.mean / (1024.0 * 1024.0), row.rss.stddev / (1024.0 * 1024.0)};
+        print_row("peak RSS" + at, rss_mib, "MiB");
+    }
+    print_row("ttft" + std::to_string(kTtftPromptTokens), r.ttft, "ms");
+    print_row("load", r.load, "ms");
     std::printf(
-        "\ncpu: %s | reps: %d (+1 warm-up) | cpu utilization %.0f%% | weights read per token: %s",
+        "\ncpu: %s | reps: %d (+1 warm-up) | cpu utilization %.0f%% | weights read per token: %s"
+        " | KV cache: %s per token",
         cpu_model_name().c_str(), opt.reps, 100.0 * r.cpu_utilization,
-        human_bytes(f.weight_bytes).c_str());
+        human_bytes(f.weight_bytes).c_str(),
+        human_bytes(r.rows.front().kv_bytes_per_token).c_str());
     if (opt.n_gen > 0) {
-        std::printf(" | at tg speed: %.2f GB/s",
-                    static_cast<double>(f.weight_bytes) * r.tg.mean / 1e9);
+        std::printf(" | at tg speed (first row): %.2f GB/s",
+                    static_cast<double>(f.weight_bytes) * r.rows.front().tg.mean / 1e9);
     }
     std::printf("\n");
 }
@@ -393,7 +483,15 @@ int run_bench(const BenchOptions& opt) {
     ModelFacts facts;
     const Results results = measure(opt, facts);
     if (opt.json) {
-        std::printf("%s\n", to_json(opt, facts, results).dump(2).c_str());
+        // One depth: one object (as before -d existed); several: an array, one object per depth.
+        if (results.rows.size() == 1) {
+            std::printf("%s\n", to_json(opt, facts, results, results.rows.front()).dump(2).c_str());
+        } else {
+            nlohmann::json rows = nlohmann::json::array();
+            for (const DepthResult& row : results.rows)
+                rows.push_back(to_json(opt, facts, results, row));
+            std::printf("%s\n", rows.dump(2).c_str());
+        }
     } else {
         print_table(opt, facts, results);
     }
@@ -414,6 +512,17 @@ Runner register_bench(CLI::App& app) {
     app.add_option("-n,--n-gen", opt->n_gen, "Tokens generated one at a time (0 = skip tg)")
         ->capture_default_str()
         ->check(CLI::Range(0, 1 << 20));
+    app.add_option("-d,--depth", opt->depths,
+                   "Tokens already in the cache when pp and tg start; a comma-separated list "
+                   "gives one row each (e.g. 0,4096)")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 24));
+    app.add_option("--ubatch-size", opt->n_ubatch,
+                   "Tokens per forward pass: longer prompts run in micro-batches of this size, "
+                   "which bounds the scratch memory")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 20));
     app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)")
         ->check(CLI::Range(0, 1024));
     app.add_option("-r,--repetitions", opt->reps, "Timed repetitions after one warm-up run")
