@@ -511,13 +511,40 @@ void resolve_merges(const Vocab& v,
         TokenId left, right, result;
     };
     std::vector<Ids> ids(merges.size());
+    // Lookups go in blocks whose memory accesses are issued before any is waited for: a lookup
+    // is two dependent cache misses (slot, then token), and one at a time they dominated.
     const auto resolve = [&](size_t begin, size_t end) {
+        constexpr size_t kBlock = 32;
         std::string joined;
-        for (size_t i = begin; i < end; ++i) {
-            const auto& [left, right] = merges[i];
-            joined.assign(left);
-            joined.append(right);
-            ids[i] = {index.find(left), index.find(right), index.find(joined)};
+        size_t joined_end[kBlock];
+        std::string_view texts[3 * kBlock];
+        uint64_t hashes[3 * kBlock];
+        for (size_t b = begin; b < end; b += kBlock) {
+            const size_t count = std::min(kBlock, end - b);
+            joined.clear();
+            for (size_t k = 0; k < count; ++k) {
+                const auto& [left, right] = merges[b + k];
+                joined.append(left);
+                joined.append(right);
+                joined_end[k] = joined.size();
+            }
+            for (size_t k = 0; k < count; ++k) {
+                const auto& [left, right] = merges[b + k];
+                const size_t start = k == 0 ? 0 : joined_end[k - 1];
+                texts[3 * k] = left;
+                texts[3 * k + 1] = right;
+                texts[3 * k + 2] = std::string_view(joined).substr(start, joined_end[k] - start);
+            }
+            for (size_t k = 0; k < 3 * count; ++k) {
+                hashes[k] = hash_text(texts[k]);
+                index.prefetch(hashes[k]);
+            }
+            for (size_t k = 0; k < 3 * count; ++k) index.touch(hashes[k]);
+            for (size_t k = 0; k < count; ++k) {
+                ids[b + k] = {index.find(texts[3 * k], hashes[3 * k]),
+                              index.find(texts[3 * k + 1], hashes[3 * k + 1]),
+                              index.find(texts[3 * k + 2], hashes[3 * k + 2])};
+            }
         }
     };
     const size_t n = merges.size();

@@ -51,8 +51,18 @@ class TextIndex {
         }
     }
 
-    TokenId find(std::string_view text) const {
-        const uint64_t h = hash_text(text);
+    TokenId find(std::string_view text) const { return find(text, hash_text(text)); }
+
+    // find() split in steps for batches of lookups, so that the cache misses of many lookups
+    // overlap: hash each text, prefetch() its slot, touch() it (which prefetches the token the
+    // slot names), then find(text, hash).
+    void prefetch(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
+    void touch(uint64_t h) const {
+        const uint64_t s = slots_[h & mask_];
+        if (s != 0 && tag(s) == tag_of(h)) __builtin_prefetch(&tokens_[id_of(s)]);
+    }
+
+    TokenId find(std::string_view text, uint64_t h) const {
         for (size_t i = h & mask_; slots_[i] != 0; i = (i + 1) & mask_) {
             const uint64_t s = slots_[i];
             if (tag(s) == tag_of(h) && tokens_[id_of(s)].text == text) {
