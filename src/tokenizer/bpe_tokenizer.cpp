@@ -7,6 +7,7 @@
 #include "pocket/core/error.h"
 #include "pocket/tokenizer/special_partition.h"
 #include "pocket/tokenizer/utf8.h"
+#include "text_index.h"
 
 namespace pocket::tokenizer {
 
@@ -41,18 +42,13 @@ BpeTokenizer::BpeTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {
     for (const std::string& pattern : preset.regexes) regexes_.emplace_back(pattern);
 
     const auto& merges = v.merges();
+    const std::vector<MergeIds> ids = lookup_merges(TextIndex(v.tokens()), merges);
     merges_.reserve(merges.size());
-    std::string joined;
     for (size_t rank = 0; rank < merges.size(); ++rank) {
-        const auto& [left, right] = merges[rank];
-        joined = left;
-        joined += right;
-        const TokenId l = v.find(left);
-        const TokenId r = v.find(right);
-        const TokenId result = v.find(joined);
+        const MergeIds& m = ids[rank];
         // A merge whose parts or result are not tokens could never produce a token.
-        if (l == kNoToken || r == kNoToken || result == kNoToken) continue;
-        merges_.add(l, r, result, static_cast<int>(rank));
+        if (m.left == kNoToken || m.right == kNoToken || m.result == kNoToken) continue;
+        merges_.add(m.left, m.right, m.result, static_cast<int>(rank));
     }
     cache_pieces();
 }

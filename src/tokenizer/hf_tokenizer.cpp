@@ -5,8 +5,6 @@
 #include <array>
 #include <cctype>
 #include <deque>
-#include <future>
-#include <thread>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -499,66 +497,19 @@ bool uses_byte_level(const json& j) {
     return false;
 }
 
-// Token ids of every merge "left right -> left+right", in rank order. Three lookups per merge
-// (over a million for Gemma 3) make this the largest step of a load; they are independent, so
-// with two or more cores the second half runs on another thread.
+// Token ids of every merge "left right -> left+right", in rank order; a merge naming a text that
+// is not a token is an error in a tokenizer.json.
 void resolve_merges(const Vocab& v,
                     const std::vector<std::pair<std::string_view, std::string_view>>& merges,
                     BpeMerges& out, std::string_view origin, LoadPhases* phases) {
     const TextIndex index(v.tokens());
     mark_phase(phases, "merges: index");
-    struct Ids {
-        TokenId left, right, result;
-    };
-    std::vector<Ids> ids(merges.size());
-    // Lookups go in blocks whose memory accesses are issued before any is waited for: a lookup
-    // is two dependent cache misses (slot, then token), and one at a time they dominated.
-    const auto resolve = [&](size_t begin, size_t end) {
-        constexpr size_t kBlock = 32;
-        std::string joined;
-        size_t joined_end[kBlock];
-        std::string_view texts[3 * kBlock];
-        uint64_t hashes[3 * kBlock];
-        for (size_t b = begin; b < end; b += kBlock) {
-            const size_t count = std::min(kBlock, end - b);
-            joined.clear();
-            for (size_t k = 0; k < count; ++k) {
-                const auto& [left, right] = merges[b + k];
-                joined.append(left);
-                joined.append(right);
-                joined_end[k] = joined.size();
-            }
-            for (size_t k = 0; k < count; ++k) {
-                const auto& [left, right] = merges[b + k];
-                const size_t start = k == 0 ? 0 : joined_end[k - 1];
-                texts[3 * k] = left;
-                texts[3 * k + 1] = right;
-                texts[3 * k + 2] = std::string_view(joined).substr(start, joined_end[k] - start);
-            }
-            for (size_t k = 0; k < 3 * count; ++k) {
-                hashes[k] = hash_text(texts[k]);
-                index.prefetch(hashes[k]);
-            }
-            for (size_t k = 0; k < 3 * count; ++k) index.touch(hashes[k]);
-            for (size_t k = 0; k < count; ++k) {
-                ids[b + k] = {index.find(texts[3 * k], hashes[3 * k]),
-                              index.find(texts[3 * k + 1], hashes[3 * k + 1]),
-                              index.find(texts[3 * k + 2], hashes[3 * k + 2])};
-            }
-        }
-    };
+    const std::vector<MergeIds> ids = lookup_merges(index, merges);
     const size_t n = merges.size();
-    if (n >= 65536 && std::thread::hardware_concurrency() >= 2) {
-        auto second_half = std::async(std::launch::async, resolve, n / 2, n);
-        resolve(0, n / 2);
-        second_half.get();
-    } else {
-        resolve(0, n);
-    }
     mark_phase(phases, "merges: lookup");
     out.reserve(n);
     for (size_t i = 0; i < n; ++i) {
-        const Ids& m = ids[i];
+        const MergeIds& m = ids[i];
         if (m.left == kNoToken || m.right == kNoToken || m.result == kNoToken) {
             fail(origin, ": the merge '", utf8::sanitize(merges[i].first), " ",
                  utf8::sanitize(merges[i].second), "' names a token the vocabulary does not have");
