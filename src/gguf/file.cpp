@@ -90,6 +90,18 @@ const Value* File::find(std::string_view key) const {
     return it == impl_->kv_index.end() ? nullptr : &impl_->metadata[it->second].value;
 }
 
+void File::drop_metadata(std::string_view key) {
+    const auto it = impl_->kv_index.find(key);
+    if (it == impl_->kv_index.end()) return;
+    const size_t index = it->second;
+    impl_->kv_index.erase(it);
+    impl_->metadata.erase(impl_->metadata.begin() + static_cast<std::ptrdiff_t>(index));
+    impl_->kv_offsets.erase(impl_->kv_offsets.begin() + static_cast<std::ptrdiff_t>(index));
+    for (auto& [name, i] : impl_->kv_index) {
+        if (i > index) --i;
+    }
+}
+
 namespace {
 
 std::optional<size_t> lookup(const std::map<std::string, size_t, std::less<>>& index,

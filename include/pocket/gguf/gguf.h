@@ -147,6 +147,10 @@ class File {
 
     const std::vector<KeyValue>& metadata() const;  // in file order
     const Value* find(std::string_view key) const;
+    // Removes `key` and frees its value (nothing happens if it is absent): for an owner that has
+    // copied a large value elsewhere, e.g. a model whose tokenizer holds the vocabulary arrays,
+    // which would otherwise stay in memory twice for the model's lifetime.
+    void drop_metadata(std::string_view key);
     // Typed getters: missing key -> nullopt; present but wrong type -> FormatError.
     std::optional<std::string> get_string(std::string_view key) const;
     std::optional<int64_t> get_int(std::string_view key) const;

@@ -43,6 +43,8 @@ class Model {
     Model(const Model&) = delete;
     Model& operator=(const Model&) = delete;
 
+    // The file, less the vocabulary arrays (tokenizer.ggml.tokens, .scores, .token_type,
+    // .merges), which are dropped once tokenizer() holds them.
     const gguf::File& file() const { return file_; }
     const ArchSpec& arch() const { return *arch_; }
     const HParams& hparams() const { return hparams_; }
