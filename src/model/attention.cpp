@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/kv_rows.h"
 #include "model/ops.h"
 
 namespace pocket::model {
@@ -12,20 +13,43 @@ namespace {
 
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 
-// One tile's keys and values for one KV head: rows of head_dim F16 values, `stride` apart.
+// One tile's keys and values for one KV head: rows of head_dim F16 values, `key_stride` and
+// `value_stride` apart (a quantized half is converted into a dense scratch).
 struct KvTile {
     const f16_t* keys;
     const f16_t* values;
-    int64_t stride;
+    int64_t key_stride, value_stride;
 };
 
+// Rows [0, count) of one KV head from stored rows of `type` starting at `rows`: in place for F16
+// (stride n_embd_kv), else converted to F16 into `scratch` (stride head_dim). The conversion is
+// the dequantized value rounded to F16 (kernels/kv_rows.h), so the attention kernels and their
+// numerics stay those of the F16 cache.
+const f16_t* head_rows(DType type, const std::byte* rows, size_t row_bytes, int64_t count,
+                       int64_t kvh, int64_t hd, std::vector<f16_t>& scratch,
+                       std::vector<float>& dequant, int64_t& stride) {
+    if (type == DType::F16) {
+        stride = static_cast<int64_t>(row_bytes / sizeof(f16_t));
+        return reinterpret_cast<const f16_t*>(rows) + kvh * hd;
+    }
+    stride = hd;
+    kernels::kv_rows_to_f16(type, rows, row_bytes, count, kvh * hd, hd, scratch.data(), hd,
+                            dequant);
+    return scratch.data();
+}
+
 // The one place the rows of a tile come from. Positions [p0, p0 + count) lie in one KV page. The
-// F16 cache is read in place; a cache holding another type converts the tile here (into a
-// scratch of the calling thread) and hands back F16 rows.
-KvTile load_tile(const AttentionLayer& L, SeqId seq, int64_t p0, int64_t /*count*/, int64_t kvh) {
-    const int64_t offset = kvh * L.head_dim;
-    return {L.kv->key(L.layer, seq, p0) + offset, L.kv->value(L.layer, seq, p0) + offset,
-            L.kv->params().n_embd_kv};
+// F16 cache is read in place; a cache holding another type converts the tile here (into the
+// calling thread's scratch) and hands back F16 rows.
+KvTile load_tile(const AttentionLayer& L, SeqId seq, int64_t p0, int64_t count, int64_t kvh,
+                 std::vector<f16_t>& k16, std::vector<f16_t>& v16, std::vector<float>& dequant) {
+    const KvCache& kv = *L.kv;
+    KvTile tile{};
+    tile.keys = head_rows(kv.type_k(), kv.key_row(L.layer, seq, p0), kv.key_row_bytes(), count, kvh,
+                          L.head_dim, k16, dequant, tile.key_stride);
+    tile.values = head_rows(kv.type_v(), kv.value_row(L.layer, seq, p0), kv.value_row_bytes(),
+                            count, kvh, L.head_dim, v16, dequant, tile.value_stride);
+    return tile;
 }
 
 // Positions the token of `e` sees: [first, end).
@@ -96,12 +120,30 @@ void TiledAttention::reserve(int64_t n_threads, int64_t n_head, int64_t n_head_k
     }
 }
 
+void TiledAttention::reserve_conversion(const KvCache& kv, int64_t head_dim) {
+    if (kv.type_k() == DType::F16 && kv.type_v() == DType::F16) return;
+    // A run or tile never crosses a page, so a page's rows of one head is the most converted.
+    const auto rows = static_cast<size_t>(kv.params().page_tokens * head_dim);
+    size_t dequant = 0;
+    for (DType type : {kv.type_k(), kv.type_v()}) {
+        // The widest block span a head's slice can touch, wherever it starts.
+        for (int64_t col = 0; col + head_dim <= kv.params().n_embd_kv; col += head_dim)
+            dequant = std::max(dequant, kernels::kv_rows_scratch(type, col, head_dim));
+    }
+    for (Space& s : spaces_) {
+        if (s.k16.size() < rows) s.k16.resize(rows);
+        if (s.v16.size() < rows) s.v16.resize(rows);
+        if (s.dequant.size() < dequant) s.dequant.resize(dequant);
+    }
+}
+
 void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
                          const AttentionLayer& L, std::span<const BatchEntry> batch, const float* q,
                          float* out) {
     const auto n = std::ssize(batch);
     const int64_t n_threads = pool.n_threads();
     reserve(n_threads, L.n_head, L.n_head_kv, L.head_dim);
+    reserve_conversion(*L.kv, L.head_dim);
     const int64_t group = L.n_head / L.n_head_kv, hd = L.head_dim;
 
     // Tokens whose rows end early take the exact path, one task per token and KV head; the
@@ -207,12 +249,16 @@ void TiledAttention::run_exact(const kernels::AttentionOps& ops, const Attention
     const int64_t first = visible_first(L, e), end = visible_end(L, e);
     ops.to_f16(q + t * n_q + kvh * group * hd, ws.q16.data(), group * hd);
     float* scores = ws.row.data();
-    L.kv->for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
+    const KvCache& kv = *L.kv;
+    int64_t stride = 0;
+    kv.for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
         const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
         if (skip >= run.count) return;
-        ops.qk(ws.q16.data(), group, run.keys + skip * L.kv->params().n_embd_kv + kvh * hd,
-               L.kv->params().n_embd_kv, run.count - skip, hd, scores + run.first_pos + skip,
-               kExactEnd);
+        const f16_t* keys =
+            head_rows(kv.type_k(), run.key_data + static_cast<size_t>(skip) * kv.key_row_bytes(),
+                      kv.key_row_bytes(), run.count - skip, kvh, hd, ws.k16, ws.dequant, stride);
+        ops.qk(ws.q16.data(), group, keys, stride, run.count - skip, hd,
+               scores + run.first_pos + skip, kExactEnd);
     });
     for (int64_t i = 0; i < group; ++i) {
         float* r = scores + i * kExactEnd;
@@ -223,12 +269,14 @@ void TiledAttention::run_exact(const kernels::AttentionOps& ops, const Attention
         ops.softmax(r, end, L.scale);
     }
     std::fill_n(ws.lanes.data(), group * 16 * hd, 0.0f);
-    L.kv->for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
+    kv.for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
         const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
         if (skip >= run.count) return;
-        ops.pv(scores + run.first_pos + skip, kExactEnd, group,
-               run.values + skip * L.kv->params().n_embd_kv + kvh * hd, L.kv->params().n_embd_kv,
-               run.count - skip, run.first_pos + skip, hd, ws.lanes.data());
+        const f16_t* values = head_rows(
+            kv.type_v(), run.value_data + static_cast<size_t>(skip) * kv.value_row_bytes(),
+            kv.value_row_bytes(), run.count - skip, kvh, hd, ws.v16, ws.dequant, stride);
+        ops.pv(scores + run.first_pos + skip, kExactEnd, group, values, stride, run.count - skip,
+               run.first_pos + skip, hd, ws.lanes.data());
     });
     for (int64_t i = 0; i < group; ++i)
         ops.pv_reduce(ws.lanes.data() + i * 16 * hd, hd, out + t * n_q + (kvh * group + i) * hd);
@@ -266,8 +314,8 @@ void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionL
             p1 = std::min({(p0 / kTile + 1) * kTile, (p0 / page + 1) * page, c_end});
             if (p1 <= b.lo) continue;  // before every row's window: an identity step
             const int64_t count = p1 - p0;
-            const KvTile tile = load_tile(L, seq, p0, count, task.kvh);
-            ops.qk(ws.q16.data(), rows, tile.keys, tile.stride, count, hd, scores, kTile);
+            const KvTile tile = load_tile(L, seq, p0, count, task.kvh, ws.k16, ws.v16, ws.dequant);
+            ops.qk(ws.q16.data(), rows, tile.keys, tile.key_stride, count, hd, scores, kTile);
             for (int64_t r = 0; r < rows; ++r) {
                 float* row = scores + r * kTile;
                 const int64_t lo =
@@ -282,7 +330,7 @@ void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionL
             }
             ops.softmax_tile(scores, kTile, rows, count, L.scale, ws.m.data(), ws.l.data(),
                              ws.r.data());
-            ops.pv_tile(scores, kTile, rows, tile.values, tile.stride, count, hd, ws.r.data(),
+            ops.pv_tile(scores, kTile, rows, tile.values, tile.value_stride, count, hd, ws.r.data(),
                         ws.acc.data());
         }
         if (partial != nullptr) {  // split: one chunk per task, folded by run()

@@ -56,6 +56,9 @@ class TiledAttention {
 
     // Sizes the per-thread workspaces for a model's heads (allocates only when they grow).
     void reserve(int64_t n_threads, int64_t n_head, int64_t n_head_kv, int64_t head_dim);
+    // Sizes the workspaces for reading a cache whose rows are not F16 (allocates only when they
+    // grow; nothing for an F16 cache).
+    void reserve_conversion(const KvCache& kv, int64_t head_dim);
 
     // out[t][h] = attention of query q[t][h] (F32, rows of n_head * head_dim) over the positions
     // token t sees in its sequence. Every batch entry's K/V must already be in the cache.
@@ -84,6 +87,10 @@ class TiledAttention {
         std::vector<int64_t> first, end;  // visible positions of each row: [first, end)
         std::vector<float> row;           // exact path: group x kExactEnd scores
         std::vector<float> lanes;         // exact path: group x 16 lanes x head_dim
+        // Quantized caches: one page's rows of one KV head converted to F16 (keys, values),
+        // and the dequantized blocks they come from.
+        std::vector<f16_t> k16, v16;
+        std::vector<float> dequant;
     };
     void run_exact(const kernels::AttentionOps& ops, const AttentionLayer& layer,
                    std::span<const BatchEntry> batch, int64_t t, const float* q, float* out,

@@ -357,8 +357,10 @@ void Context::forward(std::span<const BatchEntry> batch) {
                     if (!L.k_norm.empty()) ops::rms_norm(k, L.k_norm.f32(), k, hd, hp.norm_eps);
                     if (rope) ops::rope_rotate(k, n_rot, cs, neox);
                 }
-                attn.to_f16(&s.k[t * n_kv], kv_.key(il, batch[t].seq, batch[t].pos), n_kv);
-                attn.to_f16(&s.v[t * n_kv], kv_.value(il, batch[t].seq, batch[t].pos), n_kv);
+                // Rounded to F16 or quantized to the cache's types, once, as the row is written.
+                const auto row = static_cast<size_t>(n_kv);
+                kv_.store_key(il, batch[t].seq, batch[t].pos, {&s.k[t * n_kv], row});
+                kv_.store_value(il, batch[t].seq, batch[t].pos, {&s.v[t * n_kv], row});
             }
         });
 
