@@ -148,13 +148,22 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
 
     // Tokens whose rows end early take the exact path, one task per token and KV head; the
     // others form blocks: runs of consecutive positions of one sequence.
+    // With few such tokens (generation) one task per query head, so the threads have enough
+    // tasks to share; otherwise the whole GQA group, so each K/V row is read once for it (each
+    // row's result is the same either way).
     tasks_.clear();
     blocks_.clear();
+    int64_t n_exact_tokens = 0;
+    for (const BatchEntry& e : batch) n_exact_tokens += visible_end(L, e) <= kExactEnd ? 1 : 0;
+    const int64_t exact_heads =
+        n_exact_tokens * L.n_head_kv >= 4 * n_threads ? L.n_head / L.n_head_kv : 1;
     for (int64_t t = 0; t < n; ++t) {
         const BatchEntry& e = batch[static_cast<size_t>(t)];
         if (visible_end(L, e) <= kExactEnd) {
-            for (int64_t kvh = 0; kvh < L.n_head_kv; ++kvh)
-                tasks_.push_back(Task{.kvh = kvh, .exact_token = t});
+            for (int64_t h = 0; h < L.n_head; h += exact_heads) {
+                tasks_.push_back(
+                    Task{.kvh = h / group, .exact_token = t, .head = h, .heads = exact_heads});
+            }
             continue;
         }
         const bool extend = !blocks_.empty() && blocks_.back().count < kBlockTokens &&
@@ -207,7 +216,7 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
              k = next.fetch_add(1, std::memory_order_relaxed)) {
             if (k >= n_tasks - n_exact) {
                 const Task& task = tasks_[static_cast<size_t>(n_tasks - 1 - k)];
-                run_exact(ops, L, batch, task.exact_token, q, out, task.kvh, ws);
+                run_exact(ops, L, batch, task, q, out, ws);
                 continue;
             }
             const int64_t i = n_exact + k;
@@ -242,12 +251,13 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
 // before a window masked, so the softmax's groups of 16 line up with positions), softmax over
 // it, F16-rounded probabilities summed in 16 position lanes.
 void TiledAttention::run_exact(const kernels::AttentionOps& ops, const AttentionLayer& L,
-                               std::span<const BatchEntry> batch, int64_t t, const float* q,
-                               float* out, int64_t kvh, Space& ws) {
-    const int64_t group = L.n_head / L.n_head_kv, hd = L.head_dim, n_q = L.n_head * hd;
+                               std::span<const BatchEntry> batch, const Task& task, const float* q,
+                               float* out, Space& ws) {
+    const int64_t group = task.heads, hd = L.head_dim, n_q = L.n_head * hd;
+    const int64_t t = task.exact_token, kvh = task.kvh, h0 = task.head;
     const BatchEntry& e = batch[static_cast<size_t>(t)];
     const int64_t first = visible_first(L, e), end = visible_end(L, e);
-    ops.to_f16(q + t * n_q + kvh * group * hd, ws.q16.data(), group * hd);
+    ops.to_f16(q + t * n_q + h0 * hd, ws.q16.data(), group * hd);
     float* scores = ws.row.data();
     const KvCache& kv = *L.kv;
     int64_t stride = 0;
@@ -279,7 +289,7 @@ void TiledAttention::run_exact(const kernels::AttentionOps& ops, const Attention
                run.first_pos + skip, hd, ws.lanes.data());
     });
     for (int64_t i = 0; i < group; ++i)
-        ops.pv_reduce(ws.lanes.data() + i * 16 * hd, hd, out + t * n_q + (kvh * group + i) * hd);
+        ops.pv_reduce(ws.lanes.data() + i * 16 * hd, hd, out + t * n_q + (h0 + i) * hd);
 }
 
 void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionLayer& L,

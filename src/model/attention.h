@@ -75,7 +75,8 @@ class TiledAttention {
     struct Task {
         int64_t block = 0, kvh = 0;
         int64_t chunk_begin = 0, chunk_end = 0;  // chunk indices
-        int64_t exact_token = -1;  // >= 0: one token's rows of kvh in llama.cpp's exact order
+        // >= 0: one token's query heads [head, head + heads) in llama.cpp's exact order.
+        int64_t exact_token = -1, head = 0, heads = 0;
     };
     struct alignas(64) Space {
         std::vector<f16_t> q16;           // rows x head_dim
@@ -93,8 +94,8 @@ class TiledAttention {
         std::vector<float> dequant;
     };
     void run_exact(const kernels::AttentionOps& ops, const AttentionLayer& layer,
-                   std::span<const BatchEntry> batch, int64_t t, const float* q, float* out,
-                   int64_t kvh, Space& ws);
+                   std::span<const BatchEntry> batch, const Task& task, const float* q, float* out,
+                   Space& ws);
     void run_task(const kernels::AttentionOps& ops, const AttentionLayer& layer,
                   std::span<const BatchEntry> batch, const float* q, float* out, const Task& task,
                   float* partial, Space& ws);
