@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <new>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "kernels/attention.h"
 #include "model/attention.h"
@@ -15,11 +19,41 @@
 
 namespace pocket::model {
 
-// Buffers sized once for the largest batch, so decoding a token allocates nothing.
+namespace {
+
+// Allocates without value-initialising: a buffer that is written before it is read needs no
+// zeroes, and zeroing it would touch every page up front. Untouched, the pages cost neither
+// memory nor first-touch time, so a context sized for n_batch-token passes that only ever sees
+// short prompts (a chat, the first token of a request) keeps most of its scratch unmapped.
+template <typename T>
+struct UninitAllocator : std::allocator<T> {
+    template <typename U>
+    struct rebind {
+        using other = UninitAllocator<U>;
+    };
+    UninitAllocator() = default;
+    template <typename U>
+    UninitAllocator(const UninitAllocator<U>&) noexcept {}
+    template <typename U>
+    void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <typename U, typename... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+
+using Buffer = std::vector<float, UninitAllocator<float>>;
+
+}  // namespace
+
+// Buffers sized once for the largest batch, so decoding a token allocates nothing. Every row of
+// them is written by a pass before that pass reads it.
 struct Context::Scratch {
-    std::vector<float> x, xn, q, k, v, attn, tmp, gate, up;
-    std::vector<float> fused;       // output of a fused qkv or gate-up projection
-    std::vector<float> out_hidden;  // normalised hidden states of the rows that want logits
+    Buffer x, xn, q, k, v, attn, tmp, gate, up;
+    Buffer fused;       // output of a fused qkv or gate-up projection
+    Buffer out_hidden;  // normalised hidden states of the rows that want logits
     std::vector<int64_t> out_rows;
     // decode()'s bookkeeping, kept so generating a token allocates nothing: eval()'s batch, and
     // each sequence of the batch with the position it expects next (batches hold few sequences).
@@ -28,7 +62,7 @@ struct Context::Scratch {
     ActivationCache act;
     // cos/sin of the rotary angles of every token of the batch (n_rot values per token), for the
     // rope base and scale they were computed with: layers sharing those reuse them.
-    std::vector<float> rope_cs;
+    Buffer rope_cs;
     float rope_cs_base = 0.0f, rope_cs_scale = 0.0f;
     bool rope_cs_valid = false;
     // Attention's per-thread tiles and the partial results of split generations.
@@ -76,8 +110,7 @@ Context::Context(const Model& model, const ContextParams& params)
     s.tmp.resize(nb * hp.n_embd);
     s.gate.resize(nb * hp.n_ff);
     s.up.resize(nb * hp.n_ff);
-    // Only architectures with fused projections need it; resize() touches (zeroes) every page,
-    // which would count in the resident memory of every other model.
+    // Only architectures with fused projections need it (empty for the others).
     const ArchSpec& arch = model.arch();
     const size_t fused_qkv = arch.fused_qkv ? hp.n_embd_q() + 2 * hp.n_embd_kv() : 0;
     const size_t fused_gate_up = arch.fused_gate_up ? 2 * hp.n_ff : 0;
