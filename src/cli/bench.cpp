@@ -36,6 +36,7 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "cli/generate_options.h"
 #include "cli/model_path.h"
 #include "kernels/kernels.h"
 #include "pocket/convert/hf_loader.h"
@@ -66,9 +67,13 @@ struct BenchOptions {
     int n_gen = 128;
     int threads = 0;
     std::vector<int> depths = {0};
-    int n_ubatch = 512;  // tokens per forward pass: bounds the scratch memory of long prompts
+    // Tokens per forward pass: bounds the scratch memory of long prompts. 128 rows keep the
+    // matrix kernels as busy as 512 did (pp512 the same within noise here) with a quarter of
+    // the activations: what keeps a 4096-token prompt within file + KV + 64 MB.
+    int n_ubatch = 128;
     int reps = 3;
     bool json = false;
+    CacheTypeOptions cache_types;  // --cache-type-k/-v, as llama-bench's -ctk/-ctv
 };
 
 struct Stat {
@@ -302,7 +307,10 @@ model::ContextParams context_params(const BenchOptions& opt, const model::HParam
     // Room for the deepest row and, beside it, the TTFT prompt's own sequence, rounded up to
     // whole KV pages. Untouched pages of the cache cost no memory.
     const int64_t needed = longest + kTtftPromptTokens;
-    return {.n_ctx = (needed + 63) / 64 * 64, .n_batch = opt.n_ubatch};
+    return {.n_ctx = (needed + 63) / 64 * 64,
+            .n_batch = opt.n_ubatch,
+            .type_k = opt.cache_types.type_k(),
+            .type_v = opt.cache_types.type_v()};
 }
 
 struct DepthResult {
@@ -340,7 +348,10 @@ Results measure(const BenchOptions& opt, ModelFacts& facts) {
     for (int rep = -1; rep < opt.reps; ++rep) {
         const auto t_load = Clock::now();
         auto m = model::load_model(opt.model, model_load_options());
-        model::Context ctx(*m, {.n_ctx = 512 + kTtftPromptTokens, .n_batch = opt.n_ubatch});
+        model::Context ctx(*m, {.n_ctx = 512 + kTtftPromptTokens,
+                                .n_batch = opt.n_ubatch,
+                                .type_k = opt.cache_types.type_k(),
+                                .type_v = opt.cache_types.type_v()});
         if (rep >= 0) load_ms.push_back(ms_since(t_load));
     }
     res.load = stat_of(load_ms);
@@ -428,6 +439,8 @@ nlohmann::json to_json(const BenchOptions& opt, const ModelFacts& f, const Resul
     j["ttft_ms_stddev"] = r.ttft.stddev;
     j["load_ms"] = r.load.mean;
     j["load_ms_stddev"] = r.load.stddev;
+    j["type_k"] = std::string(dtype_name(opt.cache_types.type_k()));
+    j["type_v"] = std::string(dtype_name(opt.cache_types.type_v()));
     j["kv_bytes"] = row.kv_bytes;
     j["kv_bytes_per_token"] = row.kv_bytes_per_token;
     j["peak_rss_bytes"] = static_cast<uint64_t>(std::llround(row.rss.mean));
@@ -467,9 +480,11 @@ void print_table(const BenchOptions& opt, const ModelFacts& f, const Results& r)
     print_row("load", r.load, "ms");
     std::printf(
         "\ncpu: %s | reps: %d (+1 warm-up) | cpu utilization %.0f%% | weights read per token: %s"
-        " | KV cache: %s per token",
+        " | KV cache (K %s, V %s): %s per token",
         cpu_model_name().c_str(), opt.reps, 100.0 * r.cpu_utilization,
         human_bytes(f.weight_bytes).c_str(),
+        std::string(dtype_name(opt.cache_types.type_k())).c_str(),
+        std::string(dtype_name(opt.cache_types.type_v())).c_str(),
         human_bytes(r.rows.front().kv_bytes_per_token).c_str());
     if (opt.n_gen > 0) {
         std::printf(" | at tg speed (first row): %.2f GB/s",
@@ -529,6 +544,7 @@ Runner register_bench(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
     app.add_flag("--json", opt->json, "Print one JSON object instead of the table");
+    add_cache_type_options(app, opt->cache_types);
     return [opt] {
         opt->model = resolve_model_arg(opt->model);
         return run_bench(*opt);
