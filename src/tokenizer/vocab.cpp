@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "pocket/core/error.h"
+#include "text_index.h"
 
 namespace pocket::tokenizer {
 
@@ -113,9 +114,30 @@ const TokenData& Vocab::token(TokenId id) const {
     return tokens_[static_cast<size_t>(id)];
 }
 
+namespace {
+
+uint32_t slot_tag(uint64_t slot) {
+    return static_cast<uint32_t>(slot >> 32);
+}
+
+size_t slot_id(uint64_t slot) {
+    return static_cast<size_t>(slot & 0xFFFFFFFFu) - 1;
+}
+
+}  // namespace
+
 TokenId Vocab::find(std::string_view text) const {
-    const auto it = by_text_.find(text);
-    return it == by_text_.end() ? kNoToken : it->second;
+    if (text_slots_.empty()) return kNoToken;
+    const uint64_t h = hash_text(text);
+    const auto tag = static_cast<uint32_t>(h >> 32);
+    const size_t mask = text_slots_.size() - 1;
+    for (size_t i = h & mask; text_slots_[i] != 0; i = (i + 1) & mask) {
+        const uint64_t s = text_slots_[i];
+        if (slot_tag(s) == tag && tokens_[slot_id(s)].text == text) {
+            return static_cast<TokenId>(slot_id(s));
+        }
+    }
+    return kNoToken;
 }
 
 bool Vocab::is_eog(TokenId id) const {
@@ -123,17 +145,26 @@ bool Vocab::is_eog(TokenId id) const {
 }
 
 void Vocab::index_texts() {
-    by_text_.reserve(tokens_.size());
-    for (size_t i = 0; i < tokens_.size(); ++i) {
-        auto& text = tokens_[i].text;
+    size_t capacity = 16;
+    while (capacity < 2 * tokens_.size()) capacity *= 2;
+    text_slots_.assign(capacity, 0);
+    const size_t mask = capacity - 1;
+    for (size_t id = 0; id < tokens_.size(); ++id) {
+        auto& text = tokens_[id].text;
         // llama.cpp gives empty entries a unique placeholder text rather than rejecting the file.
-        if (text.empty()) text = cat("[EMPTY_", i, "]");
+        if (text.empty()) text = cat("[EMPTY_", id, "]");
         max_token_length_ = std::max(max_token_length_, text.size());
-        const auto [it, inserted] = by_text_.emplace(text, static_cast<TokenId>(i));
-        if (!inserted) {
-            fail(origin_, ": tokens ", it->second, " and ", i, " have the same text '", text,
-                 "'; a vocabulary needs unique token texts");
+        const uint64_t h = hash_text(text);
+        const auto tag = static_cast<uint32_t>(h >> 32);
+        size_t i = h & mask;
+        for (; text_slots_[i] != 0; i = (i + 1) & mask) {
+            const uint64_t s = text_slots_[i];
+            if (slot_tag(s) == tag && tokens_[slot_id(s)].text == text) {
+                fail(origin_, ": tokens ", slot_id(s), " and ", id, " have the same text '", text,
+                     "'; a vocabulary needs unique token texts");
+            }
         }
+        text_slots_[i] = (uint64_t{tag} << 32) | (id + 1);
     }
 }
 
