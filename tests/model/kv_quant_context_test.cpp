@@ -3,7 +3,8 @@
 // blocks each) and on stories260K (heads of 8: four heads share one block):
 // - logits stay close to the F16 cache's, Q4_0 further off than Q8_0;
 // - the quantized rows are a pure function of the token's K/V, so batch splits, page boundaries
-//   and forks give the same logits bit for bit, as with F16;
+//   and forks give the same logits bit for bit, as with F16, on the exact path (rows of up to 256
+//   positions) and on the tiled one (deeper rows, read through load_tile);
 // - a model whose rows do not fill whole blocks is refused with the reason.
 #include <gtest/gtest.h>
 
@@ -74,7 +75,7 @@ class KvQuantContext : public ::testing::Test {
     // Logits of the last token after `prompt` in one batch, with the given cache types.
     static std::vector<float> last_logits(const Model& m, const std::vector<TokenId>& prompt,
                                           DType k, DType v) {
-        Context ctx(m, {.n_ctx = 256, .type_k = k, .type_v = v});
+        Context ctx(m, {.n_ctx = 512, .type_k = k, .type_v = v});
         return copy(ctx.eval(prompt));
     }
 
@@ -113,6 +114,37 @@ TEST_F(KvQuantContext, LogitsStayCloseToTheF16CacheAcrossPages) {
         EXPECT_LT(k8, 0.03);
         EXPECT_GT(v4, 0.0);
         EXPECT_LT(v4, 0.15);
+    }
+}
+
+// Rows that see more than TiledAttention::kExactEnd (256) positions take the tiled path, which
+// reads the cache through load_tile: tiles of up to 64 positions, chunks of 256, generation split
+// over the threads. Same bounds and the same batching guarantees there.
+TEST_F(KvQuantContext, DeepRowsThroughTheTiledPath) {
+    for (const Model* m : {tiny_, stories_}) {
+        SCOPED_TRACE(m == tiny_ ? "tiny" : "stories260K");
+        const auto prompt = tokens(330, 5, m->hparams().n_vocab);
+        const auto f16 = last_logits(*m, prompt, DType::F16, DType::F16);
+        for (DType type : {DType::Q8_0, DType::Q4_0}) {
+            SCOPED_TRACE(dtype_name(type));
+            const auto whole = last_logits(*m, prompt, type, type);
+            const double diff = relative_diff(whole, f16);
+            EXPECT_GT(diff, 0.0);
+            EXPECT_LT(diff, type == DType::Q8_0 ? 0.03 : 0.15);
+            // A prompt of 290, then 40 tokens generated one at a time (split over the threads).
+            Context ctx(*m, {.n_ctx = 512, .type_k = type, .type_v = type});
+            ctx.eval(std::span(prompt).first(290));
+            std::vector<float> last;
+            for (size_t i = 290; i < prompt.size(); ++i)
+                last = copy(ctx.eval(std::span(prompt).subspan(i, 1)));
+            // Bit for bit where the weights are quantized (tiny: integer block sums); stories260K's
+            // F32 matmuls round differently for one token than for a batch, F16 cache or not.
+            if (m == tiny_) {
+                EXPECT_TRUE(bit_equal(last, whole));
+            } else {
+                EXPECT_LT(relative_diff(last, whole), 1e-4);
+            }
+        }
     }
 }
 
