@@ -46,6 +46,22 @@ TEST(KvRows, QuantizedRowsMatchTheScalarQuantizerOnEveryIsa) {
     }
 }
 
+// Every table's Q8_0 / Q4_0 expansion (the SIMD tables inherit the scalar one today): q * d is
+// exact in F32, so a SIMD version must give the same bits, which the reader relies on.
+TEST(KvRows, DequantizationIsBitIdenticalOnEveryIsa) {
+    for (DType type : kQuantTypes) {
+        const auto rows = quantized_rows(type, 256, 4, Isa::Scalar);
+        std::vector<float> want(256 * 4);
+        ops(type, Isa::Scalar).to_float(rows.data(), want.data(), 256 * 4);
+        for (Isa isa : supported_isas()) {
+            std::vector<float> got(want.size(), 1.0f);
+            ops(type, isa).to_float(rows.data(), got.data(), 256 * 4);
+            EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)), 0)
+                << dtype_name(type) << " on " << isa_name(isa);
+        }
+    }
+}
+
 // The reader against a computation from the scalar to_float and F32 -> F16 conversion.
 TEST(KvRows, SlicesAreTheDequantizedValuesRoundedToF16OnEveryIsa) {
     constexpr int64_t n = 128, n_rows = 7;
