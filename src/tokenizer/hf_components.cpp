@@ -725,8 +725,8 @@ PostProcessor make_post_processor(const json& j) {
         return p;
     }
     if (type == "BertProcessing" || type == "RobertaProcessing") {
-        p.prefix.push_back(j.at("cls").at(1).get<int32_t>());
-        p.suffix.push_back(j.at("sep").at(1).get<int32_t>());
+        p.prefix.push_back(token_id_of(j.at("cls").at(1), "the post-processor's cls id"));
+        p.suffix.push_back(token_id_of(j.at("sep").at(1), "the post-processor's sep id"));
         return p;
     }
     if (type == "TemplateProcessing") {
@@ -748,12 +748,26 @@ PostProcessor make_post_processor(const json& j) {
                      "', which is not in its special_tokens");
             }
             for (const json& id : specials[name].at("ids")) {
-                (seen_sequence ? p.suffix : p.prefix).push_back(id.get<int32_t>());
+                (seen_sequence ? p.suffix : p.prefix)
+                    .push_back(token_id_of(id, "a TemplateProcessing special token id"));
             }
         }
         return p;
     }
     unsupported("post-processor", type);
+}
+
+int32_t token_id_of(const json& j, std::string_view what) {
+    if (j.is_number_unsigned()) {
+        if (j.get<uint64_t>() <= static_cast<uint64_t>(INT32_MAX)) {
+            return static_cast<int32_t>(j.get<uint64_t>());
+        }
+    } else if (j.is_number_integer()) {
+        const auto v = j.get<int64_t>();
+        if (v >= 0 && v <= INT32_MAX) return static_cast<int32_t>(v);
+    }
+    fail("tokenizer.json: ", what, " must be an integer from 0 to ", INT32_MAX, ", not ",
+         j.dump().substr(0, 100));
 }
 
 std::string clean_up_tokenization(std::string text) {

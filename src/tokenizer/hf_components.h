@@ -55,6 +55,10 @@ class Decoder {
 
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j);
 
+// A token id read from the file: a JSON integer from 0 to INT32_MAX, else pocket::Error naming
+// `what`. (nlohmann's get<int>() converts a float such as 1e300 with undefined behaviour.)
+int32_t token_id_of(const nlohmann::json& j, std::string_view what);
+
 // ----- post-processors: which special tokens add_special puts around the ids
 
 struct PostProcessor {

@@ -555,7 +555,11 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer_timed(std::string_view tokenizer_j
         } else if (type == "WordPiece") {
             p.model = ModelKind::WordPiece;
             p.continuing_prefix = model.value("continuing_subword_prefix", std::string("##"));
-            p.max_input_chars_per_word = model.value("max_input_chars_per_word", size_t{100});
+            p.max_input_chars_per_word =
+                model.contains("max_input_chars_per_word")
+                    ? static_cast<size_t>(hf::token_id_of(model["max_input_chars_per_word"],
+                                                          "max_input_chars_per_word"))
+                    : size_t{100};
         } else {
             fail(origin, ": the tokenizer model '", type, "' is not supported by pocket (BPE and ",
                  "WordPiece are)");
@@ -586,7 +590,7 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer_timed(std::string_view tokenizer_j
             max_id = std::max(max_id, id);
         }
         for (const json& a : added) {
-            const int64_t id = a.at("id").get<int64_t>();
+            const int64_t id = hf::token_id_of(a.at("id"), "an added token's id");
             check_id(id, a.at("content").get<std::string>());
             max_id = std::max(max_id, id);
         }
@@ -599,7 +603,7 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer_timed(std::string_view tokenizer_j
         }
         for (const json& a : added) {
             AddedToken t;
-            t.id = a.at("id").get<TokenId>();
+            t.id = hf::token_id_of(a.at("id"), "an added token's id");
             t.content = a.at("content").get<std::string>();
             t.special = a.value("special", false);
             t.lstrip = a.value("lstrip", false);
@@ -678,6 +682,15 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer_timed(std::string_view tokenizer_j
         Vocab v(std::move(spec));
         mark_phase(phases, "vocab index");
 
+        // encode() emits these ids as they are, so they must name tokens.
+        for (const auto* ids : {&p.post.prefix, &p.post.suffix}) {
+            for (const TokenId id : *ids) {
+                if (!v.contains(id)) {
+                    fail(origin, ": the post-processor adds token id ", id,
+                         ", which is not in the vocabulary (", v.size(), " tokens)");
+                }
+            }
+        }
         const json unk = model.value("unk_token", json());
         if (unk.is_string()) {
             p.unk = v.find(unk.get<std::string>());

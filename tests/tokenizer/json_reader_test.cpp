@@ -187,10 +187,32 @@ TEST(HfTokenizerJsonHostile, WrongTypesAreNamed) {
            "a merge must be a string");
     expect(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})",
            "names a token the vocabulary does not have");
-    expect("{" + kModel + R"(, "added_tokens": [{"id": -5, "content": "<s>"}]})", "negative id");
+    expect("{" + kModel + R"(, "added_tokens": [{"id": -5, "content": "<s>"}]})",
+           "an added token's id must be an integer from 0");
+    expect("{" + kModel + R"(, "added_tokens": [{"id": 1e300, "content": "<s>"}]})",
+           "an added token's id must be an integer from 0");
     expect("{" + kModel + R"(, "added_tokens": {"id": 5}})", "added_tokens must be an array");
     expect("{" + kModel + R"(, "added_tokens": [{"id": "5", "content": "<s>"}]})",
-           "unexpected tokenizer.json structure");
+           "an added token's id must be an integer");
+    // Post-processor ids are emitted by encode() as they are: floats (a conversion with undefined
+    // behaviour in nlohmann's get<int>(), found by fuzz_tokenizer_json) and ids past the
+    // vocabulary are refused.
+    const std::string post = R"(, "post_processor": {"type": "TemplateProcessing", "single": [)"
+                             R"({"SpecialToken": {"id": "<s>"}}, {"Sequence": {"id": "A"}}],)"
+                             R"( "special_tokens": {"<s>": {"id": "<s>", "ids": [)";
+    expect("{" + kModel + post + "6.6e125]}}}}", "special token id must be an integer");
+    expect("{" + kModel + post + "3]}}}}", "bos token id 3 is out of range");
+    expect("{" + kModel +
+               R"(, "post_processor": {"type": "TemplateProcessing", "single": [)"
+               R"({"Sequence": {"id": "A"}}, {"SpecialToken": {"id": "</s>"}}],)"
+               R"( "special_tokens": {"</s>": {"id": "</s>", "ids": [3]}}}})",
+           "post-processor adds token id 3, which is not in");
+    expect("{" + kModel + R"(, "post_processor": {"type": "BertProcessing", "cls": ["a", 0.5],)" +
+               R"( "sep": ["b", 1]}})",
+           "cls id must be an integer");
+    expect(
+        R"({"model": {"type": "WordPiece", "vocab": {"a": 0}, "max_input_chars_per_word": 1e30}})",
+        "max_input_chars_per_word must be an integer");
     expect(R"([1, 2])", "must be an object");
     expect(R"({"version": "1.0"})", "no \"model\"");
     expect("{" + kModel + "} trailing", "not valid JSON");
