@@ -146,11 +146,10 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
     reserve_conversion(*L.kv, L.head_dim);
     const int64_t group = L.n_head / L.n_head_kv, hd = L.head_dim;
 
-    // Tokens whose rows end early take the exact path, one task per token and KV head; the
-    // others form blocks: runs of consecutive positions of one sequence.
-    // With few such tokens (generation) one task per query head, so the threads have enough
-    // tasks to share; otherwise the whole GQA group, so each K/V row is read once for it (each
-    // row's result is the same either way).
+    // Tokens whose rows end early take the exact path: with few such tokens (generation) one
+    // task per query head, so the threads have enough tasks to share; otherwise one per token
+    // and KV head, so each K/V row is read once for the GQA group (each row's result is the same
+    // either way). The others form blocks: runs of consecutive positions of one sequence.
     tasks_.clear();
     blocks_.clear();
     int64_t n_exact_tokens = 0;
