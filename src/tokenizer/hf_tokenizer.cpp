@@ -574,14 +574,18 @@ std::unique_ptr<Tokenizer> parse_hf_tokenizer_timed(std::string_view tokenizer_j
         }
         const json& added = root.value("added_tokens", json::array());
         if (!added.is_array()) fail(origin, ": added_tokens must be an array");
-        // Ids index a table, so a hostile id must not make it huge; real vocabularies stay far
-        // below this (Gemma 3: 262,144).
-        constexpr int64_t kMaxTokens = int64_t{1} << 24;
+        // Ids index a table (and every unused id still costs a placeholder token and piece), so
+        // a hostile id must not make it huge: ids may leave gaps, but stay below twice the number
+        // of entries plus 65,536 (real vocabularies are dense; Gemma 3: 262,144 ids, all used).
+        const int64_t kMaxTokens = std::min<int64_t>(
+            int64_t{1} << 24,
+            2 * static_cast<int64_t>(scanned.vocab.size() + added.size()) + 65536);
         const auto check_id = [&](int64_t id, std::string_view text) {
             if (id < 0) fail(origin, ": token '", utf8::sanitize(text), "' has a negative id");
             if (id >= kMaxTokens) {
-                fail(origin, ": token '", utf8::sanitize(text), "' has the id ", id,
-                     "; pocket accepts ids below ", kMaxTokens);
+                fail(origin, ": token '", utf8::sanitize(text), "' has the id ", id, "; with ",
+                     scanned.vocab.size() + added.size(), " entries pocket accepts ids below ",
+                     kMaxTokens);
             }
         };
         int64_t max_id = -1;
