@@ -1,16 +1,27 @@
-# `cmake --install`: the pocket command, libpocket.so (the C API) and libpocket.a, include/pocket.h,
-# a CMake package (find_package(pocket) -> pocket::pocket), a pkg-config file (pocket.pc), the
-# Python bindings and the man page. scripts/package turns the same install into a Debian package.
+# `cmake --install`: the pocket command, libpocket.so (the C API) and libpocket.a, include/pocket.h
+# and the public C++ headers (include/pocket/), a CMake package (find_package(pocket) ->
+# pocket::pocket, the C API; with COMPONENTS cpp also pocket::pocket_static and pocket::server,
+# the C++ API), a pkg-config file (pocket.pc), the Python bindings and the man page.
+# scripts/package turns the same install into a Debian package.
 include(CMakePackageConfigHelpers)
 
 install(TARGETS pocket RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 install(TARGETS pocket_shared EXPORT pocketTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev)
-install(TARGETS pocket_lib ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
+# The static libraries carry the C++ API; their private dependencies (PCRE2, ICU, SQLite, ...)
+# become the application's link dependencies, so they are a separate export set that
+# pocketConfig.cmake loads only for the `cpp` component (a C API user needs none of them).
+set_target_properties(pocket_lib PROPERTIES EXPORT_NAME pocket_static)
+set_target_properties(pocket_server PROPERTIES EXPORT_NAME server)
+install(TARGETS pocket_lib pocket_server EXPORT pocketCppTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
 install(FILES include/pocket.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
+install(DIRECTORY include/pocket DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev
+        FILES_MATCHING PATTERN "*.h")
 
 set(POCKET_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/pocket)
 install(EXPORT pocketTargets NAMESPACE pocket:: DESTINATION ${POCKET_CMAKE_DIR} COMPONENT dev)
+install(EXPORT pocketCppTargets NAMESPACE pocket:: DESTINATION ${POCKET_CMAKE_DIR} COMPONENT dev)
 configure_package_config_file(cmake/pocketConfig.cmake.in
     ${CMAKE_CURRENT_BINARY_DIR}/pocketConfig.cmake INSTALL_DESTINATION ${POCKET_CMAKE_DIR})
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/pocketConfigVersion.cmake

@@ -3,8 +3,8 @@
 #include <cstring>
 
 #include "capi/capi_internal.h"
-#include "pocket/convert/hf_loader.h"
 #include "pocket/generate/chat_template.h"
+#include "pocket/model/load.h"
 #include "pocket/tokenizer/tokenizer.h"
 
 using namespace pocket;
@@ -40,12 +40,8 @@ pocket_status pocket_model_load(const char* path, const pocket_model_options* op
         auto handle = std::make_unique<pocket_model>();
         model::LoadOptions load;
         load.interleave = o.interleave != 0;
-        if (model::is_hf_model_dir(path)) {
-            // A Hugging Face folder is converted to GGUF in memory, then loaded like a file.
-            handle->model = model::load_hf_model(path);
-        } else {
-            handle->model = model::Model::load(path, load);
-        }
+        // A GGUF file, or a Hugging Face folder converted to GGUF in memory.
+        handle->model = model::load_model(path, load);
         handle->name = handle->model->file().get_string("general.name").value_or("");
         capi::live_models().fetch_add(1);
         *out_model = handle.release();

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/generate_options.h"
 #include "cli/model_path.h"
+#include "cli/store_options.h"
 #include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
@@ -61,7 +62,7 @@ int run_ask(AskOptions opt) {
     if (!std::filesystem::exists(db))
         fail("no index at ", db.string(), " (build one with `pocket index DIR --db FILE`)");
 
-    const auto store = rag::Store::open(db, /*read_only=*/true);
+    const auto store = rag::Store::open(db, store_options(/*read_only=*/true));
     std::unique_ptr<embed::Embedder> embedder;
     const std::string embed_name =
         opt.embed_model.empty() ? store->meta().embed_model : opt.embed_model;

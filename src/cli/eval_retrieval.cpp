@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
+#include "cli/store_options.h"
 #include "pocket/core/error.h"
 #include "pocket/embed/embedder.h"
 #include "pocket/rag/eval_retrieval.h"
@@ -157,7 +158,8 @@ int run_eval_retrieval(EvalRetrievalOptions o) {
     } cleanup{db, temp_db};
 
     const auto t0 = std::chrono::steady_clock::now();
-    const ev::IndexedCollection index(c, db, embedder.get(), o.embed_model);
+    const ev::IndexedCollection index(c, db, embedder.get(), o.embed_model,
+                                      store_options(/*read_only=*/false));
     const double index_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!o.json) {

@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "cli/model_path.h"
+#include "cli/store_options.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/embed/embedder.h"
@@ -88,7 +89,7 @@ int run_index(const IndexCliOptions& opt) {
     }
     options.embedder = embedder.get();
 
-    const auto store = rag::Store::open(db);
+    const auto store = rag::Store::open(db, store_options(/*read_only=*/false));
     const auto start = std::chrono::steady_clock::now();
     if (isatty(STDERR_FILENO) != 0)
         options.progress = [start](const rag::IndexProgress& p) { draw_progress(p, start); };

@@ -4,8 +4,8 @@
 #include <string_view>
 #include <system_error>
 
-#include "pocket/convert/hf_loader.h"
 #include "pocket/core/error.h"
+#include "pocket/model/load.h"
 #include "pocket/model/model_directory.h"
 
 namespace pocket::cli {

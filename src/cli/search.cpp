@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
+#include "cli/store_options.h"
 #include "pocket/core/error.h"
 #include "pocket/embed/embedder.h"
 #include "pocket/rag/grounded_prompt.h"
@@ -33,7 +34,7 @@ struct SearchCliOptions {
 
 int run_search(const SearchCliOptions& o) {
     const auto mode = rag::parse_search_mode(o.mode);
-    const auto store = rag::Store::open(o.db, /*read_only=*/true);
+    const auto store = rag::Store::open(o.db, store_options(/*read_only=*/true));
     const auto meta = store->meta();
     std::unique_ptr<embed::Embedder> embedder;
     std::string why_lexical;

@@ -59,12 +59,13 @@ Run plain_bm25_run(const Collection& c, double k1, double b, size_t depth) {
 
 IndexedCollection::IndexedCollection(const Collection& c, const std::filesystem::path& db_path,
                                      const embed::Embedder* embedder,
-                                     const std::string& embed_model_name)
+                                     const std::string& embed_model_name,
+                                     const StoreOptions& store_options)
     : collection_(c), embedder_(embedder) {
     std::filesystem::remove(db_path);
     std::filesystem::remove(db_path.string() + "-wal");
     std::filesystem::remove(db_path.string() + "-shm");
-    store_ = Store::open(db_path);
+    store_ = Store::open(db_path, store_options);
     StoreMeta meta;
     if (embedder) {
         meta.embed_model = embed_model_name;

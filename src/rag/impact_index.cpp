@@ -164,15 +164,6 @@ std::string sidecar_path(const std::filesystem::path& db) {
 
 }  // namespace
 
-size_t impact_index_threshold() {
-    if (const char* v = std::getenv("POCKET_RAG_LEXICAL_INDEX_THRESHOLD")) {
-        char* end = nullptr;
-        const unsigned long long n = std::strtoull(v, &end, 10);
-        if (end != v && *end == '\0') return static_cast<size_t>(n);
-    }
-    return 20000;
-}
-
 struct ImpactIndex::Impl {
     Bytes bytes;
     Header h;

@@ -30,10 +30,6 @@
 
 namespace pocket::rag {
 
-// Stores with more chunks than this search through the impact index; smaller ones through FTS5.
-// POCKET_RAG_LEXICAL_INDEX_THRESHOLD overrides the default of 20,000 (tests, evaluation).
-size_t impact_index_threshold();
-
 class ImpactIndex {
   public:
     // Builds from the store's FTS5 table (read through db) without touching the disk.

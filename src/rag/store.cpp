@@ -107,8 +107,11 @@ int64_t first_generation() {
 
 class SqliteStore final : public Store {
   public:
-    SqliteStore(std::filesystem::path path, bool read_only)
-        : path_(std::move(path)), read_only_(read_only) {
+    SqliteStore(std::filesystem::path path, const StoreOptions& options)
+        : path_(std::move(path)),
+          read_only_(options.read_only),
+          lexical_index_threshold_(options.lexical_index_threshold) {
+        const bool read_only = read_only_;
         refuse_non_sqlite(path_);
         if (read_only && !std::filesystem::exists(path_)) {
             fail("rag store ", path_.string(), ": does not exist");
@@ -307,7 +310,7 @@ class SqliteStore final : public Store {
         lex_.reset();
         lex_generation_ = gen;
         const int64_t chunks = chunk_count();
-        if (chunks <= static_cast<int64_t>(impact_index_threshold())) return nullptr;
+        if (static_cast<size_t>(chunks) <= lexical_index_threshold_) return nullptr;
         try {
             lex_ = ImpactIndex::load_or_build(db_.get(), path_, gen, chunks, p);
         } catch (const Error&) {
@@ -403,6 +406,7 @@ class SqliteStore final : public Store {
 
     std::filesystem::path path_;
     bool read_only_;
+    size_t lexical_index_threshold_;
     sql::DbPtr db_;
     mutable std::recursive_mutex mu_;
     mutable std::unique_ptr<ImpactIndex> lex_;
@@ -413,8 +417,8 @@ class SqliteStore final : public Store {
 
 Store::~Store() = default;
 
-std::unique_ptr<Store> Store::open(const std::filesystem::path& path, bool read_only) {
-    return std::make_unique<SqliteStore>(path, read_only);
+std::unique_ptr<Store> Store::open(const std::filesystem::path& path, const StoreOptions& options) {
+    return std::make_unique<SqliteStore>(path, options);
 }
 
 }  // namespace pocket::rag

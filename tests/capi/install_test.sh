@@ -18,6 +18,7 @@ lib=$(find "$prefix" -name 'libpocket.so.0' -print -quit)
 libdir=$(dirname "$lib")
 for f in "$prefix/bin/pocket" "$prefix/include/pocket.h" "$libdir/libpocket.so" "$libdir/libpocket.a" \
     "$libdir/pkgconfig/pocket.pc" "$libdir/cmake/pocket/pocketConfig.cmake" \
+    "$libdir/cmake/pocket/pocketCppTargets.cmake" "$libdir/libpocket_server.a" \
     "$prefix/lib/python3/dist-packages/pocket/__init__.py" "$prefix/share/man/man1/pocket.1"; do
     [[ -e $f ]] || { echo "not installed: $f" >&2; exit 1; }
 done
@@ -35,6 +36,17 @@ cmake -S "$source/examples" -B "$work/examples" -DCMAKE_PREFIX_PATH="$prefix" \
 cmake --build "$work/examples" >"$work/build.log" || { cat "$work/build.log" >&2; exit 1; }
 got=$("$work/examples/generate" "$model" "$prompt" 24 2>/dev/null)
 [[ $got == "$expect24" ]] || { printf 'C example: %q\nCLI:       %q\n' "$got" "$expect24" >&2; exit 1; }
+[[ -x "$work/examples/session" ]] || { echo "the C++ API example was not built" >&2; cat "$work/configure.log" >&2; exit 1; }
+got=$("$work/examples/session" "$model" "$prompt" 24 2>"$work/session.err")
+[[ $got == "$expect24" ]] || { printf 'C++ API example: %q\nCLI:             %q\n' "$got" "$expect24" >&2; exit 1; }
+grep -q 'generated, finish length' "$work/session.err"
+for h in pocket/model/load.h pocket/generate/session.h pocket/rag/retriever.h pocket/server/server.h; do
+    [[ -f "$prefix/include/$h" ]] || { echo "public header not installed: $h" >&2; exit 1; }
+done
+# Internal headers stay inside the source tree.
+if find "$prefix/include" -path '*kernels*' -o -name 'page_buffer.h' -o -name 'synth.h' | grep -q .; then
+    echo "an internal header was installed" >&2; exit 1
+fi
 "$work/examples/chat" "$model" "Hello!" "Tell me more." >"$work/chat.txt"
 tail -1 "$work/chat.txt" | /usr/bin/python3 -c '
 import json, sys

@@ -20,29 +20,7 @@ std::string stories() {
     return test::shared_path("models/stories260K.gguf").string();
 }
 
-// Sets an environment variable for the scope (the child `pocket` inherits it).
-class ScopedEnv {
-  public:
-    ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
-        if (const char* old = std::getenv(name)) old_ = old;
-        if (value) {
-            ::setenv(name, value->c_str(), 1);
-        } else {
-            ::unsetenv(name);
-        }
-    }
-    ~ScopedEnv() {
-        if (old_) {
-            ::setenv(name_, old_->c_str(), 1);
-        } else {
-            ::unsetenv(name_);
-        }
-    }
-
-  private:
-    const char* name_;
-    std::optional<std::string> old_;
-};
+using test::ScopedEnv;
 
 TEST(CliCloudEnv, TheApiKeyComesFromTheNamedVariable) {
     test::ScratchDir dir;

@@ -186,12 +186,8 @@ TEST_F(RagImpactIndex, StoreSearchesThroughItAboveTheThreshold) {
     test::ScratchDir scratch;
     const auto copy = scratch / "copy.sqlite";
     std::filesystem::copy_file(path(), copy);
-    ::setenv("POCKET_RAG_LEXICAL_INDEX_THRESHOLD", "0", 1);
-    struct Unset {
-        ~Unset() { ::unsetenv("POCKET_RAG_LEXICAL_INDEX_THRESHOLD"); }
-    } unset;
     const Bm25Params p{.k1 = 1.1, .b = 0.6, .heading_weight = 2.0, .title_weight = 0.5};
-    auto store = Store::open(copy);
+    auto store = Store::open(copy, StoreOptions{.lexical_index_threshold = 0});
     std::mt19937 rng(5);
     const auto qs = queries(rng, 30);
     auto check = [&](const std::string& what) {
@@ -220,12 +216,8 @@ TEST(RagImpactIndexIndexer, BuiltByIndexingWhenTheStoreIsLarge) {
         index_folder(*store, dir / "docs", options);  // under the threshold: FTS5 only
     }
     EXPECT_FALSE(std::filesystem::exists(db.string() + ".lex"));
-    ::setenv("POCKET_RAG_LEXICAL_INDEX_THRESHOLD", "1", 1);
-    struct Unset {
-        ~Unset() { ::unsetenv("POCKET_RAG_LEXICAL_INDEX_THRESHOLD"); }
-    } unset;
     std::ofstream(dir / "docs" / "c.txt") << "Frozen alpine meadows.\n";
-    auto store = Store::open(db);
+    auto store = Store::open(db, StoreOptions{.lexical_index_threshold = 1});
     index_folder(*store, dir / "docs", options);
     EXPECT_TRUE(std::filesystem::exists(db.string() + ".lex"));
     const auto hits = store->lexical_search("alpine frozen", 10);

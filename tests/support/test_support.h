@@ -54,4 +54,19 @@ struct TokenizerCase {
 std::vector<TokenizerCase> read_tokenizer_vectors(const std::filesystem::path& inp,
                                                   const std::filesystem::path& out);
 
+// Sets (or, with nullopt, unsets) an environment variable for the scope; a child `pocket`
+// started by run_pocket inherits it. Tests that use it must not run threads that read the
+// environment meanwhile.
+class ScopedEnv {
+  public:
+    ScopedEnv(const char* name, const std::optional<std::string>& value);
+    ~ScopedEnv();
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+  private:
+    const char* name_;
+    std::optional<std::string> old_;
+};
+
 }  // namespace pocket::test

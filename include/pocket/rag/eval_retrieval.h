@@ -73,7 +73,8 @@ Run plain_bm25_run(const Collection& c, double k1 = 0.9, double b = 0.4, size_t 
 class IndexedCollection {
   public:
     IndexedCollection(const Collection& c, const std::filesystem::path& db_path,
-                      const embed::Embedder* embedder, const std::string& embed_model_name);
+                      const embed::Embedder* embedder, const std::string& embed_model_name,
+                      const StoreOptions& store_options = {});
     ~IndexedCollection();
     const Store& store() const { return *store_; }
     // Ranks every query with a Retriever over the store (depth 100).

@@ -66,11 +66,23 @@ struct ScoredChunk {
     double score = 0;
 };
 
+struct StoreOptions {
+    bool read_only = false;  // open without write access (the file must exist)
+    // Stores with more chunks than this search through pocket's own impact index (built once per
+    // store generation, saved beside the database as `<db>.lex`); smaller ones through FTS5,
+    // which ranks the same but scores every matching row. 0 forces the index (tests, evaluation).
+    size_t lexical_index_threshold = 20000;
+};
+
 class Store {
   public:
     // Opens or creates the database (schema created or checked; a file that is not a pocket
-    // store is refused with a clear error). read_only opens without write access.
-    static std::unique_ptr<Store> open(const std::filesystem::path& path, bool read_only = false);
+    // store is refused with a clear error).
+    static std::unique_ptr<Store> open(const std::filesystem::path& path,
+                                       const StoreOptions& options);
+    static std::unique_ptr<Store> open(const std::filesystem::path& path, bool read_only = false) {
+        return open(path, StoreOptions{.read_only = read_only});
+    }
     virtual ~Store();
 
     virtual StoreMeta meta() const = 0;
