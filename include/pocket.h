@@ -9,9 +9,10 @@
  *    that thread's next failing call. No C++ exception ever crosses this boundary.
  *  - Strings are UTF-8 and NUL-terminated unless a length is passed with them. Strings a function
  *    returns through a pointer belong to the object they came from and stay valid as documented.
- *  - Option structs start with struct_size; get them from the pocket_*_default_options()
- *    functions and change the fields you need. A library built with a newer header accepts
- *    older, shorter structs (fields past struct_size keep their defaults).
+ *  - Option structs start with struct_size; fill them with pocket_*_options_init(&o, sizeof o)
+ *    (or the header's inline pocket_*_default_options(), which does that) and change the fields
+ *    you need. A library built with a newer header accepts older, shorter structs (fields past
+ *    struct_size keep their defaults); no struct ever crosses the boundary by value.
  *  - Nothing here reads environment variables: threads, instruction set and the other settings
  *    are passed explicitly.
  *
@@ -46,7 +47,7 @@ extern "C" {
 #endif
 
 /* The API version this header describes. */
-#define POCKET_API_VERSION 2
+#define POCKET_API_VERSION 3
 
 /* ---- Errors and versions --------------------------------------------------------------- */
 
@@ -96,7 +97,16 @@ typedef struct pocket_model_options {
     int interleave;
 } pocket_model_options;
 
-POCKET_API pocket_model_options pocket_model_default_options(void);
+/* Fills the first struct_size bytes of *options with the defaults, struct_size included. Pass
+ * sizeof *options; POCKET_ERR_INVALID_ARGUMENT for NULL or a size this library does not know
+ * (a header newer than the library). */
+POCKET_API pocket_status pocket_model_options_init(pocket_model_options* options, size_t struct_size);
+/* The defaults at this header's size: compiled into the caller, so always the caller's layout. */
+static inline pocket_model_options pocket_model_default_options(void) {
+    pocket_model_options options;
+    pocket_model_options_init(&options, sizeof options);
+    return options;
+}
 /* Loads a GGUF file or a Hugging Face model folder (config.json + safetensors + tokenizer.json).
  * options may be NULL. The model is immutable: share it between threads and sessions. */
 POCKET_API pocket_status pocket_model_load(const char* path, const pocket_model_options* options,
@@ -158,7 +168,16 @@ typedef struct pocket_session_options {
     const char* cache_type_v;
 } pocket_session_options;
 
-POCKET_API pocket_session_options pocket_session_default_options(void);
+/* Fills the first struct_size bytes of *options with the defaults, struct_size included. Pass
+ * sizeof *options; POCKET_ERR_INVALID_ARGUMENT for NULL or a size this library does not know
+ * (a header newer than the library). */
+POCKET_API pocket_status pocket_session_options_init(pocket_session_options* options, size_t struct_size);
+/* The defaults at this header's size: compiled into the caller, so always the caller's layout. */
+static inline pocket_session_options pocket_session_default_options(void) {
+    pocket_session_options options;
+    pocket_session_options_init(&options, sizeof options);
+    return options;
+}
 /* A session owns a KV cache for one conversation over `model` (which must outlive it). Sessions
  * over one model may run on different threads at the same time. options may be NULL. */
 POCKET_API pocket_status pocket_session_create(const pocket_model* model,
@@ -197,7 +216,16 @@ typedef struct pocket_generate_options {
 
 #define POCKET_RANDOM_SEED UINT64_MAX
 
-POCKET_API pocket_generate_options pocket_generate_default_options(void);
+/* Fills the first struct_size bytes of *options with the defaults, struct_size included. Pass
+ * sizeof *options; POCKET_ERR_INVALID_ARGUMENT for NULL or a size this library does not know
+ * (a header newer than the library). */
+POCKET_API pocket_status pocket_generate_options_init(pocket_generate_options* options, size_t struct_size);
+/* The defaults at this header's size: compiled into the caller, so always the caller's layout. */
+static inline pocket_generate_options pocket_generate_default_options(void) {
+    pocket_generate_options options;
+    pocket_generate_options_init(&options, sizeof options);
+    return options;
+}
 
 /* Receives each piece of generated text (complete UTF-8, not NUL-terminated) as soon as it is
  * final, on the thread that called the generating function. Return 0 to go on, non-zero to stop

@@ -29,7 +29,7 @@ __all__ = [
     "Verdict", "version", "api_version", "set_threads", "threads", "set_isa", "isa",
 ]
 
-API_VERSION = 1  # the POCKET_API_VERSION these bindings were written for
+API_VERSION = 3  # the POCKET_API_VERSION these bindings were written for
 
 RANDOM_SEED = (1 << 64) - 1
 
@@ -133,7 +133,8 @@ _set_threads = _declare("pocket_set_threads", _status, ctypes.c_int)
 _threads = _declare("pocket_threads", ctypes.c_int)
 _set_isa = _declare("pocket_set_isa", _status, _c_char_p)
 _isa = _declare("pocket_isa", _c_char_p)
-_model_default_options = _declare("pocket_model_default_options", _ModelOptions)
+_model_options_init = _declare("pocket_model_options_init", _status,
+    ctypes.POINTER(_ModelOptions), _size_t)
 _model_load = _declare("pocket_model_load", _status, _c_char_p, ctypes.POINTER(_ModelOptions),
                        ctypes.POINTER(_vp))
 _model_free = _declare("pocket_model_free", None, _vp)
@@ -147,11 +148,13 @@ _tokenize = _declare("pocket_tokenize", _status, _vp, ctypes.c_char_p, ctypes.c_
                      ctypes.POINTER(_size_t))
 _detokenize = _declare("pocket_detokenize", _status, _vp, ctypes.POINTER(ctypes.c_int32),
                        _size_t, ctypes.c_int, ctypes.c_char_p, _size_t, ctypes.POINTER(_size_t))
-_session_default_options = _declare("pocket_session_default_options", _SessionOptions)
+_session_options_init = _declare("pocket_session_options_init", _status,
+    ctypes.POINTER(_SessionOptions), _size_t)
 _session_create = _declare("pocket_session_create", _status, _vp,
                            ctypes.POINTER(_SessionOptions), ctypes.POINTER(_vp))
 _session_free = _declare("pocket_session_free", None, _vp)
-_generate_default_options = _declare("pocket_generate_default_options", _GenerateOptions)
+_generate_options_init = _declare("pocket_generate_options_init", _status,
+    ctypes.POINTER(_GenerateOptions), _size_t)
 _session_generate = _declare("pocket_session_generate", _status, _vp, _c_char_p,
                              ctypes.POINTER(_GenerateOptions), _TEXT_CALLBACK, _vp,
                              ctypes.POINTER(_Generation))
@@ -188,6 +191,13 @@ if _api_version() < API_VERSION:
 def _check(status: int) -> None:
     if status != 0:
         raise PocketError(status, _last_error().decode("utf-8", "replace"))
+
+
+def _defaults(struct, init):
+    """An options struct filled by the library's pocket_*_options_init at this module's size."""
+    options = struct()
+    _check(init(ctypes.byref(options), ctypes.sizeof(struct)))
+    return options
 
 
 def _bytes(text: str) -> bytes:
@@ -258,7 +268,7 @@ class Model(_Handle):
 
     def __init__(self, path: str, interleave: bool = True):
         super().__init__()
-        options = _model_default_options()
+        options = _defaults(_ModelOptions, _model_options_init)
         options.interleave = 1 if interleave else 0
         _check(_model_load(_bytes(os.fspath(path)), ctypes.byref(options),
                            ctypes.byref(self._handle)))
@@ -341,7 +351,7 @@ class Session(_Handle):
                  cache_type_k: str = "f16", cache_type_v: str = "f16"):
         super().__init__()
         self._model = model  # keep the model alive as long as the session
-        options = _session_default_options()
+        options = _defaults(_SessionOptions, _session_options_init)
         options.n_ctx = n_ctx
         options.n_batch = n_batch
         options.system_prompt = _bytes(system) if system is not None else None
@@ -356,7 +366,7 @@ class Session(_Handle):
     def _options(max_tokens=256, temperature=None, top_k=None, top_p=None, min_p=None,
                  repeat_penalty=None, seed=None, stop=(), grammar=None, json_schema=None,
                  json_object=False, ignore_eos=False):
-        o = _generate_default_options()
+        o = _defaults(_GenerateOptions, _generate_options_init)
         o.max_tokens = max_tokens
         for name, value in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p),
                             ("min_p", min_p), ("repeat_penalty", repeat_penalty), ("seed", seed)):

@@ -88,16 +88,31 @@ void require_readable(const char* path, std::string_view what);
 
 // Option structs grow at their end: a caller built against an older header passes a smaller
 // struct_size, and the fields it does not know keep their defaults. Copies what the caller has.
+// A caller's struct_size must hold the size field and be no larger than this library's struct
+// (a larger one comes from a newer header: its extra fields cannot be honoured, nor skipped).
+inline void check_struct_size(size_t struct_size, size_t known) {
+    if (struct_size < sizeof(size_t) || struct_size > known) {
+        throw StatusError(POCKET_ERR_INVALID_ARGUMENT, cat("options struct_size ", struct_size,
+                                                           " is not one this library knows (",
+                                                           sizeof(size_t), " to ", known, ")"));
+    }
+}
+
 template <typename Options>
 Options read_options(const Options* given, Options defaults) {
     if (given == nullptr) return defaults;
-    if (given->struct_size < sizeof(size_t) || given->struct_size > sizeof(Options)) {
-        throw StatusError(POCKET_ERR_INVALID_ARGUMENT,
-                          cat("options struct_size ", given->struct_size,
-                              " is not one this library knows (up to ", sizeof(Options), ")"));
-    }
+    check_struct_size(given->struct_size, sizeof(Options));
     std::memcpy(static_cast<void*>(&defaults), given, given->struct_size);
     return defaults;
+}
+
+// pocket_*_options_init: the defaults written into the caller's struct, at the caller's size.
+template <typename Options>
+void init_options(Options* out, size_t struct_size, Options defaults) {
+    require(out, "options");
+    check_struct_size(struct_size, sizeof(Options));
+    defaults.struct_size = struct_size;
+    std::memcpy(static_cast<void*>(out), &defaults, struct_size);
 }
 
 // Runs `body` (which returns a pocket_status) and turns any exception into a status and the

@@ -21,13 +21,24 @@ const tokenizer::Tokenizer& tokenizer_of(const pocket_model* model) {
 
 }  // namespace
 
-extern "C" {
+namespace {
 
-pocket_model_options pocket_model_default_options(void) {
+pocket_model_options model_defaults() {
     pocket_model_options options{};
     options.struct_size = sizeof options;
     options.interleave = 1;
     return options;
+}
+
+}  // namespace
+
+extern "C" {
+
+pocket_status pocket_model_options_init(pocket_model_options* options, size_t struct_size) {
+    return guarded(POCKET_ERR_INVALID_ARGUMENT, [&] {
+        capi::init_options(options, struct_size, model_defaults());
+        return POCKET_OK;
+    });
 }
 
 pocket_status pocket_model_load(const char* path, const pocket_model_options* options,
@@ -36,7 +47,7 @@ pocket_status pocket_model_load(const char* path, const pocket_model_options* op
         require(out_model, "out_model");
         *out_model = nullptr;
         capi::require_readable(path, "model");
-        const auto o = capi::read_options(options, pocket_model_default_options());
+        const auto o = capi::read_options(options, model_defaults());
         auto handle = std::make_unique<pocket_model>();
         model::LoadOptions load;
         load.interleave = o.interleave != 0;

@@ -14,6 +14,31 @@ using capi::StatusError;
 
 namespace {
 
+pocket_session_options session_defaults() {
+    pocket_session_options options{};
+    options.struct_size = sizeof options;
+    options.n_ctx = 0;
+    options.n_batch = 512;
+    return options;
+}
+
+pocket_generate_options generate_defaults() {
+    pocket_generate_options options{};
+    options.struct_size = sizeof options;
+    const SamplingParams defaults;
+    options.max_tokens = 256;
+    options.temperature = defaults.temperature;
+    options.top_k = defaults.top_k;
+    options.top_p = defaults.top_p;
+    options.min_p = defaults.min_p;
+    options.repeat_penalty = defaults.repeat_penalty;
+    options.repeat_last_n = defaults.repeat_last_n;
+    options.frequency_penalty = defaults.frequency_penalty;
+    options.presence_penalty = defaults.presence_penalty;
+    options.seed = POCKET_RANDOM_SEED;
+    return options;
+}
+
 std::shared_ptr<const VocabularyIndex> grammar_vocab(const pocket_model& model) {
     std::lock_guard lock(model.grammar_vocab_mutex);
     if (!model.grammar_vocab) {
@@ -25,7 +50,7 @@ std::shared_ptr<const VocabularyIndex> grammar_vocab(const pocket_model& model) 
 // The C options as libpocket's GenerateOptions; bad values are the caller's mistake.
 GenerateOptions to_generate_options(const pocket_session& session,
                                     const pocket_generate_options* given) {
-    const auto o = capi::read_options(given, pocket_generate_default_options());
+    const auto o = capi::read_options(given, generate_defaults());
     GenerateOptions options;
     options.max_tokens = o.max_tokens;
     options.sampling.temperature = o.temperature;
@@ -124,12 +149,11 @@ pocket_session& session_of(pocket_session* session) {
 
 extern "C" {
 
-pocket_session_options pocket_session_default_options(void) {
-    pocket_session_options options{};
-    options.struct_size = sizeof options;
-    options.n_ctx = 0;
-    options.n_batch = 512;
-    return options;
+pocket_status pocket_session_options_init(pocket_session_options* options, size_t struct_size) {
+    return guarded(POCKET_ERR_INVALID_ARGUMENT, [&] {
+        capi::init_options(options, struct_size, session_defaults());
+        return POCKET_OK;
+    });
 }
 
 pocket_status pocket_session_create(const pocket_model* model,
@@ -139,7 +163,7 @@ pocket_status pocket_session_create(const pocket_model* model,
         require(out_session, "out_session");
         *out_session = nullptr;
         require(model, "model");
-        const auto o = capi::read_options(options, pocket_session_default_options());
+        const auto o = capi::read_options(options, session_defaults());
         if (o.n_ctx < 0 || o.n_batch <= 0) {
             throw StatusError(
                 POCKET_ERR_INVALID_ARGUMENT,
@@ -170,21 +194,11 @@ void pocket_session_free(pocket_session* session) {
     delete session;
 }
 
-pocket_generate_options pocket_generate_default_options(void) {
-    pocket_generate_options options{};
-    options.struct_size = sizeof options;
-    const SamplingParams defaults;
-    options.max_tokens = 256;
-    options.temperature = defaults.temperature;
-    options.top_k = defaults.top_k;
-    options.top_p = defaults.top_p;
-    options.min_p = defaults.min_p;
-    options.repeat_penalty = defaults.repeat_penalty;
-    options.repeat_last_n = defaults.repeat_last_n;
-    options.frequency_penalty = defaults.frequency_penalty;
-    options.presence_penalty = defaults.presence_penalty;
-    options.seed = POCKET_RANDOM_SEED;
-    return options;
+pocket_status pocket_generate_options_init(pocket_generate_options* options, size_t struct_size) {
+    return guarded(POCKET_ERR_INVALID_ARGUMENT, [&] {
+        capi::init_options(options, struct_size, generate_defaults());
+        return POCKET_OK;
+    });
 }
 
 pocket_status pocket_session_generate(pocket_session* session, const char* prompt,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <cstring>
 #include <string>
 
 #include "pocket.h"
@@ -55,6 +56,36 @@ TEST(CApiKvCache, KnownNamesAndTheOlderStructAreAccepted) {
     pocket_session* s = nullptr;
     EXPECT_EQ(pocket_session_create(m.model, &so, &s), POCKET_OK) << pocket_last_error();
     pocket_session_free(s);
+}
+
+// pocket_*_options_init writes exactly the caller's struct_size: a program built with an older,
+// shorter struct (here: version 1's session options) gets its fields filled and nothing past
+// them touched; a size from a newer header than the library is refused and nothing is written.
+TEST(CApiKvCache, OptionsInitWritesOnlyTheCallersSize) {
+    constexpr size_t kOld = offsetof(pocket_session_options, cache_type_k);
+    alignas(pocket_session_options) unsigned char bytes[sizeof(pocket_session_options) + 16];
+    std::memset(bytes, 0xAB, sizeof bytes);
+    auto* so = reinterpret_cast<pocket_session_options*>(bytes);
+    ASSERT_EQ(pocket_session_options_init(so, kOld), POCKET_OK) << pocket_last_error();
+    EXPECT_EQ(so->struct_size, kOld);
+    EXPECT_EQ(so->n_batch, 512);
+    for (size_t i = kOld; i < sizeof bytes; ++i) ASSERT_EQ(bytes[i], 0xAB) << "byte " << i;
+
+    std::memset(bytes, 0xAB, sizeof bytes);
+    EXPECT_EQ(pocket_session_options_init(so, sizeof(pocket_session_options) + 8),
+              POCKET_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(pocket_last_error()).find("struct_size"), std::string::npos);
+    for (unsigned char b : bytes) ASSERT_EQ(b, 0xAB);
+    EXPECT_EQ(pocket_session_options_init(nullptr, sizeof(pocket_session_options)),
+              POCKET_ERR_INVALID_ARGUMENT);
+
+    pocket_generate_options go;
+    ASSERT_EQ(pocket_generate_options_init(&go, sizeof go), POCKET_OK);
+    EXPECT_EQ(go.struct_size, sizeof go);
+    EXPECT_EQ(go.max_tokens, 256);
+    pocket_model_options mo;
+    ASSERT_EQ(pocket_model_options_init(&mo, sizeof mo), POCKET_OK);
+    EXPECT_EQ(mo.interleave, 1);
 }
 
 }  // namespace
