@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Plots prompt and generation speed against context length from benchmark JSON files.
+
+    bench/plot_long_context.py OUT.png LABEL=FILE.json [LABEL=FILE.json ...]
+
+Each FILE is the output of `pocket bench --json` (one object, or an array with one object per
+depth) or of `llama-bench -o json` (llama.cpp and ik_llama.cpp: an array of tests). LABEL names
+the engine in the legend ("pocket", "llama.cpp", "ik_llama.cpp", ...). Lines are drawn per
+(label, model file, KV cache type):
+  left:  prompt tokens/s against the prompt length, for prompts measured at depth 0;
+  right: generation tokens/s against the depth (tokens already in the cache).
+Needs Debian's python3-matplotlib (apt install python3-matplotlib); used for docs/BENCHMARKS.md,
+never by the tests.
+"""
+import json
+import os
+import sys
+from collections import defaultdict
+
+
+def rows_of(path):
+    """(model, kv, n_prompt, n_gen, depth, pp_tokens_per_s, tg_tokens_per_s) per measured row."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    items = data if isinstance(data, list) else [data]
+    rows = []
+    for it in items:
+        if "pp_tokens_per_s" in it or "tg_tokens_per_s" in it:  # pocket bench --json
+            kv = f"{it.get('type_k', 'f16')}/{it.get('type_v', 'f16')}"
+            rows.append((os.path.basename(it["model"]), kv, it.get("n_prompt", 0),
+                         it.get("n_gen", 0), it.get("depth", 0), it.get("pp_tokens_per_s"),
+                         it.get("tg_tokens_per_s")))
+        elif "avg_ts" in it:  # llama-bench -o json: one test (pp or tg) per entry
+            kv = f"{it.get('type_k', 'f16')}/{it.get('type_v', 'f16')}"
+            n_prompt, n_gen = it.get("n_prompt", 0), it.get("n_gen", 0)
+            pp = it["avg_ts"] if n_gen == 0 else None
+            tg = it["avg_ts"] if n_prompt == 0 else None
+            rows.append((os.path.basename(it["model_filename"]), kv, n_prompt, n_gen,
+                         it.get("n_depth", 0), pp, tg))
+        else:
+            raise SystemExit(f"{path}: neither pocket bench nor llama-bench JSON")
+    return rows
+
+
+def main(argv):
+    if len(argv) < 3 or any("=" not in a for a in argv[2:]):
+        raise SystemExit(__doc__)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("matplotlib is missing: apt install python3-matplotlib "
+                         "(and run this script with /usr/bin/python3)")
+    pp = defaultdict(dict)  # (label, model, kv) -> {n_prompt: tokens/s}
+    tg = defaultdict(dict)  # (label, model, kv) -> {depth: tokens/s}
+    for arg in argv[2:]:
+        label, path = arg.split("=", 1)
+        for model, kv, n_prompt, n_gen, depth, pp_ts, tg_ts in rows_of(path):
+            key = (label, model, kv)
+            if pp_ts is not None and n_prompt > 0 and depth == 0:
+                pp[key][n_prompt] = pp_ts
+            if tg_ts is not None and n_gen > 0:
+                tg[key][depth] = tg_ts
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    for ax, series, xlabel, title in (
+            (left, pp, "prompt tokens", "prompt processing (from an empty cache)"),
+            (right, tg, "tokens already in the cache (depth)", "generation at depth")):
+        for (label, model, kv), points in sorted(series.items()):
+            xs = sorted(points)
+            ax.plot(xs, [points[x] for x in xs], marker="o",
+                    label=f"{label} {model} KV {kv}")
+        # Symmetric log: depth 0 stays on the axis, powers of two spread evenly above 32.
+        ax.set_xscale("symlog", base=2, linthresh=32)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("tokens/s")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        if series:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(argv[1], dpi=110)
+    print(f"wrote {argv[1]}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
