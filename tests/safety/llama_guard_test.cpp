@@ -162,12 +162,20 @@ TEST_F(LlamaGuardModel, ScoreIsTheFirstPositionsUnsafeVersusSafeProbability) {
     ASSERT_GT(v.score, 0.0);
     ASSERT_LT(v.score, 1.0);
 
-    // The verdict follows the threshold; the categories come from the generated text.
-    guard->set_threshold(v.score);
+    // A second check reuses the cached template prefix and evaluates only the last prompt token
+    // on its own: with float (F16/F32) weights the SIMD matmuls of a one-token pass and of a
+    // batch round differently, so the score may move in its last bits, never more.
+    const double again = guard->check(input).score;
+    EXPECT_NEAR(again, v.score, 1e-4);
+
+    // The verdict follows the threshold (checks from here on take the same path, so the same
+    // bits); the categories come from the generated text.
+    guard->set_threshold(again);
     const GuardVerdict at = guard->check(input);
+    EXPECT_EQ(at.score, again);
     EXPECT_FALSE(at.safe);
     EXPECT_EQ(at.categories, (std::vector<int>{1, 10}));
-    guard->set_threshold(std::nextafter(v.score, 2.0));
+    guard->set_threshold(std::nextafter(again, 2.0));
     const GuardVerdict above = guard->check(input);
     EXPECT_TRUE(above.safe);
     EXPECT_TRUE(above.categories.empty());
@@ -202,8 +210,12 @@ TEST_F(LlamaGuardModel, ChecksFromManyThreadsMatchAFreshGuard) {
         });
     }
     for (auto& t : threads) t.join();
+    // Not the same bits: a check after another evaluates its prompt past the shared template
+    // prefix in a batch of another size, and this model's F16 weights go through SIMD matmuls
+    // that round a batch's rows differently from a shorter one's (about 1e-4 in the logits). A
+    // cache mix-up between checks would move the scores by far more.
     for (const auto& scores : got)
-        for (size_t i = 0; i < texts.size(); ++i) EXPECT_NEAR(scores[i], fresh[i], 1e-5) << i;
+        for (size_t i = 0; i < texts.size(); ++i) EXPECT_NEAR(scores[i], fresh[i], 1e-4) << i;
 }
 
 TEST_F(LlamaGuardModel, LoadGuardOpensAGuardModelFile) {
