@@ -110,8 +110,15 @@ std::shared_ptr<GenerationStream> BatchScheduler::submit(std::vector<TokenId> pr
     {
         std::lock_guard lock(mutex_);
         if (stop_) fail("scheduler: shutting down");
-        if (queue_.size() >= options_.max_queue)
-            throw QueueFull(cat("scheduler: ", queue_.size(), " requests are already waiting"));
+        // Queued requests that free slots will take at the scheduler's next step are not waiting:
+        // only the rest count against max_queue, so a burst that arrives before the scheduler
+        // thread wakes is admitted as if its requests had come one by one. (busy_ is raised
+        // under this lock when a request leaves the queue, so none is counted twice or missed.)
+        const size_t free_slots =
+            slots_.size() - static_cast<size_t>(busy_.load(std::memory_order_relaxed));
+        if (queue_.size() >= options_.max_queue + free_slots)
+            throw QueueFull(
+                cat("scheduler: ", queue_.size() - free_slots, " requests are already waiting"));
         queue_.push_back(std::move(request));
         stats_.queue_depth = queue_.size();
     }
@@ -240,10 +247,10 @@ void BatchScheduler::admit(std::unique_lock<std::mutex>& lock) {
         std::unique_ptr<Request> request = std::move(queue_.front());
         queue_.pop_front();
         stats_.queue_depth = queue_.size();
+        busy_.fetch_add(1, std::memory_order_relaxed);  // with the pop, under the lock (submit)
         lock.unlock();
         target->request = std::move(request);
         target->admitted = ++clock_;
-        busy_.fetch_add(1, std::memory_order_relaxed);
         try {
             if (fork_from)
                 target->session = std::make_unique<Session>(*fork_from->session, target->seq);
