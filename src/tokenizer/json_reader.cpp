@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "pocket/core/error.h"
+#include "pocket/tokenizer/utf8.h"
 
 namespace pocket::tokenizer {
 
@@ -14,24 +15,6 @@ bool is_ws(char c) {
 
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
-}
-
-void append_code_point(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
 }
 
 }  // namespace
@@ -237,7 +220,7 @@ std::string_view JsonReader::string(std::string& scratch, std::string_view what)
                     }
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
                 }
-                append_code_point(scratch, cp);
+                utf8::append(scratch, static_cast<char32_t>(cp));  // a scalar value here
                 break;
             }
             default:
