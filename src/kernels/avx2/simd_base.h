@@ -1,7 +1,8 @@
-// Building blocks shared by the AVX2 and AVX-512 kernel tables. The kernels use 256-bit vectors
+// Building blocks shared by the AVX2 and AVX-512 kernel tables. Most kernels use 256-bit vectors
 // in both: AVX-512 contributes VNNI (vpdpbusd/vpdpwssd), BF16 dot products and 32 vector registers
-// (bigger matmul tiles) rather than wider vectors, which on the CPUs that have it double-pump
-// 512-bit integer work anyway.
+// (bigger matmul tiles). The exception is the interleaved Q4_0/Q8_0 prompt kernel, which takes
+// 512-bit vectors over two row groups (Legacy32Body512 in simd_interleaved.h): CPUs with
+// full-width 512-bit units (Zen 5) ran prompts 1.5x faster with it.
 //
 // These headers are compiled once per instruction set: the including .cpp defines POCKET_SIMD_NS
 // (avx2 / avx512) and everything lands in pocket::kernels::POCKET_SIMD_NS, so the two copies never

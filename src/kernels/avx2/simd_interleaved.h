@@ -159,6 +159,99 @@ struct Legacy32Body {
     }
 };
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// 512-bit vectors over two groups at once: rows 8g..8g+7 in the low half, the next group's in the
+// high half, so one vpdpbusd advances 16 rows for a broadcast activation word. CPUs with full-width
+// 512-bit units (Zen 5, Intel with two FMA ports) do twice the integer work per instruction; those
+// that split a 512-bit operation in two (Zen 4) still issue half the instructions. Each lane's
+// arithmetic is exactly Legacy32Body's (same int32 chains, same scale product, same fmadd), so the
+// results are the same bits, and an odd group left over takes the 256-bit body.
+inline __m512i load_pair512(const void* lo, const void* hi) {
+    return _mm512_inserti64x4(_mm512_zextsi256_si512(load256(lo)), load256(hi), 1);
+}
+
+// The eight weight vectors of groups g0 (low halves) and g1 (high halves), as F::load gives them.
+struct Q4_0x8Weights512 {
+    using Group = BlockQ4_0x8;
+    static void load(const Group& g0, const Group& g1, __m512i (&w)[8]) {
+        const __m512i low = _mm512_set1_epi8(0x0F);
+        for (int j = 0; j < 4; ++j) {
+            const __m512i v = load_pair512(g0.qs + 32 * j, g1.qs + 32 * j);
+            w[j] = _mm512_and_si512(v, low);
+            w[4 + j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        }
+    }
+};
+
+struct Q8_0x8Weights512 {
+    using Group = BlockQ8_0x8;
+    static void load(const Group& g0, const Group& g1, __m512i (&w)[8]) {
+        for (int j = 0; j < 8; ++j) w[j] = load_pair512(g0.qs + 32 * j, g1.qs + 32 * j);
+    }
+};
+
+template <class F256, class F512>
+struct Legacy32Body512 {
+    using Group = typename F512::Group;
+    static constexpr int kBlock = kQK32;
+    static_assert(!F256::kSignTrick, "the 512-bit body is for the VNNI (offset) formats");
+
+    template <int R, int T>
+    static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
+                     __m256 (&acc)[R][T]) {
+        if constexpr (R % 2 != 0) {
+            Legacy32Body<F256>::template tile<R, T>(nb, w, act, act_row_bytes, acc);
+        } else {
+            constexpr int P = R / 2;
+            const BlockQ8_0Act* a[T];
+            for (int t = 0; t < T; ++t)
+                a[t] = reinterpret_cast<const BlockQ8_0Act*>(act + t * act_row_bytes);
+            __m512 acc2[P][T];
+            for (int p = 0; p < P; ++p)
+                for (int t = 0; t < T; ++t) acc2[p][t] = _mm512_setzero_ps();
+            for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 4
+                for (int p = 0; p < P; ++p) {
+                    const Group& g0 = w[(2 * p) * nb + b];
+                    const Group& g1 = w[(2 * p + 1) * nb + b];
+                    __m512i wv[8];
+                    F512::load(g0, g1, wv);
+                    const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
+                        _mm256_castsi128_si256(
+                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(g0.d))),
+                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(g1.d)), 1));
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; ++t) {
+                        const BlockQ8_0Act& ab = a[t][b];
+                        __m512i s0 = _mm512_set1_epi32(ab.bias);
+                        __m512i s1 = _mm512_setzero_si512();
+                        for (int c = 0; c < 8; c += 2) {
+                            int32_t w0, w1;
+                            std::memcpy(&w0, ab.qs + 4 * c, sizeof w0);
+                            std::memcpy(&w1, ab.qs + 4 * c + 4, sizeof w1);
+                            s0 = _mm512_dpbusd_epi32(s0, wv[c], _mm512_set1_epi32(w0));
+                            s1 = _mm512_dpbusd_epi32(s1, wv[c + 1], _mm512_set1_epi32(w1));
+                        }
+                        const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(ab.d));
+                        acc2[p][t] = _mm512_fmadd_ps(
+                            scale, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc2[p][t]);
+                    }
+                }
+            }
+            for (int p = 0; p < P; ++p) {
+                for (int t = 0; t < T; ++t) {
+                    acc[2 * p][t] = _mm512_castps512_ps256(acc2[p][t]);
+                    acc[2 * p + 1][t] = _mm512_extractf32x8_ps(acc2[p][t], 1);
+                }
+            }
+        }
+    }
+};
+#define POCKET_SIMD_INTERLEAVED_512 1
+#else
+#define POCKET_SIMD_INTERLEAVED_512 0
+#endif
+
 // Q4_0 (BlockQ4_0x8) against BlockQ8_0Act without VNNI. Each 32-byte load gives two weight
 // vectors (low nibbles: word j, high nibbles: word 4 + j), used at once for every token of the
 // tile, so only two of them are live; the vpmaddubsw pair sums (at most 2 * 15 * 127 each) are

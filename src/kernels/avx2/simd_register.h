@@ -74,7 +74,10 @@ void fill_simd_table(KernelTable& table) {
     // Interleaved layouts.
     at(DType::Q4_0).to_interleaved_act = interleaved_act_from_float<8>;
     at(DType::Q4_0).matmul_interleaved =
-#if POCKET_SIMD_VNNI
+#if POCKET_SIMD_INTERLEAVED_512
+        matmul_interleaved<Legacy32Body512<Q4_0x8Weights, Q4_0x8Weights512>, kInter.rows,
+                           kInter.tokens, kInterVec>;
+#elif POCKET_SIMD_VNNI
         matmul_interleaved<Legacy32Body<Q4_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
 #else
         matmul_interleaved<Q4_0Int16Body, 1, 4, kInterVec>;
@@ -87,7 +90,12 @@ void fill_simd_table(KernelTable& table) {
         matmul_interleaved<Q4_KBody, kInterK.rows, kInterK.tokens, kInterVec>;
     at(DType::Q8_0).to_interleaved_act = interleaved_act_from_float<128>;
     at(DType::Q8_0).matmul_interleaved =
+#if POCKET_SIMD_INTERLEAVED_512
+        matmul_interleaved<Legacy32Body512<Q8_0x8Weights, Q8_0x8Weights512>, kInter.rows,
+                           kInter.tokens, kInterVec>;
+#else
         matmul_interleaved<Legacy32Body<Q8_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
+#endif
 
     // K formats.
     at(DType::Q2_K).vec_dot = KKernel<Q2KBody>::vec_dot;
