@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pocket/model/lora.h"
@@ -22,10 +23,10 @@ class Model;
 namespace pocket::train {
 
 struct Parameter {
-    std::string name;          // the GGUF tensor name it is saved under
-    std::span<float> value;    // points into the LoRA adapter or the full-mode F32 copy
-    std::vector<float> grad;   // same size; forward_backward adds into it
-    bool decay = true;         // AdamW weight decay applies (false for norms and biases)
+    std::string name;         // the GGUF tensor name it is saved under
+    std::span<float> value;   // points into the LoRA adapter or the full-mode F32 copy
+    std::vector<float> grad;  // same size; forward_backward adds into it
+    bool decay = true;        // AdamW weight decay applies (false for norms and biases)
 };
 
 struct LoraSpec {
@@ -57,6 +58,11 @@ class TrainableWeights {
     std::span<const Parameter> params() const;
     void zero_grad();
     int64_t n_values() const;  // trainable values in all
+    // The parameter saved under `name` (LoRA: "<base tensor>.lora_a" / ".lora_b"; full: the
+    // GGUF tensor name), or nullptr when nothing of that name is trained.
+    Parameter* find(std::string_view name);
+    const Parameter* find(std::string_view name) const;
+    const model::Model& base() const;
 
     // LoRA mode: the adapter being trained (its values are the parameters).
     const model::LoraAdapter& adapter() const;
