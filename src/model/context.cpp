@@ -71,6 +71,111 @@ struct Context::Scratch {
 
 namespace {
 
+// An F32 view of `rows` x `cols` values (a LoRA matrix) for linear().
+TensorView f32_view(const std::vector<float>& values, int64_t rows, int64_t cols,
+                    std::string name) {
+    TensorView v;
+    v.name = std::move(name);
+    v.type = DType::F32;
+    v.cols = cols;
+    v.rows = rows;
+    v.row_bytes = static_cast<size_t>(cols) * sizeof(float);
+    v.data = reinterpret_cast<const std::byte*>(values.data());
+    return v;
+}
+
+}  // namespace
+
+// The adapters in use, arranged for the forward pass: for each (layer, projection) the pairs
+// that adapt it, as F32 matrix views the ordinary linear() multiplies (A x, then B(A x)).
+struct Context::Loras {
+    struct Use {
+        TensorView a, b;  // rank rows of n_in; n_out rows of rank
+        float scale = 0.0f;
+    };
+    // uses[site(layer, p)]; the output projection is layer -1.
+    std::vector<std::vector<Use>> uses;
+    Buffer low;           // A x: rows x rank
+    Buffer out;           // B(A x): rows x n_out, for `chunk(n_out)` rows at a time
+    ActivationCache act;  // F32 weights read activations as they are; kept apart from Scratch's
+
+    // Checks `loras` against the model and arranges them; null when nothing would change a logit
+    // (no adapters, or only zero scales), so the base path runs untouched.
+    static std::unique_ptr<Loras> make(const Model& model, const std::vector<AppliedLora>& loras,
+                                       int64_t n_batch);
+
+    static size_t site(int64_t layer, Projection p) {
+        return static_cast<size_t>(layer + 1) * kProjectionCount + static_cast<size_t>(p);
+    }
+    bool has(int64_t layer, Projection p) const { return !uses[site(layer, p)].empty(); }
+    int64_t chunk(int64_t n_out) const {
+        return std::max<int64_t>(1, static_cast<int64_t>(out.size()) / n_out);
+    }
+
+    // y[t * y_stride + o] += s·(B(A x_t))[o] for every pair adapting (layer, p); x holds n rows.
+    void apply(int64_t layer, Projection p, const float* x, int64_t n, float* y, int64_t y_stride,
+               ThreadPool& pool) {
+        for (const Use& u : uses[site(layer, p)]) {
+            const int64_t n_in = u.a.cols, n_out = u.b.rows;
+            const int64_t step = chunk(n_out);
+            for (int64_t t0 = 0; t0 < n; t0 += step) {
+                const int64_t rows = std::min(step, n - t0);
+                linear(u.a, x + t0 * n_in, rows, low.data(), act, pool);
+                linear(u.b, low.data(), rows, out.data(), act, pool);
+                pool.parallel_for(rows, [&](int64_t begin, int64_t end) {
+                    for (int64_t t = begin; t < end; ++t) {
+                        float* yt = y + (t0 + t) * y_stride;
+                        const float* d = &out[static_cast<size_t>(t * n_out)];
+                        for (int64_t o = 0; o < n_out; ++o) yt[o] += u.scale * d[o];
+                    }
+                });
+            }
+        }
+    }
+};
+
+std::unique_ptr<Context::Loras> Context::Loras::make(const Model& model,
+                                                     const std::vector<AppliedLora>& loras,
+                                                     int64_t n_batch) {
+    for (const AppliedLora& l : loras) {
+        if (!l.adapter) fail("a LoRA adapter given to the context is null");
+        l.adapter->check(model);
+    }
+    auto r = std::make_unique<Context::Loras>();
+    const HParams& hp = model.hparams();
+    r->uses.resize(static_cast<size_t>(hp.n_layer + 1) * kProjectionCount);
+    int64_t max_rank = 0, max_out = 0, vocab_out = 0;
+    bool any = false;
+    for (const AppliedLora& l : loras) {
+        for (const LoraMatrix& m : l.adapter->matrices()) {
+            const float scale = l.adapter->scale(m, l.scale);
+            // A zero scale adds exactly nothing: skipping it keeps the base logits bit for bit
+            // (and keeps NaN values of an unused adapter out of them).
+            if (scale == 0.0f) continue;
+            const std::string name = projection_tensor_name(m.projection, m.layer);
+            r->uses[Context::Loras::site(m.layer, m.projection)].push_back(
+                {f32_view(m.a, m.rank, m.n_in, name + ".lora_a"),
+                 f32_view(m.b, m.n_out, m.rank, name + ".lora_b"), scale});
+            max_rank = std::max(max_rank, m.rank);
+            if (m.projection == Projection::Output) {
+                vocab_out = std::max(vocab_out, m.n_out);
+            } else {
+                max_out = std::max(max_out, m.n_out);
+            }
+            any = true;
+        }
+    }
+    if (!any) return nullptr;
+    r->low.resize(static_cast<size_t>(n_batch * max_rank));
+    // Room for a whole batch of any layer projection; the output projection's vocabulary-wide
+    // rows go through it in chunks rather than growing it to n_batch x n_vocab.
+    r->out.resize(static_cast<size_t>(
+        std::max(n_batch * max_out, std::min<int64_t>(n_batch, 16) * vocab_out)));
+    return r;
+}
+
+namespace {
+
 int64_t default_ctx(const HParams& hp) {
     return std::min<int64_t>(hp.n_ctx_train, 4096);
 }
@@ -119,6 +224,13 @@ Context::Context(const Model& model, const ContextParams& params)
     s.out_rows.reserve(nb);
     s.rope_cs.resize(nb * static_cast<size_t>(std::max<int64_t>(hp.n_rot, 0)));
     s.attention.reserve(ThreadPool::global().n_threads(), hp.n_head, hp.n_head_kv, hp.head_dim);
+    loras_ = Loras::make(model, params_.loras, params_.n_batch);
+}
+
+void Context::set_loras(std::vector<AppliedLora> loras) {
+    std::unique_ptr<Loras> arranged = Loras::make(model_, loras, params_.n_batch);
+    params_.loras = std::move(loras);
+    loras_ = std::move(arranged);
 }
 
 Context::~Context() = default;
@@ -293,6 +405,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
     const float* freq_factors = w.rope_freqs.empty() ? nullptr : w.rope_freqs.f32();
     // With scale_q the factor is applied to Q itself and the scores are used as they are.
     const float kq_scale = arch.scale_q ? 1.0f : hp.attn_scale;
+    Loras* const lora = loras_.get();  // null without adapters: one test per projection
 
     for (const auto& e : batch) kv_.grow(e.seq, e.pos + 1);
     for (int64_t t = 0; t < n; ++t) {
@@ -346,6 +459,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
             observe(L.wqkv, attn_in, n);
             linear(L.wqkv, attn_in, n, s.fused.data(), s.act, pool);
             const int64_t row = n_q + 2 * n_kv;
+            if (lora) lora->apply(il, Projection::QKV, attn_in, n, s.fused.data(), row, pool);
             split_columns(s.fused.data(), n, row, 0, n_q, s.q.data());
             split_columns(s.fused.data(), n, row, n_q, n_kv, s.k.data());
             split_columns(s.fused.data(), n, row, n_q + n_kv, n_kv, s.v.data());
@@ -358,6 +472,11 @@ void Context::forward(std::span<const BatchEntry> batch) {
                 {&L.wq, s.q.data(), &L.bq}, {&L.wk, s.k.data(), &L.bk}, {&L.wv, s.v.data(), &L.bv}};
             for (const LinearPart& part : qkv) observe(*part.w, attn_in, n);
             linear_fused(qkv, attn_in, n, s.act, pool);
+            if (lora) {
+                lora->apply(il, Projection::Q, attn_in, n, s.q.data(), n_q, pool);
+                lora->apply(il, Projection::K, attn_in, n, s.k.data(), n_kv, pool);
+                lora->apply(il, Projection::V, attn_in, n, s.v.data(), n_kv, pool);
+            }
         }
         // The rotary angles depend on the position only: computed once per token, and again only
         // for a layer whose base or scale differs (gemma3's local layers).
@@ -414,6 +533,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
         s.act.invalidate();
         observe(L.wo, s.attn.data(), n);
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);
+        if (lora) lora->apply(il, Projection::O, s.attn.data(), n, s.tmp.data(), n_embd, pool);
         close_sublayer(arch, {L.bo, L.post_attn_norm, L.attn_norm, L.attn_norm_b}, s.tmp.data(),
                        s.x.data(), n, n_embd, hp.norm_eps);
 
@@ -429,10 +549,13 @@ void Context::forward(std::span<const BatchEntry> batch) {
         if (arch.ffn == FfnKind::Gelu) {
             observe(L.w_up, ffn_in, n);
             linear(L.w_up, ffn_in, n, s.gate.data(), s.act, pool);
+            if (lora) lora->apply(il, Projection::Up, ffn_in, n, s.gate.data(), n_ff, pool);
             add_bias(s.gate.data(), n, L.b_up);
             for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]);
-        } else if (arch.ffn == FfnKind::SwiGlu && !arch.fused_gate_up) {
-            // gate, up and silu(gate) * up in one parallel region.
+        } else if (arch.ffn == FfnKind::SwiGlu && !arch.fused_gate_up &&
+                   !(lora && (lora->has(il, Projection::Gate) || lora->has(il, Projection::Up)))) {
+            // gate, up and silu(gate) * up in one parallel region (adapters on gate or up must
+            // add their part before silu, so they take the path below).
             observe(L.w_gate, ffn_in, n);
             observe(L.w_up, ffn_in, n);
             linear_swiglu(L.w_gate, L.w_up, ffn_in, n, s.gate.data(), s.up.data(), s.act, pool);
@@ -440,6 +563,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
             if (arch.fused_gate_up) {
                 observe(L.w_up, ffn_in, n);
                 linear(L.w_up, ffn_in, n, s.fused.data(), s.act, pool);
+                if (lora)
+                    lora->apply(il, Projection::Up, ffn_in, n, s.fused.data(), 2 * n_ff, pool);
                 split_columns(s.fused.data(), n, 2 * n_ff, 0, n_ff, s.gate.data());
                 split_columns(s.fused.data(), n, 2 * n_ff, n_ff, n_ff, s.up.data());
             } else {
@@ -447,6 +572,10 @@ void Context::forward(std::span<const BatchEntry> batch) {
                                               {&L.w_up, s.up.data(), nullptr}};
                 for (const LinearPart& part : gate_up) observe(*part.w, ffn_in, n);
                 linear_fused(gate_up, ffn_in, n, s.act, pool);
+                if (lora) {
+                    lora->apply(il, Projection::Gate, ffn_in, n, s.gate.data(), n_ff, pool);
+                    lora->apply(il, Projection::Up, ffn_in, n, s.up.data(), n_ff, pool);
+                }
             }
             if (arch.ffn == FfnKind::GeluGlu) {
                 for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]) * s.up[i];
@@ -460,6 +589,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
         s.act.invalidate();
         observe(L.w_down, s.gate.data(), n);
         linear(L.w_down, s.gate.data(), n, s.tmp.data(), s.act, pool);
+        if (lora) lora->apply(il, Projection::Down, s.gate.data(), n, s.tmp.data(), n_embd, pool);
         close_sublayer(arch, {L.b_down, L.post_ffn_norm, L.ffn_norm, L.ffn_norm_b}, s.tmp.data(),
                        s.x.data(), n, n_embd, hp.norm_eps);
     }
@@ -486,6 +616,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         s.act.invalidate();
         observe(w.output, s.out_hidden.data(), n_out);
         linear(w.output, s.out_hidden.data(), n_out, out, s.act, pool);
+        if (lora)
+            lora->apply(-1, Projection::Output, s.out_hidden.data(), n_out, out, hp.n_vocab, pool);
         if (hp.final_softcap > 0.0f) {
             for (int64_t i = 0; i < n_out * hp.n_vocab; ++i)
                 out[i] = ops::softcap(out[i], hp.final_softcap);

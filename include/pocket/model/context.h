@@ -11,6 +11,7 @@
 
 #include "pocket/core/token.h"
 #include "pocket/model/kv_cache.h"
+#include "pocket/model/lora.h"
 #include "pocket/model/model.h"
 
 namespace pocket {
@@ -32,6 +33,10 @@ struct ContextParams {
     // takes 28 %; the accuracy cost is measured in docs/BENCHMARKS.md.
     DType type_k = DType::F16;
     DType type_v = DType::F16;
+    // LoRA adapters applied by every decode() without merging them: each adapted matrix computes
+    // W x + s·B(A x) (see lora.h for s). Checked against the model when the context is made.
+    // Empty: the base model, on exactly the path it takes without adapters.
+    std::vector<AppliedLora> loras = {};
 };
 
 struct BatchEntry {
@@ -67,12 +72,19 @@ class Context {
     const Model& model() const { return model_; }
     int64_t n_ctx() const { return n_ctx_; }
 
+    // Replaces the adapters (ContextParams::loras); throws pocket::Error, changing nothing, when
+    // one does not fit the model. Keys and values already in the cache were computed with the
+    // adapters before: clear the sequences that must not mix the two.
+    void set_loras(std::vector<AppliedLora> loras);
+    const std::vector<AppliedLora>& loras() const { return params_.loras; }
+
     // Shows every weight-matrix input of later decode() calls to `observer` (not owned; it must
     // outlive its use here). nullptr stops it.
     void set_matmul_observer(MatmulObserver* observer) { observer_ = observer; }
 
   private:
     struct Scratch;
+    struct Loras;
     void forward(std::span<const BatchEntry> batch);
 
     const Model& model_;
@@ -80,6 +92,7 @@ class Context {
     int64_t n_ctx_;
     KvCache kv_;
     std::unique_ptr<Scratch> scratch_;
+    std::unique_ptr<Loras> loras_;  // null without adapters
     std::vector<float> logits_;
     std::vector<float> embeddings_;
     size_t n_outputs_ = 0;

@@ -11,11 +11,18 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pocket/core/dtype.h"
+#include "pocket/model/weights.h"
+
+namespace pocket::gguf {
+class File;
+}
 
 namespace pocket::model {
 
@@ -34,6 +41,20 @@ Projection parse_projection(std::string_view name);
 // The base tensor name ("blk.<layer>.attn_q.weight", "output.weight" with layer -1).
 std::string projection_tensor_name(Projection p, int64_t layer);
 
+struct ProjectionSite {
+    int64_t layer = -1;  // -1 for Output
+    Projection projection = Projection::Q;
+};
+// The inverse of projection_tensor_name: nullopt for a name that is not an adaptable matrix
+// (token_embd.weight, a norm, a bias, a malformed layer number).
+std::optional<ProjectionSite> parse_projection_tensor_name(std::string_view name);
+
+// The base matrix (layer, p) adapts in `w` (W is n_out rows of n_in: rows x cols), or nullptr
+// when the model has none: a projection its architecture lacks (Gate in phi3), a layer out of
+// range, or Output when the model has no LM head or ties it to token_embd (llama.cpp refuses an
+// "output.weight" pair for a tied model, since that tensor does not exist in its file).
+const TensorView* projection_weight(const Weights& w, int64_t layer, Projection p);
+
 struct LoraMatrix {
     int64_t layer = -1;  // -1 for Output
     Projection projection = Projection::Q;
@@ -47,10 +68,16 @@ class LoraAdapter {
     LoraAdapter() = default;
     LoraAdapter(std::string arch, float alpha) : arch_(std::move(arch)), alpha_(alpha) {}
 
-    // Reads an adapter file (F32, F16 or BF16 tensors) and checks it against `base`: same
-    // architecture, every pair complete, its base tensor present with n_in x n_out matching.
+    // Reads an adapter file (F32, F16, BF16 or any type pocket can dequantize) and checks it
+    // against `base`: same architecture, every pair complete, its base tensor present with
+    // n_in x n_out matching. Tensors ending in "_norm.weight" are skipped, as llama.cpp does.
     // Throws pocket::Error (gguf::FormatError for a damaged file) naming the file and tensor.
     static LoraAdapter load(const std::filesystem::path& path, const Model& base);
+    // The same from an opened file (tests parse in-memory images).
+    static LoraAdapter load(const gguf::File& file, const Model& base);
+    // Checks every pair against `base` (architecture, base matrix present, shapes, value counts);
+    // throws pocket::Error naming the first that does not fit. For adapters built in memory.
+    void check(const Model& base) const;
     // Writes the adapter in llama.cpp's layout with tensors in `type` (F32 or F16), plus
     // `metadata` string pairs (e.g. general.name, training.* provenance).
     void save(const std::filesystem::path& path, DType type = DType::F32,
@@ -83,10 +110,23 @@ struct AppliedLora {
     float scale = 1.0f;
 };
 
-// Writes `base` with every adapted matrix replaced by W + s·B·A (computed in F32, stored as
-// `merged_type`: F32, F16 or BF16; other tensors and all metadata copied unchanged). Quantize the
-// result with `pocket quantize` afterwards.
-void merge_lora(const Model& base, std::span<const AppliedLora> loras,
+// An adapter file and its user scale, as front ends take them (`--lora FILE`,
+// `--lora-scaled FILE SCALE`), before the base model is loaded.
+struct LoraFile {
+    std::filesystem::path path;
+    float scale = 1.0f;
+};
+// Loads each file against `base` (LoraAdapter::load) with its scale.
+std::vector<AppliedLora> load_loras(std::span<const LoraFile> files, const Model& base);
+
+// Writes the model file `base` with every adapted matrix replaced by W + s·B·A (computed in F32,
+// stored as `merged_type`: F32, F16 or BF16; other tensors and all metadata copied unchanged).
+// Quantize the result with `pocket quantize` afterwards. Works on the file rather than a loaded
+// Model because a Model drops the vocabulary arrays once its tokenizer holds them. The output is
+// written to a temporary name and renamed, so a failure leaves no partial file.
+void merge_lora(const gguf::File& base, std::span<const AppliedLora> loras,
+                const std::filesystem::path& out, DType merged_type = DType::F16);
+void merge_lora(const std::filesystem::path& base, std::span<const AppliedLora> loras,
                 const std::filesystem::path& out, DType merged_type = DType::F16);
 
 }  // namespace pocket::model
