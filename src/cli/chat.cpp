@@ -37,6 +37,7 @@ struct ChatCliOptions {
     std::string variant;
     int64_t ctx_size = 0;
     CacheTypeOptions cache_types;
+    LoraCliOptions lora;
     int64_t n_predict = -1;
     int threads = 0;
     SamplingParams sampling;
@@ -321,7 +322,8 @@ int run_chat(const ChatCliOptions& opt) {
     const auto model = load_model_arg(opt.model);
     model::Context ctx(*model, {.n_ctx = opt.ctx_size,
                                 .type_k = opt.cache_types.type_k(),
-                                .type_v = opt.cache_types.type_v()});
+                                .type_v = opt.cache_types.type_v(),
+                                .loras = opt.lora.load(*model)});
     ChatCli cli(opt, ctx);
     if (cli.template_is_builtin())
         note("pocket chat: the model has no chat template; using a built-in ChatML template");
@@ -347,6 +349,7 @@ Runner register_chat(CLI::App& app) {
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context size in tokens (default: min(train, 4096))");
     add_cache_type_options(app, opt->cache_types);
+    add_lora_options(app, opt->lora);
     add_sampling_options(app, opt->sampling);
     add_cloud_options(app, opt->cloud, /*with_route=*/true);
     add_guard_options(app, opt->guard);

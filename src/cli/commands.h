@@ -24,6 +24,7 @@ Runner register_chat(CLI::App& app);
 Runner register_list(CLI::App& app);
 Runner register_serve(CLI::App& app);
 Runner register_quantize(CLI::App& app);
+Runner register_merge_lora(CLI::App& app);
 Runner register_perplexity(CLI::App& app);
 Runner register_eval(CLI::App& app);
 Runner register_imatrix(CLI::App& app);

@@ -60,6 +60,27 @@ void add_cache_type_options(CLI::App& app, CacheTypeOptions& o) {
         ->check(kv_type);
 }
 
+std::vector<model::LoraFile> LoraCliOptions::list() const {
+    std::vector<model::LoraFile> out;
+    for (const std::string& f : files) out.push_back({f, scale});
+    for (const auto& [f, s] : scaled) out.push_back({f, s});
+    return out;
+}
+
+std::vector<model::AppliedLora> LoraCliOptions::load(const model::Model& base) const {
+    const std::vector<model::LoraFile> l = list();
+    return model::load_loras(l, base);
+}
+
+void add_lora_options(CLI::App& app, LoraCliOptions& o) {
+    app.add_option("--lora", o.files,
+                   "LoRA adapter (GGUF in llama.cpp's layout) at --lora-scale; repeatable")
+        ->check(CLI::ExistingFile);
+    app.add_option("--lora-scale", o.scale, "Scale of the --lora adapters")->capture_default_str();
+    app.add_option("--lora-scaled", o.scaled,
+                   "LoRA adapter at its own scale: FILE SCALE (llama.cpp's flag); repeatable");
+}
+
 void add_structured_output_options(CLI::App& app, StructuredOutputOptions& o) {
     auto* grammar = app.add_option("--grammar", o.grammar_file,
                                    "Constrain the output to a GBNF grammar (llama.cpp syntax)");

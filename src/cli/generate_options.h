@@ -4,11 +4,14 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "pocket/core/dtype.h"
 #include "pocket/generate/sampling.h"
+#include "pocket/model/lora.h"
 
 namespace CLI {
 class App;
@@ -34,6 +37,18 @@ struct CacheTypeOptions {
     DType type_v() const;
 };
 void add_cache_type_options(CLI::App& app, CacheTypeOptions& o);
+
+// LoRA adapters applied without merging: --lora FILE (repeatable; each at --lora-scale, default 1)
+// and llama.cpp's --lora-scaled FILE SCALE (repeatable).
+struct LoraCliOptions {
+    std::vector<std::string> files;
+    float scale = 1.0f;
+    std::vector<std::pair<std::string, float>> scaled;
+    std::vector<model::LoraFile> list() const;
+    // Loads them against `base` (empty when none were given).
+    std::vector<model::AppliedLora> load(const model::Model& base) const;
+};
+void add_lora_options(CLI::App& app, LoraCliOptions& o);
 
 // Structured output: --grammar FILE (GBNF), --json-schema FILE, --json (any JSON object).
 struct StructuredOutputOptions {

@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
     add("serve", "Serve models over HTTP: OpenAI and Ollama APIs, web chat page", register_serve);
     add("quantize", "Quantize a GGUF model or a Hugging Face folder to 8/6/5/4/3/2-bit types",
         register_quantize);
+    add("merge-lora", "Merge LoRA adapters into a model's matrices, writing a new GGUF",
+        register_merge_lora);
     add("imatrix", "Collect an importance matrix for quantization from a calibration text",
         register_imatrix);
     add("perplexity", "Perplexity of a model over a text, and KL divergence against a base model",

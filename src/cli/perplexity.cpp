@@ -42,6 +42,7 @@ struct PerplexityCliOptions {
     std::string save_logits;
     std::string kld_base;
     CacheTypeOptions cache_types;
+    LoraCliOptions lora;
 };
 
 // A one-line progress indicator on stderr, shown only when stderr is a terminal (and not when
@@ -191,7 +192,8 @@ int run_ppl(const PerplexityCliOptions& opt, const model::Model& model) {
                           .max_chunks = opt.chunks,
                           .save_logits = opt.save_logits,
                           .type_k = opt.cache_types.type_k(),
-                          .type_v = opt.cache_types.type_v()},
+                          .type_v = opt.cache_types.type_v(),
+                          .loras = opt.lora.load(model)},
                          [&](int64_t c, int64_t n, const eval::PerplexityChunk& chunk) {
                              progress.update(c + 1, n);
                              if (opt.json) return;
@@ -246,8 +248,15 @@ Runner register_perplexity(CLI::App& app) {
                                "--save-logits wrote");
     save->excludes(kld);
     add_cache_type_options(app, opt->cache_types);
+    add_lora_options(app, opt->lora);
     return [opt, text, ctx] {
         opt->ctx_given = ctx->count() > 0;
+        if (!opt->kld_base.empty() && !opt->lora.list().empty()) {
+            std::fprintf(stderr,
+                         "pocket perplexity: --lora applies to perplexity runs, not to "
+                         "--kld-base (merge the adapter with merge-lora to compare)\n");
+            return static_cast<int>(kExitUsage);
+        }
         if (opt->kld_base.empty() && text->count() == 0) {
             std::fprintf(stderr, "pocket perplexity: -f TEXT is required (unless --kld-base)\n");
             return static_cast<int>(kExitUsage);

@@ -38,6 +38,7 @@ struct RunOptions {
     int threads = 0;
     int64_t ctx_size = 0;
     CacheTypeOptions cache_types;
+    LoraCliOptions lora;
     bool ignore_eos = false;
     bool parse_special = false;
     bool echo = false;
@@ -105,7 +106,8 @@ int run_generate(RunOptions opt) {
     const auto model = load_model_arg(opt.model);
     model::Context ctx(*model, {.n_ctx = opt.ctx_size,
                                 .type_k = opt.cache_types.type_k(),
-                                .type_v = opt.cache_types.type_v()});
+                                .type_v = opt.cache_types.type_v(),
+                                .loras = opt.lora.load(*model)});
     const double load_ms = ms_since(t_load);
 
     // Hybrid routing: a prompt the router finds hard is answered by the cloud endpoint; if that
@@ -203,6 +205,7 @@ Runner register_run(CLI::App& app) {
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context size in tokens (default: min(train, 4096))");
     add_cache_type_options(app, opt->cache_types);
+    add_lora_options(app, opt->lora);
     add_sampling_options(app, opt->sampling);
     add_structured_output_options(app, opt->structured);
     add_cloud_options(app, opt->cloud, /*with_route=*/true);

@@ -23,6 +23,7 @@ namespace {
 
 struct ServeOptions {
     std::vector<std::string> models;
+    LoraCliOptions lora;  // applied to every -m model
     std::string embed_model;
     std::vector<std::string> rag_indexes;
     std::string host = "127.0.0.1";
@@ -74,7 +75,7 @@ int run_serve(const ServeOptions& opt) {
     so.pool.max_memory = static_cast<uint64_t>(opt.max_memory_gb * (1ull << 30));
     for (const std::string& m : opt.models) {
         const std::filesystem::path path = resolve_model_arg(m);
-        so.pool.models.push_back({model_name(path), path});
+        so.pool.models.push_back({model_name(path), path, opt.lora.list()});
     }
     if (!opt.embed_model.empty()) {
         const std::filesystem::path path = resolve_model_arg(opt.embed_model);
@@ -153,6 +154,7 @@ Runner register_serve(CLI::App& app) {
     auto opt = std::make_shared<ServeOptions>();
     app.add_option("-m,--model", opt->models, "Model file or name (repeat for several)")
         ->required();
+    add_lora_options(app, opt->lora);
     app.add_option("--host", opt->host, "Address to listen on (default: loopback only)");
     app.add_option("--port", opt->port, "Port (0: any free port; printed at start)");
     app.add_option("--parallel,-n", opt->parallel, "Generations that run at once per model")

@@ -137,7 +137,7 @@ KlDivergenceResult kl_divergence(const model::Model& model, LogProbReader& base,
         chunk_same = 0;
         if (progress) progress(c, plan.n_chunks, chunk);
     };
-    evaluate_chunks(model, base.tokens(), plan, options.n_batch, options.type_k, options.type_v,
+    evaluate_chunks(model, base.tokens(), plan, options.n_batch, options.type_k, options.type_v, {},
                     on_row, on_chunk);
 
     const NllSummary q = summarize_nll(ppl.token_nll);

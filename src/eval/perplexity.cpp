@@ -87,8 +87,8 @@ PerplexityResult perplexity(const model::Model& model, std::span<const TokenId> 
         r.chunks.push_back(chunk);
         if (progress) progress(c, plan.n_chunks, chunk);
     };
-    evaluate_chunks(model, tokens, plan, options.n_batch, options.type_k, options.type_v, on_row,
-                    on_chunk);
+    evaluate_chunks(model, tokens, plan, options.n_batch, options.type_k, options.type_v,
+                    options.loras, on_row, on_chunk);
     if (writer) writer->finish();
 
     const NllSummary s = summarize_nll(r.token_nll);

@@ -33,14 +33,18 @@ TokenId chunk_bos(const model::Model& model) {
 
 void evaluate_chunks(const model::Model& model, std::span<const TokenId> tokens,
                      const ChunkPlan& plan, int64_t n_batch, DType type_k, DType type_v,
-                     const RowFn& on_row, const ChunkDoneFn& on_chunk_done) {
+                     std::span<const model::AppliedLora> loras, const RowFn& on_row,
+                     const ChunkDoneFn& on_chunk_done) {
     if (static_cast<int64_t>(tokens.size()) < plan.n_ctx * plan.n_chunks)
         fail("perplexity: ", tokens.size(), " tokens do not fill ", plan.n_chunks, " chunks of ",
              plan.n_ctx);
     if (n_batch < 1) fail("perplexity: batch size must be at least 1, not ", n_batch);
     n_batch = std::min(n_batch, plan.n_ctx);
-    model::Context ctx(
-        model, {.n_ctx = plan.n_ctx, .n_batch = n_batch, .type_k = type_k, .type_v = type_v});
+    model::Context ctx(model, {.n_ctx = plan.n_ctx,
+                               .n_batch = n_batch,
+                               .type_k = type_k,
+                               .type_v = type_v,
+                               .loras = {loras.begin(), loras.end()}});
     const int64_t last_scored = plan.n_ctx - 2;  // the last position has no next token
 
     std::vector<model::BatchEntry> batch;

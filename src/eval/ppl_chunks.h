@@ -11,6 +11,7 @@
 
 #include "pocket/core/dtype.h"
 #include "pocket/core/token.h"
+#include "pocket/model/lora.h"
 
 namespace pocket::model {
 class Model;
@@ -43,9 +44,10 @@ using RowFn =
 using ChunkDoneFn = std::function<void(int64_t chunk)>;
 
 // Evaluates every chunk of the plan in one context, n_batch tokens per decode call, with the KV
-// cache storing keys as type_k and values as type_v.
+// cache storing keys as type_k and values as type_v and `loras` applied.
 void evaluate_chunks(const model::Model& model, std::span<const TokenId> tokens,
                      const ChunkPlan& plan, int64_t n_batch, DType type_k, DType type_v,
-                     const RowFn& on_row, const ChunkDoneFn& on_chunk_done);
+                     std::span<const model::AppliedLora> loras, const RowFn& on_row,
+                     const ChunkDoneFn& on_chunk_done);
 
 }  // namespace pocket::eval

@@ -63,7 +63,8 @@ BatchScheduler::BatchScheduler(const model::Model& model, const SchedulerOptions
       ctx_(model, model::ContextParams{.n_ctx = slot_ctx_ * std::max<int64_t>(options.n_slots, 1),
                                        .n_batch = std::max<int64_t>(options.n_batch, 1),
                                        .type_k = options.type_k,
-                                       .type_v = options.type_v}) {
+                                       .type_v = options.type_v,
+                                       .loras = options.loras}) {
     if (options.n_slots < 1) fail("scheduler: n_slots must be at least 1, got ", options.n_slots);
     if (options.n_batch < 1) fail("scheduler: n_batch must be at least 1, got ", options.n_batch);
     for (int32_t i = 0; i < options.n_slots; ++i) {

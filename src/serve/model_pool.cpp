@@ -103,13 +103,19 @@ std::shared_ptr<const LoadedModel> ModelPool::load(const ModelSpec& spec) const 
     m->loaded_at_ = std::chrono::system_clock::now();
     const model::ModelEntry header = model::describe_model(spec.path);
     if (embedding_only(header)) {
+        if (!spec.loras.empty())
+            fail("model '", spec.name,
+                 "' is an embedding model: LoRA adapters apply to language "
+                 "models");
         m->embedder_ = embed::open_embedder(spec.path);
         m->memory_bytes_ = header.size_bytes;
         return m;
     }
     m->model_ = model::Model::load(spec.path, options_.load);
     m->template_ = std::make_unique<ModelChatTemplate>(chat_template_for(*m->model_));
-    m->scheduler_ = std::make_unique<BatchScheduler>(*m->model_, options_.scheduler);
+    SchedulerOptions scheduler = options_.scheduler;
+    if (!spec.loras.empty()) scheduler.loras = model::load_loras(spec.loras, *m->model_);
+    m->scheduler_ = std::make_unique<BatchScheduler>(*m->model_, scheduler);
     m->memory_bytes_ =
         header.size_bytes + kv_bytes(*m->model_, options_.scheduler, m->scheduler_->slot_ctx());
     return m;

@@ -22,6 +22,7 @@
 #include "pocket/core/dtype.h"
 #include "pocket/core/token.h"
 #include "pocket/eval/logprob_file.h"
+#include "pocket/model/lora.h"
 
 namespace pocket::model {
 class Model;
@@ -44,6 +45,9 @@ struct PerplexityOptions {
     // measuring a quantized cache's cost is running this with them against an F16 base.
     DType type_k = DType::F16;
     DType type_v = DType::F16;
+    // LoRA adapters applied without merging (`pocket perplexity --lora`): how users measure an
+    // adapter on held-out text.
+    std::vector<model::AppliedLora> loras{};
 };
 
 struct PerplexityChunk {

@@ -55,6 +55,8 @@ struct SchedulerOptions {
     // How the context's KV cache stores keys and values (model::ContextParams::type_k/type_v).
     DType type_k = DType::F16;
     DType type_v = DType::F16;
+    // LoRA adapters every generation of this model applies (model::ContextParams::loras).
+    std::vector<model::AppliedLora> loras{};
 };
 
 // The queue is full; try again later (HTTP 503 with Retry-After).

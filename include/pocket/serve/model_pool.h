@@ -36,6 +36,9 @@ namespace pocket::serve {
 struct ModelSpec {
     std::string name;  // what requests put in their "model" field
     std::filesystem::path path;
+    // LoRA adapters loaded with the model and applied to all its generations (`pocket serve
+    // --lora`); a language model's only.
+    std::vector<model::LoraFile> loras{};
 };
 
 struct ModelPoolOptions {
