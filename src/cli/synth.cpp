@@ -1,4 +1,6 @@
 // `pocket synth --shape NAME --type TYPE -o OUT.gguf`: random-weight models of real shapes.
+// `pocket synth --like TEACHER.gguf [--n-layer L --n-embd E ...]`: a smaller random model with the
+// teacher's vocabulary (a distillation student).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -23,6 +25,8 @@ struct SynthCliOptions {
     int threads = 0;
     bool list = false;
     std::string vocab;  // a tokenizer.json whose vocabulary the model carries
+    std::string like;   // a GGUF whose vocabulary (and unchanged dimensions) the model takes
+    model::LikeShape like_shape;
 };
 
 model::SynthOptions synth_options(const SynthCliOptions& opt, const quant::Scheme& scheme) {
@@ -38,6 +42,20 @@ model::SynthOptions synth_options(const SynthCliOptions& opt, const quant::Schem
 }
 
 int run_synth(const SynthCliOptions& opt) {
+    if (!opt.like.empty()) {
+        if (!opt.shape.empty() || !opt.vocab.empty())
+            fail("--like takes the shape and vocabulary from its model: not with --shape/--vocab");
+        if (opt.output.empty()) fail("missing -o/--output");
+        if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
+        const auto scheme = quant::parse_scheme(opt.type);
+        if (!scheme) fail("unknown tensor type or scheme '", opt.type, "'");
+        const auto result = model::write_synth_like(opt.like, opt.like_shape,
+                                                    synth_options(opt, *scheme), opt.output);
+        std::printf("wrote %s: %s, %s parameters, %s weights, vocabulary of %s\n",
+                    opt.output.c_str(), human_bytes(result.file_bytes).c_str(),
+                    human_count(result.n_params).c_str(), scheme->name.c_str(), opt.like.c_str());
+        return kExitOk;
+    }
     if (opt.list || opt.shape.empty()) {
         for (const auto& s : model::synth_shapes()) {
             std::printf(
@@ -84,6 +102,16 @@ Runner register_synth(CLI::App& app) {
     app.add_flag("--list", opt->list, "List the known shapes");
     app.add_option("--vocab", opt->vocab,
                    "Carry this tokenizer.json's vocabulary instead of a synthetic one");
+    app.add_option("--like", opt->like,
+                   "Take this model's vocabulary (and the dimensions not given below): a "
+                   "smaller student for `pocket distill`");
+    app.add_option("--n-layer", opt->like_shape.n_layer, "With --like: layers");
+    app.add_option("--n-embd", opt->like_shape.n_embd, "With --like: embedding width");
+    app.add_option("--n-head", opt->like_shape.n_head, "With --like: attention heads");
+    app.add_option("--n-head-kv", opt->like_shape.n_head_kv, "With --like: KV heads");
+    app.add_option("--n-ff", opt->like_shape.n_ff, "With --like: feed-forward width");
+    app.add_option("--head-dim", opt->like_shape.head_dim,
+                   "With --like: head dimension (default n_embd / n_head)");
     return [opt] { return run_synth(*opt); };
 }
 

@@ -284,4 +284,68 @@ SynthResult write_synth_model(const SynthShape& requested, const SynthOptions& o
     return result;
 }
 
+SynthResult write_synth_like(const std::filesystem::path& teacher_path, const LikeShape& like,
+                             SynthOptions options, const std::filesystem::path& path) {
+    const gguf::File teacher = gguf::File::open(teacher_path);
+    const std::string arch = teacher.get_string("general.architecture").value_or("");
+    auto get = [&](std::string_view suffix) -> std::optional<int64_t> {
+        return teacher.get_int(cat(arch, ".", suffix));
+    };
+    auto required = [&](std::string_view suffix) {
+        const auto v = get(suffix);
+        if (!v || *v <= 0)
+            fail("synth --like: ", teacher_path.string(), " has no positive ", arch, ".", suffix);
+        return *v;
+    };
+    const gguf::Array* tokens = teacher.get_array("tokenizer.ggml.tokens");
+    if (tokens == nullptr || tokens->items.empty())
+        fail("synth --like: ", teacher_path.string(), " carries no tokenizer.ggml.tokens");
+
+    auto pick = [](int64_t chosen, int64_t fallback) { return chosen > 0 ? chosen : fallback; };
+    const int64_t t_embd = required("embedding_length"), t_head = required("attention.head_count");
+    const int64_t n_embd = pick(like.n_embd, t_embd), n_head = pick(like.n_head, t_head);
+    int64_t head_dim = like.head_dim;
+    if (head_dim <= 0) {
+        const bool same_split = like.n_embd <= 0 && like.n_head <= 0;
+        const auto t_key = get("attention.key_length");
+        head_dim = same_split && t_key ? *t_key : n_embd / n_head;
+        if (!(same_split && t_key) && n_embd % n_head != 0)
+            fail("synth --like: n_embd ", n_embd, " does not split into ", n_head,
+                 " heads (give --head-dim)");
+    }
+    const int64_t t_head_kv = get("attention.head_count_kv").value_or(t_head);
+    const int64_t n_head_kv =
+        pick(like.n_head_kv, t_head_kv > 0 && n_head % t_head_kv == 0 ? t_head_kv : n_head);
+    if (n_head_kv <= 0 || n_head % n_head_kv != 0)
+        fail("synth --like: ", n_head, " heads do not share ", n_head_kv, " KV heads evenly");
+
+    // The shape's names are views: these strings outlive the write below.
+    const std::string name = cat("like-", teacher_path.stem().string());
+    const std::string description =
+        cat("a smaller model with the vocabulary of ", teacher_path.filename().string());
+    SynthShape shape{
+        .name = name,
+        .description = description,
+        .n_vocab = static_cast<int64_t>(tokens->items.size()),
+        .n_embd = n_embd,
+        .n_layer = pick(like.n_layer, required("block_count")),
+        .n_head = n_head,
+        .n_head_kv = n_head_kv,
+        .head_dim = head_dim,
+        .n_ff = pick(like.n_ff, required("feed_forward_length")),
+        .n_ctx_train = get("context_length").value_or(2048),
+        .rope_freq_base =
+            static_cast<float>(teacher.get_float(cat(arch, ".rope.freq_base")).value_or(10000.0)),
+        .norm_eps = static_cast<float>(
+            teacher.get_float(cat(arch, ".attention.layer_norm_rms_epsilon")).value_or(1e-5)),
+        .tied_output = teacher.find_tensor("output.weight") == nullptr,
+    };
+    options.vocabulary = [&teacher](gguf::Writer& w, int64_t) {
+        for (const auto& kv : teacher.metadata()) {
+            if (kv.key.starts_with("tokenizer.")) w.set(kv.key, kv.value);
+        }
+    };
+    return write_synth_model(shape, options, path);
+}
+
 }  // namespace pocket::model

@@ -56,6 +56,19 @@ struct SynthResult {
 SynthResult write_synth_model(const SynthShape& shape, const SynthOptions& options,
                               const std::filesystem::path& path);
 
+// A random-weight llama of a chosen (usually smaller) shape carrying `teacher`'s vocabulary: every
+// tokenizer.* key of the teacher is copied, so the two models' logits index the same tokens (a
+// student for knowledge distillation). Dimensions left 0 take the teacher's values (head_dim:
+// n_embd / n_head when n_embd or n_head is given, else the teacher's; n_head_kv: the teacher's
+// when it divides n_head, else n_head); norm epsilon, rope base,
+// training context and whether the output is tied to the embedding are the teacher's. The
+// student is always the llama architecture, whatever the teacher's: only the vocabulary is shared.
+struct LikeShape {
+    int64_t n_layer = 0, n_embd = 0, n_head = 0, n_head_kv = 0, n_ff = 0, head_dim = 0;
+};
+SynthResult write_synth_like(const std::filesystem::path& teacher, const LikeShape& like,
+                             SynthOptions options, const std::filesystem::path& path);
+
 // The synthetic SentencePiece vocabulary the models carry: <unk>, <s>, </s>, 256 byte tokens,
 // then printable pieces with descending scores, `n_vocab` tokens in all.
 struct SynthVocab {
