@@ -4,7 +4,8 @@
     bench/plot_long_context.py OUT.png LABEL=FILE.json [LABEL=FILE.json ...]
 
 Each FILE is the output of `pocket bench --json` (one object, or an array with one object per
-depth) or of `llama-bench -o json` (llama.cpp and ik_llama.cpp: an array of tests). LABEL names
+depth) or of `llama-bench -o json` (llama.cpp and ik_llama.cpp: an array of tests; ik_llama.cpp's
+`-gp P,G` rows count as generation at depth P). LABEL names
 the engine in the legend ("pocket", "llama.cpp", "ik_llama.cpp", ...). Lines are drawn per
 (label, model file, KV cache type):
   left:  prompt tokens/s against the prompt length, for prompts measured at depth 0;
@@ -33,10 +34,15 @@ def rows_of(path):
         elif "avg_ts" in it:  # llama-bench -o json: one test (pp or tg) per entry
             kv = f"{it.get('type_k', 'f16')}/{it.get('type_v', 'f16')}"
             n_prompt, n_gen = it.get("n_prompt", 0), it.get("n_gen", 0)
+            depth = it.get("n_depth", 0)
+            if "@pp" in it.get("test", ""):
+                # ik_llama.cpp's -gp P,G: G tokens generated after a P-token prompt, only the
+                # generation timed (its llama-bench has no -d): generation at depth P.
+                depth, n_prompt = n_prompt, 0
             pp = it["avg_ts"] if n_gen == 0 else None
             tg = it["avg_ts"] if n_prompt == 0 else None
             rows.append((os.path.basename(it["model_filename"]), kv, n_prompt, n_gen,
-                         it.get("n_depth", 0), pp, tg))
+                         depth, pp, tg))
         else:
             raise SystemExit(f"{path}: neither pocket bench nor llama-bench JSON")
     return rows
@@ -63,22 +69,28 @@ def main(argv):
             if tg_ts is not None and n_gen > 0:
                 tg[key][depth] = tg_ts
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, series, xlabel, title in (
-            (left, pp, "prompt tokens", "prompt processing (from an empty cache)"),
-            (right, tg, "tokens already in the cache (depth)", "generation at depth")):
-        for (label, model, kv), points in sorted(series.items()):
-            xs = sorted(points)
-            ax.plot(xs, [points[x] for x in xs], marker="o",
-                    label=f"{label} {model} KV {kv}")
-        # Symmetric log: depth 0 stays on the axis, powers of two spread evenly above 32.
-        ax.set_xscale("symlog", base=2, linthresh=32)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("tokens/s")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-        if series:
-            ax.legend(fontsize=7)
+    # One row of two panels per model file; a line per engine and KV cache type.
+    models = sorted({model for (_, model, _) in list(pp) + list(tg)})
+    fig, axes = plt.subplots(len(models), 2, figsize=(13, 4 * len(models)), squeeze=False)
+    for row, model in enumerate(models):
+        for ax, series, xlabel, title in (
+                (axes[row][0], pp, "prompt tokens", "prompt processing (empty cache)"),
+                (axes[row][1], tg, "tokens already in the cache (depth)", "generation at depth")):
+            drawn = False
+            for (label, m, kv), points in sorted(series.items()):
+                if m != model:
+                    continue
+                xs = sorted(points)
+                ax.plot(xs, [points[x] for x in xs], marker="o", label=f"{label} (KV {kv})")
+                drawn = True
+            # Symmetric log: depth 0 stays on the axis, powers of two spread evenly above 32.
+            ax.set_xscale("symlog", base=2, linthresh=32)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("tokens/s")
+            ax.set_title(f"{model}: {title}", fontsize=9)
+            ax.grid(True, which="both", alpha=0.3)
+            if drawn:
+                ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(argv[1], dpi=110)
     print(f"wrote {argv[1]}")

@@ -156,7 +156,7 @@ TEST(AttentionTile, EverySimdTableIsBitIdenticalToScalar) {
             // of every path: 8 (AVX2 only), 48 (AVX-512 falls back), 64, 128, 256 (two register
             // blocks).
             for (int64_t hd : {8, 48, 64, 128, 256}) {
-                for (int64_t rows : {int64_t{1}, n_q}) {
+                for (int64_t rows : {int64_t{1}, int64_t{7}, n_q}) {
                     std::vector<f16_t> v(static_cast<size_t>(n * 3 * hd));  // stride 3 * hd
                     const auto vf = random_floats(v.size(), 77, 1.0f);
                     for (size_t i = 0; i < v.size(); ++i) v[i] = f32_to_f16(vf[i]);

@@ -183,6 +183,31 @@ struct Q4_0x8Weights512 {
     }
 };
 
+struct Q5_0x8Weights512 {
+    using Group = BlockQ5_0x8;
+    template <int kV>
+    static __m512i fifth_bits(__m512i qh) {
+        const __m512i moved =
+            kV <= 4 ? _mm512_slli_epi16(qh, 4 - kV) : _mm512_srli_epi16(qh, kV - 4);
+        return _mm512_and_si512(moved, _mm512_set1_epi8(0x10));
+    }
+    static void load(const Group& g0, const Group& g1, __m512i (&w)[8]) {
+        const __m512i low = _mm512_set1_epi8(0x0F);
+        const __m512i qh = load_pair512(g0.qh, g1.qh);
+        const __m512i v0 = load_pair512(g0.qs, g1.qs), v1 = load_pair512(g0.qs + 32, g1.qs + 32),
+                      v2 = load_pair512(g0.qs + 64, g1.qs + 64),
+                      v3 = load_pair512(g0.qs + 96, g1.qs + 96);
+        w[0] = _mm512_or_si512(_mm512_and_si512(v0, low), fifth_bits<0>(qh));
+        w[1] = _mm512_or_si512(_mm512_and_si512(v1, low), fifth_bits<1>(qh));
+        w[2] = _mm512_or_si512(_mm512_and_si512(v2, low), fifth_bits<2>(qh));
+        w[3] = _mm512_or_si512(_mm512_and_si512(v3, low), fifth_bits<3>(qh));
+        w[4] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v0, 4), low), fifth_bits<4>(qh));
+        w[5] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v1, 4), low), fifth_bits<5>(qh));
+        w[6] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v2, 4), low), fifth_bits<6>(qh));
+        w[7] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v3, 4), low), fifth_bits<7>(qh));
+    }
+};
+
 struct Q8_0x8Weights512 {
     using Group = BlockQ8_0x8;
     static void load(const Group& g0, const Group& g1, __m512i (&w)[8]) {
@@ -393,6 +418,109 @@ struct Q4_KBody {
         }
     }
 };
+
+#if POCKET_SIMD_INTERLEAVED_512
+// Q4_KBody over two groups per 512-bit vector (see Legacy32Body512): the same int32 sums, scale
+// products and float steps per lane, so the same bits; an odd group left over takes Q4_KBody.
+struct Q4_KBody512 {
+    using Group = BlockQ4_Kx8;
+    static constexpr int kBlock = kQKK;
+
+    static __m512i pair128(const void* lo, const void* hi) {
+        return _mm512_inserti64x4(
+            _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(lo)))),
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hi))), 1);
+    }
+    static __m512 halves16(const f16_t* lo, const f16_t* hi) {
+        return _mm512_cvtph_ps(_mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)), 1));
+    }
+
+    template <int R, int T>
+    static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
+                     __m256 (&acc)[R][T]) {
+        if constexpr (R % 2 != 0) {
+            Q4_KBody::template tile<R, T>(nb, w, act, act_row_bytes, acc);
+        } else {
+            constexpr int P = R / 2;
+            const BlockQ8_KAct* a[T];
+            for (int t = 0; t < T; ++t)
+                a[t] = reinterpret_cast<const BlockQ8_KAct*>(act + t * act_row_bytes);
+            __m512 acc2[P][T];
+            for (int p = 0; p < P; ++p)
+                for (int t = 0; t < T; ++t) acc2[p][t] = _mm512_setzero_ps();
+            const __m512i low4 = _mm512_set1_epi8(0x0F);
+            for (int64_t b = 0; b < nb; ++b) {
+                for (int p = 0; p < P; ++p) {
+                    const Group& g0 = w[(2 * p) * nb + b];
+                    const Group& g1 = w[(2 * p + 1) * nb + b];
+                    __m512i isum[T];
+                    for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
+                    for (int c = 0; c < 4; ++c) {
+                        for (int h = 0; h < 2; ++h) {
+                            __m512i levels[8];
+                            for (int v = 0; v < 8; ++v) {
+                                const __m512i bytes = load_pair512(g0.qs + 256 * c + 32 * v,
+                                                                   g1.qs + 256 * c + 32 * v);
+                                levels[v] = _mm512_and_si512(
+                                    h == 0 ? bytes : _mm512_srli_epi16(bytes, 4), low4);
+                            }
+                            const int j = 2 * c + h;
+                            const __m512i scales = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(
+                                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g0.scales + 8 * j)),
+                                _mm_loadl_epi64(
+                                    reinterpret_cast<const __m128i*>(g1.scales + 8 * j))));
+#pragma GCC unroll 8
+                            for (int t = 0; t < T; ++t) {
+                                const int8_t* q = a[t][b].qs + 64 * c + 32 * h;
+                                __m512i d0 = _mm512_setzero_si512();
+                                __m512i d1 = _mm512_setzero_si512();
+                                for (int v = 0; v < 8; v += 2) {
+                                    int32_t w0, w1;
+                                    std::memcpy(&w0, q + 4 * v, sizeof w0);
+                                    std::memcpy(&w1, q + 4 * v + 4, sizeof w1);
+                                    d0 = _mm512_dpbusd_epi32(d0, levels[v], _mm512_set1_epi32(w0));
+                                    d1 = _mm512_dpbusd_epi32(d1, levels[v + 1],
+                                                             _mm512_set1_epi32(w1));
+                                }
+                                isum[t] = _mm512_add_epi32(
+                                    isum[t], _mm512_mullo_epi32(_mm512_add_epi32(d0, d1), scales));
+                            }
+                        }
+                    }
+                    const __m512 dw = halves16(g0.d, g1.d);
+                    const __m512 dminw = halves16(g0.dmin, g1.dmin);
+                    __m512i mins[4];
+                    for (int m = 0; m < 4; ++m) mins[m] = pair128(g0.mins + 16 * m, g1.mins + 16 * m);
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; ++t) {
+                        const BlockQ8_KAct& ab = a[t][b];
+                        __m512i min_sum = _mm512_setzero_si512();
+                        for (int m = 0; m < 4; ++m) {
+                            int32_t pair;
+                            std::memcpy(&pair, ab.sums + 2 * m, sizeof pair);
+                            min_sum = _mm512_dpwssd_epi32(min_sum, mins[m], _mm512_set1_epi32(pair));
+                        }
+                        const __m512 da = _mm512_set1_ps(ab.d);
+                        acc2[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da),
+                                                     _mm512_cvtepi32_ps(isum[t]), acc2[p][t]);
+                        acc2[p][t] = _mm512_fnmadd_ps(_mm512_mul_ps(dminw, da),
+                                                      _mm512_cvtepi32_ps(min_sum), acc2[p][t]);
+                    }
+                }
+            }
+            for (int p = 0; p < P; ++p) {
+                for (int t = 0; t < T; ++t) {
+                    acc[2 * p][t] = _mm512_castps512_ps256(acc2[p][t]);
+                    acc[2 * p + 1][t] = _mm512_extractf32x8_ps(acc2[p][t], 1);
+                }
+            }
+        }
+    }
+};
+#endif
 
 // Walks a range of rows in tiles of R groups x T tokens of a Body (Legacy32Body, Q4_KBody).
 template <class Body>

@@ -84,10 +84,19 @@ void fill_simd_table(KernelTable& table) {
 #endif
     at(DType::Q5_0).to_interleaved_act = interleaved_act_from_float<16>;
     at(DType::Q5_0).matmul_interleaved =
+#if POCKET_SIMD_INTERLEAVED_512
+        matmul_interleaved<Legacy32Body512<Q5_0x8Weights, Q5_0x8Weights512>, kInter.rows,
+                           kInter.tokens, kInterVec>;
+#else
         matmul_interleaved<Legacy32Body<Q5_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
+#endif
     at(DType::Q4_K).to_interleaved_act = interleaved_k_act_from_float;
     at(DType::Q4_K).matmul_interleaved =
+#if POCKET_SIMD_INTERLEAVED_512
+        matmul_interleaved<Q4_KBody512, kInterK.rows, kInterK.tokens, kInterVec>;
+#else
         matmul_interleaved<Q4_KBody, kInterK.rows, kInterK.tokens, kInterVec>;
+#endif
     at(DType::Q8_0).to_interleaved_act = interleaved_act_from_float<128>;
     at(DType::Q8_0).matmul_interleaved =
 #if POCKET_SIMD_INTERLEAVED_512

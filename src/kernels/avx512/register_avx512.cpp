@@ -6,6 +6,7 @@
 // unmasked 512-bit intrinsics (_mm512_cvtph_ps, _mm512_inserti64x4, ...) may be used
 // uninitialized once they are inlined into the kernels: a false positive (the mask is all ones).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/avx2/simd_register.h"
 #include "kernels/avx512/bf16_dot_avx512.h"
 
@@ -14,7 +15,7 @@ namespace pocket::kernels {
 void register_avx512_kernels(KernelTable& table) {
     avx512::fill_simd_table<avx512::TileShape{4, 4}, avx512::TileShape{2, 4},
                             avx512::TileShape{4, 5}, 4, avx512::TileShape{2, 8},
-                            avx512::TileShape{1, 4}, 1>(table);
+                            avx512::TileShape{2, 4}, 1>(table);
     TypeOps& bf16 = table[static_cast<size_t>(DType::BF16)];
     bf16.vec_dot = avx512::bf16_vec_dot;
     bf16.matmul = avx512::matmul<avx512::Bf16DpTile, 4, 6>;
