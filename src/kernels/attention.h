@@ -74,6 +74,10 @@ struct AttentionOps {
                     int64_t value_stride, int64_t n_values, int64_t head_dim, const float* rescale,
                     float* acc) = nullptr;
 
+    // Folds one partial result of the online softmax into another (both hold n values):
+    // acc[d] = fma(acc[d], ca, part[d] * cb), a single rounding each (so every table agrees).
+    void (*fold_acc)(float* acc, const float* part, float ca, float cb, int64_t n) = nullptr;
+
     // gate[i] = gate[i] / (1 + exp_approx(-gate[i])) * up[i] for the whole groups of 16 from the
     // row's start, and with the C library's expf for the rest (as llama.cpp's AVX-512 SiLU).
     void (*silu_mul)(float* gate, const float* up, int64_t n) = nullptr;

@@ -178,5 +178,9 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
     }
 }
 
+void fold_acc(float* acc, const float* part, float ca, float cb, int64_t n) {
+    for (int64_t d = 0; d < n; ++d) acc[d] = std::fma(acc[d], ca, part[d] * cb);
+}
+
 }  // namespace scalar_attention
 }  // namespace pocket::kernels

@@ -21,6 +21,7 @@ void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, f
 void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
              int64_t value_stride, int64_t n_values, int64_t head_dim, const float* rescale,
              float* acc);
+void fold_acc(float* acc, const float* part, float ca, float cb, int64_t n);
 }  // namespace scalar_attention
 
 // Each lives in its instruction set's folder, compiled with its flags, and is called only after

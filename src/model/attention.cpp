@@ -64,7 +64,8 @@ int64_t visible_end(const AttentionLayer& L, const BatchEntry& e) {
 // partial (m = -inf: nothing visible) changes nothing, and the first non-empty one is taken as
 // it is, so the fold of any chunk list depends only on its non-empty chunks. Explicit fma: the
 // same bits whatever the compiler would contract.
-void fold(float& M, float& L, float* A, float m, float l, const float* a, int64_t hd) {
+void fold(const kernels::AttentionOps& ops, float& M, float& L, float* A, float m, float l,
+          const float* a, int64_t hd) {
     if (m == kMinusInf) return;
     if (M == kMinusInf) {
         M = m;
@@ -76,7 +77,7 @@ void fold(float& M, float& L, float* A, float m, float l, const float* a, int64_
     const float ca = kernels::reference::exp_approx(M - max);
     const float cb = kernels::reference::exp_approx(m - max);
     L = std::fma(L, ca, l * cb);
-    for (int64_t d = 0; d < hd; ++d) A[d] = std::fma(A[d], ca, a[d] * cb);
+    ops.fold_acc(A, a, ca, cb, hd);
     M = max;
 }
 
@@ -237,7 +238,7 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
                 float* A = ws.tacc.data();
                 for (int64_t c = 0; c < b.n_chunks; ++c) {
                     const float* p = first + c * slot;
-                    fold(M, S, A, p[r], p[rows_max_ + r], p + 2 * rows_max_ + r * hd, hd);
+                    fold(ops, M, S, A, p[r], p[rows_max_ + r], p + 2 * rows_max_ + r * hd, hd);
                 }
                 const int64_t t = b.t0 + r / group, h = kvh * group + r % group;
                 finish(M, S, A, hd, out + t * n_q + h * hd);
@@ -349,7 +350,7 @@ void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionL
             return;
         }
         for (int64_t r = 0; r < rows; ++r) {
-            fold(ws.tm[static_cast<size_t>(r)], ws.tl[static_cast<size_t>(r)],
+            fold(ops, ws.tm[static_cast<size_t>(r)], ws.tl[static_cast<size_t>(r)],
                  ws.tacc.data() + r * hd, ws.m[static_cast<size_t>(r)],
                  ws.l[static_cast<size_t>(r)], ws.acc.data() + r * hd, hd);
         }

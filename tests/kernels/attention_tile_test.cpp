@@ -175,5 +175,26 @@ TEST(AttentionTile, EverySimdTableIsBitIdenticalToScalar) {
     if (checked == 0) GTEST_SKIP() << "no SIMD instruction set on this CPU";
 }
 
+// fold_acc: one rounding per fma, so every table gives the reference's bits, tails included.
+TEST(AttentionTile, FoldAccIsBitIdenticalOnEveryTable) {
+    const AttentionOps& scalar = attention_ops(Isa::Scalar);
+    for (const Isa isa : kAllIsas) {
+        if (isa == Isa::Scalar || !isa_supported(isa)) continue;
+        for (int64_t n : {1, 7, 8, 17, 64, 100}) {
+            const auto part = random_floats(static_cast<size_t>(n), 91, 3.0f);
+            auto want = random_floats(static_cast<size_t>(n), 92, 3.0f);
+            auto got = want;
+            scalar.fold_acc(want.data(), part.data(), 0.7311f, 1.0f / 3.0f, n);
+            attention_ops(isa).fold_acc(got.data(), part.data(), 0.7311f, 1.0f / 3.0f, n);
+            expect_bits_equal(got, want, "fold_acc");
+        }
+    }
+    // The definition itself: fma(acc, ca, part * cb), a single rounding of the sum.
+    float acc = 1.0f + 0x1p-23f;
+    const float part = 3.0f;
+    scalar.fold_acc(&acc, &part, 1.0f - 0x1p-24f, 1.0f / 3.0f, 1);
+    EXPECT_EQ(acc, std::fma(1.0f + 0x1p-23f, 1.0f - 0x1p-24f, 3.0f * (1.0f / 3.0f)));
+}
+
 }  // namespace
 }  // namespace pocket::kernels

@@ -453,9 +453,24 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
     }
 }
 
+void fold_acc(float* acc, const float* part, float ca, float cb, int64_t n) {
+    const __m256 va = _mm256_set1_ps(ca), vb = _mm256_set1_ps(cb);
+    int64_t d = 0;
+    for (; d + 8 <= n; d += 8) {
+        _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(_mm256_loadu_ps(acc + d), va,
+                                                  _mm256_mul_ps(_mm256_loadu_ps(part + d), vb)));
+    }
+    // The tail with the same single-rounding operations, one lane at a time.
+    for (; d < n; ++d) {
+        acc[d] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(acc[d]), _mm_set_ss(ca),
+                                            _mm_mul_ss(_mm_set_ss(part[d]), _mm_set_ss(cb))));
+    }
+}
+
 }  // namespace
 
 void register_avx2_attention(AttentionOps& ops) {
+    ops.fold_acc = fold_acc;
     ops.softmax_tile = softmax_tile;
     ops.pv_tile = pv_tile;
     ops.to_f16 = to_f16;

@@ -403,9 +403,21 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
     }
 }
 
+void fold_acc(float* acc, const float* part, float ca, float cb, int64_t n) {
+    const __m512 va = _mm512_set1_ps(ca), vb = _mm512_set1_ps(cb);
+    for (int64_t d = 0; d < n; d += kLanes) {
+        const __mmask16 m = first_lanes(n - d);
+        _mm512_mask_storeu_ps(
+            acc + d, m,
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, acc + d), va,
+                            _mm512_mul_ps(_mm512_maskz_loadu_ps(m, part + d), vb)));
+    }
+}
+
 }  // namespace
 
 void register_avx512_attention(AttentionOps& ops) {
+    ops.fold_acc = fold_acc;
     ops.softmax_tile = softmax_tile;
     ops.pv_tile = pv_tile;
     ops.to_f16 = to_f16;
