@@ -12,7 +12,9 @@
 #include "pocket/core/thread_pool.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
+#include "pocket/tokenizer/tokenizer.h"
 #include "pocket/train/loss.h"
+#include "pocket/train/parameters.h"
 
 namespace pocket::train {
 namespace {
@@ -484,6 +486,161 @@ TeacherView TeacherCache::rows(size_t i) const {
             {logits, nk},
             {lse, n},
             {log_rest, n}};
+}
+
+void check_same_vocabulary(const tokenizer::Tokenizer& teacher,
+                           const tokenizer::Tokenizer& student) {
+    if (teacher.n_vocab() != student.n_vocab())
+        fail("the teacher has ", teacher.n_vocab(), " tokens and the student ", student.n_vocab(),
+             ": distillation needs the same vocabulary (make the student with `pocket synth "
+             "--like TEACHER`)");
+    for (size_t id = 0; id < teacher.n_vocab(); ++id) {
+        const auto t = static_cast<TokenId>(id);
+        const std::string a = teacher.token_to_piece(t, true), b = student.token_to_piece(t, true);
+        if (a != b)
+            fail("token ", id, " is '", a, "' in the teacher and '", b,
+                 "' in the student: distillation needs the same vocabulary");
+    }
+}
+
+namespace {
+
+uint64_t hash_tokens(std::span<const TokenId> tokens) {
+    uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over the ids
+    for (TokenId t : tokens) {
+        h ^= static_cast<uint32_t>(t);
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+// An example as the model sees it: inputs tokens[0 .. n-1), row t predicting tokens[t + 1] with
+// weight weights[t + 1].
+struct Shifted {
+    std::span<const TokenId> inputs, targets;
+    std::span<const float> weights;
+    explicit Shifted(const Example& e) {
+        const size_t n = e.tokens.size();
+        if (n < 2 || e.weights.size() != n)
+            fail("distill: an example needs at least 2 tokens and one weight per token");
+        inputs = std::span(e.tokens).first(n - 1);
+        targets = std::span(e.tokens).subspan(1);
+        weights = std::span(e.weights).subspan(1);
+    }
+};
+
+}  // namespace
+
+std::vector<std::vector<TokenId>> teacher_inputs(const Dataset& data) {
+    std::vector<std::vector<TokenId>> out;
+    out.reserve(data.examples.size());
+    for (const auto& e : data.examples) {
+        const Shifted s(e);
+        out.emplace_back(s.inputs.begin(), s.inputs.end());
+    }
+    return out;
+}
+
+DistillObjective::DistillObjective(Backprop& backprop, TrainableWeights& weights,
+                                   const TeacherCache& cache, const Dataset& train,
+                                   DistillLossOptions options)
+    : backprop_(backprop), weights_(weights), cache_(cache), train_(train), options_(options) {
+    if (cache.n_sequences() != train.examples.size())
+        fail("distill: the teacher cache holds ", cache.n_sequences(), " sequences, the data ",
+             train.examples.size());
+    for (size_t i = 0; i < train.examples.size(); ++i)
+        index_.emplace(hash_tokens(Shifted(train.examples[i]).inputs), i);
+}
+
+std::span<Parameter> DistillObjective::params() {
+    return weights_.params();
+}
+
+size_t DistillObjective::find(const Example& example) const {
+    const Shifted s(example);
+    const auto [first, last] = index_.equal_range(hash_tokens(s.inputs));
+    for (auto it = first; it != last; ++it) {
+        const auto& tokens = train_.examples[it->second].tokens;
+        if (std::equal(s.inputs.begin(), s.inputs.end(), tokens.begin(),
+                       tokens.begin() + static_cast<std::ptrdiff_t>(s.inputs.size())) &&
+            tokens.size() == example.tokens.size())
+            return it->second;
+    }
+    fail("distill: an example of ", example.tokens.size(),
+         " tokens is not in the training data the teacher cache was made from");
+}
+
+LossValue DistillObjective::forward_backward(const Example& example, float grad_scale) {
+    const Shifted s(example);
+    const TeacherView teacher = cache_.rows(find(example));
+    if (teacher.n_rows != static_cast<int64_t>(s.inputs.size()))
+        fail("distill: the teacher cache has ", teacher.n_rows, " rows for an example of ",
+             s.inputs.size(), " inputs");
+    const LossFn loss = [&](std::span<const float> logits, int64_t n_rows, int64_t n_vocab,
+                            std::span<float> dlogits) {
+        return distill_loss(logits, n_rows, n_vocab, teacher, s.targets, s.weights, options_,
+                            dlogits);
+    };
+    return backprop_.forward_backward(s.inputs, loss, grad_scale);
+}
+
+LossValue DistillObjective::evaluate(const Example& example) {
+    const Shifted s(example);
+    backprop_.forward(s.inputs, logits_);
+    const auto n_rows = static_cast<int64_t>(s.inputs.size());
+    const int64_t n_vocab = static_cast<int64_t>(logits_.size()) / n_rows;
+    dlogits_.resize(logits_.size());
+    return cross_entropy(logits_, n_rows, n_vocab, s.targets, s.weights, dlogits_);
+}
+
+TeacherComparison compare_with_teacher(const model::Model& teacher, Backprop& student,
+                                       const Dataset& data) {
+    TeacherComparison out;
+    double agree = 0.0;
+    std::vector<float> s_logits, t_logits, scratch;
+    const int64_t n_vocab = teacher.hparams().n_vocab;
+    size_t longest = 1;
+    for (const auto& e : data.examples) longest = std::max(longest, e.tokens.size());
+    model::Context ctx(teacher, {.n_ctx = static_cast<int64_t>(longest)});
+    std::vector<model::BatchEntry> batch;
+    auto argmax = [n_vocab](const float* z) {
+        return static_cast<int64_t>(std::max_element(z, z + n_vocab) - z);  // first maximum
+    };
+    for (const auto& e : data.examples) {
+        const Shifted s(e);
+        const auto n = static_cast<int64_t>(s.inputs.size());
+        student.forward(s.inputs, s_logits);
+        if (static_cast<int64_t>(s_logits.size()) != n * n_vocab)
+            fail("compare_with_teacher: the student's vocabulary is not the teacher's");
+        ctx.kv().clear_all();
+        batch.clear();
+        for (int64_t p = 0; p < n; ++p)
+            batch.push_back(
+                {.token = s.inputs[static_cast<size_t>(p)], .pos = p, .seq = 0, .logits = true});
+        ctx.decode(batch);
+        t_logits.resize(s_logits.size());
+        for (int64_t p = 0; p < n; ++p) {
+            const auto row = ctx.logits(static_cast<size_t>(p));
+            std::copy(row.begin(), row.end(), t_logits.begin() + p * n_vocab);
+        }
+        scratch.resize(s_logits.size());
+        out.student_nll += cross_entropy(s_logits, n, n_vocab, s.targets, s.weights, scratch).sum;
+        const LossValue t = cross_entropy(t_logits, n, n_vocab, s.targets, s.weights, scratch);
+        out.teacher_nll += t.sum;
+        out.weight += t.weight;
+        for (int64_t p = 0; p < n; ++p) {
+            const float w = s.weights[static_cast<size_t>(p)];
+            if (w != 0.0f &&
+                argmax(s_logits.data() + p * n_vocab) == argmax(t_logits.data() + p * n_vocab))
+                agree += w;
+        }
+    }
+    if (out.weight > 0.0) {
+        out.student_nll /= out.weight;
+        out.teacher_nll /= out.weight;
+        out.top1_agreement = agree / out.weight;
+    }
+    return out;
 }
 
 }  // namespace pocket::train

@@ -23,14 +23,20 @@
 #include <functional>
 #include <span>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "pocket/core/mapped_file.h"
 #include "pocket/core/token.h"
 #include "pocket/train/backprop.h"
+#include "pocket/train/dataset.h"
+#include "pocket/train/trainer.h"
 
 namespace pocket::model {
 class Model;
+}
+namespace pocket::tokenizer {
+class Tokenizer;
 }
 
 namespace pocket::train {
@@ -132,5 +138,53 @@ class TeacherCache {
     std::span<const int32_t> ids_;
     std::span<const float> logits_, lse_, log_rest_;
 };
+
+// Throws pocket::Error unless the two vocabularies are the same tokens in the same order (a
+// student's logits must index the teacher's tokens), naming the first difference.
+void check_same_vocabulary(const tokenizer::Tokenizer& teacher,
+                           const tokenizer::Tokenizer& student);
+
+// What the teacher reads for each example: tokens[0 .. n-1), the student's inputs (row t of both
+// predicts tokens[t + 1]). These are the sequences of the cache.
+std::vector<std::vector<TokenId>> teacher_inputs(const Dataset& data);
+
+// The distillation objective for train::Trainer: distill_loss of the student (Backprop over
+// `weights`) against the cached teacher rows of the example, found by the example's tokens (so
+// any order or batching of the training set works; an example the cache does not hold is an
+// error). evaluate() is the plain next-token cross-entropy, so held-out perplexity compares with
+// a student trained on the text alone.
+class DistillObjective final : public Objective {
+  public:
+    // `cache` must hold teacher_inputs(train) (TeacherCache::open checked that); neither it, the
+    // data, the backprop nor the weights are owned.
+    DistillObjective(Backprop& backprop, TrainableWeights& weights, const TeacherCache& cache,
+                     const Dataset& train, DistillLossOptions options);
+    std::span<Parameter> params() override;
+    LossValue forward_backward(const Example& example, float grad_scale) override;
+    LossValue evaluate(const Example& example) override;
+
+  private:
+    size_t find(const Example& example) const;
+
+    Backprop& backprop_;
+    TrainableWeights& weights_;
+    const TeacherCache& cache_;
+    const Dataset& train_;
+    DistillLossOptions options_;
+    std::unordered_multimap<uint64_t, size_t> index_;  // hash of the inputs -> example
+    std::vector<float> logits_, dlogits_;
+};
+
+// The student against the teacher on `data`'s weighted rows: each one's next-token negative
+// log-likelihood (mean per weighted target; perplexity = exp) and how often the student's most
+// likely token is the teacher's (greedy tokens, lower id on ties).
+struct TeacherComparison {
+    double student_nll = 0.0;
+    double teacher_nll = 0.0;
+    double top1_agreement = 0.0;  // fraction of weighted rows
+    double weight = 0.0;          // weighted rows (targets) compared
+};
+TeacherComparison compare_with_teacher(const model::Model& teacher, Backprop& student,
+                                       const Dataset& data);
 
 }  // namespace pocket::train
