@@ -8,6 +8,7 @@
 
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
+#include "pocket/train/loss.h"
 
 namespace pocket::train {
 namespace {
@@ -70,7 +71,43 @@ std::string value_text(const gguf::Value& v) {
     }
 }
 
+// The model reads tokens[0, n - 1) and row t is scored on tokens[t + 1] with weights[t + 1].
+struct Shifted {
+    std::span<const TokenId> inputs, targets;
+    std::span<const float> weights;
+    explicit Shifted(const Example& e) {
+        if (e.tokens.size() < 2 || e.weights.size() != e.tokens.size())
+            fail("a training sequence needs at least 2 tokens and one weight per token");
+        const size_t n = e.tokens.size() - 1;
+        inputs = std::span<const TokenId>(e.tokens).first(n);
+        targets = std::span<const TokenId>(e.tokens).subspan(1);
+        weights = std::span<const float>(e.weights).subspan(1);
+    }
+};
+
 }  // namespace
+
+std::span<Parameter> LanguageModelObjective::params() {
+    return weights_.params();
+}
+
+LossValue LanguageModelObjective::forward_backward(const Example& example, float grad_scale) {
+    const Shifted s(example);
+    const LossFn loss = [&](std::span<const float> logits, int64_t n_rows, int64_t n_vocab,
+                            std::span<float> dlogits) {
+        return cross_entropy(logits, n_rows, n_vocab, s.targets, s.weights, dlogits);
+    };
+    return backprop_.forward_backward(s.inputs, loss, grad_scale);
+}
+
+LossValue LanguageModelObjective::evaluate(const Example& example) {
+    const Shifted s(example);
+    backprop_.forward(s.inputs, logits_);
+    const auto n_rows = static_cast<int64_t>(s.inputs.size());
+    const int64_t n_vocab = n_rows > 0 ? static_cast<int64_t>(logits_.size()) / n_rows : 0;
+    dlogits_.resize(logits_.size());
+    return cross_entropy(logits_, n_rows, n_vocab, s.targets, s.weights, dlogits_);
+}
 
 Trainer::Trainer(Objective& objective, const Dataset& train, const Dataset* val,
                  TrainerOptions options)
