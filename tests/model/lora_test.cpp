@@ -106,11 +106,12 @@ class LoraModels : public ::testing::TestWithParam<ModelCase> {};
 // output, the context W x + s·B(A x) in two; the two orders differ by a few F32 ulps. Both paths
 // then round keys and values to F16 in the cache (and gemma2's GELU rounds its input and output
 // to F16, as llama.cpp's table does), so an ulp that moves a value across an F16 rounding boundary
-// becomes a 2^-11 step. llama, qwen2 and bert stay within 1e-4 of the largest logit; phi3 (a
-// sliding window over few positions) reaches 3e-4 and gemma2 (GELU table, soft-caps) 1.6e-3
-// (measured on AVX-512). An adapter applied to the wrong matrix, without its scale, after silu
-// or in the wrong half of a fused matrix moves the logits by far more: the base differs from the
-// adapted model by more than 1e-2 of the largest logit, checked below.
+// becomes a 2^-11 step. llama and qwen2 stay within 1e-4 of the largest logit; phi3 (a sliding
+// window over few positions) reaches 3e-4, gemma2 (GELU table, soft-caps) 1.6e-3 and bert (GELU
+// table) 1.2e-4 with the scalar kernels (measured on AVX-512 and scalar). An adapter applied to the
+// wrong matrix, without its scale, after silu or in the wrong half of a fused matrix moves the
+// logits by far more: the base differs from the adapted model by more than 1e-2 of the largest
+// logit, checked below.
 TEST_P(LoraModels, AppliedAdaptersGiveTheMergedModelsLogits) {
     const auto path = shared_path(GetParam().file);
     const auto base = Model::load(path);
@@ -183,7 +184,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ModelCase{"qwen2", "models/tiny/tiny-qwen2.gguf", 1e-4},
                       ModelCase{"gemma2", "models/tiny/tiny-gemma2.gguf", 5e-3},
                       ModelCase{"phi3", "models/tiny/tiny-phi3.gguf", 1e-3},
-                      ModelCase{"bert", "models/tiny/tiny-bert.gguf", 1e-4}),
+                      ModelCase{"bert", "models/tiny/tiny-bert.gguf", 1e-3}),
     case_name);
 
 class LoraFile : public ::testing::Test {
