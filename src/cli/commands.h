@@ -16,6 +16,7 @@ Runner register_info(CLI::App& app);
 Runner register_run(CLI::App& app);
 Runner register_synth(CLI::App& app);
 Runner register_distill(CLI::App& app);
+Runner register_finetune(CLI::App& app);
 Runner register_embed(CLI::App& app);
 Runner register_convert(CLI::App& app);
 Runner register_bench(CLI::App& app);

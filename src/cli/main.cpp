@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
     add("run", "Generate text from a prompt, streaming to stdout", register_run);
     add("chat", "Chat with a model in its own chat format", register_chat);
     add("synth", "Write a random-weight GGUF model of a real model's shape", register_synth);
+    add("finetune", "Train a LoRA adapter on text, chat or completion data (llama.cpp's layout)",
+        register_finetune);
     add("distill", "Distil a teacher model into a student (LoRA or full) from a top-K logit cache",
         register_distill);
     add("embed", "Embed texts with an embedding model, printing JSON vectors", register_embed);
