@@ -92,7 +92,7 @@ def main(argv):
             if drawn:
                 ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(argv[1], dpi=110)
+    fig.savefig(argv[1], dpi=72)
     print(f"wrote {argv[1]}")
 
 

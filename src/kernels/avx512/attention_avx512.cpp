@@ -105,18 +105,47 @@ void qk_head8(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride
     }
 }
 
-void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
-        int64_t head_dim, float* scores, int64_t score_stride) {
-    if (head_dim == 8) {
-        qk_head8(q, n_q, keys, key_stride, n_keys, scores, score_stride);
-        return;
+// Few queries (generation: one token's GQA group): each converts the keys as it reads them.
+void qk_inline(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
+               int64_t head_dim, float* scores, int64_t score_stride) {
+    alignas(64) float qf[kMaxHeadDim];
+    for (int64_t i = 0; i < n_q; ++i) {
+        for (int64_t d = 0; d < head_dim; d += kLanes)
+            _mm512_store_ps(qf + d, load_f16x16(q + i * head_dim + d));
+        float* out = scores + i * score_stride;
+        int64_t j = 0;
+        for (; j + 4 <= n_keys; j += 4) {
+            const f16_t* k0 = keys + j * key_stride;
+            const f16_t* k1 = k0 + key_stride;
+            const f16_t* k2 = k1 + key_stride;
+            const f16_t* k3 = k2 + key_stride;
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d += kLanes) {
+                const __m512 qv = _mm512_load_ps(qf + d);
+                a0 = _mm512_fmadd_ps(qv, load_f16x16(k0 + d), a0);
+                a1 = _mm512_fmadd_ps(qv, load_f16x16(k1 + d), a1);
+                a2 = _mm512_fmadd_ps(qv, load_f16x16(k2 + d), a2);
+                a3 = _mm512_fmadd_ps(qv, load_f16x16(k3 + d), a3);
+            }
+            _mm_storeu_ps(out + j, tree_sum16_x4(a0, a1, a2, a3));
+        }
+        for (; j < n_keys; ++j) {
+            const f16_t* k = keys + j * key_stride;
+            __m512 a = _mm512_setzero_ps();
+            for (int64_t d = 0; d < head_dim; d += kLanes)
+                a = _mm512_fmadd_ps(_mm512_load_ps(qf + d), load_f16x16(k + d), a);
+            out[j] = tree_sum16(a);
+        }
     }
-    if (head_dim % kLanes != 0 || head_dim > kMaxHeadDim) {
-        scalar_attention::qk(q, n_q, keys, key_stride, n_keys, head_dim, scores, score_stride);
-        return;
-    }
-    // Keys are converted to F32 once per block of kKeyBlock and read by every query from there
-    // (converting them per query cost more than the products); each score's sum is unchanged.
+}
+
+// Many queries (a prompt block: tokens x GQA group): keys are converted to F32 once per block
+// of kKeyBlock and read by every query from there (converting them per query cost more than the
+// products there; with a generation's few queries it measured slower). Each score's sum is the
+// same as qk_inline's.
+void qk_converted(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride,
+                  int64_t n_keys, int64_t head_dim, float* scores, int64_t score_stride) {
     constexpr int64_t kKeyBlock = 16;
     alignas(64) float kf[kKeyBlock * kMaxHeadDim];
     alignas(64) float qf[kMaxHeadDim];
@@ -156,6 +185,25 @@ void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int6
                 out[j] = tree_sum16(a);
             }
         }
+    }
+}
+
+constexpr int64_t kShareQueries = 16;
+
+void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
+        int64_t head_dim, float* scores, int64_t score_stride) {
+    if (head_dim == 8) {
+        qk_head8(q, n_q, keys, key_stride, n_keys, scores, score_stride);
+        return;
+    }
+    if (head_dim % kLanes != 0 || head_dim > kMaxHeadDim) {
+        scalar_attention::qk(q, n_q, keys, key_stride, n_keys, head_dim, scores, score_stride);
+        return;
+    }
+    if (n_q >= kShareQueries) {
+        qk_converted(q, n_q, keys, key_stride, n_keys, head_dim, scores, score_stride);
+    } else {
+        qk_inline(q, n_q, keys, key_stride, n_keys, head_dim, scores, score_stride);
     }
 }
 
@@ -316,45 +364,6 @@ inline void pv_row(const float* p, int64_t n_values, const V* v, int64_t v_strid
     for (int k = 0; k < kRegs; ++k) _mm512_storeu_ps(a + 16 * k, acc[k]);
 }
 
-// Two rows at once over the same value rows: twice the independent accumulator chains (a head
-// of 64 values has only 4 per row, too few to keep the FMA units busy) and one value load for
-// both. Each row's operations are pv_row's, in the same order; a position whose weight is 0 in
-// one row only takes that row through the one-row step.
-template <int kRegs>
-inline void pv_row2(const float* p0, const float* p1, int64_t n_values, const float* v,
-                    int64_t v_stride, float r0, float r1, float* a0, float* a1) {
-    __m512 acc0[kRegs], acc1[kRegs];
-    const __m512 vr0 = _mm512_set1_ps(r0), vr1 = _mm512_set1_ps(r1);
-    for (int k = 0; k < kRegs; ++k) {
-        acc0[k] = _mm512_mul_ps(_mm512_loadu_ps(a0 + 16 * k), vr0);
-        acc1[k] = _mm512_mul_ps(_mm512_loadu_ps(a1 + 16 * k), vr1);
-    }
-    for (int64_t j = 0; j < n_values; ++j) {
-        const float* vj = v + j * v_stride;
-        const bool use0 = p0[j] != 0.0f, use1 = p1[j] != 0.0f;
-        if (use0 && use1) {
-            const __m512 pj0 = _mm512_set1_ps(p0[j]), pj1 = _mm512_set1_ps(p1[j]);
-            for (int k = 0; k < kRegs; ++k) {
-                const __m512 vk = _mm512_load_ps(vj + 16 * k);
-                acc0[k] = _mm512_fmadd_ps(pj0, vk, acc0[k]);
-                acc1[k] = _mm512_fmadd_ps(pj1, vk, acc1[k]);
-            }
-        } else if (use0) {
-            const __m512 pj0 = _mm512_set1_ps(p0[j]);
-            for (int k = 0; k < kRegs; ++k)
-                acc0[k] = _mm512_fmadd_ps(pj0, _mm512_load_ps(vj + 16 * k), acc0[k]);
-        } else if (use1) {
-            const __m512 pj1 = _mm512_set1_ps(p1[j]);
-            for (int k = 0; k < kRegs; ++k)
-                acc1[k] = _mm512_fmadd_ps(pj1, _mm512_load_ps(vj + 16 * k), acc1[k]);
-        }
-    }
-    for (int k = 0; k < kRegs; ++k) {
-        _mm512_storeu_ps(a0 + 16 * k, acc0[k]);
-        _mm512_storeu_ps(a1 + 16 * k, acc1[k]);
-    }
-}
-
 template <class V>
 inline void pv_rows(const float* p, int64_t n_values, const V* v, int64_t v_stride,
                     int64_t head_dim, float r, float* a) {
@@ -387,16 +396,7 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
                 _mm512_store_ps(vf + j * head_dim + d, load_f16x16(value + d));
         }
         // The rescale applies once, before the first chunk (times 1 after: unchanged).
-        int64_t i = 0;
-        if (head_dim == 64) {  // 4 registers a row: pair the rows
-            for (; i + 2 <= n_q; i += 2) {
-                pv_row2<4>(probs + i * prob_stride + c0, probs + (i + 1) * prob_stride + c0, n,
-                           static_cast<const float*>(vf), head_dim,
-                           c0 == 0 ? rescale[i] : 1.0f, c0 == 0 ? rescale[i + 1] : 1.0f,
-                           acc + i * head_dim, acc + (i + 1) * head_dim);
-            }
-        }
-        for (; i < n_q; ++i) {
+        for (int64_t i = 0; i < n_q; ++i) {
             pv_rows(probs + i * prob_stride + c0, n, static_cast<const float*>(vf), head_dim,
                     head_dim, c0 == 0 ? rescale[i] : 1.0f, acc + i * head_dim);
         }
