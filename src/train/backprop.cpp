@@ -57,24 +57,25 @@ struct LayerRefs {
 
 // What the backward pass of one layer needs from its forward pass (rows of n tokens).
 struct LayerAct {
-    Buf xn1, mean1, rstd1;  // attention norm
-    Buf q0, k0, v;          // projections (+ biases), before the q/k norms
-    Buf qr, kr;             // rstd of the q/k norms (n x heads)
-    Buf q, k;               // after norm, rope (and scale_q): what attention read
-    Buf probs, att;         // softmax weights (n_head x n x n), attention output
-    Buf o, po_rstd;         // output projection (+ bias), rstd of the post-attention norm
-    Buf x_mid;              // residual stream after attention
-    Buf xn2, mean2, rstd2;  // FFN norm
-    Buf g, u, h;            // gate, up, act(gate) * up
-    Buf d, pd_rstd;         // down projection (+ bias), rstd of the post-FFN norm
-    Buf fused;              // fused qkv / gate-up output (phi3)
+    Buf xn1, mean1, rstd1;    // attention norm
+    Buf q0, k0, v;            // projections (+ biases), before the q/k norms
+    Buf qr, kr;               // rstd of the q/k norms (n x heads)
+    Buf q, k;                 // after norm, rope (and scale_q): what attention read
+    Buf probs, att;           // softmax weights (n_head x n x n), attention output
+    Buf o, po_mean, po_rstd;  // output projection (+ bias), rstd of the post-attention norm
+    Buf x_mid;                // residual stream after attention
+    Buf xn2, mean2, rstd2;    // FFN norm
+    Buf g, u, h;              // gate, up, act(gate) * up
+    Buf d, pd_mean, pd_rstd;  // down projection (+ bias), rstd of the post-FFN norm
+    Buf fused;                // fused qkv / gate-up output (phi3)
     std::array<Buf, model::kProjectionCount> lora_u;  // s·A x of each adapted projection
 
     size_t bytes() const {
         size_t n = 0;
         for (const Buf* b :
-             {&xn1, &mean1,   &rstd1, &q0,  &k0,    &v,     &qr, &kr, &q, &k, &probs,   &att,
-              &o,   &po_rstd, &x_mid, &xn2, &mean2, &rstd2, &g,  &u,  &h, &d, &pd_rstd, &fused})
+             {&xn1,   &mean1, &rstd1, &q0, &k0,      &v,       &qr,      &kr,   &q,
+              &k,     &probs, &att,   &o,  &po_mean, &po_rstd, &x_mid,   &xn2,  &mean2,
+              &rstd2, &g,     &u,     &h,  &d,       &pd_mean, &pd_rstd, &fused})
             n += b->capacity();
         for (const Buf& b : lora_u) n += b.capacity();
         return n * sizeof(float);
@@ -154,7 +155,7 @@ struct Backprop::Impl {
     // set reused with checkpointing), outputs.
     std::vector<Buf> inputs;
     std::vector<LayerAct> acts;
-    Buf hn, out_rstd, logits, dlogits, dx, dtmp, dtmp2, cs;
+    Buf hn, out_mean, out_rstd, logits, dlogits, dx, cs;
     float cs_base = 0.0f, cs_scale = 0.0f;
     int64_t cs_n = -1;
     size_t peak_bytes = 0;
@@ -350,8 +351,7 @@ struct Backprop::Impl {
         add_bias(L.bo, a.o.data(), n, e);
         resize(a.x_mid, n * e);
         if (L.post_attn_norm.present()) {
-            Buf mean_unused;
-            norm_forward(L.post_attn_norm, {}, a.o.data(), a.x_mid.data(), n, e, mean_unused,
+            norm_forward(L.post_attn_norm, {}, a.o.data(), a.x_mid.data(), n, e, a.po_mean,
                          a.po_rstd);
             for (int64_t i = 0; i < n * e; ++i) a.x_mid[i] += x_in[i];
         } else {
@@ -380,8 +380,7 @@ struct Backprop::Impl {
         lin_forward(L.down, a.h.data(), n, a.d.data(), a.lora_u[size_t(Projection::Down)]);
         add_bias(L.b_down, a.d.data(), n, e);
         if (L.post_ffn_norm.present()) {
-            Buf mean_unused;
-            norm_forward(L.post_ffn_norm, {}, a.d.data(), x_out, n, e, mean_unused, a.pd_rstd);
+            norm_forward(L.post_ffn_norm, {}, a.d.data(), x_out, n, e, a.pd_mean, a.pd_rstd);
             for (int64_t i = 0; i < n * e; ++i) x_out[i] += a.x_mid[i];
         } else {
             for (int64_t i = 0; i < n * e; ++i) x_out[i] = a.x_mid[i] + a.d[i];
@@ -393,12 +392,11 @@ struct Backprop::Impl {
         const LayerRefs& L = layers[static_cast<size_t>(il)];
         const int64_t e = hp.n_embd, nq = hp.n_embd_q(), nkv = hp.n_embd_kv(), hd = hp.head_dim;
         const int64_t ff = hp.n_ff;
-        const Buf no_mean;
         // ---- FFN: x_out = x_mid + post_ffn_norm(d) ----
         Buf dd(static_cast<size_t>(n * e), 0.0f);
         if (L.post_ffn_norm.present()) {
-            norm_backward(L.post_ffn_norm, {}, a.d.data(), no_mean, a.pd_rstd, dx.data(), dd.data(),
-                          n, e);
+            norm_backward(L.post_ffn_norm, {}, a.d.data(), a.pd_mean, a.pd_rstd, dx.data(),
+                          dd.data(), n, e);
         } else {
             dd = dx;
         }
@@ -434,7 +432,7 @@ struct Backprop::Impl {
         // ---- attention: x_mid = x_in + post_attn_norm(o) ----
         Buf dout(static_cast<size_t>(n * e), 0.0f);
         if (L.post_attn_norm.present()) {
-            norm_backward(L.post_attn_norm, {}, a.o.data(), no_mean, a.po_rstd, dx.data(),
+            norm_backward(L.post_attn_norm, {}, a.o.data(), a.po_mean, a.po_rstd, dx.data(),
                           dout.data(), n, e);
         } else {
             dout = dx;
@@ -531,8 +529,7 @@ struct Backprop::Impl {
             layer_forward(il, inputs[il].data(), inputs[il + 1].data(), n, a);
         }
         resize(hn, n * e);
-        Buf mean_unused;
-        norm_forward(output_norm, {}, inputs[hp.n_layer].data(), hn.data(), n, e, mean_unused,
+        norm_forward(output_norm, {}, inputs[hp.n_layer].data(), hn.data(), n, e, out_mean,
                      out_rstd);
         resize(logits, n * hp.n_vocab);
         lin_forward(output, hn.data(), n, logits.data(), output_u);
@@ -559,18 +556,17 @@ struct Backprop::Impl {
         Buf dhn(static_cast<size_t>(n * e), 0.0f);
         lin_backward(output, hn.data(), n, dlogits.data(), dhn.data(), output_u);
         zero(dx, n * e);
-        const Buf no_mean;
-        norm_backward(output_norm, {}, inputs[hp.n_layer].data(), no_mean, out_rstd, dhn.data(),
+        norm_backward(output_norm, {}, inputs[hp.n_layer].data(), out_mean, out_rstd, dhn.data(),
                       dx.data(), n, e);
         for (int64_t il = hp.n_layer - 1; il >= 0; --il) {
             LayerAct* a = &acts[0];
-            // The last layer's intermediates are still those of the forward pass.
-            if (options.checkpoint && il != hp.n_layer - 1) {
-                // Recompute the layer from its kept input; its output (inputs[il + 1]) is no
-                // longer needed, so it is the scratch the recomputation writes.
-                layer_forward(il, inputs[il].data(), inputs[il + 1].data(), n, *a);
-            } else {
+            if (!options.checkpoint) {
                 a = &acts[static_cast<size_t>(il)];
+            } else if (il != hp.n_layer - 1) {
+                // Recompute the layer from its kept input (the last layer's intermediates are
+                // still those of the forward pass); its output (inputs[il + 1]) is no longer
+                // needed, so it is the scratch the recomputation writes.
+                layer_forward(il, inputs[il].data(), inputs[il + 1].data(), n, *a);
             }
             layer_backward(il, inputs[il].data(), n, *a, dx);
         }
@@ -591,7 +587,7 @@ struct Backprop::Impl {
         size_t bytes = 0;
         for (const Buf& b : inputs) bytes += b.capacity() * sizeof(float);
         for (const LayerAct& a : acts) bytes += a.bytes();
-        for (const Buf* b : {&hn, &out_rstd, &logits, &dlogits, &dx, &cs, &output_u})
+        for (const Buf* b : {&hn, &out_mean, &out_rstd, &logits, &dlogits, &dx, &cs, &output_u})
             bytes += b->capacity() * sizeof(float);
         peak_bytes = std::max(peak_bytes, bytes);
     }

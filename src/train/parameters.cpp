@@ -5,6 +5,7 @@
 #include <numeric>
 #include <utility>
 
+#include "kernels/kernels.h"
 #include "model/linear.h"
 #include "pocket/core/error.h"
 #include "pocket/core/rng.h"
@@ -226,7 +227,34 @@ const std::vector<float>* TrainableWeights::full_tensor(std::string_view name) c
 
 void TrainableWeights::save_model(const std::filesystem::path& path, DType type) const {
     if (impl_->lora) fail("save_model() is for full-mode training; LoRA saves its adapter");
-    fail("save_model(", path.string(), ", ", dtype_name(type), ") is not implemented yet");
+    if (type != DType::F32 && type != DType::F16 && type != DType::BF16)
+        fail("save_model: matrices can be written as F32, F16 or BF16, not ", dtype_name(type),
+             " (quantize the result with `pocket quantize`)");
+    // The loaded model dropped its vocabulary arrays (model.h), so the metadata comes from the
+    // file again.
+    const gguf::File source = gguf::File::open(impl_->base->file().name());
+    gguf::Writer w;
+    for (const gguf::KeyValue& kv : source.metadata()) w.set(kv.key, kv.value);
+    for (const gguf::TensorInfo& t : source.tensors()) {
+        const auto it = impl_->full.find(t.name);
+        if (it == impl_->full.end()) {  // frozen (rope_freqs): copied as it is
+            const std::span<const std::byte> data = source.tensor_data(t);
+            w.add_tensor(t.name, t.type, t.shape, std::vector<std::byte>(data.begin(), data.end()));
+            continue;
+        }
+        const std::vector<float>& values = it->second;
+        // Norm weights and biases (one row) stay F32, as llama.cpp's converters write them.
+        const DType out = t.rows() > 1 ? type : DType::F32;
+        const auto cols = static_cast<int64_t>(t.shape[0]);
+        const auto rows = static_cast<int64_t>(t.rows());
+        w.add_tensor(t.name, out, t.shape, [&values, out, cols, rows](std::span<std::byte> dst) {
+            const auto from_float = kernels::ops(out, kernels::Isa::Scalar).from_float_ref;
+            const size_t row = dst.size() / static_cast<size_t>(rows);
+            for (int64_t r = 0; r < rows; ++r)
+                from_float(&values[static_cast<size_t>(r * cols)], dst.data() + r * row, cols);
+        });
+    }
+    w.write(path);
 }
 
 }  // namespace pocket::train
