@@ -238,16 +238,22 @@ double check_gradients(const Model& model, TrainableWeights& weights,
         const std::vector<float> saved(p.value.begin(), p.value.end());
         std::vector<float> v(saved.size());
         for (float& x : v) x = (rng.next_u64() & 1) != 0 ? 1.0f : -1.0f;
-        // The step: small per coordinate, and the whole move ||eps v|| at most 0.1.
+        // The step: small per coordinate, and the whole move ||eps v|| at most 0.1. The forward
+        // pass is F32, so a step small enough to make the central difference's O(eps^2) error
+        // negligible drowns in rounding; instead two steps are combined (Richardson
+        // extrapolation: (4 D(eps/2) - D(eps)) / 3 cancels the eps^2 term).
         const float eps = std::min(1e-2f, 0.1f / std::sqrt(static_cast<float>(saved.size())));
         double analytic = 0.0;
         for (size_t i = 0; i < v.size(); ++i) analytic += static_cast<double>(p.grad[i]) * v[i];
-        for (size_t i = 0; i < v.size(); ++i) p.value[i] = saved[i] + eps * v[i];
-        const double up = value();
-        for (size_t i = 0; i < v.size(); ++i) p.value[i] = saved[i] - eps * v[i];
-        const double down = value();
+        const auto central = [&](float h) {
+            for (size_t i = 0; i < v.size(); ++i) p.value[i] = saved[i] + h * v[i];
+            const double up = value();
+            for (size_t i = 0; i < v.size(); ++i) p.value[i] = saved[i] - h * v[i];
+            const double down = value();
+            return (up - down) / (2.0 * static_cast<double>(h));
+        };
+        const double numeric = (4.0 * central(eps / 2) - central(eps)) / 3.0;
         std::copy(saved.begin(), saved.end(), p.value.begin());
-        const double numeric = (up - down) / (2.0 * eps);
         results.push_back({p.name, analytic, numeric});
         largest = std::max(largest, std::abs(numeric));
     }
@@ -256,7 +262,7 @@ double check_gradients(const Model& model, TrainableWeights& weights,
     for (const Result& r : results) {
         const double err =
             std::abs(r.analytic - r.numeric) / std::max(std::abs(r.numeric), 1e-2 * largest);
-        if (err > 1e-3)
+        if (err > 1e-2)
             std::printf("  %s: analytic %.6g, numeric %.6g (relative error %.3g)\n", r.name.c_str(),
                         r.analytic, r.numeric, err);
         worst = std::max(worst, err);
@@ -276,7 +282,7 @@ void randomize_lora_b(TrainableWeights& weights, uint64_t seed) {
 
 class ArchGradients : public TinyModels, public ::testing::WithParamInterface<Spec (*)()> {};
 
-TEST_P(ArchGradients, DISABLED_LoraMatchesFiniteDifferences) {
+TEST_P(ArchGradients, LoraMatchesFiniteDifferences) {
     const Written w = write(GetParam()(), 11);
     const auto tokens = make_tokens(9, w.spec.n_vocab, 3);
     LoraSpec spec;
@@ -288,23 +294,29 @@ TEST_P(ArchGradients, DISABLED_LoraMatchesFiniteDifferences) {
     randomize_lora_b(weights, 4);
     const double err = check_gradients(*w.model, weights, tokens);
     std::printf("%s LoRA: gradient relative error %.3g\n", w.spec.arch.c_str(), err);
-    EXPECT_LT(err, 1e-3);
+    // The per-op checks (ops_test) hold 1e-3; through a whole F32 model the finite differences
+    // themselves are only good to a few 1e-3 (0.5-5.7e-3 measured here with the extrapolation; a
+    // plain central difference of step 1e-2 was off by up to 0.18 from truncation alone).
+    EXPECT_LT(err, 1e-2);
 }
 
-TEST_P(ArchGradients, DISABLED_FullMatchesFiniteDifferences) {
+TEST_P(ArchGradients, FullMatchesFiniteDifferences) {
     const Written w = write(GetParam()(), 12);
     const auto tokens = make_tokens(9, w.spec.n_vocab, 8);
     auto weights = TrainableWeights::full(*w.model);
     const double err = check_gradients(*w.model, weights, tokens);
     std::printf("%s full: gradient relative error %.3g\n", w.spec.arch.c_str(), err);
-    EXPECT_LT(err, 1e-3);
+    // The per-op checks (ops_test) hold 1e-3; through a whole F32 model the finite differences
+    // themselves are only good to a few 1e-3 (0.5-5.7e-3 measured here with the extrapolation; a
+    // plain central difference of step 1e-2 was off by up to 0.18 from truncation alone).
+    EXPECT_LT(err, 1e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, ArchGradients,
                          ::testing::Values(qwen2_spec, qwen3_spec, gemma2_spec, gemma3_spec),
                          [](const auto& info) { return info.param().arch; });
 
-TEST_F(TinyModels, DISABLED_CheckpointingGivesTheSameGradients) {
+TEST_F(TinyModels, CheckpointingGivesTheSameGradients) {
     const Written w = write(gemma2_spec(), 21);
     const auto tokens = make_tokens(11, w.spec.n_vocab, 9);
     auto run = [&](bool checkpoint, bool lora) {
@@ -328,7 +340,7 @@ TEST_F(TinyModels, DISABLED_CheckpointingGivesTheSameGradients) {
     }
 }
 
-TEST_F(TinyModels, DISABLED_FullModeSavesWhatItTrains) {
+TEST_F(TinyModels, FullModeSavesWhatItTrains) {
     const Written w = write(qwen2_spec(), 31);
     auto weights = TrainableWeights::full(*w.model);
     // A "trained" model: every value moved a little.
@@ -350,7 +362,7 @@ TEST_F(TinyModels, DISABLED_FullModeSavesWhatItTrains) {
     EXPECT_GT(relative_diff(context_logits(*w.model, tokens), to_double(trained)), 10 * rel);
 }
 
-TEST(Backprop, DISABLED_LoraOverQuantizedBase) {
+TEST(Backprop, LoraOverQuantizedBase) {
     test::ScratchDir dir;
     const auto path = dir / "tiny-q8_0.gguf";
     model::write_synth_model(*model::find_synth_shape("tiny"),
