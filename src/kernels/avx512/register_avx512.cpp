@@ -5,8 +5,10 @@
 // GCC 12 warns inside its own avx512fintrin.h that the "undefined" pass-through operand of the
 // unmasked 512-bit intrinsics (_mm512_cvtph_ps, _mm512_inserti64x4, ...) may be used
 // uninitialized once they are inlined into the kernels: a false positive (the mask is all ones).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include "kernels/avx2/simd_register.h"
 #include "kernels/avx512/bf16_dot_avx512.h"
 
