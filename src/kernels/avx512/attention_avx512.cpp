@@ -105,6 +105,45 @@ void qk_head8(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride
     }
 }
 
+// A key row's next 16 values as F32: from the F16 cache, or from keys converted beforehand.
+inline __m512 load_key16(const f16_t* p) {
+    return load_f16x16(p);
+}
+inline __m512 load_key16(const float* p) {
+    return _mm512_load_ps(p);
+}
+
+// out[j] = the query (F32, qf) against key j (keys + j * stride), 4 keys at a time, each a
+// 16-lane fused sum folded by tree_sum16: the one order every qk path keeps.
+template <class K>
+void score_keys(const float* qf, const K* keys, int64_t stride, int64_t n_keys, int64_t head_dim,
+                float* out) {
+    int64_t j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        const K* k0 = keys + j * stride;
+        const K* k1 = k0 + stride;
+        const K* k2 = k1 + stride;
+        const K* k3 = k2 + stride;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d += kLanes) {
+            const __m512 qv = _mm512_load_ps(qf + d);
+            a0 = _mm512_fmadd_ps(qv, load_key16(k0 + d), a0);
+            a1 = _mm512_fmadd_ps(qv, load_key16(k1 + d), a1);
+            a2 = _mm512_fmadd_ps(qv, load_key16(k2 + d), a2);
+            a3 = _mm512_fmadd_ps(qv, load_key16(k3 + d), a3);
+        }
+        _mm_storeu_ps(out + j, tree_sum16_x4(a0, a1, a2, a3));
+    }
+    for (; j < n_keys; ++j) {
+        const K* k = keys + j * stride;
+        __m512 a = _mm512_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d += kLanes)
+            a = _mm512_fmadd_ps(_mm512_load_ps(qf + d), load_key16(k + d), a);
+        out[j] = tree_sum16(a);
+    }
+}
+
 // Few queries (generation: one token's GQA group): each converts the keys as it reads them.
 void qk_inline(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
                int64_t head_dim, float* scores, int64_t score_stride) {
@@ -112,31 +151,7 @@ void qk_inline(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_strid
     for (int64_t i = 0; i < n_q; ++i) {
         for (int64_t d = 0; d < head_dim; d += kLanes)
             _mm512_store_ps(qf + d, load_f16x16(q + i * head_dim + d));
-        float* out = scores + i * score_stride;
-        int64_t j = 0;
-        for (; j + 4 <= n_keys; j += 4) {
-            const f16_t* k0 = keys + j * key_stride;
-            const f16_t* k1 = k0 + key_stride;
-            const f16_t* k2 = k1 + key_stride;
-            const f16_t* k3 = k2 + key_stride;
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-            __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-            for (int64_t d = 0; d < head_dim; d += kLanes) {
-                const __m512 qv = _mm512_load_ps(qf + d);
-                a0 = _mm512_fmadd_ps(qv, load_f16x16(k0 + d), a0);
-                a1 = _mm512_fmadd_ps(qv, load_f16x16(k1 + d), a1);
-                a2 = _mm512_fmadd_ps(qv, load_f16x16(k2 + d), a2);
-                a3 = _mm512_fmadd_ps(qv, load_f16x16(k3 + d), a3);
-            }
-            _mm_storeu_ps(out + j, tree_sum16_x4(a0, a1, a2, a3));
-        }
-        for (; j < n_keys; ++j) {
-            const f16_t* k = keys + j * key_stride;
-            __m512 a = _mm512_setzero_ps();
-            for (int64_t d = 0; d < head_dim; d += kLanes)
-                a = _mm512_fmadd_ps(_mm512_load_ps(qf + d), load_f16x16(k + d), a);
-            out[j] = tree_sum16(a);
-        }
+        score_keys(qf, keys, key_stride, n_keys, head_dim, scores + i * score_stride);
     }
 }
 
@@ -159,31 +174,8 @@ void qk_converted(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_st
         for (int64_t i = 0; i < n_q; ++i) {
             for (int64_t d = 0; d < head_dim; d += kLanes)
                 _mm512_store_ps(qf + d, load_f16x16(q + i * head_dim + d));
-            float* out = scores + i * score_stride + j0;
-            int64_t j = 0;
-            for (; j + 4 <= nk; j += 4) {
-                const float* k0 = kf + j * head_dim;
-                const float* k1 = k0 + head_dim;
-                const float* k2 = k1 + head_dim;
-                const float* k3 = k2 + head_dim;
-                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-                __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-                for (int64_t d = 0; d < head_dim; d += kLanes) {
-                    const __m512 qv = _mm512_load_ps(qf + d);
-                    a0 = _mm512_fmadd_ps(qv, _mm512_load_ps(k0 + d), a0);
-                    a1 = _mm512_fmadd_ps(qv, _mm512_load_ps(k1 + d), a1);
-                    a2 = _mm512_fmadd_ps(qv, _mm512_load_ps(k2 + d), a2);
-                    a3 = _mm512_fmadd_ps(qv, _mm512_load_ps(k3 + d), a3);
-                }
-                _mm_storeu_ps(out + j, tree_sum16_x4(a0, a1, a2, a3));
-            }
-            for (; j < nk; ++j) {
-                const float* k = kf + j * head_dim;
-                __m512 a = _mm512_setzero_ps();
-                for (int64_t d = 0; d < head_dim; d += kLanes)
-                    a = _mm512_fmadd_ps(_mm512_load_ps(qf + d), _mm512_load_ps(k + d), a);
-                out[j] = tree_sum16(a);
-            }
+            score_keys(static_cast<const float*>(qf), static_cast<const float*>(kf), head_dim, nk,
+                       head_dim, scores + i * score_stride + j0);
         }
     }
 }
