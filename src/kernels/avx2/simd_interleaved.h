@@ -428,8 +428,8 @@ struct Q4_KBody512 {
 
     static __m512i pair128(const void* lo, const void* hi) {
         return _mm512_inserti64x4(
-            _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(lo)))),
+            _mm512_zextsi256_si512(
+                _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo)))),
             _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hi))), 1);
     }
     static __m512 halves16(const f16_t* lo, const f16_t* hi) {
@@ -469,7 +469,8 @@ struct Q4_KBody512 {
                             }
                             const int j = 2 * c + h;
                             const __m512i scales = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(
-                                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g0.scales + 8 * j)),
+                                _mm_loadl_epi64(
+                                    reinterpret_cast<const __m128i*>(g0.scales + 8 * j)),
                                 _mm_loadl_epi64(
                                     reinterpret_cast<const __m128i*>(g1.scales + 8 * j))));
 #pragma GCC unroll 8
@@ -493,7 +494,8 @@ struct Q4_KBody512 {
                     const __m512 dw = halves16(g0.d, g1.d);
                     const __m512 dminw = halves16(g0.dmin, g1.dmin);
                     __m512i mins[4];
-                    for (int m = 0; m < 4; ++m) mins[m] = pair128(g0.mins + 16 * m, g1.mins + 16 * m);
+                    for (int m = 0; m < 4; ++m)
+                        mins[m] = pair128(g0.mins + 16 * m, g1.mins + 16 * m);
 #pragma GCC unroll 8
                     for (int t = 0; t < T; ++t) {
                         const BlockQ8_KAct& ab = a[t][b];
@@ -501,7 +503,8 @@ struct Q4_KBody512 {
                         for (int m = 0; m < 4; ++m) {
                             int32_t pair;
                             std::memcpy(&pair, ab.sums + 2 * m, sizeof pair);
-                            min_sum = _mm512_dpwssd_epi32(min_sum, mins[m], _mm512_set1_epi32(pair));
+                            min_sum =
+                                _mm512_dpwssd_epi32(min_sum, mins[m], _mm512_set1_epi32(pair));
                         }
                         const __m512 da = _mm512_set1_ps(ab.d);
                         acc2[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da),
