@@ -17,8 +17,9 @@
  *    are passed explicitly.
  *
  * Thread safety (stated per function below, summarised here)
- *  - pocket_model, pocket_embedder and pocket_guard are immutable once loaded: any number of
- *    threads may use one at the same time (e.g. one session per thread over one model).
+ *  - pocket_model, pocket_adapter, pocket_embedder and pocket_guard are immutable once loaded:
+ *    any number of threads may use one at the same time (e.g. one session per thread over one
+ *    model).
  *  - A pocket_session or pocket_index is used by one thread at a time, except
  *    pocket_session_cancel, which any thread may call at any time.
  *  - The process-wide settings (pocket_set_threads, pocket_set_isa) are meant for start-up,
@@ -47,7 +48,7 @@ extern "C" {
 #endif
 
 /* The API version this header describes. */
-#define POCKET_API_VERSION 3
+#define POCKET_API_VERSION 4
 
 /* ---- Errors and versions --------------------------------------------------------------- */
 
@@ -111,7 +112,8 @@ static inline pocket_model_options pocket_model_default_options(void) {
  * options may be NULL. The model is immutable: share it between threads and sessions. */
 POCKET_API pocket_status pocket_model_load(const char* path, const pocket_model_options* options,
                                            pocket_model** out_model);
-/* Frees the model. Every session made from it must have been freed first. */
+/* Frees the model. Every session made from it must have been freed first (its adapters may be
+ * freed before or after it). */
 POCKET_API void pocket_model_free(pocket_model* model);
 
 /* Facts about a loaded model. Thread-safe. */
@@ -275,11 +277,41 @@ POCKET_API pocket_status pocket_session_add_message(pocket_session* session, con
 /* The conversation as JSON {"system": ..., "messages": [...]}; valid until the next call on
  * the session. */
 POCKET_API const char* pocket_session_conversation_json(pocket_session* session);
-/* Forgets the conversation and the cached tokens (the system prompt stays). */
+/* Forgets the conversation and the cached tokens (the system prompt and the adapters stay). */
 POCKET_API pocket_status pocket_session_reset(pocket_session* session);
 /* Stops the generation running in `session` after the token in flight. Any thread, any time;
  * a call while nothing runs does not affect the next generation. */
 POCKET_API void pocket_session_cancel(pocket_session* session);
+
+/* ---- LoRA adapters (API version 4) --------------------------------------------------------- */
+
+typedef struct pocket_adapter pocket_adapter;
+
+/* Loads a LoRA adapter file (llama.cpp's adapter GGUF layout, as `pocket finetune` writes it)
+ * for `model` and checks it against the model: same architecture, every adapted matrix present
+ * with the adapter's shapes. POCKET_ERR_IO when the file cannot be read; POCKET_ERR_FORMAT when
+ * it is not a LoRA adapter, is damaged, or does not fit the model (another architecture, a
+ * matrix the model lacks or of other shapes): pocket_last_error() names the file, the tensor and
+ * what does not fit. The adapter is immutable and may be used by any number of sessions of
+ * `model` on any threads. It is held by shared ownership: pocket_adapter_free may be called
+ * while sessions still use it (they keep it alive until they drop it or are freed). */
+POCKET_API pocket_status pocket_adapter_load(const pocket_model* model, const char* path,
+                                             pocket_adapter** out_adapter);
+POCKET_API void pocket_adapter_free(pocket_adapter* adapter);
+
+/* Replaces the session's adapters by `adapters[0..n)`, each applied without merging as
+ * W x + scale * (alpha / rank) * B (A x), the alpha / rank factor 1 when the file's alpha is 0
+ * (llama.cpp's --lora-scaled FILE SCALE); scales may be NULL for 1 each, and n = 0 removes every
+ * adapter. Every adapter must come from
+ * pocket_adapter_load with this session's model (else POCKET_ERR_INVALID_ARGUMENT, as for a
+ * NULL entry or a scale that is not finite); on any failure the session is unchanged.
+ * The KV cache: keys and values already computed were made with the previous adapters, so a
+ * change of adapters drops the cached tokens (the conversation of pocket_session_chat is kept:
+ * the next call evaluates its whole prompt again, with the new adapters). Setting the same
+ * adapters with the same scales again keeps the cache. One thread at a time per session. */
+POCKET_API pocket_status pocket_session_set_adapters(pocket_session* session,
+                                                     const pocket_adapter* const* adapters,
+                                                     const float* scales, size_t n);
 
 /* ---- Embeddings --------------------------------------------------------------------------- */
 

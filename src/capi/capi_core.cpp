@@ -38,6 +38,11 @@ std::atomic<int>& live_models() {
     return count;
 }
 
+uint64_t next_model_id() {
+    static std::atomic<uint64_t> last{0};
+    return last.fetch_add(1) + 1;
+}
+
 }  // namespace pocket::capi
 
 using namespace pocket;

@@ -21,6 +21,7 @@
 #include "pocket/generate/chat.h"
 #include "pocket/generate/grammar_constraint.h"
 #include "pocket/model/context.h"
+#include "pocket/model/lora.h"
 #include "pocket/model/model.h"
 #include "pocket/rag/retriever.h"
 #include "pocket/rag/store.h"
@@ -29,6 +30,9 @@
 struct pocket_model {
     std::unique_ptr<pocket::model::Model> model;
     std::string name;  // general.name, or ""
+    // Unique within the process and never reused (unlike the handle's address once freed): what
+    // an adapter records to be refused by sessions of any other model.
+    uint64_t id = 0;
     // The vocabulary index grammar constraints need, built on first use and shared by sessions.
     mutable std::mutex grammar_vocab_mutex;
     mutable std::shared_ptr<const pocket::VocabularyIndex> grammar_vocab;
@@ -40,6 +44,12 @@ struct pocket_session {
     std::unique_ptr<pocket::ChatSession> chat;  // owns the Session on sequence 0 of `context`
     std::string text;                           // the last generation's text
     std::string conversation;                   // pocket_session_conversation_json's buffer
+};
+
+// Shared with every session's context that applies it, so freeing the handle early is safe.
+struct pocket_adapter {
+    std::shared_ptr<const pocket::model::LoraAdapter> adapter;
+    uint64_t model_id = 0;  // pocket_model::id of the model it was loaded for
 };
 
 struct pocket_embedder {
@@ -148,5 +158,8 @@ pocket_status guarded(pocket_status fallback, Body&& body) noexcept {
 // Models alive now: the instruction set may change only while there are none, because a model
 // lays out its weights for the instruction set active when it was loaded.
 std::atomic<int>& live_models();
+
+// A fresh pocket_model::id (1, 2, ...).
+uint64_t next_model_id();
 
 }  // namespace pocket::capi

@@ -54,6 +54,7 @@ pocket_status pocket_model_load(const char* path, const pocket_model_options* op
         // A GGUF file, or a Hugging Face folder converted to GGUF in memory.
         handle->model = model::load_model(path, load);
         handle->name = handle->model->file().get_string("general.name").value_or("");
+        handle->id = capi::next_model_id();
         capi::live_models().fetch_add(1);
         *out_model = handle.release();
         return POCKET_OK;
