@@ -22,14 +22,14 @@ import os
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 __all__ = [
-    "PocketError", "Model", "Session", "Generation", "Embedder", "Index", "SearchHit", "Guard",
-    "Verdict", "version", "api_version", "set_threads", "threads", "set_isa", "isa",
+    "PocketError", "Model", "Adapter", "Session", "Generation", "Embedder", "Index", "SearchHit",
+    "Guard", "Verdict", "version", "api_version", "set_threads", "threads", "set_isa", "isa",
 ]
 
-API_VERSION = 3  # the POCKET_API_VERSION these bindings were written for
+API_VERSION = 4  # the POCKET_API_VERSION these bindings were written for
 
 RANDOM_SEED = (1 << 64) - 1
 
@@ -165,6 +165,10 @@ _session_add_message = _declare("pocket_session_add_message", _status, _vp, _c_c
 _session_conversation_json = _declare("pocket_session_conversation_json", _c_char_p, _vp)
 _session_reset = _declare("pocket_session_reset", _status, _vp)
 _session_cancel = _declare("pocket_session_cancel", None, _vp)
+_adapter_load = _declare("pocket_adapter_load", _status, _vp, _c_char_p, ctypes.POINTER(_vp))
+_adapter_free = _declare("pocket_adapter_free", None, _vp)
+_session_set_adapters = _declare("pocket_session_set_adapters", _status, _vp,
+                                 ctypes.POINTER(_vp), ctypes.POINTER(ctypes.c_float), _size_t)
 _embedder_load = _declare("pocket_embedder_load", _status, _c_char_p, ctypes.POINTER(_vp))
 _embedder_free = _declare("pocket_embedder_free", None, _vp)
 _embedder_dim = _declare("pocket_embedder_dim", _size_t, _vp)
@@ -317,6 +321,24 @@ class Model(_Handle):
                            length.value + 1, ctypes.byref(length)))
         return buffer.raw[:length.value].decode("utf-8", "replace")
 
+    def load_adapter(self, path: str) -> "Adapter":
+        """A LoRA adapter file for this model (see Adapter)."""
+        return Adapter(self, path)
+
+
+class Adapter(_Handle):
+    """A LoRA adapter (llama.cpp's adapter GGUF, as `pocket finetune` writes it) checked against
+    `model`. Immutable: any number of that model's sessions may use it, on any threads
+    (Session.set_adapters). Closing it while sessions use it is safe: they keep it alive."""
+
+    _free = _adapter_free
+
+    def __init__(self, model: Model, path: str):
+        super().__init__()
+        self._model = model  # keep the model alive as long as the adapter
+        _check(_adapter_load(model._require_open(), _bytes(os.fspath(path)),
+                             ctypes.byref(self._handle)))
+
 
 _FINISH = {0: "length", 1: "eos", 2: "stop", 3: "cancelled"}
 
@@ -467,6 +489,16 @@ class Session(_Handle):
 
     def reset(self) -> None:
         _check(_session_reset(self._require_open()))
+
+    def set_adapters(self, adapters: Iterable[Tuple[Adapter, float]]) -> None:
+        """Applies these (adapter, scale) pairs, replacing the session's adapters ([] removes
+        them). Each must be an Adapter of this session's model. A change drops the cached
+        tokens (the conversation stays and is evaluated again with the new adapters)."""
+        pairs = list(adapters)
+        handles = (_vp * len(pairs))(*[adapter._require_open() for adapter, _ in pairs])
+        scales = (ctypes.c_float * len(pairs))(*[float(scale) for _, scale in pairs])
+        # The library shares each adapter with the session: closing an Adapter later is safe.
+        _check(_session_set_adapters(self._require_open(), handles, scales, len(pairs)))
 
     def cancel(self) -> None:
         """Stops a running generation; safe from any thread."""
