@@ -142,6 +142,46 @@ TEST(JsonSchema, Arrays) {
     EXPECT_TRUE(prefix_more(R"(["a",null,null])"));
 }
 
+// Lengths and item counts become GBNF repetitions, bounded by Grammar::kMaxRepeat (fuzz_json_schema
+// found maxLength 10^6 converting to GBNF that did not parse): a larger maximum is no bound, a
+// larger minimum or a negative count is a clear error.
+TEST(JsonSchema, HugeAndNegativeCountsAreHandled) {
+    Schema long_string(R"({"type": "string", "minLength": 2, "maxLength": 1000000})");
+    EXPECT_TRUE(long_string(R"("ab")"));
+    EXPECT_TRUE(long_string("\"" + std::string(3000, 'x') + "\""));
+    EXPECT_FALSE(long_string(R"("a")"));
+    Schema at_limit(R"({"type": "string", "maxLength": 100000})");
+    EXPECT_TRUE(at_limit(R"("abc")"));
+    Schema many_items(R"({"type": "array", "items": {"type": "null"}, "maxItems": 100000000})");
+    EXPECT_TRUE(many_items("[null,null,null]"));
+    EXPECT_NE(schema_error(R"({"type": "string", "minLength": 100001})").find("'minLength' above"),
+              std::string::npos);
+    EXPECT_NE(schema_error(R"({"type": "array", "minItems": 1e9})").find("'minItems' above"),
+              std::string::npos);
+    EXPECT_NE(schema_error(R"({"type": "string", "maxLength": -1})").find("must not be negative"),
+              std::string::npos);
+    EXPECT_NE(schema_error(R"({"type": "array", "minItems": -3})").find("must not be negative"),
+              std::string::npos);
+    EXPECT_EQ(schema_error(R"({"type": "string", "minLength": 5, "maxLength": 1e9})"), "");
+}
+
+// Integer bounds at the ends of int64 are errors, never overflow.
+TEST(JsonSchema, IntegerBoundsAtTheEndsOfInt64) {
+    EXPECT_NE(schema_error(R"({"type": "integer", "exclusiveMinimum": 9223372036854775807})")
+                  .find("no integer is above"),
+              std::string::npos);
+    EXPECT_NE(schema_error(R"({"type": "integer", "exclusiveMaximum": -9223372036854775808})")
+                  .find("no integer is below"),
+              std::string::npos);
+    EXPECT_NE(schema_error(R"({"type": "integer", "minimum": -9223372036854775808,
+                               "maximum": 9223372036854775807})")
+                  .find("supported up to"),
+              std::string::npos);
+    EXPECT_NE(schema_error(R"({"type": "integer", "minimum": 9000000000000000000})")
+                  .find("too large to enumerate"),
+              std::string::npos);
+}
+
 TEST(JsonSchema, EnumConstAnyOfOneOf) {
     Schema e(R"({"enum": ["red", "green", 3, null, {"a": [1]}]})");
     EXPECT_TRUE(e(R"("red")"));

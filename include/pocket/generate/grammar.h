@@ -42,6 +42,9 @@ struct GrammarElement {
 
 class Grammar {
   public:
+    // The largest bound a GBNF repetition {m,n} may name; larger ones are refused as typos.
+    static constexpr uint32_t kMaxRepeat = 100000;
+
     // Parses GBNF text. Throws pocket::Error naming line and column for a syntax error, an
     // undefined rule, a missing root rule, an empty grammar or left recursion (a rule that can
     // reach itself without consuming a character would never finish expanding).

@@ -14,7 +14,7 @@ namespace {
 using Symbol = Grammar::Builder::Symbol;
 using Sequence = Grammar::Builder::Sequence;
 
-constexpr uint32_t kMaxRepeat = 100000;  // {m,n} bounds past this are surely a typo
+constexpr uint32_t kMaxRepeat = Grammar::kMaxRepeat;
 
 bool is_name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||

@@ -296,6 +296,19 @@ class Converter {
         error(path, cat("'", key, "' must be an integer"));
     }
 
+    // minLength / maxLength / minItems / maxItems. They become GBNF repetitions, whose bounds
+    // stop at Grammar::kMaxRepeat: a minimum past that cannot be expressed and is refused; a
+    // maximum past it is kept as no upper bound (callers drop it), since no generation that
+    // long fits a context.
+    static int64_t get_count(const ordered_json& s, const char* key, const std::string& path) {
+        const int64_t v = get_int(s, key, path);
+        if (v < 0) error(path, cat("'", key, "' must not be negative"));
+        if (std::string_view(key).starts_with("min") && v > Grammar::kMaxRepeat)
+            error(path, cat("'", key, "' above ", Grammar::kMaxRepeat, " is not supported"));
+        return v;
+    }
+    static bool is_bounded(int64_t max) { return max <= Grammar::kMaxRepeat; }
+
     std::string string_rule(const ordered_json& s, const std::string& path) {
         if (s.contains("format")) {
             const std::string f = s["format"].get<std::string>();
@@ -318,13 +331,13 @@ class Converter {
             }
             return "\"\\\"\" " + body + " \"\\\"\"";
         }
-        const int64_t min = s.contains("minLength") ? get_int(s, "minLength", path) : 0;
-        if (!s.contains("maxLength")) {
+        const int64_t min = s.contains("minLength") ? get_count(s, "minLength", path) : 0;
+        const int64_t max = s.contains("maxLength") ? get_count(s, "maxLength", path) : INT64_MAX;
+        if (max < min) error(path, "maxLength < minLength");
+        if (!is_bounded(max)) {
             if (min == 0) return use("json-string");
             return cat("\"\\\"\" ", use("json-char"), "{", min, ",} \"\\\"\"");
         }
-        const int64_t max = get_int(s, "maxLength", path);
-        if (max < min) error(path, "maxLength < minLength");
         return cat("\"\\\"\" ", use("json-char"), "{", min, ",", max, "} \"\\\"\"");
     }
 
@@ -333,12 +346,16 @@ class Converter {
         std::optional<int64_t> lo, hi;
         if (s.contains("minimum")) lo = get_int(s, "minimum", path);
         if (s.contains("exclusiveMinimum")) {
-            int64_t v = get_int(s, "exclusiveMinimum", path) + 1;
+            const int64_t x = get_int(s, "exclusiveMinimum", path);
+            if (x == INT64_MAX) error(path, "no integer is above exclusiveMinimum");
+            const int64_t v = x + 1;
             lo = lo ? std::max(*lo, v) : v;
         }
         if (s.contains("maximum")) hi = get_int(s, "maximum", path);
         if (s.contains("exclusiveMaximum")) {
-            int64_t v = get_int(s, "exclusiveMaximum", path) - 1;
+            const int64_t x = get_int(s, "exclusiveMaximum", path);
+            if (x == INT64_MIN) error(path, "no integer is below exclusiveMaximum");
+            const int64_t v = x - 1;
             hi = hi ? std::min(*hi, v) : v;
         }
         if (!lo && !hi) return use("json-int");
@@ -348,13 +365,15 @@ class Converter {
         DigitTrie trie;
         std::string open;
         if (lo && hi) {
-            if (*hi - *lo >= kMaxEnumerated) {
+            // In unsigned arithmetic: hi - lo can exceed INT64_MAX.
+            if (static_cast<uint64_t>(*hi) - static_cast<uint64_t>(*lo) >= kMaxEnumerated) {
                 error(path, cat("integer ranges are supported up to ", kMaxEnumerated, " values"));
             }
             for (int64_t v = *lo; v <= *hi; ++v) trie.add(std::to_string(v));
         } else if (lo) {
             if (*lo < 0) error(path, "a negative minimum needs a maximum");
             const size_t digits = std::to_string(*lo).size();
+            if (digits > 16) error(path, "minimum is too large to enumerate");  // 10^digits fits
             int64_t top = 1;
             for (size_t i = 0; i < digits; ++i) top *= 10;
             if (top - *lo > kMaxEnumerated) error(path, "minimum is too large to enumerate");
@@ -453,11 +472,12 @@ class Converter {
             }
             return new_rule(name, cat("\"[\" ws ", inner, " \"]\""));
         }
-        const int64_t min = s.contains("minItems") ? get_int(s, "minItems", path) : 0;
+        const int64_t min = s.contains("minItems") ? get_count(s, "minItems", path) : 0;
         std::optional<int64_t> max;
-        if (s.contains("maxItems")) max = get_int(s, "maxItems", path);
+        if (s.contains("maxItems")) max = get_count(s, "maxItems", path);
         if (!items_allowed) max = 0;
         if (max && *max < min) error(path, "maxItems < minItems");
+        if (max && !is_bounded(*max - 1)) max.reset();  // the repetition below counts items - 1
         if (max && *max == 0) return new_rule(name, R"("[" ws "]")");
         std::string more = max ? cat("{", std::max<int64_t>(min - 1, 0), ",", *max - 1, "}")
                                : cat("{", std::max<int64_t>(min - 1, 0), ",}");
