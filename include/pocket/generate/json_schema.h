@@ -13,7 +13,8 @@
 // space, or a newline and up to 8 spaces or tabs), so a model cannot stall on whitespace; numbers
 // have at most 16 digits. oneOf is treated like anyOf (a value matching two branches is
 // produced if the branches overlap), and with additionalProperties an extra key is not checked
-// against the declared names.
+// against the declared names. minLength / minItems above Grammar::kMaxRepeat (100,000) are
+// refused; a maxLength / maxItems above it bounds nothing (no generation is that long).
 #pragma once
 
 #include <string>
