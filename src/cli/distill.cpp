@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/train_options.h"
 #include "pocket/core/error.h"
 #include "pocket/core/thread_pool.h"
 #include "pocket/model/lora.h"
@@ -24,47 +25,36 @@ namespace pocket::cli {
 namespace {
 
 struct DistillCliOptions {
-    std::string teacher, student, data, val, output, cache, kd_loss = "forward-kl";
-    std::string targets = "q,k,v,o,gate,up,down";
-    float temperature = 2.0f, alpha = 0.5f, lora_alpha = 16.0f;
-    int64_t top_k = 32, lora_rank = 8, ctx = 128, epochs = 1, batch = 4, warmup = 0, max_steps = 0;
-    double lr = 1e-3, val_split = 0.0, weight_decay = 0.0;
-    uint64_t seed = 0;
+    std::string teacher, student, data, output, cache, kd_loss = "forward-kl";
+    float temperature = 2.0f, alpha = 0.5f;
+    int64_t top_k = 32;
     bool full = false;
-    int threads = 0;
+    TrainerCliOptions train;
+    LoraTrainingCliOptions lora;
 };
-
-std::vector<model::Projection> parse_targets(const std::string& list) {
-    std::vector<model::Projection> out;
-    size_t start = 0;
-    while (start <= list.size()) {
-        const size_t comma = std::min(list.find(',', start), list.size());
-        if (comma > start)
-            out.push_back(model::parse_projection(list.substr(start, comma - start)));
-        start = comma + 1;
-    }
-    return out;
-}
 
 int run_distill(const DistillCliOptions& opt) {
     if (opt.teacher.empty() || opt.student.empty() || opt.data.empty() || opt.output.empty())
         fail("distill needs --teacher, --student, --data and -o");
-    if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);
+    const TrainerCliOptions& t = opt.train;
+    if (t.threads > 0) ThreadPool::set_global_threads(t.threads);
+    if (!t.val.empty() && t.val_split > 0) fail("give --val or --val-split, not both");
     const train::DistillLossOptions loss{.kind = train::parse_kd_loss(opt.kd_loss),
                                          .alpha = opt.alpha};
     if (!(opt.alpha >= 0.0f && opt.alpha <= 1.0f)) fail("--alpha must be in [0, 1]");
+    const train::LoraSpec lora_spec = opt.lora.spec(t.seed);
 
     const auto teacher = model::Model::load(opt.teacher);
     const auto student = model::Model::load(opt.student);
     train::check_same_vocabulary(teacher->tokenizer(), student->tokenizer());
 
-    const train::DatasetOptions data_options{.format = train::DataFormat::Text, .ctx = opt.ctx};
+    const train::DatasetOptions data_options{.format = train::DataFormat::Text, .ctx = t.ctx};
     train::Dataset train_set = train::read_dataset(opt.data, student->tokenizer(), data_options);
     train::Dataset val_set;
-    if (!opt.val.empty())
-        val_set = train::read_dataset(opt.val, student->tokenizer(), data_options);
-    else if (opt.val_split > 0.0)
-        val_set = train::split_validation(train_set, opt.val_split);
+    if (!t.val.empty())
+        val_set = train::read_dataset(t.val, student->tokenizer(), data_options);
+    else if (t.val_split > 0.0)
+        val_set = train::split_validation(train_set, t.val_split);
     std::fprintf(stderr, "data: %zu training windows (%lld tokens), %zu held-out\n",
                  train_set.examples.size(), static_cast<long long>(train_set.n_tokens()),
                  val_set.examples.size());
@@ -92,14 +82,9 @@ int run_distill(const DistillCliOptions& opt) {
         cache.emplace(train::TeacherCache::open(cache_path, key));
     }
 
-    train::LoraSpec spec;
-    spec.rank = opt.lora_rank;
-    spec.alpha = opt.lora_alpha;
-    spec.targets = parse_targets(opt.targets);
-    spec.seed = opt.seed;
     train::TrainableWeights weights = opt.full ? train::TrainableWeights::full(*student)
-                                               : train::TrainableWeights::lora(*student, spec);
-    train::Backprop backprop(*student, weights, {.checkpoint = true, .max_tokens = opt.ctx + 1});
+                                               : train::TrainableWeights::lora(*student, lora_spec);
+    train::Backprop backprop(*student, weights, {.checkpoint = true, .max_tokens = t.ctx + 1});
     std::unique_ptr<train::Objective> objective;
     if (cache)
         objective =
@@ -107,26 +92,19 @@ int run_distill(const DistillCliOptions& opt) {
     else
         objective = std::make_unique<train::LanguageModelObjective>(backprop, weights);
 
-    train::TrainerOptions t;
-    t.epochs = opt.epochs;
-    t.batch = opt.batch;
-    t.seed = opt.seed;
-    t.lr = opt.lr;
-    t.warmup = opt.warmup;
-    t.max_steps = opt.max_steps;
-    t.adamw.weight_decay = opt.weight_decay;
-    t.on_step = [](const train::StepReport& r) {
+    train::TrainerOptions topt = t.trainer_options();
+    topt.on_step = [](const train::StepReport& r) {
         if (r.step == r.total_steps || r.step % 10 == 0)
             std::fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  eta %.0fs\n",
                          static_cast<long long>(r.step), static_cast<long long>(r.total_steps),
                          r.loss, r.lr, r.tokens_per_s, r.eta_s);
     };
-    t.on_eval = [](const train::EvalReport& r) {
+    topt.on_eval = [](const train::EvalReport& r) {
         std::fprintf(stderr, "held-out after step %lld: loss %.4f  ppl %.3f\n",
                      static_cast<long long>(r.step), r.loss, r.ppl);
     };
     train::Trainer trainer(*objective, train_set, val_set.examples.empty() ? nullptr : &val_set,
-                           std::move(t));
+                           std::move(topt));
     const train::TrainResult result = trainer.run();
     std::printf("trained %lld steps, %lld tokens in %.1f s (%.0f tokens/s), %s, alpha %g\n",
                 static_cast<long long>(result.steps), static_cast<long long>(result.tokens),
@@ -171,21 +149,9 @@ Runner register_distill(CLI::App& app) {
         ->capture_default_str();
     app.add_option("--cache", opt->cache, "Teacher cache file (default: OUT.teacher)");
     app.add_flag("--full", opt->full, "Train every weight of the student (OUT is a model)");
-    app.add_option("--lora-rank", opt->lora_rank, "LoRA rank")->capture_default_str();
-    app.add_option("--lora-alpha", opt->lora_alpha, "LoRA alpha")->capture_default_str();
-    app.add_option("--targets", opt->targets, "LoRA targets")->capture_default_str();
-    app.add_option("--ctx", opt->ctx, "Predictions per training window")->capture_default_str();
-    app.add_option("--epochs", opt->epochs, "Epochs")->capture_default_str();
-    app.add_option("--batch", opt->batch, "Windows per optimizer step")->capture_default_str();
-    app.add_option("--lr", opt->lr, "Peak learning rate")->capture_default_str();
-    app.add_option("--warmup", opt->warmup, "Warm-up steps")->capture_default_str();
-    app.add_option("--weight-decay", opt->weight_decay, "AdamW weight decay")
-        ->capture_default_str();
-    app.add_option("--max-steps", opt->max_steps, "Stop after this many steps (0 = all)");
-    app.add_option("--seed", opt->seed, "Seed (shuffle, LoRA init)")->capture_default_str();
-    app.add_option("--val", opt->val, "Held-out text");
-    app.add_option("--val-split", opt->val_split, "Hold out this fraction of the data's tail");
-    app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");
+    add_lora_training_options(app, opt->lora);
+    opt->train.ctx = 128;  // distill's own default (finetune's is 256)
+    add_trainer_options(app, opt->train);
     return [opt] { return run_distill(*opt); };
 }
 

@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +24,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_path.h"
+#include "cli/train_options.h"
 #include "pocket/core/error.h"
 #include "pocket/core/read_file.h"
 #include "pocket/core/sha256.h"
@@ -52,25 +52,11 @@ struct FinetuneOptions {
     std::string model;
     std::string data;
     std::string format = "text";
-    int64_t rank = 8;
-    float alpha = 16.0f;
-    std::string targets = "q,k,v,o,gate,up,down";
-    int64_t epochs = 1;
-    double lr = 1e-3;
-    double min_lr_ratio = 0.1;
-    int64_t batch = 4;
-    int64_t ctx = 256;
-    uint64_t seed = 0;
-    int64_t warmup = 0;
-    double weight_decay = 0.0;
-    double grad_clip = 1.0;
-    double val_split = 0.0;
-    std::string val;
+    TrainerCliOptions train;  // ctx 256 unless -c says otherwise
+    LoraTrainingCliOptions lora;
     int64_t checkpoint_every = 0;
-    int64_t max_steps = 0;
     bool resume = false;
     bool no_grad_checkpoint = false;
-    int threads = 0;
     bool json = false;
     std::string output;
 };
@@ -94,18 +80,6 @@ double peak_rss_mib() {
     return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
-std::vector<model::Projection> parse_targets(const std::string& list) {
-    std::vector<model::Projection> out;
-    std::stringstream in(list);
-    std::string name;
-    while (std::getline(in, name, ',')) {
-        if (name.empty()) continue;
-        out.push_back(model::parse_projection(name));
-    }
-    if (out.empty()) fail("--targets: no projection named");
-    return out;
-}
-
 std::string format_g(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", v);
@@ -113,10 +87,11 @@ std::string format_g(double v) {
 }
 
 int run_finetune(const FinetuneOptions& o) {
-    if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
-    if (!o.val.empty() && o.val_split > 0) fail("give --val or --val-split, not both");
+    const TrainerCliOptions& t = o.train;
+    if (t.threads > 0) ThreadPool::set_global_threads(t.threads);
+    if (!t.val.empty() && t.val_split > 0) fail("give --val or --val-split, not both");
     const train::DataFormat format = train::parse_data_format(o.format);
-    const std::vector<model::Projection> targets = parse_targets(o.targets);
+    const train::LoraSpec lora_spec = o.lora.spec(t.seed);
     const std::unique_ptr<model::Model> base = load_model_arg(o.model);
 
     std::optional<ModelChatTemplate> chat;
@@ -128,16 +103,16 @@ int run_finetune(const FinetuneOptions& o) {
                          "one\n");
     }
     const train::DatasetOptions data_options{
-        .format = format, .ctx = o.ctx, .chat_template = chat ? &*chat : nullptr};
+        .format = format, .ctx = t.ctx, .chat_template = chat ? &*chat : nullptr};
     const std::string data_bytes = read_file(o.data);
     const std::string data_sha = sha256_hex(data_bytes);
     train::Dataset train_data =
         train::parse_dataset(data_bytes, o.data, base->tokenizer(), data_options);
     train::Dataset val_data;
-    if (!o.val.empty())
-        val_data = train::read_dataset(o.val, base->tokenizer(), data_options);
-    else if (o.val_split > 0)
-        val_data = train::split_validation(train_data, o.val_split);
+    if (!t.val.empty())
+        val_data = train::read_dataset(t.val, base->tokenizer(), data_options);
+    else if (t.val_split > 0)
+        val_data = train::split_validation(train_data, t.val_split);
     std::fprintf(stderr,
                  "finetune: %zu training sequences (%lld tokens, %.0f targets), "
                  "%zu held out "
@@ -146,17 +121,15 @@ int run_finetune(const FinetuneOptions& o) {
                  train_data.total_weight(), val_data.examples.size(), val_data.total_weight());
     if (train_data.n_truncated > 0)
         std::fprintf(stderr, "; %lld records cut to --ctx %lld", (long long)train_data.n_truncated,
-                     (long long)o.ctx);
+                     (long long)t.ctx);
     if (train_data.n_empty > 0)
         std::fprintf(stderr, "; %lld records left nothing to learn within --ctx and were left out",
                      (long long)train_data.n_empty);
     std::fprintf(stderr, "\n");
 
-    train::TrainableWeights weights = train::TrainableWeights::lora(
-        *base,
-        train::LoraSpec{.rank = o.rank, .alpha = o.alpha, .targets = targets, .seed = o.seed});
+    train::TrainableWeights weights = train::TrainableWeights::lora(*base, lora_spec);
     train::Backprop backprop(*base, weights,
-                             {.checkpoint = !o.no_grad_checkpoint, .max_tokens = o.ctx});
+                             {.checkpoint = !o.no_grad_checkpoint, .max_tokens = t.ctx});
     train::LanguageModelObjective objective(backprop, weights);
 
     const std::filesystem::path ckpt = o.output + ".ckpt";
@@ -166,18 +139,9 @@ int run_finetune(const FinetuneOptions& o) {
         if (line_shown) std::fprintf(stderr, "\n");
         line_shown = false;
     };
-    train::TrainerOptions topt;
-    topt.epochs = o.epochs;
-    topt.batch = o.batch;
-    topt.seed = o.seed;
-    topt.lr = o.lr;
-    topt.min_lr_ratio = o.min_lr_ratio;
-    topt.warmup = o.warmup;
-    topt.adamw.weight_decay = o.weight_decay;
-    topt.adamw.grad_clip = o.grad_clip;
+    train::TrainerOptions topt = t.trainer_options();
     topt.checkpoint = ckpt;
     topt.checkpoint_every = o.checkpoint_every;
-    topt.max_steps = o.max_steps;
     topt.interrupt = &g_interrupted;
     topt.on_step = [&](const train::StepReport& r) {
         std::fprintf(stderr,
@@ -185,7 +149,7 @@ int run_finetune(const FinetuneOptions& o) {
                      "%.3f  %.0f tok/s  "
                      "ETA %s%s",
                      tty ? "\r\033[K" : "", (long long)r.step, (long long)r.total_steps,
-                     (long long)r.epoch + 1, (long long)o.epochs, r.loss, r.lr, r.grad_norm,
+                     (long long)r.epoch + 1, (long long)t.epochs, r.loss, r.lr, r.grad_norm,
                      r.tokens_per_s, duration_text(r.eta_s).c_str(), tty ? "" : "\n");
         line_shown = tty;
         std::fflush(stderr);
@@ -243,14 +207,14 @@ int run_finetune(const FinetuneOptions& o) {
         {"training.data_sha256", data_sha},
         {"training.data_format", o.format},
         {"training.steps", std::to_string(result.steps)},
-        {"training.epochs", std::to_string(o.epochs)},
-        {"training.batch", std::to_string(o.batch)},
-        {"training.ctx", std::to_string(o.ctx)},
-        {"training.lr", format_g(o.lr)},
-        {"training.warmup", std::to_string(o.warmup)},
-        {"training.seed", std::to_string(o.seed)},
-        {"training.lora_rank", std::to_string(o.rank)},
-        {"training.targets", o.targets},
+        {"training.epochs", std::to_string(t.epochs)},
+        {"training.batch", std::to_string(t.batch)},
+        {"training.ctx", std::to_string(t.ctx)},
+        {"training.lr", format_g(t.lr)},
+        {"training.warmup", std::to_string(t.warmup)},
+        {"training.seed", std::to_string(t.seed)},
+        {"training.lora_rank", std::to_string(o.lora.rank)},
+        {"training.targets", o.lora.targets},
         {"training.tool", "pocket finetune"},
     };
     if (!result.evals.empty())
@@ -304,56 +268,16 @@ Runner register_finetune(CLI::App& app) {
         ->check(CLI::IsMember({"text", "chat", "completion"}));
     app.add_option("-o,--output", o->output, "adapter file to write (GGUF, llama.cpp's layout)")
         ->required();
-    app.add_option("--lora-rank", o->rank, "rank of each LoRA pair")
-        ->capture_default_str()
-        ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-    app.add_option("--lora-alpha", o->alpha, "LoRA alpha (scale = alpha / rank)")
-        ->capture_default_str();
-    app.add_option("--targets", o->targets,
-                   "projections to adapt: q,k,v,qkv,o,gate,up,down,output (those "
-                   "the model lacks "
-                   "are skipped)")
-        ->capture_default_str();
-    app.add_option("--epochs", o->epochs, "passes over the training data")
-        ->capture_default_str()
-        ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
-    app.add_option("--lr", o->lr, "peak learning rate (AdamW)")->capture_default_str();
-    app.add_option("--min-lr-ratio", o->min_lr_ratio,
-                   "the cosine decay's floor as a fraction of --lr")
-        ->capture_default_str();
-    app.add_option("--batch", o->batch, "sequences per optimizer step (gradients accumulated)")
-        ->capture_default_str()
-        ->check(CLI::Range(int64_t{1}, int64_t{1000000}));
-    app.add_option("-c,--ctx", o->ctx, "tokens per training sequence (longer ones are cut)")
-        ->capture_default_str()
-        ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-    app.add_option("--seed", o->seed, "seed of the LoRA init and the data shuffle")
-        ->capture_default_str();
-    app.add_option("--warmup", o->warmup, "optimizer steps of linear learning-rate warm-up")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("--weight-decay", o->weight_decay, "AdamW's decoupled weight decay")
-        ->capture_default_str();
-    app.add_option("--grad-clip", o->grad_clip, "clip the global gradient norm to this (0: off)")
-        ->capture_default_str();
-    app.add_option("--val-split", o->val_split,
-                   "hold out this fraction of the sequences (the end of the "
-                   "data) for evaluation")
-        ->check(CLI::Range(0.0, 0.9));
-    app.add_option("--val", o->val, "held-out data file (same format)")->check(CLI::ExistingFile);
+    add_lora_training_options(app, o->lora);
+    add_trainer_options(app, o->train);
     app.add_option("--checkpoint-every", o->checkpoint_every,
-                   "also checkpoint every N steps (always at each epoch's end "
-                   "and on Ctrl-C)")
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("--max-steps", o->max_steps,
-                   "stop after N optimizer steps of this run, with a checkpoint")
+                   "also checkpoint every N steps (always at each epoch's end and on Ctrl-C)")
         ->check(CLI::NonNegativeNumber);
     app.add_flag("--resume", o->resume,
                  "continue from OUTPUT.ckpt (the same command line as the stopped run)");
     app.add_flag("--no-grad-checkpoint", o->no_grad_checkpoint,
                  "keep every activation instead of recomputing layers (faster, "
                  "more memory)");
-    app.add_option("-t,--threads", o->threads, "threads (default: physical cores)");
     app.add_flag("--json", o->json, "print the result as JSON");
     return [o] { return run_finetune(*o); };
 }
