@@ -39,6 +39,7 @@ struct AskOptions {
     double min_relevance = -1;  // < 0: rag::default_min_relevance(the mode used)
     int64_t ctx_size = 0;
     CacheTypeOptions cache_types;
+    LoraCliOptions lora;
     int64_t n_predict = 512;
     int threads = 0;
     bool json = false;
@@ -78,7 +79,8 @@ int run_ask(AskOptions opt) {
     const auto model = load_model_arg(opt.model);
     model::Context ctx(*model, {.n_ctx = opt.ctx_size,
                                 .type_k = opt.cache_types.type_k(),
-                                .type_v = opt.cache_types.type_v()});
+                                .type_v = opt.cache_types.type_v(),
+                                .loras = opt.lora.load(*model)});
     const ModelChatTemplate tmpl = chat_template_for(*model);
     Session session(ctx);
 
@@ -155,6 +157,7 @@ Runner register_ask(CLI::App& app) {
     app.add_option("-c,--ctx-size", opt->ctx_size,
                    "Context size in tokens (default: min(train, 4096))");
     add_cache_type_options(app, opt->cache_types);
+    add_lora_options(app, opt->lora);
     app.add_option("-n,--n-predict", opt->n_predict, "Answer tokens at most")
         ->capture_default_str();
     app.add_option("-t,--threads", opt->threads, "Threads (default: physical cores)");

@@ -14,6 +14,8 @@
 // prompt processing, untimed, and the cache is cut back to it after every timed pp and tg, so a
 // deep row costs one fill, not one per repetition. The TTFT prompt runs in a sequence of its own
 // and so always starts from an empty cache.
+// --lora / --lora-scaled apply adapters without merging (as `pocket run` does), so their cost per
+// token shows; load then includes reading the adapters.
 // Token ids are a fixed pseudo-random sequence over the non-control vocabulary, so no tokenizer
 // behaviour affects the timings and every run evaluates the same tokens.
 #include <sys/resource.h>
@@ -31,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -74,6 +77,7 @@ struct BenchOptions {
     int reps = 3;
     bool json = false;
     CacheTypeOptions cache_types;  // --cache-type-k/-v, as llama-bench's -ctk/-ctv
+    LoraCliOptions lora;           // adapters applied without merging, as `pocket run` applies them
 };
 
 struct Stat {
@@ -167,6 +171,13 @@ struct ModelFacts {
     std::string main_type;                   // the type holding the most bytes
     uint64_t weight_bytes = 0;               // bytes one generated token reads
     uint64_t interleaved_bytes = 0;  // weights re-laid out at load (Model::interleaved_bytes)
+    struct Lora {
+        std::string file;
+        float scale = 1.0f;
+        size_t pairs = 0;     // adapted matrices
+        uint64_t values = 0;  // A and B values, all read again by every token
+    };
+    std::vector<Lora> loras;
 };
 
 // Every tensor a token's forward pass reads in full. The token embedding table is only gathered
@@ -210,6 +221,21 @@ ModelFacts describe(const model::Model& m) {
     f.weight_bytes = weight_bytes_per_token(m.weights());
     f.interleaved_bytes = m.interleaved_bytes();
     return f;
+}
+
+// What the adapters add: `files` are the command line's, in the order load_loras read them.
+std::vector<ModelFacts::Lora> describe(std::span<const model::LoraFile> files,
+                                       std::span<const model::AppliedLora> loras) {
+    std::vector<ModelFacts::Lora> out;
+    for (size_t i = 0; i < loras.size(); ++i) {
+        ModelFacts::Lora l{.file = files[i].path.string(), .scale = loras[i].scale};
+        for (const model::LoraMatrix& m : loras[i].adapter->matrices()) {
+            ++l.pairs;
+            l.values += m.a.size() + m.b.size();
+        }
+        out.push_back(std::move(l));
+    }
+    return out;
 }
 
 // ---- the measurements -----------------------------------------------------------------------
@@ -351,14 +377,18 @@ Results measure(const BenchOptions& opt, ModelFacts& facts) {
         model::Context ctx(*m, {.n_ctx = 512 + kTtftPromptTokens,
                                 .n_batch = opt.n_ubatch,
                                 .type_k = opt.cache_types.type_k(),
-                                .type_v = opt.cache_types.type_v()});
+                                .type_v = opt.cache_types.type_v(),
+                                .loras = opt.lora.load(*m)});
         if (rep >= 0) load_ms.push_back(ms_since(t_load));
     }
     res.load = stat_of(load_ms);
 
     const auto m = model::load_model(opt.model, model_load_options());
     facts = describe(*m);
-    model::Context ctx(*m, context_params(opt, m->hparams()));
+    model::ContextParams params = context_params(opt, m->hparams());
+    params.loras = opt.lora.load(*m);
+    facts.loras = describe(opt.lora.list(), params.loras);
+    model::Context ctx(*m, params);
     // One fixed sequence: the depth is its start, a row's pp and tg tokens follow the depth.
     const auto tokens =
         fixed_tokens(m->tokenizer(), static_cast<size_t>(max_depth(opt) + opt.n_prompt + 1));
@@ -441,6 +471,12 @@ nlohmann::json to_json(const BenchOptions& opt, const ModelFacts& f, const Resul
     j["load_ms_stddev"] = r.load.stddev;
     j["type_k"] = std::string(dtype_name(opt.cache_types.type_k()));
     j["type_v"] = std::string(dtype_name(opt.cache_types.type_v()));
+    j["lora"] = nlohmann::json::array();
+    for (const ModelFacts::Lora& l : f.loras)
+        j["lora"].push_back({{"file", lossy_utf8(l.file)},
+                             {"scale", l.scale},
+                             {"pairs", l.pairs},
+                             {"values", l.values}});
     j["kv_bytes"] = row.kv_bytes;
     j["kv_bytes_per_token"] = row.kv_bytes_per_token;
     j["peak_rss_bytes"] = static_cast<uint64_t>(std::llround(row.rss.mean));
@@ -486,6 +522,10 @@ void print_table(const BenchOptions& opt, const ModelFacts& f, const Results& r)
         std::string(dtype_name(opt.cache_types.type_k())).c_str(),
         std::string(dtype_name(opt.cache_types.type_v())).c_str(),
         human_bytes(r.rows.front().kv_bytes_per_token).c_str());
+    for (const ModelFacts::Lora& l : f.loras)
+        std::printf(" | LoRA %s at %g: %zu pairs, %s values",
+                    std::filesystem::path(l.file).filename().string().c_str(),
+                    static_cast<double>(l.scale), l.pairs, human_count(l.values).c_str());
     if (opt.n_gen > 0) {
         std::printf(" | at tg speed (first row): %.2f GB/s",
                     static_cast<double>(f.weight_bytes) * r.rows.front().tg.mean / 1e9);
@@ -545,6 +585,7 @@ Runner register_bench(CLI::App& app) {
         ->check(CLI::Range(1, 1000));
     app.add_flag("--json", opt->json, "Print one JSON object instead of the table");
     add_cache_type_options(app, opt->cache_types);
+    add_lora_options(app, opt->lora);
     return [opt] {
         opt->model = resolve_model_arg(opt->model);
         return run_bench(*opt);

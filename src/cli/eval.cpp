@@ -37,6 +37,7 @@ struct EvalCliOptions {
     int threads = 0;
     int64_t ctx_size = 2048;
     CacheTypeOptions cache_types;
+    LoraCliOptions lora;
 };
 
 int run_eval(const EvalCliOptions& opt) {
@@ -57,7 +58,8 @@ int run_eval(const EvalCliOptions& opt) {
     const auto model = load_model_arg(opt.model);
     model::Context ctx(*model, {.n_ctx = opt.ctx_size,
                                 .type_k = opt.cache_types.type_k(),
-                                .type_v = opt.cache_types.type_v()});
+                                .type_v = opt.cache_types.type_v(),
+                                .loras = opt.lora.load(*model)});
 
     eval::EvalOptions options;
     const bool show_progress = isatty(STDERR_FILENO) != 0;
@@ -122,6 +124,7 @@ Runner register_eval(CLI::App& app) {
                    "Context positions per pass; questions are batched into it")
         ->capture_default_str();
     add_cache_type_options(app, opt->cache_types);
+    add_lora_options(app, opt->lora);
     return [opt] { return run_eval(*opt); };
 }
 

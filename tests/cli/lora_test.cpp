@@ -1,14 +1,18 @@
-// LoRA adapters through the command line: `pocket run/perplexity --lora` against the model that
-// `pocket merge-lora` writes (greedy text equal, perplexity equal), --lora-scale / --lora-scaled,
-// the merged file quantized, and clear failures for files that are not adapters.
+// LoRA adapters through the command line: `pocket run/perplexity/eval/ask --lora` against the model
+// that `pocket merge-lora` writes (greedy text equal, perplexity and accuracy equal),
+// --lora-scale / --lora-scaled, `pocket bench --lora` reporting what it applied, the merged file
+// quantized, and clear failures for files that are not adapters.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "pocket/gguf/gguf.h"
 #include "pocket/model/lora.h"
 #include "pocket/model/model.h"
 #include "support/random_lora.h"
@@ -83,6 +87,92 @@ TEST_F(CliLora, PerplexityWithTheAdapterIsTheMergedModels) {
     const double adapted = ppl(stories(), {"--lora", adapter_});
     EXPECT_NEAR(adapted, ppl(merged_), 1e-4 * adapted);
     EXPECT_GT(std::abs(adapted - base), 1e-3 * base);
+}
+
+TEST_F(CliLora, EvalWithTheAdapterScoresAsTheMergedModel) {
+    const auto eval = [](const std::string& model, std::vector<std::string> extra = {}) {
+        std::vector<std::string> args = {"eval",
+                                         "-m",
+                                         model,
+                                         "--task",
+                                         "winogrande",
+                                         "-f",
+                                         shared_path("data/lm/winogrande_dev.jsonl").string(),
+                                         "--limit",
+                                         "40",
+                                         "--json"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const auto r = run_pocket(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return r.exit_code == 0 ? nlohmann::json::parse(r.out)["correct"].get<int64_t>() : -1;
+    };
+    const int64_t base = eval(stories());
+    const int64_t adapted = eval(stories(), {"--lora", adapter_});
+    EXPECT_EQ(adapted, eval(merged_));
+    EXPECT_NE(adapted, base);
+    EXPECT_EQ(eval(stories(), {"--lora-scaled", adapter_, "0"}), base);
+}
+
+TEST_F(CliLora, BenchAppliesTheAdapterAndSaysSo) {
+    const auto bench = [](std::vector<std::string> extra) {
+        std::vector<std::string> args = {"bench", "-m", stories(), "-p", "16", "-n",
+                                         "4",     "-r", "1",       "-t", "1",  "--json"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const auto r = run_pocket(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json();
+    };
+    EXPECT_EQ(bench({})["lora"], nlohmann::json::array());
+    const nlohmann::json j = bench({"--lora-scaled", adapter_, "0.5"});
+    ASSERT_EQ(j["lora"].size(), 1u) << j.dump();
+    EXPECT_EQ(j["lora"][0]["file"], adapter_);
+    EXPECT_EQ(j["lora"][0]["scale"], 0.5);
+    // What the file holds, read here without the adapter loader: one pair per *.lora_a tensor.
+    const gguf::File file = gguf::File::open(adapter_);
+    uint64_t pairs = 0, values = 0;
+    for (const gguf::TensorInfo& t : file.tensors()) {
+        pairs += t.name.ends_with(".lora_a") ? 1 : 0;
+        values += t.n_elements();
+    }
+    EXPECT_GT(pairs, 0u);
+    EXPECT_EQ(j["lora"][0]["pairs"], pairs);
+    EXPECT_EQ(j["lora"][0]["values"], values);
+
+    const auto not_adapter = run_pocket({"bench", "-m", stories(), "--lora", stories()});
+    EXPECT_NE(not_adapter.exit_code, 0);
+    EXPECT_NE(not_adapter.err.find("not a LoRA adapter"), std::string::npos) << not_adapter.err;
+}
+
+TEST_F(CliLora, AskWithTheAdapterAnswersAsTheMergedModel) {
+    std::filesystem::create_directories(*dir_ / "docs");
+    std::ofstream(*dir_ / "docs/volcanoes.md", std::ios::binary)
+        << "# Volcanoes\n\nA volcano erupts when magma rises through the crust. Basaltic magma is "
+           "runny; rhyolitic magma is thick and erupts explosively.\n";
+    std::ofstream(*dir_ / "docs/bread.md", std::ios::binary)
+        << "# Bread\n\nSourdough bread rises with wild yeast and lactic acid bacteria.\n";
+    const std::string db = (*dir_ / "index.sqlite").string();
+    const auto indexed = run_pocket({"index", (*dir_ / "docs").string(), "--db", db});
+    ASSERT_EQ(indexed.exit_code, 0) << indexed.err;
+    const auto ask = [&](const std::string& model, std::vector<std::string> extra = {}) {
+        std::vector<std::string> args = {"ask",    "What makes a volcano erupt explosively?",
+                                         "-m",     model,
+                                         "--db",   db,
+                                         "-n",     "16",
+                                         "--temp", "0",
+                                         "--json"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        const auto r = run_pocket(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        if (r.exit_code != 0) return std::string();
+        const auto j = nlohmann::json::parse(r.out);
+        EXPECT_EQ(j["answered"], true);
+        return j["answer"].get<std::string>();
+    };
+    const std::string base = ask(stories());
+    const std::string adapted = ask(stories(), {"--lora", adapter_});
+    EXPECT_EQ(adapted, ask(merged_));
+    EXPECT_NE(adapted, base);
+    EXPECT_EQ(ask(stories(), {"--lora", adapter_, "--lora-scale", "0"}), base);
 }
 
 TEST_F(CliLora, TheMergedModelQuantizes) {
