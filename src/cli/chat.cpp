@@ -179,8 +179,8 @@ class ChatCli {
         if (decision.target != route::RouteTarget::cloud) return false;
         g_stop_cloud.store(false);
         const route::CloudAnswer answer = hybrid_->ask_cloud(
-            messages, cloud_sampling(opt_.sampling, opt_.n_predict, {}), decision, "pocket-chat",
-            [&out](std::string_view piece) { return out.push(piece); },
+            messages, route::openai_sampling_fields(opt_.sampling, opt_.n_predict, {}), decision,
+            "pocket-chat", [&out](std::string_view piece) { return out.push(piece); },
             [] { return g_stop_cloud.load(); });
         const bool stopped = !answer.ok && answer.error == "cancelled";
         if (answer.ok || stopped) {

@@ -116,18 +116,6 @@ std::optional<route::HybridOptions> hybrid_options(const CloudCliOptions& o) {
     return h;
 }
 
-nlohmann::json cloud_sampling(const SamplingParams& s, int64_t max_tokens,
-                              const std::vector<std::string>& stop) {
-    nlohmann::json out = {{"temperature", std::max(0.0f, s.temperature)},
-                          {"top_p", std::min(1.0f, s.top_p)},
-                          {"presence_penalty", s.presence_penalty},
-                          {"frequency_penalty", s.frequency_penalty}};
-    if (s.seed != SamplingParams::kRandomSeed) out["seed"] = s.seed;
-    if (max_tokens > 0) out["max_tokens"] = max_tokens;
-    if (!stop.empty()) out["stop"] = stop;
-    return out;
-}
-
 void report_route(const route::RouteDecision& decision) {
     std::fprintf(stderr, "pocket: route %s\n", decision.summary().c_str());
     std::fflush(stderr);

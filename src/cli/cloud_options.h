@@ -42,11 +42,6 @@ void add_cloud_options(CLI::App& app, CloudCliOptions& o, bool with_route);
 // --private-terms file.
 std::optional<route::HybridOptions> hybrid_options(const CloudCliOptions& o);
 
-// The OpenAI request fields for the local sampling settings: temperature, top_p, seed (when
-// fixed), presence/frequency penalties, max_tokens (when > 0) and stop.
-nlohmann::json cloud_sampling(const SamplingParams& s, int64_t max_tokens,
-                              const std::vector<std::string>& stop);
-
 // A line on stderr: "pocket: route cloud (router score 0.71 >= 0.62; redacted EMAIL 1)".
 void report_route(const route::RouteDecision& decision);
 

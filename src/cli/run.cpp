@@ -75,7 +75,7 @@ bool answer_from_cloud(const RunOptions& opt, route::HybridOptions options, std:
     if (decision.target != route::RouteTarget::cloud) return false;
     const nlohmann::json messages =
         nlohmann::json::array({{{"role", "user"}, {"content", opt.prompt}}});
-    nlohmann::json extra = cloud_sampling(opt.sampling, opt.n_predict, opt.stop);
+    nlohmann::json extra = route::openai_sampling_fields(opt.sampling, opt.n_predict, opt.stop);
     if (nlohmann::json format = openai_response_format(opt.structured); !format.is_null())
         extra["response_format"] = std::move(format);
     const route::CloudAnswer answer =

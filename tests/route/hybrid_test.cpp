@@ -65,6 +65,33 @@ const std::vector<std::string> kPrompts = {
     "Find the degree of the field extension Q(sqrt(2), sqrt(3)) over Q.",
 };
 
+// The local sampling settings as the OpenAI fields a cloud request carries: clamped into OpenAI's
+// ranges, the seed only when fixed, max_tokens only when bounded, stop only when given.
+TEST(Hybrid, SamplingSettingsBecomeOpenAiFields) {
+    SamplingParams s;
+    s.temperature = -1.0f;
+    s.top_p = 1.5f;
+    s.presence_penalty = 0.25f;
+    s.frequency_penalty = 0.5f;
+    nlohmann::json f = openai_sampling_fields(s, 0);
+    EXPECT_EQ(f["temperature"], 0.0f);
+    EXPECT_EQ(f["top_p"], 1.0f);
+    EXPECT_EQ(f["presence_penalty"], 0.25f);
+    EXPECT_EQ(f["frequency_penalty"], 0.5f);
+    EXPECT_FALSE(f.contains("seed"));
+    EXPECT_FALSE(f.contains("max_tokens"));
+    EXPECT_FALSE(f.contains("stop"));
+    EXPECT_FALSE(f.contains("top_k"));
+    s.seed = 7;
+    s.temperature = 0.7f;
+    const std::vector<std::string> stop = {"\n\n", "END"};
+    f = openai_sampling_fields(s, 128, stop);
+    EXPECT_EQ(f["seed"], 7u);
+    EXPECT_EQ(f["temperature"], 0.7f);
+    EXPECT_EQ(f["max_tokens"], 128);
+    EXPECT_EQ(f["stop"], nlohmann::json::array({"\n\n", "END"}));
+}
+
 TEST(Hybrid, ParsesPolicies) {
     EXPECT_EQ(parse_pii_policy("local"), PiiPolicy::local);
     EXPECT_EQ(parse_pii_policy("redact"), PiiPolicy::redact);

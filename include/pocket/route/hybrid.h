@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pocket/generate/sampling.h"
 #include "pocket/route/cloud_client.h"
 #include "pocket/route/redactor.h"
 
@@ -180,5 +181,12 @@ class ChunkRehydrator {
 };
 extern template void ChunkRehydrator::push(nlohmann::json&);
 extern template void ChunkRehydrator::push(nlohmann::ordered_json&);
+
+// The OpenAI chat-completion fields for local sampling settings, for ask_cloud's `extra`:
+// temperature (clamped at 0), top_p (at most 1), presence/frequency penalties, seed (when fixed),
+// max_tokens (when > 0) and stop (when any). Settings OpenAI has no field for (top_k, min_p,
+// repeat penalty) are left out.
+nlohmann::json openai_sampling_fields(const SamplingParams& sampling, int64_t max_tokens,
+                                      std::span<const std::string> stop = {});
 
 }  // namespace pocket::route
