@@ -177,6 +177,11 @@ TEST(JsonSchema, IntegerBoundsAtTheEndsOfInt64) {
                                "maximum": 9223372036854775807})")
                   .find("supported up to"),
               std::string::npos);
+    Schema top(R"({"type": "integer", "minimum": 9223372036854775805,
+                   "maximum": 9223372036854775807})");
+    EXPECT_TRUE(top("9223372036854775807"));
+    EXPECT_TRUE(top("9223372036854775805"));
+    EXPECT_FALSE(top("9223372036854775804"));
     EXPECT_NE(schema_error(R"({"type": "integer", "minimum": 9000000000000000000})")
                   .find("too large to enumerate"),
               std::string::npos);

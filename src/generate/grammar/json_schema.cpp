@@ -365,11 +365,13 @@ class Converter {
         DigitTrie trie;
         std::string open;
         if (lo && hi) {
-            // In unsigned arithmetic: hi - lo can exceed INT64_MAX.
-            if (static_cast<uint64_t>(*hi) - static_cast<uint64_t>(*lo) >= kMaxEnumerated) {
+            // In unsigned arithmetic: hi - lo can exceed INT64_MAX, and hi can be INT64_MAX.
+            const uint64_t span = static_cast<uint64_t>(*hi) - static_cast<uint64_t>(*lo);
+            if (span >= kMaxEnumerated) {
                 error(path, cat("integer ranges are supported up to ", kMaxEnumerated, " values"));
             }
-            for (int64_t v = *lo; v <= *hi; ++v) trie.add(std::to_string(v));
+            for (uint64_t i = 0; i <= span; ++i)
+                trie.add(std::to_string(*lo + static_cast<int64_t>(i)));
         } else if (lo) {
             if (*lo < 0) error(path, "a negative minimum needs a maximum");
             const size_t digits = std::to_string(*lo).size();
