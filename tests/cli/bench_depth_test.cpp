@@ -9,15 +9,6 @@
 #include "pocket/gguf/gguf.h"
 #include "support/test_support.h"
 
-// AddressSanitizer's shadow memory and quarantine make a peak-memory bound meaningless.
-#if defined(__SANITIZE_ADDRESS__)
-#define POCKET_TEST_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POCKET_TEST_UNDER_ASAN 1
-#endif
-#endif
-
 namespace pocket::test {
 namespace {
 

@@ -85,14 +85,11 @@ struct Outcome {
 };
 
 bool sanitized() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#ifdef POCKET_TEST_UNDER_ASAN
     return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return true;
-#endif
-#endif
+#else
     return false;
+#endif
 }
 
 int total_generations() {

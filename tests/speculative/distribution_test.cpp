@@ -25,14 +25,6 @@
 #include "pocket/tokenizer/tokenizer.h"
 #include "speculative/spec_test_support.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define POCKET_TEST_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POCKET_TEST_UNDER_ASAN 1
-#endif
-#endif
-
 namespace pocket::test {
 namespace {
 

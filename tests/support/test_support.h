@@ -10,6 +10,17 @@
 
 #include <nlohmann/json.hpp>
 
+// Defined in the sanitizer build (scripts/test's second pass, AddressSanitizer with UBSan):
+// shadow memory and quarantine make memory bounds meaningless and everything runs several times
+// slower, so some tests skip a bound or scale their work down.
+#if defined(__SANITIZE_ADDRESS__)
+#define POCKET_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POCKET_TEST_UNDER_ASAN 1
+#endif
+#endif
+
 namespace pocket::test {
 
 // The shared reference folder: $POCKET_SHARED_DIR if set, else the CMake option (default
