@@ -232,6 +232,39 @@ TEST_P(AttentionIsa, PvAndReduceAreBitIdentical) {
     }
 }
 
+TEST_P(AttentionIsa, PvTileSkipsZeroWeightsEvenBesideWeightedRows) {
+    // Rows that share value loads: some weigh a value, others give it 0. A skipped value must
+    // leave the accumulator's bits alone, -0 included (fma(0, v, -0) would make it +0), and
+    // NaN or infinite values must not leak in through a 0 weight.
+    for (int64_t hd : {16, 64, 128}) {
+        for (int64_t rows : {2, 5, 9}) {
+            const int64_t n = 19;
+            auto values = random_f16(static_cast<size_t>(n * hd), 71, 1.0f);
+            values[static_cast<size_t>(3 * hd + 1)] =
+                f32_to_f16(std::numeric_limits<float>::infinity());
+            std::vector<float> probs(static_cast<size_t>(rows * n), 0.0f);
+            for (int64_t i = 0; i < rows; ++i) {
+                for (int64_t j = 0; j < n; ++j) {
+                    // Row 0 weighs nothing; the others weigh every other value.
+                    if (i > 0 && (i + j) % 2 == 0 && j != 3)
+                        probs[static_cast<size_t>(i * n + j)] = 0.01f * static_cast<float>(j + i);
+                }
+            }
+            probs[static_cast<size_t>(n + 4)] = -0.0f;
+            std::vector<float> a(static_cast<size_t>(rows * hd), -0.0f), b = a;
+            const std::vector<float> rescale(static_cast<size_t>(rows), 1.0f);
+            simd().pv_tile(probs.data(), n, rows, values.data(), hd, n, hd, rescale.data(),
+                           a.data());
+            scalar().pv_tile(probs.data(), n, rows, values.data(), hd, n, hd, rescale.data(),
+                             b.data());
+            SCOPED_TRACE(::testing::Message() << "hd " << hd << " rows " << rows);
+            expect_bits_equal(a, b, "pv_tile");
+            for (int64_t d = 0; d < hd; ++d)
+                EXPECT_TRUE(std::signbit(a[static_cast<size_t>(d)])) << "row 0, d " << d;
+        }
+    }
+}
+
 TEST_P(AttentionIsa, SoftmaxIsBitIdentical) {
     for (int64_t n : {1, 2, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257}) {
         for (float sigma : {0.5f, 5.0f, 40.0f}) {

@@ -155,27 +155,143 @@ void qk_inline(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_strid
     }
 }
 
-// Many queries (a prompt block: tokens x GQA group): keys are converted to F32 once per block
-// of kKeyBlock and read by every query from there (converting them per query cost more than the
-// products there; with a generation's few queries it measured slower). Each score's sum is the
-// same as qk_inline's.
+// 16 keys' rows (F16, `stride` apart; fewer than 16 are padded with zeros) as head_dim
+// registers of 16 keys each: kt[d * 16 + j] = key j's value d, in F32.
+void transpose_keys16(const f16_t* keys, int64_t stride, int64_t nk, int64_t head_dim, float* kt) {
+    for (int64_t d0 = 0; d0 < head_dim; d0 += kLanes) {
+        __m512 r[16], t[16];
+        for (int64_t j = 0; j < 16; ++j)
+            r[j] = j < nk ? load_f16x16(keys + j * stride + d0) : _mm512_setzero_ps();
+        for (int i = 0; i < 8; ++i) {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        // r[4i + c], 128-bit quarter k: keys 4i..4i+3 at value 4k + c.
+        for (int i = 0; i < 4; ++i) {
+            r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        float* out = kt + d0 * 16;
+        for (int c = 0; c < 4; ++c) {
+            const __m512 a = _mm512_shuffle_f32x4(r[c], r[4 + c], _MM_SHUFFLE(2, 0, 2, 0));
+            const __m512 b = _mm512_shuffle_f32x4(r[c], r[4 + c], _MM_SHUFFLE(3, 1, 3, 1));
+            const __m512 e = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], _MM_SHUFFLE(2, 0, 2, 0));
+            const __m512 f = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], _MM_SHUFFLE(3, 1, 3, 1));
+            _mm512_store_ps(out + c * 16, _mm512_shuffle_f32x4(a, e, _MM_SHUFFLE(2, 0, 2, 0)));
+            _mm512_store_ps(out + (8 + c) * 16,
+                            _mm512_shuffle_f32x4(a, e, _MM_SHUFFLE(3, 1, 3, 1)));
+            _mm512_store_ps(out + (4 + c) * 16,
+                            _mm512_shuffle_f32x4(b, f, _MM_SHUFFLE(2, 0, 2, 0)));
+            _mm512_store_ps(out + (12 + c) * 16,
+                            _mm512_shuffle_f32x4(b, f, _MM_SHUFFLE(3, 1, 3, 1)));
+        }
+    }
+}
+
+// Summation lane l (values d = l, l + 16, ...) of kRows queries against 16 transposed keys:
+// acc[r] lane j = the reference's lane l of query r's dot with key j, the same fused
+// multiply-adds in the same order from +0.
+template <int kRows, int l>
+inline void lane_sums(const float* const* qf, const float* kt, int64_t head_dim, __m512* acc) {
+    for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t d = l; d < head_dim; d += kLanes) {
+        const __m512 k = _mm512_load_ps(kt + d * 16);
+        for (int r = 0; r < kRows; ++r)
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(qf[r][d]), k, acc[r]);
+    }
+}
+
+// tree_sum16's partial sums as whole registers (16 keys each): a8[i] = v[i + 8] + v[i],
+// a4[i] = a8[i + 4] + a8[i], each built from its lanes as it is needed, so few are live at once.
+template <int kRows, int i>
+inline void a8_sums(const float* const* qf, const float* kt, int64_t head_dim, __m512* out) {
+    __m512 lo[kRows], hi[kRows];
+    lane_sums<kRows, i>(qf, kt, head_dim, lo);
+    lane_sums<kRows, i + 8>(qf, kt, head_dim, hi);
+    for (int r = 0; r < kRows; ++r) out[r] = _mm512_add_ps(hi[r], lo[r]);
+}
+template <int kRows, int i>
+inline void a4_sums(const float* const* qf, const float* kt, int64_t head_dim, __m512* out) {
+    __m512 lo[kRows], hi[kRows];
+    a8_sums<kRows, i>(qf, kt, head_dim, lo);
+    a8_sums<kRows, i + 4>(qf, kt, head_dim, hi);
+    for (int r = 0; r < kRows; ++r) out[r] = _mm512_add_ps(hi[r], lo[r]);
+}
+
+// Scores of kRows queries (F32 rows qf[r]) against 16 transposed keys: lane j of out[r] is
+// key j's score, tree_sum16 as (a4[0] + a4[2]) + (a4[1] + a4[3]), with no horizontal step.
+template <int kRows>
+inline void score_block16(const float* const* qf, const float* kt, int64_t head_dim,
+                          float* const* out, __mmask16 keys) {
+    __m512 s02[kRows], x[kRows], y[kRows];
+    a4_sums<kRows, 0>(qf, kt, head_dim, x);
+    a4_sums<kRows, 2>(qf, kt, head_dim, y);
+    for (int r = 0; r < kRows; ++r) s02[r] = _mm512_add_ps(x[r], y[r]);
+    a4_sums<kRows, 1>(qf, kt, head_dim, x);
+    a4_sums<kRows, 3>(qf, kt, head_dim, y);
+    for (int r = 0; r < kRows; ++r)
+        _mm512_mask_storeu_ps(out[r], keys, _mm512_add_ps(s02[r], _mm512_add_ps(x[r], y[r])));
+}
+
+// Many queries (a prompt block: tokens x GQA group): the keys are transposed once per block of
+// 16 (value d of 16 keys in one register), so each query's 16 scores come from fused
+// multiply-adds with its values broadcast, and the tree of every score's 16 lanes is
+// register-wide additions: no shuffles per score, and each key register serves kQueryRows
+// queries. Each score's sum is the same as qk_inline's.
+constexpr int kQueryRows = 4;
+constexpr int64_t kKeyScratch = 8192;  // floats of transposed keys (32 KiB)
+
+template <int kRows>
+void score_rows(const f16_t* q, int64_t head_dim, const float* kt, int64_t n_keys, float* scores,
+                int64_t score_stride, float* qbuf) {
+    const float* qf[kRows];
+    for (int r = 0; r < kRows; ++r) {
+        float* row = qbuf + r * head_dim;
+        for (int64_t d = 0; d < head_dim; d += kLanes)
+            _mm512_store_ps(row + d, load_f16x16(q + r * head_dim + d));
+        qf[r] = row;
+    }
+    for (int64_t j = 0; j < n_keys; j += 16) {
+        float* out[kRows];
+        for (int r = 0; r < kRows; ++r) out[r] = scores + r * score_stride + j;
+        score_block16<kRows>(qf, kt + j * head_dim, head_dim, out, first_lanes(n_keys - j));
+    }
+}
+
 void qk_converted(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride,
                   int64_t n_keys, int64_t head_dim, float* scores, int64_t score_stride) {
-    constexpr int64_t kKeyBlock = 16;
-    alignas(64) float kf[kKeyBlock * kMaxHeadDim];
-    alignas(64) float qf[kMaxHeadDim];
-    for (int64_t j0 = 0; j0 < n_keys; j0 += kKeyBlock) {
-        const int64_t nk = n_keys - j0 < kKeyBlock ? n_keys - j0 : kKeyBlock;
-        for (int64_t j = 0; j < nk; ++j) {
-            const f16_t* k = keys + (j0 + j) * key_stride;
-            for (int64_t d = 0; d < head_dim; d += kLanes)
-                _mm512_store_ps(kf + j * head_dim + d, load_f16x16(k + d));
+    alignas(64) float kt[kKeyScratch];
+    alignas(64) float qbuf[kQueryRows * kMaxHeadDim];
+    const int64_t block = kKeyScratch / head_dim / 16 * 16;  // >= 16 keys
+    for (int64_t j0 = 0; j0 < n_keys; j0 += block) {
+        const int64_t nk = n_keys - j0 < block ? n_keys - j0 : block;
+        for (int64_t j = 0; j < nk; j += 16) {
+            transpose_keys16(keys + (j0 + j) * key_stride, key_stride, nk - j < 16 ? nk - j : 16,
+                             head_dim, kt + j * head_dim);
         }
-        for (int64_t i = 0; i < n_q; ++i) {
-            for (int64_t d = 0; d < head_dim; d += kLanes)
-                _mm512_store_ps(qf + d, load_f16x16(q + i * head_dim + d));
-            score_keys(static_cast<const float*>(qf), static_cast<const float*>(kf), head_dim, nk,
-                       head_dim, scores + i * score_stride + j0);
+        float* s = scores + j0;
+        int64_t i = 0;
+        for (; i + kQueryRows <= n_q; i += kQueryRows) {
+            score_rows<kQueryRows>(q + i * head_dim, head_dim, kt, nk, s + i * score_stride,
+                                   score_stride, qbuf);
+        }
+        switch (n_q - i) {
+            case 3:
+                score_rows<3>(q + i * head_dim, head_dim, kt, nk, s + i * score_stride,
+                              score_stride, qbuf);
+                break;
+            case 2:
+                score_rows<2>(q + i * head_dim, head_dim, kt, nk, s + i * score_stride,
+                              score_stride, qbuf);
+                break;
+            case 1:
+                score_rows<1>(q + i * head_dim, head_dim, kt, nk, s + i * score_stride,
+                              score_stride, qbuf);
+                break;
+            default:
+                break;
         }
     }
 }
@@ -330,41 +446,95 @@ void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, f
     }
 }
 
-// Accumulates head_dim in up to kAccRegs registers per row across the tile's values; the value
-// rows are converted to F32 once for all rows of the group.
-constexpr int64_t kAccRegs = 8;
-constexpr int64_t kTileScratch = 8192;  // floats of converted value rows (32 KiB)
-
-template <int kRegs, class V>
-inline void pv_row(const float* p, int64_t n_values, const V* v, int64_t v_stride, float r,
-                   float* a) {
-    __m512 acc[kRegs];
-    const __m512 vr = _mm512_set1_ps(r);
-    for (int k = 0; k < kRegs; ++k) acc[k] = _mm512_mul_ps(_mm512_loadu_ps(a + 16 * k), vr);
+// Accumulates head_dim in kRegs registers for each of kRows rows across the tile's values: every
+// value register loaded serves all the rows (a row's sums are its own, in value order). With
+// kMasked, a row whose weight is 0 leaves its accumulators as they are (masked fused
+// multiply-add: exactly the reference's skip, signed zeros included) and a value no row weighs
+// is not read; without it, no weight may be 0 (the common tile, wholly visible to the rows).
+template <int kRegs, int kRows, bool kMasked, class V>
+inline void pv_block(const float* p, int64_t p_stride, int64_t n_values, const V* v,
+                     int64_t v_stride, const float* r, float* a, int64_t a_stride) {
+    __m512 acc[kRows][kRegs];
+    for (int i = 0; i < kRows; ++i) {
+        const __m512 vr = _mm512_set1_ps(r[i]);
+        for (int k = 0; k < kRegs; ++k)
+            acc[i][k] = _mm512_mul_ps(_mm512_loadu_ps(a + i * a_stride + 16 * k), vr);
+    }
     for (int64_t j = 0; j < n_values; ++j) {
-        if (p[j] == 0.0f) continue;
-        const __m512 pj = _mm512_set1_ps(p[j]);
+        __mmask16 use[kRows];
+        if constexpr (kMasked) {
+            unsigned any = 0;
+            for (int i = 0; i < kRows; ++i) {
+                use[i] = p[i * p_stride + j] != 0.0f ? 0xffff : 0;
+                any |= use[i];
+            }
+            if (any == 0) continue;
+        }
         const V* vj = v + j * v_stride;
         for (int k = 0; k < kRegs; ++k) {
+            __m512 vk;
             if constexpr (sizeof(V) == 2) {
-                acc[k] = _mm512_fmadd_ps(pj, load_f16x16(vj + 16 * k), acc[k]);
+                vk = load_f16x16(vj + 16 * k);
             } else {
-                acc[k] = _mm512_fmadd_ps(pj, _mm512_load_ps(vj + 16 * k), acc[k]);
+                vk = _mm512_load_ps(vj + 16 * k);
+            }
+            for (int i = 0; i < kRows; ++i) {
+                const __m512 pj = _mm512_set1_ps(p[i * p_stride + j]);
+                if constexpr (kMasked) {
+                    acc[i][k] = _mm512_mask3_fmadd_ps(pj, vk, acc[i][k], use[i]);
+                } else {
+                    acc[i][k] = _mm512_fmadd_ps(pj, vk, acc[i][k]);
+                }
             }
         }
     }
-    for (int k = 0; k < kRegs; ++k) _mm512_storeu_ps(a + 16 * k, acc[k]);
+    for (int i = 0; i < kRows; ++i)
+        for (int k = 0; k < kRegs; ++k) _mm512_storeu_ps(a + i * a_stride + 16 * k, acc[i][k]);
 }
 
-template <class V>
-inline void pv_rows(const float* p, int64_t n_values, const V* v, int64_t v_stride,
-                    int64_t head_dim, float r, float* a) {
-    int64_t d = 0;
-    for (; d + 16 * kAccRegs <= head_dim; d += 16 * kAccRegs)
-        pv_row<kAccRegs>(p, n_values, v + d, v_stride, r, a + d);
-    for (; d + 64 <= head_dim; d += 64) pv_row<4>(p, n_values, v + d, v_stride, r, a + d);
-    for (; d < head_dim; d += 16) pv_row<1>(p, n_values, v + d, v_stride, r, a + d);
+// kRows rows (probabilities p_stride apart, accumulators a_stride apart) over head_dim from d,
+// in column slices of kWide registers per row, then narrower ones for what is left.
+template <int kRows, int kWide, bool kMasked, class V>
+inline void pv_rows_from(int64_t d, const float* p, int64_t p_stride, int64_t n_values, const V* v,
+                         int64_t v_stride, int64_t head_dim, const float* r, float* a,
+                         int64_t a_stride) {
+    for (; d + 16 * kWide <= head_dim; d += 16 * kWide)
+        pv_block<kWide, kRows, kMasked>(p, p_stride, n_values, v + d, v_stride, r, a + d, a_stride);
+    if constexpr (kWide > 1) {
+        pv_rows_from<kRows, kWide / 2, kMasked>(d, p, p_stride, n_values, v, v_stride, head_dim, r,
+                                                a, a_stride);
+    }
 }
+
+// At most 16 accumulators in registers (8 for one row, as many as hide the latency). The
+// unmasked loop serves rows that weigh every value (a vector test per 16 weights decides).
+template <int kRows, class V>
+inline void pv_rows(const float* p, int64_t p_stride, int64_t n_values, const V* v,
+                    int64_t v_stride, int64_t head_dim, const float* r, float* a,
+                    int64_t a_stride) {
+    constexpr int kWide = kRows <= 2 ? 8 : 4;
+    bool zeros = false;
+    for (int i = 0; i < kRows && !zeros; ++i) {
+        for (int64_t j = 0; j < n_values; j += kLanes) {
+            const __mmask16 m = first_lanes(n_values - j);
+            const __m512 x = _mm512_maskz_loadu_ps(m, p + i * p_stride + j);
+            if (_mm512_mask_cmp_ps_mask(m, x, _mm512_setzero_ps(), _CMP_EQ_OQ) != 0) {
+                zeros = true;
+                break;
+            }
+        }
+    }
+    if (zeros) {
+        pv_rows_from<kRows, kWide, true>(0, p, p_stride, n_values, v, v_stride, head_dim, r, a,
+                                         a_stride);
+    } else {
+        pv_rows_from<kRows, kWide, false>(0, p, p_stride, n_values, v, v_stride, head_dim, r, a,
+                                          a_stride);
+    }
+}
+
+constexpr int64_t kTileScratch = 8192;  // floats of converted value rows (32 KiB)
+constexpr int kValueRows = 4;           // rows sharing each value register
 
 void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
              int64_t value_stride, int64_t n_values, int64_t head_dim, const float* rescale,
@@ -375,10 +545,12 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
         return;
     }
     if (n_q == 1) {  // nothing to share: read the F16 rows in place
-        pv_rows(probs, n_values, values, value_stride, head_dim, rescale[0], acc);
+        pv_rows<1>(probs, prob_stride, n_values, values, value_stride, head_dim, rescale, acc,
+                   head_dim);
         return;
     }
     alignas(64) float vf[kTileScratch];
+    const float ones[kValueRows] = {1.0f, 1.0f, 1.0f, 1.0f};
     const int64_t chunk = kTileScratch / head_dim;  // >= 16 positions
     for (int64_t c0 = 0; c0 < n_values; c0 += chunk) {
         const int64_t n = n_values - c0 < chunk ? n_values - c0 : chunk;
@@ -387,10 +559,29 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
             for (int64_t d = 0; d < head_dim; d += kLanes)
                 _mm512_store_ps(vf + j * head_dim + d, load_f16x16(value + d));
         }
+        const float* vfc = vf;
         // The rescale applies once, before the first chunk (times 1 after: unchanged).
-        for (int64_t i = 0; i < n_q; ++i) {
-            pv_rows(probs + i * prob_stride + c0, n, static_cast<const float*>(vf), head_dim,
-                    head_dim, c0 == 0 ? rescale[i] : 1.0f, acc + i * head_dim);
+        auto rows = [&]<int kRows>(int64_t i) {
+            pv_rows<kRows>(probs + i * prob_stride + c0, prob_stride, n, vfc, head_dim, head_dim,
+                           c0 == 0 ? rescale + i : ones, acc + i * head_dim, head_dim);
+        };
+        int64_t i = 0;
+        if (head_dim % 128 == 0) {  // 2 rows x 8 registers: a little faster there than 4 x 4
+            for (; i + 2 <= n_q; i += 2) rows.template operator()<2>(i);
+        }
+        for (; i + kValueRows <= n_q; i += kValueRows) rows.template operator()<kValueRows>(i);
+        switch (n_q - i) {
+            case 3:
+                rows.template operator()<3>(i);
+                break;
+            case 2:
+                rows.template operator()<2>(i);
+                break;
+            case 1:
+                rows.template operator()<1>(i);
+                break;
+            default:
+                break;
         }
     }
 }
