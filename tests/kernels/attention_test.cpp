@@ -265,6 +265,36 @@ TEST_P(AttentionIsa, PvTileSkipsZeroWeightsEvenBesideWeightedRows) {
     }
 }
 
+TEST_P(AttentionIsa, SoftmaxTileOverManyRowsIsBitIdentical) {
+    // More rows than one register of per-row bookkeeping (16), tile widths below, at and past
+    // the model's 64: rows wholly masked, partly masked, and with no maximum yet.
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    const int64_t n_q = 37, stride = 96;
+    for (int64_t n : {1, 5, 16, 33, 64, 80}) {
+        auto scores = random_floats(static_cast<size_t>(n_q * stride), 81, 4.0f);
+        std::vector<float> max(static_cast<size_t>(n_q)), sum(static_cast<size_t>(n_q));
+        for (int64_t i = 0; i < n_q; ++i) {
+            float* row = scores.data() + i * stride;
+            if (i % 5 == 1) std::fill_n(row, n, -kInf);                  // nothing visible
+            if (i % 5 == 2) std::fill_n(row + n / 2, n - n / 2, -kInf);  // causal edge
+            max[static_cast<size_t>(i)] =
+                i % 3 == 0 ? -kInf : 1.5f - 0.25f * static_cast<float>(i % 7);
+            sum[static_cast<size_t>(i)] = i % 3 == 0 ? 0.0f : 3.0f;
+        }
+        auto scores_b = scores, max_b = max, sum_b = sum;
+        std::vector<float> r(static_cast<size_t>(n_q), -1.0f), r_b = r;
+        simd().softmax_tile(scores.data(), stride, n_q, n, 0.125f, max.data(), sum.data(),
+                            r.data());
+        scalar().softmax_tile(scores_b.data(), stride, n_q, n, 0.125f, max_b.data(), sum_b.data(),
+                              r_b.data());
+        SCOPED_TRACE(::testing::Message() << "n " << n);
+        expect_bits_equal(scores, scores_b, "scores");
+        expect_bits_equal(max, max_b, "row_max");
+        expect_bits_equal(sum, sum_b, "row_sum");
+        expect_bits_equal(r, r_b, "rescale");
+    }
+}
+
 TEST_P(AttentionIsa, SoftmaxIsBitIdentical) {
     for (int64_t n : {1, 2, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257}) {
         for (float sigma : {0.5f, 5.0f, 40.0f}) {

@@ -408,10 +408,77 @@ void silu_mul(float* gate, const float* up, int64_t n) {
     scalar_attention::silu_mul(gate + whole, up + whole, n - whole);
 }
 
+// Tiles of at most 16 * kVecs entries (the model's): each row's scaled scores stay in registers
+// between the max and the exponentials, and the per-row bookkeeping (rescale exponential, sum,
+// max) is done for 16 rows at once, the same single operations lane by lane.
+template <int kVecs>
+void softmax_tile_short(float* scores, int64_t score_stride, int64_t n_q, int64_t n, float scale,
+                        float* row_max, float* row_sum, float* rescale) {
+    const __m512 vscale = _mm512_set1_ps(scale);
+    __mmask16 m[kVecs];
+    for (int v = 0; v < kVecs; ++v) m[v] = first_lanes(n - 16 * v);
+    for (int64_t i0 = 0; i0 < n_q; i0 += kLanes) {
+        const __mmask16 rows = first_lanes(n_q - i0);
+        alignas(64) float maxes[kLanes] = {}, sums[kLanes] = {};
+        unsigned live = 0;  // rows that see something: their bookkeeping changes
+        for (int64_t r = 0; r < kLanes && i0 + r < n_q; ++r) {
+            float* row = scores + (i0 + r) * score_stride;
+            __m512 x[kVecs];
+            __m512 vmax = _mm512_set1_ps(row_max[i0 + r]);
+            for (int v = 0; v < kVecs; ++v) {
+                x[v] = _mm512_mul_ps(_mm512_maskz_loadu_ps(m[v], row + 16 * v), vscale);
+                vmax = _mm512_mask_max_ps(vmax, m[v], vmax, x[v]);
+            }
+            const float max = _mm512_reduce_max_ps(vmax);
+            if (max == -__builtin_inff()) {
+                for (int v = 0; v < kVecs; ++v)
+                    _mm512_mask_storeu_ps(row + 16 * v, m[v], _mm512_setzero_ps());
+                continue;
+            }
+            live |= 1u << r;
+            maxes[r] = max;
+            const __m512 vm = _mm512_set1_ps(max);
+            __m512 lanes = _mm512_setzero_ps();
+            for (int v = 0; v < kVecs; ++v) {
+                const __m512 e = _mm512_maskz_mov_ps(m[v], exp_approx16(_mm512_sub_ps(x[v], vm)));
+                _mm512_mask_storeu_ps(row + 16 * v, m[v], e);
+                lanes = _mm512_add_ps(lanes, e);  // masked lanes add +0: unchanged
+            }
+            sums[r] = tree_sum16(lanes);
+        }
+        const auto seen = static_cast<__mmask16>(live & rows);
+        const __m512 old_max = _mm512_maskz_loadu_ps(seen, row_max + i0);
+        const __m512 new_max = _mm512_load_ps(maxes);
+        const __m512 r = _mm512_mask_blend_ps(seen, _mm512_set1_ps(1.0f),
+                                              exp_approx16(_mm512_sub_ps(old_max, new_max)));
+        _mm512_mask_storeu_ps(rescale + i0, rows, r);
+        _mm512_mask_storeu_ps(
+            row_sum + i0, seen,
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(seen, row_sum + i0), r, _mm512_load_ps(sums)));
+        _mm512_mask_storeu_ps(row_max + i0, seen, new_max);
+    }
+}
+
 // The online-softmax step (attention.h): scale, max, exponentials and their 16 lane sums in one
 // register per row, the reference's per-row bookkeeping with the same single operations.
 void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, float scale,
                   float* row_max, float* row_sum, float* rescale) {
+    switch ((n + kLanes - 1) / kLanes) {
+        case 1:
+            softmax_tile_short<1>(scores, score_stride, n_q, n, scale, row_max, row_sum, rescale);
+            return;
+        case 2:
+            softmax_tile_short<2>(scores, score_stride, n_q, n, scale, row_max, row_sum, rescale);
+            return;
+        case 3:
+            softmax_tile_short<3>(scores, score_stride, n_q, n, scale, row_max, row_sum, rescale);
+            return;
+        case 4:
+            softmax_tile_short<4>(scores, score_stride, n_q, n, scale, row_max, row_sum, rescale);
+            return;
+        default:
+            break;
+    }
     const __m512 vscale = _mm512_set1_ps(scale);
     for (int64_t i = 0; i < n_q; ++i) {
         float* row = scores + i * score_stride;
