@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "capi/capi_handles.h"
 #include "pocket.h"
 #include "pocket/core/dtype.h"
 #include "pocket/model/lora.h"
@@ -20,27 +21,9 @@
 namespace pocket {
 namespace {
 
-std::string stories_path() {
-    return test::shared_path("models/stories260K.gguf").string();
-}
-
-struct ModelHandle {
-    pocket_model* model = nullptr;
-    explicit ModelHandle(const std::string& path) {
-        EXPECT_EQ(pocket_model_load(path.c_str(), nullptr, &model), POCKET_OK)
-            << pocket_last_error();
-    }
-    ~ModelHandle() { pocket_model_free(model); }
-};
-
-struct SessionHandle {
-    pocket_session* session = nullptr;
-    explicit SessionHandle(const pocket_model* model) {
-        EXPECT_EQ(pocket_session_create(model, nullptr, &session), POCKET_OK)
-            << pocket_last_error();
-    }
-    ~SessionHandle() { pocket_session_free(session); }
-};
+using test::ModelHandle;
+using test::SessionHandle;
+using test::stories_path;
 
 struct AdapterHandle {
     pocket_adapter* adapter = nullptr;

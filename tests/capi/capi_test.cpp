@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "capi/capi_handles.h"
 #include "pocket.h"
 #include "pocket/embed/embedder.h"
 #include "pocket/generate/chat.h"
@@ -22,28 +23,9 @@
 namespace pocket {
 namespace {
 
-std::string stories_path() {
-    return test::shared_path("models/stories260K.gguf").string();
-}
-
-// A model handle freed at scope exit.
-struct ModelHandle {
-    pocket_model* model = nullptr;
-    explicit ModelHandle(const std::string& path) {
-        const pocket_status status = pocket_model_load(path.c_str(), nullptr, &model);
-        EXPECT_EQ(status, POCKET_OK) << pocket_last_error();
-    }
-    ~ModelHandle() { pocket_model_free(model); }
-};
-
-struct SessionHandle {
-    pocket_session* session = nullptr;
-    SessionHandle(const pocket_model* model, const pocket_session_options* options = nullptr) {
-        const pocket_status status = pocket_session_create(model, options, &session);
-        EXPECT_EQ(status, POCKET_OK) << pocket_last_error();
-    }
-    ~SessionHandle() { pocket_session_free(session); }
-};
+using test::ModelHandle;
+using test::SessionHandle;
+using test::stories_path;
 
 pocket_generation fresh_result() {
     pocket_generation r{};
