@@ -27,7 +27,7 @@ function(pocket_select_kernel_sources var)
         set(avx512 ${sources})
         list(FILTER avx512 INCLUDE REGEX "/src/kernels/avx512/")
         set_source_files_properties(${avx512} PROPERTIES COMPILE_OPTIONS
-            "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mavx512bf16;-mfma;-mf16c")
+            "-mavx512f;-mavx512bw;-mavx512vl;-mavx512dq;-mavx512vnni;-mavx512bf16;-mfma;-mf16c;-mamx-tile;-mamx-int8")
     endif()
     set(${var} ${sources} PARENT_SCOPE)
 endfunction()

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "kernels/amx.h"
 #include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/gguf/gguf.h"
@@ -18,8 +19,14 @@ const char* format_name(const std::string& file) {
 }
 
 // libpocket reads no environment variables; the command applies POCKET_ISA (force a kernel
-// table: scalar, avx2, avx512, neon) before anything loads a model.
+// table: scalar, avx2, avx512, neon) and POCKET_AMX=0 (keep the AVX-512 matmuls off AMX tiles)
+// before anything loads a model.
 void apply_isa_environment() {
+    if (const char* amx = std::getenv("POCKET_AMX"); amx != nullptr && *amx != '\0') {
+        const std::string_view v = amx;
+        if (v != "0" && v != "1") pocket::fail("POCKET_AMX=", v, ": use 0 or 1");
+        pocket::kernels::set_amx_enabled(v == "1");
+    }
     const char* value = std::getenv("POCKET_ISA");
     if (value == nullptr || *value == '\0') return;
     pocket::kernels::Isa isa;

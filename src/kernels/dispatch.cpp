@@ -4,11 +4,16 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/amx.h"
 #include "kernels/kernel_table.h"
 #include "pocket/core/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#endif
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 namespace pocket::kernels {
@@ -100,6 +105,27 @@ bool cpu_has_avx512() {
 #endif
 }
 
+// AMX-TILE and AMX-INT8 (CPUID.7.0:EDX bits 24 and 25), the OS saving the tile state (XCR0 bits 17
+// and 18), and Linux's per-process permission for it (arch_prctl ARCH_REQ_XCOMP_PERM, Linux 5.16+):
+// without the permission the first tile instruction would kill the process with SIGILL.
+bool cpu_has_amx_int8() {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__linux__)
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || (ecx & bit_OSXSAVE) == 0) return false;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    constexpr unsigned kAmxTile = 1u << 24, kAmxInt8 = 1u << 25;
+    if ((edx & kAmxTile) == 0 || (edx & kAmxInt8) == 0) return false;
+    unsigned xcr0_low = 0, xcr0_high = 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    constexpr unsigned kTileState = (1u << 17) | (1u << 18);
+    if ((xcr0_low & kTileState) != kTileState) return false;
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+}
+
 // Advanced SIMD is a mandatory part of ARMv8-A, so every AArch64 CPU has it.
 bool cpu_has_neon() {
 #if defined(__aarch64__)
@@ -162,6 +188,25 @@ bool isa_supported(Isa isa) {
             return cpu_has_neon();
     }
     return false;
+}
+
+bool amx_supported() {
+    static const bool ok = isa_supported(Isa::Avx512) && cpu_has_amx_int8();
+    return ok;
+}
+
+namespace {
+
+std::atomic<bool> g_amx_wanted{true};
+
+}  // namespace
+
+void set_amx_enabled(bool enabled) {
+    g_amx_wanted.store(enabled, std::memory_order_relaxed);
+}
+
+bool amx_enabled() {
+    return g_amx_wanted.load(std::memory_order_relaxed) && amx_supported();
 }
 
 Isa active_isa() {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/amx.h"
 #include "kernels/blocks.h"
 #include "kernels/interleaved.h"
 #include "kernels/kernels.h"
@@ -168,6 +169,20 @@ class InterleavedIsa : public ::testing::TestWithParam<Param> {
     }
     const TypeOps& simd() const { return ops(std::get<1>(GetParam()), std::get<0>(GetParam())); }
     const TypeOps& scalar() const { return ops(std::get<1>(GetParam()), Isa::Scalar); }
+    // The AVX-512 table runs prompts on AMX tiles where the CPU has them: check both paths there.
+    std::vector<bool> amx_modes() const {
+        if (std::get<0>(GetParam()) == Isa::Avx512 && amx_supported()) return {true, false};
+        return {amx_enabled()};
+    }
+};
+
+// Restores the AMX switch however a test ends.
+struct AmxSwitch {
+    bool before = amx_enabled() || !amx_supported();
+    explicit AmxSwitch(bool on) { set_amx_enabled(on); }
+    ~AmxSwitch() { set_amx_enabled(before); }
+    AmxSwitch(const AmxSwitch&) = delete;
+    AmxSwitch& operator=(const AmxSwitch&) = delete;
 };
 
 TEST_P(InterleavedIsa, ActivationConverterIsBitIdentical) {
@@ -194,34 +209,41 @@ TEST_P(InterleavedIsa, MatmulAgreesWithScalarOnAllShapes) {
     struct Range {
         int64_t begin, end;
     };
-    for (const int64_t k : {block_of(t), 5 * block_of(t), int64_t{2048}}) {
-        const int64_t rows = 45;  // five full groups and a padded one
-        const Matrix m(t, rows, k, 90);
-        for (const int64_t n : {int64_t{1}, int64_t{2}, int64_t{5}, int64_t{9}, int64_t{131}}) {
-            const auto x = test_util::normal_row(k * n, 91 + static_cast<uint32_t>(n));
-            const auto a_simd = interleaved_acts(simd(), x, k, n);
-            const auto a_ref = interleaved_acts(scalar(), x, k, n);
-            const size_t a_row = interleaved_act_row_bytes(t, k);
-            for (const Range range : {Range{0, rows}, Range{8, 24}, Range{3, 29}, Range{40, 45}}) {
-                std::vector<float> want(rows * n, -7.f), got(rows * n, -7.f);
-                scalar().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_ref.data(),
-                                            a_row, n, want.data(), rows, range.begin, range.end);
-                simd().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_simd.data(),
-                                          a_row, n, got.data(), rows, range.begin, range.end);
-                for (size_t i = 0; i < want.size(); ++i) {
-                    const int64_t r = static_cast<int64_t>(i) % rows;
-                    const int64_t tok = static_cast<int64_t>(i) / rows;
-                    const double tol =
-                        r < range.begin || r >= range.end
-                            ? 0.0
-                            : 1e-5 * magnitude(m, r, a_ref.data() + tok * a_row) + 1e-30;
-                    ASSERT_NEAR(got[i], want[i], tol)
-                        << "k " << k << " n " << n << " range [" << range.begin << ", " << range.end
-                        << ") row " << i % rows << " token " << i / rows;
+    for (const bool amx : amx_modes())
+        for (const int64_t k : {block_of(t), 5 * block_of(t), int64_t{2048}}) {
+            const AmxSwitch amx_switch(amx);
+            const int64_t rows = 45;  // five full groups and a padded one
+            const Matrix m(t, rows, k, 90);
+            // 16 and 33: whole AMX token tiles, and tiles plus one token left for the VNNI kernel.
+            for (const int64_t n : {int64_t{1}, int64_t{2}, int64_t{5}, int64_t{9}, int64_t{16},
+                                    int64_t{33}, int64_t{131}}) {
+                const auto x = test_util::normal_row(k * n, 91 + static_cast<uint32_t>(n));
+                const auto a_simd = interleaved_acts(simd(), x, k, n);
+                const auto a_ref = interleaved_acts(scalar(), x, k, n);
+                const size_t a_row = interleaved_act_row_bytes(t, k);
+                for (const Range range :
+                     {Range{0, rows}, Range{8, 24}, Range{3, 29}, Range{40, 45}}) {
+                    std::vector<float> want(rows * n, -7.f), got(rows * n, -7.f);
+                    scalar().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_ref.data(),
+                                                a_row, n, want.data(), rows, range.begin,
+                                                range.end);
+                    simd().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_simd.data(),
+                                              a_row, n, got.data(), rows, range.begin, range.end);
+                    for (size_t i = 0; i < want.size(); ++i) {
+                        const int64_t r = static_cast<int64_t>(i) % rows;
+                        const int64_t tok = static_cast<int64_t>(i) / rows;
+                        const double tol =
+                            r < range.begin || r >= range.end
+                                ? 0.0
+                                : 1e-5 * magnitude(m, r, a_ref.data() + tok * a_row) + 1e-30;
+                        ASSERT_NEAR(got[i], want[i], tol)
+                            << "amx " << amx << " k " << k << " n " << n << " range ["
+                            << range.begin << ", " << range.end << ") row " << i % rows << " token "
+                            << i / rows;
+                    }
                 }
             }
         }
-    }
 }
 
 // Blocks at the ends of the integer ranges: one weight at -8 and the rest at +7 quantize to the
@@ -235,23 +257,24 @@ TEST_P(InterleavedIsa, MatmulAgreesWithScalarOnSaturatedBlocks) {
         for (int64_t i = 0; i < k; ++i) x[i] = i % 32 == r % 32 ? -8.0f : 7.0f;
         return x;
     });
-    for (const float sign : {1.0f, -1.0f}) {
-        const int64_t n = 5;
-        const std::vector<float> x(static_cast<size_t>(k * n), sign);
-        const auto a_simd = interleaved_acts(simd(), x, k, n);
-        const auto a_ref = interleaved_acts(scalar(), x, k, n);
-        const size_t a_row = interleaved_act_row_bytes(t, k);
-        std::vector<float> want(rows * n), got(rows * n);
-        scalar().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_ref.data(), a_row, n,
-                                    want.data(), rows, 0, rows);
-        simd().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_simd.data(), a_row, n,
-                                  got.data(), rows, 0, rows);
-        for (size_t i = 0; i < want.size(); ++i) {
-            const int64_t r = static_cast<int64_t>(i) % rows;
-            const double tol = 1e-5 * magnitude(m, r, a_ref.data()) + 1e-30;
-            ASSERT_NEAR(got[i], want[i], tol) << "sign " << sign << " row " << r;
+    for (const float sign : {1.0f, -1.0f})
+        for (const int64_t n :
+             {int64_t{5}, int64_t{16}}) {  // 16: one AMX tile where the CPU has it
+            const std::vector<float> x(static_cast<size_t>(k * n), sign);
+            const auto a_simd = interleaved_acts(simd(), x, k, n);
+            const auto a_ref = interleaved_acts(scalar(), x, k, n);
+            const size_t a_row = interleaved_act_row_bytes(t, k);
+            std::vector<float> want(rows * n), got(rows * n);
+            scalar().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_ref.data(), a_row,
+                                        n, want.data(), rows, 0, rows);
+            simd().matmul_interleaved(k, m.interleaved.data(), m.row_bytes, a_simd.data(), a_row, n,
+                                      got.data(), rows, 0, rows);
+            for (size_t i = 0; i < want.size(); ++i) {
+                const int64_t r = static_cast<int64_t>(i) % rows;
+                const double tol = 1e-5 * magnitude(m, r, a_ref.data()) + 1e-30;
+                ASSERT_NEAR(got[i], want[i], tol) << "sign " << sign << " n " << n << " row " << r;
+            }
         }
-    }
 }
 
 std::string isa_label(const ::testing::TestParamInfo<Param>& info) {

@@ -10,14 +10,43 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include "kernels/avx2/simd_register.h"
+#include "kernels/avx512/amx_interleaved.h"
 #include "kernels/avx512/bf16_dot_avx512.h"
 
 namespace pocket::kernels {
 
+namespace {
+
+using avx512::TileShape;
+constexpr TileShape kInter{2, 8};  // the interleaved 32-element kernels' tile
+constexpr int kInterVec = 1;
+
+// The VNNI interleaved kernel of a 32-element format, as fill_simd_table installs it.
+template <class W256, class W512>
+constexpr MatmulFn kVnniInterleaved =
+    avx512::matmul_interleaved<avx512::Legacy32Body512<W256, W512>, kInter.rows, kInter.tokens,
+                               kInterVec>;
+
+// AMX for prompts, the VNNI kernel for the rest (see amx_interleaved.h).
+void install_amx_kernels(KernelTable& table) {
+    using namespace avx512;
+    entry(table, DType::Q4_0).matmul_interleaved =
+        amx_matmul_interleaved<Q4_0x8Weights512, 8,
+                               kVnniInterleaved<Q4_0x8Weights, Q4_0x8Weights512>>;
+    entry(table, DType::Q5_0).matmul_interleaved =
+        amx_matmul_interleaved<Q5_0x8Weights512, 16,
+                               kVnniInterleaved<Q5_0x8Weights, Q5_0x8Weights512>>;
+    entry(table, DType::Q8_0).matmul_interleaved =
+        amx_matmul_interleaved<Q8_0x8Weights512, 128,
+                               kVnniInterleaved<Q8_0x8Weights, Q8_0x8Weights512>>;
+}
+
+}  // namespace
+
 void register_avx512_kernels(KernelTable& table) {
-    avx512::fill_simd_table<avx512::TileShape{4, 4}, avx512::TileShape{2, 4},
-                            avx512::TileShape{4, 5}, 4, avx512::TileShape{2, 8},
-                            avx512::TileShape{2, 4}, 1>(table);
+    avx512::fill_simd_table<TileShape{4, 4}, TileShape{2, 4}, TileShape{4, 5}, 4, kInter,
+                            TileShape{2, 4}, kInterVec>(table);
+    if (amx_supported()) install_amx_kernels(table);
     TypeOps& bf16 = table[static_cast<size_t>(DType::BF16)];
     bf16.vec_dot = avx512::bf16_vec_dot;
     bf16.matmul = avx512::matmul<avx512::Bf16DpTile, 4, 6>;
