@@ -65,100 +65,194 @@ inline void amx_compiler_barrier() {
     __asm__ volatile("" ::: "memory");
 }
 
-// One pair of groups unpacked for the tiles: per block, 8 B-tile rows of 64 signed bytes and the
-// 16 rows' scales. Grown once per thread, reused by every call.
-struct AmxWeightScratch {
-    struct alignas(64) TileRow {
-        int8_t bytes[kAmxRows * 4];
-    };
-    struct alignas(64) RowScales {
+// Per-thread scratch of one pair of groups unpacked for the tiles, grown once and reused.
+template <class Block>
+std::vector<Block>& amx_scratch(int64_t nb) {
+    thread_local std::vector<Block> blocks;
+    if (blocks.size() < static_cast<size_t>(nb)) blocks.resize(static_cast<size_t>(nb));
+    return blocks;
+}
+
+inline __m512 amx_row_scales(const f16_t* d0, const f16_t* d1) {
+    const __m256 lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d0)));
+    const __m256 hi = d1 ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d1)))
+                         : _mm256_setzero_ps();
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
+// Q4_0 / Q5_0 / Q8_0. W512 is the format's 512-bit weight loader (Q4_0x8Weights512, ...), whose
+// bytes are value + kOffset.
+template <class W512, int kOffset>
+struct AmxLegacy32 {
+    using Group = typename W512::Group;
+    static constexpr int64_t kBlock = kQK32;
+
+    struct alignas(64) Unpacked {
+        int8_t tile[8][kAmxRows * 4];  // B-tile rows: signed values 4v..4v+3 of each of 16 rows
         float d[kAmxRows];
     };
-    std::vector<TileRow> tiles;
-    std::vector<RowScales> scales;
+
+    // Without a second group (g1 == nullptr) the columns repeat g0 at scale 0.
+    static void unpack(int64_t nb, const Group* g0, const Group* g1, Unpacked* out) {
+        const __m512i offset = _mm512_set1_epi8(static_cast<char>(kOffset));
+        for (int64_t b = 0; b < nb; ++b) {
+            __m512i w[8];
+            W512::load(g0[b], g1 ? g1[b] : g0[b], w);
+            for (int v = 0; v < 8; ++v)
+                _mm512_store_si512(out[b].tile[v], _mm512_sub_epi8(w[v], offset));
+            _mm512_store_ps(out[b].d, amx_row_scales(g0[b].d, g1 ? g1[b].d : nullptr));
+        }
+    }
+
+    // acc[m] += float(sums[m]) * (d_w * d_a[m]) for the 16 tokens of one block.
+    static void fold(const int32_t (*sums)[kAmxRows], const Unpacked& w, const std::byte* act,
+                     size_t act_row_bytes, int64_t b, __m512 (&acc)[kAmxTokens]) {
+        const __m512 d_w = _mm512_load_ps(w.d);
+        for (int m = 0; m < kAmxTokens; ++m) {
+            const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act + m * act_row_bytes) + b;
+            const __m512 scale = _mm512_mul_ps(d_w, _mm512_set1_ps(a->d));
+            const __m512 sum = _mm512_cvtepi32_ps(_mm512_load_si512(sums[m]));
+            acc[m] = _mm512_fmadd_ps(sum, scale, acc[m]);
+        }
+    }
+
+    // 16 tokens (rows from `act`) x the 16 unpacked rows, all blocks, two blocks in flight.
+    static void tokens(int64_t nb, const Unpacked* w, const std::byte* act, size_t act_row_bytes,
+                       __m512 (&acc)[kAmxTokens]) {
+        alignas(64) int32_t sums[2][kAmxTokens][kAmxRows];
+        const auto stride = static_cast<long>(act_row_bytes);
+        constexpr long kStride = kAmxRows * 4;
+        const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act);
+        int64_t b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            _tile_zero(4);
+            _tile_zero(5);
+            _tile_loadd(0, a[b].qs, stride);
+            _tile_loadd(2, w[b].tile, kStride);
+            _tile_loadd(1, a[b + 1].qs, stride);
+            _tile_loadd(3, w[b + 1].tile, kStride);
+            _tile_dpbssd(4, 0, 2);
+            _tile_dpbssd(5, 1, 3);
+            _tile_stored(4, sums[0], kStride);
+            _tile_stored(5, sums[1], kStride);
+            fold(sums[0], w[b], act, act_row_bytes, b, acc);
+            fold(sums[1], w[b + 1], act, act_row_bytes, b + 1, acc);
+        }
+        if (b < nb) {
+            _tile_zero(4);
+            _tile_loadd(0, a[b].qs, stride);
+            _tile_loadd(2, w[b].tile, kStride);
+            _tile_dpbssd(4, 0, 2);
+            _tile_stored(4, sums[0], kStride);
+            fold(sums[0], w[b], act, act_row_bytes, b, acc);
+        }
+    }
 };
 
-inline AmxWeightScratch& amx_weight_scratch(int64_t nb) {
-    thread_local AmxWeightScratch scratch;
-    const auto blocks = static_cast<size_t>(nb);
-    if (scratch.scales.size() < blocks) {
-        scratch.tiles.resize(8 * blocks);
-        scratch.scales.resize(blocks);
-    }
-    return scratch;
-}
+// Q4_K: per super-block of 256, eight 32-value groups j, each with its own 6-bit scale and min per
+// row. The tiles give each group's exact sums; as in the VNNI kernel (Q4_KBody512) they are
+// scaled in int32, the mins are applied through the activation's group sums, and the float work
+// is once per super-block: acc += d_w d_a * sum_j sc_j dot_j - dmin_w d_a * sum_j m_j s_j.
+struct AmxQ4K {
+    using Group = BlockQ4_Kx8;
+    static constexpr int64_t kBlock = kQKK;
 
-// W512: the format's 512-bit weight loader (Q4_0x8Weights512, ...), whose bytes are value +
-// kOffset. Without a second group (g1 == nullptr) its columns repeat g0 at scale 0.
-template <class W512, int kOffset>
-void amx_unpack_pair(int64_t nb, const typename W512::Group* g0, const typename W512::Group* g1,
-                     AmxWeightScratch& out) {
-    const __m512i offset = _mm512_set1_epi8(static_cast<char>(kOffset));
-    for (int64_t b = 0; b < nb; ++b) {
-        __m512i w[8];
-        W512::load(g0[b], g1 ? g1[b] : g0[b], w);
-        for (int j = 0; j < 8; ++j)
-            _mm512_store_si512(out.tiles[8 * b + j].bytes, _mm512_sub_epi8(w[j], offset));
-        const __m256 d0 =
-            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g0[b].d)));
-        const __m256 d1 =
-            g1 ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g1[b].d)))
-               : _mm256_setzero_ps();
-        _mm256_store_ps(out.scales[b].d, d0);
-        _mm256_store_ps(out.scales[b].d + 8, d1);
-    }
-}
+    struct alignas(64) Unpacked {
+        int8_t tile[8][8][kAmxRows * 4];  // group j, B-tile row v: levels 0..15
+        int32_t scales[8][kAmxRows];      // group j's scale per row
+        int16_t mins[4][2 * kAmxRows];    // per row: the mins of groups 2p and 2p+1 side by side
+        float d[kAmxRows];
+        float dmin[kAmxRows];
+    };
 
-// acc[m] += float(sums[m]) * (d_w * d_a[m]) for the 16 tokens of one block.
-inline void amx_fold_block(const int32_t (*sums)[kAmxRows], const AmxWeightScratch::RowScales& d_w,
-                           const std::byte* act, size_t act_row_bytes, int64_t b,
-                           __m512 (&acc)[kAmxTokens]) {
-    const __m512 w_scales = _mm512_load_ps(d_w.d);
-    for (int m = 0; m < kAmxTokens; ++m) {
-        const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act + m * act_row_bytes) + b;
-        const __m512 scale = _mm512_mul_ps(w_scales, _mm512_set1_ps(a->d));
-        const __m512 sum = _mm512_cvtepi32_ps(_mm512_load_si512(sums[m]));
-        acc[m] = _mm512_fmadd_ps(sum, scale, acc[m]);
+    static void unpack(int64_t nb, const Group* g0, const Group* g1, Unpacked* out) {
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
+        for (int64_t b = 0; b < nb; ++b) {
+            const Group& a = g0[b];
+            const Group& c = g1 ? g1[b] : g0[b];
+            Unpacked& u = out[b];
+            for (int q = 0; q < 4; ++q) {
+                for (int v = 0; v < 8; ++v) {
+                    const __m512i bytes =
+                        load_pair512(a.qs + 256 * q + 32 * v, c.qs + 256 * q + 32 * v);
+                    _mm512_store_si512(u.tile[2 * q][v], _mm512_and_si512(bytes, low4));
+                    _mm512_store_si512(u.tile[2 * q + 1][v],
+                                       _mm512_and_si512(_mm512_srli_epi16(bytes, 4), low4));
+                }
+            }
+            for (int j = 0; j < 8; ++j) {
+                _mm512_store_si512(
+                    u.scales[j],
+                    _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(
+                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.scales + 8 * j)),
+                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c.scales + 8 * j)))));
+            }
+            for (int p = 0; p < 4; ++p)
+                _mm512_store_si512(u.mins[p],
+                                   Q4_KBody512::pair128(a.mins + 16 * p, c.mins + 16 * p));
+            _mm512_store_ps(u.d, amx_row_scales(a.d, g1 ? c.d : nullptr));
+            _mm512_store_ps(u.dmin, amx_row_scales(a.dmin, g1 ? c.dmin : nullptr));
+        }
     }
-}
 
-// 16 tokens (act rows from `act`) x the 16 rows of one unpacked pair of groups, all blocks.
-inline void amx_token_tile(int64_t nb, const AmxWeightScratch& w, const std::byte* act,
-                           size_t act_row_bytes, __m512 (&acc)[kAmxTokens]) {
-    alignas(64) int32_t sums[2][kAmxTokens][kAmxRows];
-    const auto stride = static_cast<long>(act_row_bytes);
-    constexpr long kBStride = kAmxRows * 4;
-    for (auto& v : acc) v = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        const auto* a0 = reinterpret_cast<const BlockQ8_0Act*>(act) + b;
-        _tile_zero(4);
-        _tile_zero(5);
-        _tile_loadd(0, a0[0].qs, stride);
-        _tile_loadd(2, &w.tiles[8 * b], kBStride);
-        _tile_loadd(1, a0[1].qs, stride);
-        _tile_loadd(3, &w.tiles[8 * (b + 1)], kBStride);
-        _tile_dpbssd(4, 0, 2);
-        _tile_dpbssd(5, 1, 3);
-        _tile_stored(4, sums[0], kBStride);
-        _tile_stored(5, sums[1], kBStride);
-        amx_fold_block(sums[0], w.scales[b], act, act_row_bytes, b, acc);
-        amx_fold_block(sums[1], w.scales[b + 1], act, act_row_bytes, b + 1, acc);
+    // isum[m] += sums[m] * sc (the group's scales, one per row).
+    static void scale_group(const int32_t (*sums)[kAmxRows], const int32_t* scales,
+                            __m512i (&isum)[kAmxTokens]) {
+        const __m512i sc = _mm512_load_si512(scales);
+        for (int m = 0; m < kAmxTokens; ++m)
+            isum[m] = _mm512_add_epi32(isum[m], _mm512_mullo_epi32(_mm512_load_si512(sums[m]), sc));
     }
-    if (b < nb) {
-        const auto* a0 = reinterpret_cast<const BlockQ8_0Act*>(act) + b;
-        _tile_zero(4);
-        _tile_loadd(0, a0->qs, stride);
-        _tile_loadd(2, &w.tiles[8 * b], kBStride);
-        _tile_dpbssd(4, 0, 2);
-        _tile_stored(4, sums[0], kBStride);
-        amx_fold_block(sums[0], w.scales[b], act, act_row_bytes, b, acc);
-    }
-}
 
-// The MatmulFn over interleaved W512::Group matrices: whole tiles of 16 tokens through AMX when
-// amx_enabled(), everything else through kRest (the VNNI kernel of the same format).
-template <class W512, int kOffset, MatmulFn kRest>
+    static void tokens(int64_t nb, const Unpacked* w, const std::byte* act, size_t act_row_bytes,
+                       __m512 (&acc)[kAmxTokens]) {
+        alignas(64) int32_t sums[2][kAmxTokens][kAmxRows];
+        const auto stride = static_cast<long>(act_row_bytes);
+        constexpr long kStride = kAmxRows * 4;
+        for (int64_t b = 0; b < nb; ++b) {
+            const Unpacked& u = w[b];
+            const auto* a0 = reinterpret_cast<const BlockQ8_KAct*>(act) + b;
+            __m512i isum[kAmxTokens];
+            for (auto& v : isum) v = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j += 2) {
+                _tile_zero(4);
+                _tile_zero(5);
+                _tile_loadd(0, a0->qs + 32 * j, stride);
+                _tile_loadd(2, u.tile[j], kStride);
+                _tile_loadd(1, a0->qs + 32 * (j + 1), stride);
+                _tile_loadd(3, u.tile[j + 1], kStride);
+                _tile_dpbssd(4, 0, 2);
+                _tile_dpbssd(5, 1, 3);
+                _tile_stored(4, sums[0], kStride);
+                _tile_stored(5, sums[1], kStride);
+                scale_group(sums[0], u.scales[j], isum);
+                scale_group(sums[1], u.scales[j + 1], isum);
+            }
+            const __m512 d_w = _mm512_load_ps(u.d), dmin_w = _mm512_load_ps(u.dmin);
+            __m512i mins[4];
+            for (int p = 0; p < 4; ++p) mins[p] = _mm512_load_si512(u.mins[p]);
+            for (int m = 0; m < kAmxTokens; ++m) {
+                const auto& ab =
+                    *(reinterpret_cast<const BlockQ8_KAct*>(act + m * act_row_bytes) + b);
+                __m512i min_sum = _mm512_setzero_si512();
+                for (int p = 0; p < 4; ++p) {
+                    int32_t pair;
+                    std::memcpy(&pair, ab.sums + 2 * p, sizeof pair);
+                    min_sum = _mm512_dpwssd_epi32(min_sum, mins[p], _mm512_set1_epi32(pair));
+                }
+                const __m512 d_a = _mm512_set1_ps(ab.d);
+                acc[m] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(d_w, d_a), _mm512_cvtepi32_ps(isum[m]), acc[m]);
+                acc[m] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin_w, d_a), _mm512_cvtepi32_ps(min_sum),
+                                          acc[m]);
+            }
+        }
+    }
+};
+
+// The MatmulFn over an interleaved matrix of Format (AmxLegacy32<...> or AmxQ4K): whole tiles of
+// 16 tokens through AMX when amx_enabled(), everything else through kRest (the VNNI kernel of the
+// same format).
+template <class Format, MatmulFn kRest>
 void amx_matmul_interleaved(int64_t k, const void* w, size_t w_row_bytes, const void* act,
                             size_t act_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
                             int64_t row_begin, int64_t row_end) {
@@ -172,12 +266,12 @@ void amx_matmul_interleaved(int64_t k, const void* w, size_t w_row_bytes, const 
     }
     if (n_amx == 0) return;
 
-    using Group = typename W512::Group;
-    const int64_t nb = k / kQK32;
+    using Group = typename Format::Group;
+    const int64_t nb = k / Format::kBlock;
     const auto* groups = static_cast<const Group*>(w);
     const int64_t g_begin = row_begin / kInterleaveRows;
     const int64_t g_end = (row_end + kInterleaveRows - 1) / kInterleaveRows;
-    AmxWeightScratch& scratch = amx_weight_scratch(nb);
+    auto& unpacked = amx_scratch<typename Format::Unpacked>(nb);
     _tile_loadconfig(&kAmxTileConfig);
     // Tokens in chunks whose activations stay in L2 while every pair of groups passes; twice
     // the VNNI kernels' chunk, because each chunk unpacks the weights again.
@@ -186,8 +280,8 @@ void amx_matmul_interleaved(int64_t k, const void* w, size_t w_row_bytes, const 
         const int64_t t1 = std::min(t0 + kChunk, n_amx);
         for (int64_t g = g_begin; g < g_end; g += 2) {
             const bool pair = g + 1 < g_end;
-            amx_unpack_pair<W512, kOffset>(nb, groups + g * nb,
-                                           pair ? groups + (g + 1) * nb : nullptr, scratch);
+            Format::unpack(nb, groups + g * nb, pair ? groups + (g + 1) * nb : nullptr,
+                           unpacked.data());
             amx_compiler_barrier();
             // The output rows of this pair that lie inside [row_begin, row_end).
             const int64_t first = g * kInterleaveRows;
@@ -197,7 +291,8 @@ void amx_matmul_interleaved(int64_t k, const void* w, size_t w_row_bytes, const 
             }
             for (int64_t t = t0; t < t1; t += kAmxTokens) {
                 __m512 acc[kAmxTokens];
-                amx_token_tile(nb, scratch, a + t * act_row_bytes, act_row_bytes, acc);
+                for (auto& v : acc) v = _mm512_setzero_ps();
+                Format::tokens(nb, unpacked.data(), a + t * act_row_bytes, act_row_bytes, acc);
                 for (int m = 0; m < kAmxTokens; ++m)
                     _mm512_mask_storeu_ps(y + (t + m) * y_stride + first, keep, acc[m]);
             }

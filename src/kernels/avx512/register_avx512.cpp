@@ -18,7 +18,8 @@ namespace pocket::kernels {
 namespace {
 
 using avx512::TileShape;
-constexpr TileShape kInter{2, 8};  // the interleaved 32-element kernels' tile
+constexpr TileShape kInter{2, 8};   // the interleaved 32-element kernels' tile
+constexpr TileShape kInterK{2, 4};  // the interleaved Q4_K kernel's tile
 constexpr int kInterVec = 1;
 
 // The VNNI interleaved kernel of a 32-element format, as fill_simd_table installs it.
@@ -31,21 +32,23 @@ constexpr MatmulFn kVnniInterleaved =
 void install_amx_kernels(KernelTable& table) {
     using namespace avx512;
     entry(table, DType::Q4_0).matmul_interleaved =
-        amx_matmul_interleaved<Q4_0x8Weights512, 8,
+        amx_matmul_interleaved<AmxLegacy32<Q4_0x8Weights512, 8>,
                                kVnniInterleaved<Q4_0x8Weights, Q4_0x8Weights512>>;
     entry(table, DType::Q5_0).matmul_interleaved =
-        amx_matmul_interleaved<Q5_0x8Weights512, 16,
+        amx_matmul_interleaved<AmxLegacy32<Q5_0x8Weights512, 16>,
                                kVnniInterleaved<Q5_0x8Weights, Q5_0x8Weights512>>;
     entry(table, DType::Q8_0).matmul_interleaved =
-        amx_matmul_interleaved<Q8_0x8Weights512, 128,
+        amx_matmul_interleaved<AmxLegacy32<Q8_0x8Weights512, 128>,
                                kVnniInterleaved<Q8_0x8Weights, Q8_0x8Weights512>>;
+    entry(table, DType::Q4_K).matmul_interleaved = amx_matmul_interleaved<
+        AmxQ4K, matmul_interleaved<Q4_KBody512, kInterK.rows, kInterK.tokens, kInterVec>>;
 }
 
 }  // namespace
 
 void register_avx512_kernels(KernelTable& table) {
-    avx512::fill_simd_table<TileShape{4, 4}, TileShape{2, 4}, TileShape{4, 5}, 4, kInter,
-                            TileShape{2, 4}, kInterVec>(table);
+    avx512::fill_simd_table<TileShape{4, 4}, TileShape{2, 4}, TileShape{4, 5}, 4, kInter, kInterK,
+                            kInterVec>(table);
     if (amx_supported()) install_amx_kernels(table);
     TypeOps& bf16 = table[static_cast<size_t>(DType::BF16)];
     bf16.vec_dot = avx512::bf16_vec_dot;
