@@ -67,6 +67,24 @@ TEST(CliBench, JsonHasEveryMeasurement) {
     EXPECT_LT(rss, 1024.0 * 1024 * 1024);
 }
 
+// POCKET_AMX=0 keeps prompts off AMX tiles (the JSON says so on every machine); another value is
+// a clear error, not silently ignored.
+TEST(CliBench, AmxSwitchIsReportedAndChecked) {
+    {
+        const ScopedEnv amx("POCKET_AMX", "0");
+        const auto r =
+            run_pocket({"bench", "-m", stories_path(), "-p", "16", "-n", "0", "-r", "1", "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        const auto j = nlohmann::json::parse(r.out);
+        ASSERT_TRUE(j["amx"].is_boolean()) << j["amx"].dump();
+        EXPECT_FALSE(j["amx"].get<bool>());
+    }
+    const ScopedEnv amx("POCKET_AMX", "yes");
+    const auto r = run_pocket({"bench", "-m", stories_path(), "-p", "16", "-n", "0", "-r", "1"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("POCKET_AMX=yes"), std::string::npos) << r.err;
+}
+
 TEST(CliBench, TableNamesEachTest) {
     const auto r =
         run_pocket({"bench", "-m", stories_path(), "-p", "16", "-n", "8", "-r", "1", "-t", "1"});

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/amx.h"
 #include "kernels/kernels.h"
 #include "pocket/core/error.h"
 
@@ -54,6 +55,18 @@ TEST(Dispatch, ScalarIsAlwaysSupportedAndForcingWorks) {
         }
     }
     force_isa(before);
+}
+
+// AMX is an option of the AVX-512 table: it needs that table's CPU, and the switch only turns it
+// off where it exists.
+TEST(Dispatch, AmxSwitch) {
+    if (amx_supported()) EXPECT_TRUE(isa_supported(Isa::Avx512));
+    const bool before = amx_enabled();
+    set_amx_enabled(false);
+    EXPECT_FALSE(amx_enabled());
+    set_amx_enabled(true);
+    EXPECT_EQ(amx_enabled(), amx_supported());
+    set_amx_enabled(before || !amx_supported());
 }
 
 TEST(Dispatch, IsaNames) {
