@@ -20,7 +20,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <vector>
 
 #include "kernels/amx.h"
@@ -277,7 +276,7 @@ void amx_matmul_interleaved(int64_t k, const void* w, size_t w_row_bytes, const 
     // the VNNI kernels' chunk, because each chunk unpacks the weights again.
     constexpr int64_t kChunk = 2 * kTokenChunk;
     for (int64_t t0 = 0; t0 < n_amx; t0 += kChunk) {
-        const int64_t t1 = std::min(t0 + kChunk, n_amx);
+        const int64_t t1 = t0 + kChunk < n_amx ? t0 + kChunk : n_amx;
         for (int64_t g = g_begin; g < g_end; g += 2) {
             const bool pair = g + 1 < g_end;
             Format::unpack(nb, groups + g * nb, pair ? groups + (g + 1) * nb : nullptr,

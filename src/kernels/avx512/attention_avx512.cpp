@@ -144,14 +144,71 @@ void score_keys(const float* qf, const K* keys, int64_t stride, int64_t n_keys, 
     }
 }
 
-// Few queries (generation: one token's GQA group): each converts the keys as it reads them.
+// score_keys for kQ queries at once: each key is loaded (and converted) once for all of them. Every
+// score is formed exactly as score_keys forms it (same fused multiply-adds, same tree).
+template <int kQ>
+void score_keys_group(const float* const* qf, const f16_t* keys, int64_t stride, int64_t n_keys,
+                      int64_t head_dim, float* const* out) {
+    int64_t j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        const f16_t* k0 = keys + j * stride;
+        __m512 a[kQ][4];
+        for (auto& row : a)
+            for (auto& v : row) v = _mm512_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d += kLanes) {
+            __m512 kv[4];
+            for (int c = 0; c < 4; ++c) kv[c] = load_key16(k0 + c * stride + d);
+            for (int r = 0; r < kQ; ++r) {
+                const __m512 qv = _mm512_load_ps(qf[r] + d);
+                for (int c = 0; c < 4; ++c) a[r][c] = _mm512_fmadd_ps(qv, kv[c], a[r][c]);
+            }
+        }
+        for (int r = 0; r < kQ; ++r)
+            _mm_storeu_ps(out[r] + j, tree_sum16_x4(a[r][0], a[r][1], a[r][2], a[r][3]));
+    }
+    for (; j < n_keys; ++j) {
+        const f16_t* k = keys + j * stride;
+        __m512 a[kQ];
+        for (auto& v : a) v = _mm512_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d += kLanes) {
+            const __m512 kv = load_key16(k + d);
+            for (int r = 0; r < kQ; ++r)
+                a[r] = _mm512_fmadd_ps(_mm512_load_ps(qf[r] + d), kv, a[r]);
+        }
+        for (int r = 0; r < kQ; ++r) out[r][j] = tree_sum16(a[r]);
+    }
+}
+
+// Few queries (generation: one token's GQA group): the keys are converted as they are read, once
+// per group of up to 4 queries (converting them once per query cost as much as the products).
 void qk_inline(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
                int64_t head_dim, float* scores, int64_t score_stride) {
-    alignas(64) float qf[kMaxHeadDim];
-    for (int64_t i = 0; i < n_q; ++i) {
-        for (int64_t d = 0; d < head_dim; d += kLanes)
-            _mm512_store_ps(qf + d, load_f16x16(q + i * head_dim + d));
-        score_keys(qf, keys, key_stride, n_keys, head_dim, scores + i * score_stride);
+    constexpr int kGroup = 4;
+    for (int64_t i0 = 0; i0 < n_q; i0 += kGroup) {
+        const int n = static_cast<int>(n_q - i0 < kGroup ? n_q - i0 : kGroup);
+        alignas(64) float qbuf[kGroup][kMaxHeadDim];
+        const float* qf[kGroup];
+        float* out[kGroup];
+        for (int r = 0; r < n; ++r) {
+            for (int64_t d = 0; d < head_dim; d += kLanes)
+                _mm512_store_ps(qbuf[r] + d, load_f16x16(q + (i0 + r) * head_dim + d));
+            qf[r] = qbuf[r];
+            out[r] = scores + (i0 + r) * score_stride;
+        }
+        switch (n) {
+            case 4:
+                score_keys_group<4>(qf, keys, key_stride, n_keys, head_dim, out);
+                break;
+            case 3:
+                score_keys_group<3>(qf, keys, key_stride, n_keys, head_dim, out);
+                break;
+            case 2:
+                score_keys_group<2>(qf, keys, key_stride, n_keys, head_dim, out);
+                break;
+            default:
+                score_keys(qf[0], keys, key_stride, n_keys, head_dim, out[0]);
+                break;
+        }
     }
 }
 
