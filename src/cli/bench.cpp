@@ -460,7 +460,7 @@ nlohmann::json to_json(const BenchOptions& opt, const ModelFacts& f, const Resul
     j["n_ttft_prompt"] = kTtftPromptTokens;
     j["reps"] = opt.reps;
     j["isa"] = std::string(kernels::isa_name(kernels::active_isa()));
-    j["amx"] = kernels::active_isa() == kernels::Isa::Avx512 && kernels::amx_enabled();
+    j["amx"] = kernels::amx_active();
     j["cpu"] = cpu_model_name();
     j["date"] = utc_timestamp();
     j["pp_tokens_per_s"] = value(has_pp, row.pp.mean);
@@ -524,8 +524,7 @@ void print_table(const BenchOptions& opt, const ModelFacts& f, const Results& r)
         std::string(dtype_name(opt.cache_types.type_k())).c_str(),
         std::string(dtype_name(opt.cache_types.type_v())).c_str(),
         human_bytes(r.rows.front().kv_bytes_per_token).c_str());
-    if (kernels::active_isa() == kernels::Isa::Avx512 && kernels::amx_enabled())
-        std::printf(" | AMX tiles for prompts");
+    if (kernels::amx_active()) std::printf(" | AMX tiles for prompts");
     for (const ModelFacts::Lora& l : f.loras)
         std::printf(" | LoRA %s at %g: %zu pairs, %s values",
                     std::filesystem::path(l.file).filename().string().c_str(),

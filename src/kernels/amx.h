@@ -13,5 +13,7 @@ bool amx_supported();
 // kernels (to compare the two, like force_isa). Safe to call at any time from any thread.
 void set_amx_enabled(bool enabled);
 bool amx_enabled();  // amx_supported() and not switched off
+// Whether prompts run on AMX tiles now: amx_enabled() and the active table is AVX-512.
+bool amx_active();
 
 }  // namespace pocket::kernels

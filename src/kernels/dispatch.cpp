@@ -209,6 +209,10 @@ bool amx_enabled() {
     return g_amx_wanted.load(std::memory_order_relaxed) && amx_supported();
 }
 
+bool amx_active() {
+    return amx_enabled() && active_isa() == Isa::Avx512;
+}
+
 Isa active_isa() {
     int current = g_active.load(std::memory_order_acquire);
     if (current < 0) {

@@ -66,6 +66,11 @@ TEST(Dispatch, AmxSwitch) {
     EXPECT_FALSE(amx_enabled());
     set_amx_enabled(true);
     EXPECT_EQ(amx_enabled(), amx_supported());
+    const Isa table = active_isa();
+    force_isa(Isa::Scalar);  // AMX is only in use on the AVX-512 table
+    EXPECT_FALSE(amx_active());
+    force_isa(table);
+    EXPECT_EQ(amx_active(), amx_supported() && table == Isa::Avx512);
     set_amx_enabled(before || !amx_supported());
 }
 
