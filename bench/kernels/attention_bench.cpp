@@ -6,10 +6,14 @@
 //   bench_kernels --benchmark_filter='attn_pv/avx2'
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "core/page_buffer.h"
 #include "kernels/attention.h"
 #include "pocket/core/fp16.h"
 
@@ -61,6 +65,44 @@ void run_pv(benchmark::State& state, Isa isa, int64_t n_q) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// One generation step's attention for one KV head over whole tiles of 64 positions: Q.K for the
+// GQA group, the online-softmax step and the P.V accumulation. The K/V rows of the head are 8
+// heads apart (the llama-3.2-1b layout), in memory offered huge pages like the KV cache; at 256
+// positions they fit the L2 cache, at 4096 they do not. The kernels' own cost; the model walks
+// tiles across several heads at once and asks for the next tile's rows ahead (attention.cpp).
+void run_tiles(benchmark::State& state, Isa isa, int64_t n_q, int64_t positions) {
+    constexpr int64_t kTile = 64;
+    constexpr int64_t kStride = 8 * kHeadDim;
+    const AttentionOps& a = attention_ops(isa);
+    const auto q = random_f16(static_cast<size_t>(n_q * kHeadDim), 1);
+    const auto keys_v = random_f16(static_cast<size_t>(positions * kStride), 2);
+    const auto values_v = random_f16(static_cast<size_t>(positions * kStride), 4);
+    // In page-aligned memory offered huge pages, as the KV cache is.
+    pocket::PageBuffer kbuf(keys_v.size() * 2), vbuf(values_v.size() * 2);
+    std::copy(keys_v.begin(), keys_v.end(), reinterpret_cast<f16_t*>(kbuf.data()));
+    std::copy(values_v.begin(), values_v.end(), reinterpret_cast<f16_t*>(vbuf.data()));
+    const std::span<const f16_t> keys(reinterpret_cast<const f16_t*>(kbuf.data()), keys_v.size());
+    const std::span<const f16_t> values(reinterpret_cast<const f16_t*>(vbuf.data()),
+                                        values_v.size());
+    std::vector<float> scores(static_cast<size_t>(n_q * kTile)), m(n_q), l(n_q), r(n_q);
+    std::vector<float> acc(static_cast<size_t>(n_q * kHeadDim));
+    for (auto _ : state) {
+        std::fill(m.begin(), m.end(), -INFINITY);
+        std::fill(l.begin(), l.end(), 0.0f);
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int64_t p0 = 0; p0 < positions; p0 += kTile) {
+            a.qk(q.data(), n_q, keys.data() + p0 * kStride, kStride, kTile, kHeadDim, scores.data(),
+                 kTile);
+            a.softmax_tile(scores.data(), kTile, n_q, kTile, 0.125f, m.data(), l.data(), r.data());
+            a.pv_tile(scores.data(), kTile, n_q, values.data() + p0 * kStride, kStride, kTile,
+                      kHeadDim, r.data(), acc.data());
+        }
+        benchmark::DoNotOptimize(acc.data());
+    }
+    state.counters["pos/s"] = benchmark::Counter(static_cast<double>(positions),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 bool register_attention() {
     for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
         if (!isa_supported(isa)) continue;
@@ -73,6 +115,15 @@ bool register_attention() {
             benchmark::RegisterBenchmark(("attn_pv" + tail).c_str(), [=](benchmark::State& s) {
                 run_pv(s, isa, n_q);
             })->Unit(benchmark::kMicrosecond);
+        }
+        for (const int64_t n_q : {int64_t{4}, int64_t{7}}) {
+            for (const int64_t positions : {int64_t{256}, int64_t{4096}}) {
+                const std::string name = "attn_tiles/" + std::string(isa_name(isa)) + "/q" +
+                                         std::to_string(n_q) + "/" + std::to_string(positions);
+                benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
+                    run_tiles(s, isa, n_q, positions);
+                })->Unit(benchmark::kMicrosecond);
+            }
         }
     }
     return true;

@@ -95,25 +95,28 @@ void finish(float M, float L, const float* A, int64_t hd, float* out) {
 void TiledAttention::reserve(int64_t n_threads, int64_t n_head, int64_t n_head_kv,
                              int64_t head_dim) {
     const int64_t group = n_head / n_head_kv, rows = kBlockTokens * group;
-    if (rows <= rows_max_ && head_dim == head_dim_ && group <= group_ &&
+    if (rows <= rows_max_ && head_dim == head_dim_ && group <= group_ && n_head_kv <= heads_max_ &&
         std::ssize(spaces_) >= n_threads)
         return;
     rows_max_ = std::max(rows_max_, rows);
     group_ = std::max(group_, group);
+    heads_max_ = std::max(heads_max_, n_head_kv);
     head_dim_ = head_dim;
     spaces_.resize(static_cast<size_t>(std::max<int64_t>(n_threads, std::ssize(spaces_))));
     const auto r = static_cast<size_t>(rows_max_);
-    const auto rd = r * static_cast<size_t>(head_dim);
+    const auto hr = r * static_cast<size_t>(heads_max_);  // a task's rows over its KV heads
+    const auto hrd = hr * static_cast<size_t>(head_dim);
     for (Space& s : spaces_) {
-        s.q16.resize(rd);
-        s.scores.resize(r * kTile);
-        s.m.resize(r);
-        s.l.resize(r);
-        s.r.resize(r);
-        s.acc.resize(rd);
-        s.tm.resize(r);
-        s.tl.resize(r);
-        s.tacc.resize(rd);
+        s.q16.resize(hrd);
+        s.scores.resize(hr * kTile);
+        s.ones.assign(r, 1.0f);
+        s.m.resize(hr);
+        s.l.resize(hr);
+        s.r.resize(hr);
+        s.acc.resize(hrd);
+        s.tm.resize(hr);
+        s.tl.resize(hr);
+        s.tacc.resize(hrd);
         s.first.resize(r);
         s.end.resize(r);
         s.row.resize(static_cast<size_t>(group_ * kExactEnd));
@@ -183,29 +186,49 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
     }
 
     // Few blocks (generation): one task per chunk, so a single sequence's KV range is shared by
-    // all threads; the partials are folded afterwards. Otherwise one task per block and KV head,
-    // latest blocks (the most positions, causally) first so the threads finish together.
+    // all threads; the partials are folded afterwards. A task takes as many of the KV heads as
+    // still leaves the threads enough tasks, all of them at depth: a head's slice of a stored row
+    // is short (128 bytes of 1 KB on llama-3.2-1b), and the hardware streams whole rows read one
+    // after another far better than one head's slices (measured: twice the positions per second
+    // from the L3 cache). Otherwise one task per block and KV head, latest blocks (the most
+    // positions, causally) first so the threads finish together.
     const auto n_blocks = std::ssize(blocks_);
-    const bool split = n_blocks * L.n_head_kv < 4 * n_threads;
+    const bool split = n_blocks * L.n_head_kv < 4 * n_threads || n_blocks <= n_threads;
     const auto n_exact = std::ssize(tasks_);
+    int64_t n_slots = 0, rows_used = 0;
     if (split) {
+        int64_t n_chunks = 0;
+        for (const Block& b : blocks_) {
+            n_chunks += b.n_chunks;
+            rows_used = std::max(rows_used, b.count * group);
+        }
+        int64_t ranges = 1;  // KV-head ranges per chunk
+        while (ranges < L.n_head_kv && n_chunks * ranges < 4 * n_threads) ranges *= 2;
+        ranges = std::min(ranges, L.n_head_kv);
         for (Block& b : blocks_) {
-            b.first_task = std::ssize(tasks_) - n_exact;
-            for (int64_t kvh = 0; kvh < L.n_head_kv; ++kvh) {
-                for (int64_t c = b.chunk0; c < b.chunk0 + b.n_chunks; ++c)
-                    tasks_.push_back(Task{&b - blocks_.data(), kvh, c, c + 1});
+            b.first_slot = n_slots;
+            n_slots += b.n_chunks * L.n_head_kv;
+            for (int64_t c = b.chunk0; c < b.chunk0 + b.n_chunks; ++c) {
+                for (int64_t i = 0; i < ranges; ++i) {
+                    tasks_.push_back(Task{.block = &b - blocks_.data(),
+                                          .kvh = i * L.n_head_kv / ranges,
+                                          .chunk_begin = c,
+                                          .chunk_end = c + 1,
+                                          .kvh_end = (i + 1) * L.n_head_kv / ranges});
+                }
             }
         }
     } else {
         for (int64_t bi = n_blocks - 1; bi >= 0; --bi) {
             const Block& b = blocks_[static_cast<size_t>(bi)];
             for (int64_t kvh = 0; kvh < L.n_head_kv; ++kvh)
-                tasks_.push_back(Task{bi, kvh, b.chunk0, b.chunk0 + b.n_chunks});
+                tasks_.push_back(Task{bi, kvh, b.chunk0, b.chunk0 + b.n_chunks, kvh + 1});
         }
     }
-    const int64_t slot = rows_max_ * (hd + 2);
-    // Grows only when a generation goes deeper than before.
-    if (split) partials_.resize(static_cast<size_t>((std::ssize(tasks_) - n_exact) * slot));
+    // A partial per (block, chunk, KV head): rows x (head_dim + 2). Grows only when a generation
+    // goes deeper than before.
+    const int64_t slot = rows_used * (hd + 2);
+    if (split) partials_.resize(static_cast<size_t>(n_slots * slot));
 
     // Tiled tasks first (the exact ones are short), latest tokens first among the exact ones.
     const auto n_tasks = std::ssize(tasks_);
@@ -219,9 +242,15 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
                 run_exact(ops, L, batch, task, q, out, ws);
                 continue;
             }
-            const int64_t i = n_exact + k;
-            run_task(ops, L, batch, q, out, tasks_[static_cast<size_t>(i)],
-                     split ? partials_.data() + k * slot : nullptr, ws);
+            const Task& task = tasks_[static_cast<size_t>(n_exact + k)];
+            float* partial = nullptr;
+            if (split) {
+                const Block& b = blocks_[static_cast<size_t>(task.block)];
+                partial =
+                    partials_.data() +
+                    (b.first_slot + (task.chunk_begin - b.chunk0) * L.n_head_kv + task.kvh) * slot;
+            }
+            run_task(ops, L, batch, q, out, task, partial, rows_used, ws);
         }
     });
     if (!split) return;
@@ -232,13 +261,13 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
     for (const Block& b : blocks_) {
         const int64_t rows = b.count * group;
         for (int64_t kvh = 0; kvh < L.n_head_kv; ++kvh) {
-            const float* first = partials_.data() + (b.first_task + kvh * b.n_chunks) * slot;
+            const float* first = partials_.data() + (b.first_slot + kvh) * slot;
             for (int64_t r = 0; r < rows; ++r) {
                 float M = kMinusInf, S = 0.0f;
                 float* A = ws.tacc.data();
                 for (int64_t c = 0; c < b.n_chunks; ++c) {
-                    const float* p = first + c * slot;
-                    fold(ops, M, S, A, p[r], p[rows_max_ + r], p + 2 * rows_max_ + r * hd, hd);
+                    const float* p = first + c * L.n_head_kv * slot;
+                    fold(ops, M, S, A, p[r], p[rows_used + r], p + 2 * rows_used + r * hd, hd);
                 }
                 const int64_t t = b.t0 + r / group, h = kvh * group + r % group;
                 finish(M, S, A, hd, out + t * n_q + h * hd);
@@ -292,31 +321,118 @@ void TiledAttention::run_exact(const kernels::AttentionOps& ops, const Attention
         ops.pv_reduce(ws.lanes.data() + i * 16 * hd, hd, out + t * n_q + (h0 + i) * hd);
 }
 
+// Row r of a tile's scores (positions [p0, p0 + count)) keeps the positions it sees, softcapped
+// where the model asks; the others become -inf.
+void TiledAttention::mask_tile(const AttentionLayer& L, const Space& ws, int64_t rows, int64_t p0,
+                               int64_t count, float* scores) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* row = scores + r * kTile;
+        const int64_t lo = std::clamp<int64_t>(ws.first[static_cast<size_t>(r)] - p0, 0, count);
+        const int64_t hi = std::clamp<int64_t>(ws.end[static_cast<size_t>(r)] - p0, lo, count);
+        if (L.softcap > 0.0f) {
+            for (int64_t j = lo; j < hi; ++j) row[j] = ops::softcap(row[j], L.softcap);
+        }
+        std::fill(row, row + lo, kMinusInf);
+        std::fill(row + hi, row + count, kMinusInf);
+    }
+}
+
+// One F16 tile for all the task's KV heads, walked in steps of kStreamStep positions: each step
+// does every head's share of those rows (so the reads go along whole stored rows), and asks for
+// the same rows of the next tile (`next` positions from p1) meanwhile, so the memory system
+// always has the next reads in flight while the arithmetic runs. Measured on one Sapphire Rapids
+// core over a cache far larger than the L3: 1.2x the positions per second of whole-tile calls
+// with no hints, 1.7x one head at a time. The results are the same bits: Q.K scores are
+// independent per key, and P.V continues each row's sums in order (the rescale applies at the
+// first step, 1, exactly, at the others).
+void TiledAttention::run_tile_streamed(const kernels::AttentionOps& ops, const AttentionLayer& L,
+                                       SeqId seq, const Task& task, int64_t rows, int64_t p0,
+                                       int64_t count, int64_t p1, int64_t next, Space& ws) {
+    const KvCache& kv = *L.kv;
+    const int64_t hd = L.head_dim, heads = task.kvh_end - task.kvh;
+    const size_t key_row = kv.key_row_bytes(), value_row = kv.value_row_bytes();
+    const std::byte* keys = kv.key_row(L.layer, seq, p0);
+    const std::byte* values = kv.value_row(L.layer, seq, p0);
+    const std::byte* next_keys = next > 0 ? kv.key_row(L.layer, seq, p1) : nullptr;
+    const std::byte* next_values = next > 0 ? kv.value_row(L.layer, seq, p1) : nullptr;
+    const auto head_bytes = static_cast<size_t>(hd) * sizeof(f16_t);
+    // A hint only: it never faults and changes no result.
+    auto prefetch = [&](const std::byte* rows_base, size_t row_bytes, int64_t kvh, int64_t j0,
+                        int64_t j1) {
+        for (int64_t j = j0; j < std::min(j1, next); ++j) {
+            const std::byte* p = rows_base + static_cast<size_t>(j) * row_bytes +
+                                 static_cast<size_t>(kvh) * head_bytes;
+            for (size_t o = 0; o < head_bytes; o += 64) __builtin_prefetch(p + o);
+            __builtin_prefetch(p + head_bytes - 1);
+        }
+    };
+    auto head_rows16 = [&](const std::byte* base, size_t row_bytes, int64_t kvh, int64_t j) {
+        return reinterpret_cast<const f16_t*>(base + static_cast<size_t>(j) * row_bytes) + kvh * hd;
+    };
+    const auto key_stride = static_cast<int64_t>(key_row / sizeof(f16_t));
+    const auto value_stride = static_cast<int64_t>(value_row / sizeof(f16_t));
+    const int64_t tile_scores = rows * kTile;
+    for (int64_t j0 = 0; j0 < count; j0 += kStreamStep) {
+        const int64_t j1 = std::min(j0 + kStreamStep, count);
+        for (int64_t i = 0; i < heads; ++i) {
+            const int64_t kvh = task.kvh + i;
+            if (next_keys != nullptr) prefetch(next_keys, key_row, kvh, j0, j1);
+            ops.qk(ws.q16.data() + i * rows * hd, rows, head_rows16(keys, key_row, kvh, j0),
+                   key_stride, j1 - j0, hd, ws.scores.data() + i * tile_scores + j0, kTile);
+        }
+    }
+    for (int64_t i = 0; i < heads; ++i) {
+        float* scores = ws.scores.data() + i * tile_scores;
+        mask_tile(L, ws, rows, p0, count, scores);
+        const int64_t o = i * rows;
+        ops.softmax_tile(scores, kTile, rows, count, L.scale, ws.m.data() + o, ws.l.data() + o,
+                         ws.r.data() + o);
+    }
+    for (int64_t j0 = 0; j0 < count; j0 += kStreamStep) {
+        const int64_t j1 = std::min(j0 + kStreamStep, count);
+        for (int64_t i = 0; i < heads; ++i) {
+            const int64_t kvh = task.kvh + i;
+            if (next_values != nullptr) prefetch(next_values, value_row, kvh, j0, j1);
+            const int64_t o = i * rows;
+            ops.pv_tile(ws.scores.data() + i * tile_scores + j0, kTile, rows,
+                        head_rows16(values, value_row, kvh, j0), value_stride, j1 - j0, hd,
+                        j0 == 0 ? ws.r.data() + o : ws.ones.data(), ws.acc.data() + o * hd);
+        }
+    }
+}
+
 void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionLayer& L,
                               std::span<const BatchEntry> batch, const float* q, float* out,
-                              const Task& task, float* partial, Space& ws) {
+                              const Task& task, float* partial, int64_t partial_rows, Space& ws) {
     const Block& b = blocks_[static_cast<size_t>(task.block)];
     const int64_t group = L.n_head / L.n_head_kv, hd = L.head_dim, n_q = L.n_head * hd;
-    const int64_t rows = b.count * group;
+    const int64_t rows = b.count * group, heads = task.kvh_end - task.kvh;
     const SeqId seq = batch[static_cast<size_t>(b.t0)].seq;
+    // Head i of the task (KV head task.kvh + i) keeps its rows' state at offset i * rows.
     for (int64_t bt = 0; bt < b.count; ++bt) {
         const int64_t t = b.t0 + bt;
         const BatchEntry& e = batch[static_cast<size_t>(t)];
-        ops.to_f16(q + t * n_q + task.kvh * group * hd, ws.q16.data() + bt * group * hd,
-                   group * hd);
-        for (int64_t i = 0; i < group; ++i) {
-            ws.first[static_cast<size_t>(bt * group + i)] = visible_first(L, e);
-            ws.end[static_cast<size_t>(bt * group + i)] = visible_end(L, e);
+        for (int64_t i = 0; i < heads; ++i) {
+            ops.to_f16(q + t * n_q + (task.kvh + i) * group * hd,
+                       ws.q16.data() + (i * rows + bt * group) * hd, group * hd);
+        }
+        for (int64_t g = 0; g < group; ++g) {
+            ws.first[static_cast<size_t>(bt * group + g)] = visible_first(L, e);
+            ws.end[static_cast<size_t>(bt * group + g)] = visible_end(L, e);
         }
     }
-    std::fill_n(ws.tm.data(), rows, kMinusInf);
-    std::fill_n(ws.tl.data(), rows, 0.0f);
+    const int64_t all = heads * rows;
+    std::fill_n(ws.tm.data(), all, kMinusInf);
+    std::fill_n(ws.tl.data(), all, 0.0f);
     const int64_t page = L.kv->params().page_tokens;
+    // Few rows per KV head (generation): the tile's reads, not its arithmetic, bound the time.
+    const bool streamed =
+        rows <= kStreamRows && L.kv->type_k() == DType::F16 && L.kv->type_v() == DType::F16;
     float* scores = ws.scores.data();
     for (int64_t c = task.chunk_begin; c < task.chunk_end; ++c) {
-        std::fill_n(ws.m.data(), rows, kMinusInf);
-        std::fill_n(ws.l.data(), rows, 0.0f);
-        std::fill_n(ws.acc.data(), rows * hd, 0.0f);
+        std::fill_n(ws.m.data(), all, kMinusInf);
+        std::fill_n(ws.l.data(), all, 0.0f);
+        std::fill_n(ws.acc.data(), all * hd, 0.0f);
         const int64_t c_end = std::min((c + 1) * kChunk, b.hi);
         // Tiles end at multiples of kTile, at page ends and at the chunk's end: boundaries at
         // absolute positions, so every token meets the same tiles however it was batched.
@@ -324,41 +440,49 @@ void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionL
             p1 = std::min({(p0 / kTile + 1) * kTile, (p0 / page + 1) * page, c_end});
             if (p1 <= b.lo) continue;  // before every row's window: an identity step
             const int64_t count = p1 - p0;
-            const KvTile tile = load_tile(L, seq, p0, count, task.kvh, ws.k16, ws.v16, ws.dequant);
-            ops.qk(ws.q16.data(), rows, tile.keys, tile.key_stride, count, hd, scores, kTile);
-            for (int64_t r = 0; r < rows; ++r) {
-                float* row = scores + r * kTile;
-                const int64_t lo =
-                    std::clamp<int64_t>(ws.first[static_cast<size_t>(r)] - p0, 0, count);
-                const int64_t hi =
-                    std::clamp<int64_t>(ws.end[static_cast<size_t>(r)] - p0, lo, count);
-                if (L.softcap > 0.0f) {
-                    for (int64_t j = lo; j < hi; ++j) row[j] = ops::softcap(row[j], L.softcap);
-                }
-                std::fill(row, row + lo, kMinusInf);
-                std::fill(row + hi, row + count, kMinusInf);
+            if (streamed) {
+                // The next tile (of this chunk or the next) lies in one page: contiguous rows.
+                const int64_t next =
+                    std::min({(p1 / kTile + 1) * kTile, (p1 / page + 1) * page, b.hi}) - p1;
+                run_tile_streamed(ops, L, seq, task, rows, p0, count, p1, next, ws);
+                continue;
             }
-            ops.softmax_tile(scores, kTile, rows, count, L.scale, ws.m.data(), ws.l.data(),
-                             ws.r.data());
-            ops.pv_tile(scores, kTile, rows, tile.values, tile.value_stride, count, hd, ws.r.data(),
-                        ws.acc.data());
+            for (int64_t i = 0; i < heads; ++i) {
+                const int64_t kvh = task.kvh + i;
+                const KvTile tile = load_tile(L, seq, p0, count, kvh, ws.k16, ws.v16, ws.dequant);
+                const f16_t* qh = ws.q16.data() + i * rows * hd;
+                ops.qk(qh, rows, tile.keys, tile.key_stride, count, hd, scores, kTile);
+                mask_tile(L, ws, rows, p0, count, scores);
+                const int64_t o = i * rows;
+                ops.softmax_tile(scores, kTile, rows, count, L.scale, ws.m.data() + o,
+                                 ws.l.data() + o, ws.r.data() + o);
+                ops.pv_tile(scores, kTile, rows, tile.values, tile.value_stride, count, hd,
+                            ws.r.data() + o, ws.acc.data() + o * hd);
+            }
         }
         if (partial != nullptr) {  // split: one chunk per task, folded by run()
-            std::copy_n(ws.m.data(), rows, partial);
-            std::copy_n(ws.l.data(), rows, partial + rows_max_);
-            std::copy_n(ws.acc.data(), rows * hd, partial + 2 * rows_max_);
+            for (int64_t i = 0; i < heads; ++i) {
+                float* p = partial + i * partial_rows * (hd + 2);
+                const int64_t o = i * rows;
+                std::copy_n(ws.m.data() + o, rows, p);
+                std::copy_n(ws.l.data() + o, rows, p + partial_rows);
+                std::copy_n(ws.acc.data() + o * hd, rows * hd, p + 2 * partial_rows);
+            }
             return;
         }
-        for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t r = 0; r < all; ++r) {
             fold(ops, ws.tm[static_cast<size_t>(r)], ws.tl[static_cast<size_t>(r)],
                  ws.tacc.data() + r * hd, ws.m[static_cast<size_t>(r)],
                  ws.l[static_cast<size_t>(r)], ws.acc.data() + r * hd, hd);
         }
     }
-    for (int64_t r = 0; r < rows; ++r) {
-        const int64_t t = b.t0 + r / group, h = task.kvh * group + r % group;
-        finish(ws.tm[static_cast<size_t>(r)], ws.tl[static_cast<size_t>(r)],
-               ws.tacc.data() + r * hd, hd, out + t * n_q + h * hd);
+    for (int64_t i = 0; i < heads; ++i) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t t = b.t0 + r / group, h = (task.kvh + i) * group + r % group;
+            const size_t o = static_cast<size_t>(i * rows + r);
+            finish(ws.tm[o], ws.tl[o], ws.tacc.data() + static_cast<int64_t>(o) * hd, hd,
+                   out + t * n_q + h * hd);
+        }
     }
 }
 

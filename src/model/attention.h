@@ -53,6 +53,10 @@ class TiledAttention {
     static constexpr int64_t kTile = 64;        // positions whose scores exist at once
     static constexpr int64_t kChunk = 256;      // positions of one partial result
     static constexpr int64_t kBlockTokens = 8;  // tokens whose queries share a tile's K/V reads
+    // Tasks with at most kStreamRows rows per KV head over an F16 cache walk each tile in steps
+    // of kStreamStep positions across their heads, asking for the next tile's rows meanwhile.
+    static constexpr int64_t kStreamRows = 16;
+    static constexpr int64_t kStreamStep = 16;
 
     // Sizes the per-thread workspaces for a model's heads (allocates only when they grow).
     void reserve(int64_t n_threads, int64_t n_head, int64_t n_head_kv, int64_t head_dim);
@@ -70,21 +74,24 @@ class TiledAttention {
         int64_t t0 = 0, count = 0;         // batch entries [t0, t0 + count)
         int64_t lo = 0, hi = 0;            // positions any of its tokens sees: [lo, hi)
         int64_t chunk0 = 0, n_chunks = 0;  // chunks covering [lo, hi)
-        int64_t first_task = 0;            // split mode: its first partial's task
+        int64_t first_slot = 0;            // split mode: its first partial (chunk0, KV head 0)
     };
     struct Task {
         int64_t block = 0, kvh = 0;
         int64_t chunk_begin = 0, chunk_end = 0;  // chunk indices
+        int64_t kvh_end = 0;                     // tiled tasks: KV heads [kvh, kvh_end)
         // >= 0: one token's query heads [head, head + heads) in llama.cpp's exact order.
         int64_t exact_token = -1, head = 0, heads = 0;
     };
     struct alignas(64) Space {
+        // Per KV head of the task, rows of the block's tokens x the head's GQA group:
         std::vector<f16_t> q16;           // rows x head_dim
-        std::vector<float> scores;        // rows x kTile
         std::vector<float> m, l, r;       // running max, sum, rescale per row
         std::vector<float> acc;           // rows x head_dim
         std::vector<float> tm, tl;        // folded totals over chunks
         std::vector<float> tacc;          // rows x head_dim
+        std::vector<float> scores;        // rows x kTile
+        std::vector<float> ones;          // rows x 1.0f: the rescale of a tile's later steps
         std::vector<int64_t> first, end;  // visible positions of each row: [first, end)
         std::vector<float> row;           // exact path: group x kExactEnd scores
         std::vector<float> lanes;         // exact path: group x 16 lanes x head_dim
@@ -96,15 +103,20 @@ class TiledAttention {
     void run_exact(const kernels::AttentionOps& ops, const AttentionLayer& layer,
                    std::span<const BatchEntry> batch, const Task& task, const float* q, float* out,
                    Space& ws);
+    static void mask_tile(const AttentionLayer& layer, const Space& ws, int64_t rows, int64_t p0,
+                          int64_t count, float* scores);
+    void run_tile_streamed(const kernels::AttentionOps& ops, const AttentionLayer& layer, SeqId seq,
+                           const Task& task, int64_t rows, int64_t p0, int64_t count, int64_t p1,
+                           int64_t next, Space& ws);
     void run_task(const kernels::AttentionOps& ops, const AttentionLayer& layer,
                   std::span<const BatchEntry> batch, const float* q, float* out, const Task& task,
-                  float* partial, Space& ws);
+                  float* partial, int64_t partial_rows, Space& ws);
 
-    int64_t rows_max_ = 0, head_dim_ = 0, group_ = 0;
+    int64_t rows_max_ = 0, head_dim_ = 0, group_ = 0, heads_max_ = 0;
     std::vector<Space> spaces_;
     std::vector<Block> blocks_;
     std::vector<Task> tasks_;
-    std::vector<float> partials_;  // split mode: per task, rows x (head_dim + 2)
+    std::vector<float> partials_;  // split mode: per (chunk, KV head), rows x (head_dim + 2)
 };
 
 }  // namespace pocket::model

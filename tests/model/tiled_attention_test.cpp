@@ -237,16 +237,20 @@ TEST_P(TiledAttentionTest, EverySimdTableIsBitIdenticalToScalar) {
         SCOPED_TRACE(kernels::isa_name(isa));
         expect_bits_equal(f.run_in_steps(isa, pool, kDepth), prompt, "prompt");
         expect_bits_equal(f.run_in_steps(isa, pool, 7), prompt, "seven at a time");
+        // Generation: one chunk per task, the tile walked across the task's KV heads in steps.
+        expect_bits_equal(f.run_in_steps(isa, pool, 1), prompt, "one at a time");
         ++checked;
     }
     if (checked == 0) GTEST_SKIP() << "no SIMD instruction set on this CPU";
 }
 
-// qwen2.5-0.5b's grouping (7 query heads per KV head) at head size 64, llama-style 4:1 at 128,
+// qwen2.5-0.5b's grouping (7 query heads per KV head) at head size 64, llama-3.2-1b's 8 KV
+// heads (generation tasks then take several KV heads each), llama-style 4:1 at 128,
 // gemma2's softcap with a sliding window, a window shorter than a tile, an encoder, head sizes
 // 8 (stories260K: the double-sum dot) and 48 (not a multiple of 16: the fallbacks), no GQA.
 INSTANTIATE_TEST_SUITE_P(Shapes, TiledAttentionTest,
                          ::testing::Values(Shape{"gqa7_hd64", 14, 2, 64},
+                                           Shape{"gqa4_kv8_hd64", 32, 8, 64},
                                            Shape{"gqa4_hd128", 8, 2, 128},
                                            Shape{"softcap_window", 4, 2, 64, 50.0f, 100},
                                            Shape{"short_window", 2, 1, 32, 0.0f, 20},
