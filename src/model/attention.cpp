@@ -185,13 +185,13 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
         b.n_chunks = (b.hi + kChunk - 1) / kChunk - b.chunk0;
     }
 
-    // Few blocks (generation): one task per chunk, so a single sequence's KV range is shared by
-    // all threads; the partials are folded afterwards. A task takes as many of the KV heads as
-    // still leaves the threads enough tasks, all of them at depth: a head's slice of a stored row
-    // is short (128 bytes of 1 KB on llama-3.2-1b), and the hardware streams whole rows read one
-    // after another far better than one head's slices (measured: twice the positions per second
-    // from the L3 cache). Otherwise one task per block and KV head, latest blocks (the most
-    // positions, causally) first so the threads finish together.
+    // Few blocks (generation): tasks of a run of chunks, so a single sequence's KV range is
+    // shared by all threads; the partials (one per chunk) are folded afterwards. A task takes as
+    // many of the KV heads as still leaves the threads enough tasks, all of them at depth: a head's
+    // slice of a stored row is short (128 bytes of 1 KB on llama-3.2-1b), and the hardware streams
+    // whole rows read one after another far better than one head's slices (measured: twice the
+    // positions per second from the L3 cache). Otherwise one task per block and KV head, latest
+    // blocks (the most positions, causally) first so the threads finish together.
     const auto n_blocks = std::ssize(blocks_);
     const bool split = n_blocks * L.n_head_kv < 4 * n_threads || n_blocks <= n_threads;
     const auto n_exact = std::ssize(tasks_);
@@ -205,15 +205,19 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
         int64_t ranges = 1;  // KV-head ranges per chunk
         while (ranges < L.n_head_kv && n_chunks * ranges < 4 * n_threads) ranges *= 2;
         ranges = std::min(ranges, L.n_head_kv);
+        // Runs of consecutive chunks per task, about two tasks per thread: a thread then walks a
+        // long stretch of the cache, its reads asked for a tile ahead all the way.
+        const int64_t run_length = std::max<int64_t>(1, n_chunks * ranges / (2 * n_threads));
         for (Block& b : blocks_) {
             b.first_slot = n_slots;
             n_slots += b.n_chunks * L.n_head_kv;
-            for (int64_t c = b.chunk0; c < b.chunk0 + b.n_chunks; ++c) {
+            const int64_t c_end = b.chunk0 + b.n_chunks;
+            for (int64_t c = b.chunk0; c < c_end; c += run_length) {
                 for (int64_t i = 0; i < ranges; ++i) {
                     tasks_.push_back(Task{.block = &b - blocks_.data(),
                                           .kvh = i * L.n_head_kv / ranges,
                                           .chunk_begin = c,
-                                          .chunk_end = c + 1,
+                                          .chunk_end = std::min(c + run_length, c_end),
                                           .kvh_end = (i + 1) * L.n_head_kv / ranges});
                 }
             }
@@ -460,15 +464,16 @@ void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionL
                             ws.r.data() + o, ws.acc.data() + o * hd);
             }
         }
-        if (partial != nullptr) {  // split: one chunk per task, folded by run()
+        if (partial != nullptr) {  // split: a partial per chunk and KV head, folded by run()
+            const int64_t slot = partial_rows * (hd + 2);
             for (int64_t i = 0; i < heads; ++i) {
-                float* p = partial + i * partial_rows * (hd + 2);
+                float* p = partial + ((c - task.chunk_begin) * L.n_head_kv + i) * slot;
                 const int64_t o = i * rows;
                 std::copy_n(ws.m.data() + o, rows, p);
                 std::copy_n(ws.l.data() + o, rows, p + partial_rows);
                 std::copy_n(ws.acc.data() + o * hd, rows * hd, p + 2 * partial_rows);
             }
-            return;
+            continue;
         }
         for (int64_t r = 0; r < all; ++r) {
             fold(ops, ws.tm[static_cast<size_t>(r)], ws.tl[static_cast<size_t>(r)],
@@ -476,6 +481,7 @@ void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionL
                  ws.l[static_cast<size_t>(r)], ws.acc.data() + r * hd, hd);
         }
     }
+    if (partial != nullptr) return;
     for (int64_t i = 0; i < heads; ++i) {
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t t = b.t0 + r / group, h = (task.kvh + i) * group + r % group;
