@@ -58,6 +58,7 @@ inline void k_tile_loop(int64_t k, const std::byte* w, size_t w_row_bytes, const
     for (int64_t b = 0; b < nb; ++b) {
         const BlockQ8_K* ab[T];
         for (int t = 0; t < T; ++t) ab[t] = at[t] + b;
+        if constexpr (R == 1 && T == 1) prefetch_stream_ahead(wr[0] + b);  // vec_dot
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) body.template block<T>(wr[r][b], ab, acc[r]);
     }
