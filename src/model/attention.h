@@ -10,8 +10,11 @@
 //
 // Positions are grouped in chunks of kChunk: each chunk gives a partial result per row (max,
 // sum, accumulator), and the partials are folded in chunk order. Generation on one sequence
-// (few rows) hands the chunks of its KV range to different threads and folds at the end
-// (flash-decoding); prompts hand whole blocks to threads and fold as they go. Either way the same
+// (few rows) hands runs of chunks of its KV range to different threads and folds at the end
+// (flash-decoding); prompts hand whole blocks to threads and fold as they go. A generation task
+// covers several KV heads and walks each tile across them (run_tile_streamed), because at depth
+// the time goes to reading the cache, and whole stored rows stream far better than one head's
+// slices. Either way the same
 // operations happen in the same order: tile, chunk and lane boundaries sit at absolute positions,
 // masked positions contribute exact identities, so a token's result is the same bits however the
 // batch was split, however many threads ran it and whichever instruction set's kernels (the
