@@ -66,19 +66,6 @@ inline void prefetch_rows(const std::byte* begin, const std::byte* end) {
     }
 }
 
-// Row-by-row dot products (vec_dot: the K formats without an interleaved or tiled generation
-// kernel, Q6_K above all) read one sequential stream, yet the hardware prefetcher alone left the
-// core waiting: on a Sapphire Rapids VM a Q6_K row loop over 110 MB ran at 8.8 GB/s, and at
-// 21.4 GB/s (its in-cache speed is 31) when each block asks for the bytes kStreamAhead further on
-// (2 KB: 14-18, 8 KB: 16-18 GB/s). Rows lie one after another, so the bytes ahead are the next
-// rows'; past the matrix a prefetch is harmless (it never faults).
-inline constexpr size_t kStreamAhead = 16384;
-template <class Block>
-inline void prefetch_stream_ahead(const Block* block) {
-    const char* ahead = reinterpret_cast<const char*>(block) + kStreamAhead;
-    for (size_t o = 0; o < sizeof(Block); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
-}
-
 // The generation path (normally one token): R rows per tile share every activation block load
 // (and its per-block preparation: scale conversion, offset sums, K-quant bsums), and the R row
 // streams give R independent accumulator chains. A single-row vec_dot loop would redo the
