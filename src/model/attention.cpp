@@ -7,6 +7,7 @@
 
 #include "kernels/kv_rows.h"
 #include "model/ops.h"
+#include "pocket/core/dtype.h"
 
 namespace pocket::model {
 namespace {
@@ -341,7 +342,7 @@ void TiledAttention::mask_tile(const AttentionLayer& L, const Space& ws, int64_t
     }
 }
 
-// One F16 tile for all the task's KV heads, walked in steps of kStreamStep positions: each step
+// One tile for all the task's KV heads, walked in steps of kStreamStep positions: each step
 // does every head's share of those rows (so the reads go along whole stored rows), and asks for
 // the same rows of the next tile (`next` positions from p1) meanwhile, so the memory system
 // always has the next reads in flight while the arithmetic runs. Measured on one Sapphire Rapids
@@ -359,32 +360,38 @@ void TiledAttention::run_tile_streamed(const kernels::AttentionOps& ops, const A
     const std::byte* values = kv.value_row(L.layer, seq, p0);
     const std::byte* next_keys = next > 0 ? kv.key_row(L.layer, seq, p1) : nullptr;
     const std::byte* next_values = next > 0 ? kv.value_row(L.layer, seq, p1) : nullptr;
-    const auto head_bytes = static_cast<size_t>(hd) * sizeof(f16_t);
     // A hint only: it never faults and changes no result. Into the L2 cache (locality 2): the
     // next tile waits there while the current one occupies the L1 (measured 2 % faster than
-    // asking for the L1).
-    auto prefetch = [&](const std::byte* rows_base, size_t row_bytes, int64_t kvh, int64_t j0,
-                        int64_t j1) {
+    // asking for the L1). A quantized head's slice is the whole blocks that hold it.
+    auto prefetch = [&](const std::byte* base, size_t row_bytes, DType type, int64_t kvh,
+                        int64_t j0, int64_t j1) {
+        const DTypeTraits& t = traits(type);
+        const size_t begin = static_cast<size_t>(kvh * hd) / t.block_size * t.block_bytes;
+        const size_t end =
+            (static_cast<size_t>((kvh + 1) * hd) + t.block_size - 1) / t.block_size * t.block_bytes;
         for (int64_t j = j0; j < std::min(j1, next); ++j) {
-            const std::byte* p = rows_base + static_cast<size_t>(j) * row_bytes +
-                                 static_cast<size_t>(kvh) * head_bytes;
-            for (size_t o = 0; o < head_bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
-            __builtin_prefetch(p + head_bytes - 1, 0, 2);
+            const auto row = reinterpret_cast<uintptr_t>(base + static_cast<size_t>(j) * row_bytes);
+            for (uintptr_t line = (row + begin) & ~uintptr_t{63}; line < row + end; line += 64)
+                __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 2);
         }
     };
-    auto head_rows16 = [&](const std::byte* base, size_t row_bytes, int64_t kvh, int64_t j) {
-        return reinterpret_cast<const f16_t*>(base + static_cast<size_t>(j) * row_bytes) + kvh * hd;
+    // Rows [j0, j1) of KV head kvh as F16: in place from an F16 cache, else converted into
+    // `scratch` (stride head_dim) as load_tile converts them, so the results are the same bits.
+    auto rows16 = [&](const std::byte* base, size_t row_bytes, DType type, int64_t kvh, int64_t j0,
+                      int64_t j1, std::vector<f16_t>& scratch, int64_t& stride) {
+        return head_rows(type, base + static_cast<size_t>(j0) * row_bytes, row_bytes, j1 - j0, kvh,
+                         hd, scratch, ws.dequant, stride);
     };
-    const auto key_stride = static_cast<int64_t>(key_row / sizeof(f16_t));
-    const auto value_stride = static_cast<int64_t>(value_row / sizeof(f16_t));
     const int64_t tile_scores = rows * kTile;
+    int64_t stride = 0;
     for (int64_t j0 = 0; j0 < count; j0 += kStreamStep) {
         const int64_t j1 = std::min(j0 + kStreamStep, count);
         for (int64_t i = 0; i < heads; ++i) {
             const int64_t kvh = task.kvh + i;
-            if (next_keys != nullptr) prefetch(next_keys, key_row, kvh, j0, j1);
-            ops.qk(ws.q16.data() + i * rows * hd, rows, head_rows16(keys, key_row, kvh, j0),
-                   key_stride, j1 - j0, hd, ws.scores.data() + i * tile_scores + j0, kTile);
+            if (next_keys != nullptr) prefetch(next_keys, key_row, kv.type_k(), kvh, j0, j1);
+            const f16_t* k = rows16(keys, key_row, kv.type_k(), kvh, j0, j1, ws.k16, stride);
+            ops.qk(ws.q16.data() + i * rows * hd, rows, k, stride, j1 - j0, hd,
+                   ws.scores.data() + i * tile_scores + j0, kTile);
         }
     }
     for (int64_t i = 0; i < heads; ++i) {
@@ -398,11 +405,11 @@ void TiledAttention::run_tile_streamed(const kernels::AttentionOps& ops, const A
         const int64_t j1 = std::min(j0 + kStreamStep, count);
         for (int64_t i = 0; i < heads; ++i) {
             const int64_t kvh = task.kvh + i;
-            if (next_values != nullptr) prefetch(next_values, value_row, kvh, j0, j1);
+            if (next_values != nullptr) prefetch(next_values, value_row, kv.type_v(), kvh, j0, j1);
+            const f16_t* v = rows16(values, value_row, kv.type_v(), kvh, j0, j1, ws.v16, stride);
             const int64_t o = i * rows;
-            ops.pv_tile(ws.scores.data() + i * tile_scores + j0, kTile, rows,
-                        head_rows16(values, value_row, kvh, j0), value_stride, j1 - j0, hd,
-                        j0 == 0 ? ws.r.data() + o : ws.ones.data(), ws.acc.data() + o * hd);
+            ops.pv_tile(ws.scores.data() + i * tile_scores + j0, kTile, rows, v, stride, j1 - j0,
+                        hd, j0 == 0 ? ws.r.data() + o : ws.ones.data(), ws.acc.data() + o * hd);
         }
     }
 }
@@ -432,8 +439,7 @@ void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionL
     std::fill_n(ws.tl.data(), all, 0.0f);
     const int64_t page = L.kv->params().page_tokens;
     // Few rows per KV head (generation): the tile's reads, not its arithmetic, bound the time.
-    const bool streamed =
-        rows <= kStreamRows && L.kv->type_k() == DType::F16 && L.kv->type_v() == DType::F16;
+    const bool streamed = rows <= kStreamRows;
     float* scores = ws.scores.data();
     for (int64_t c = task.chunk_begin; c < task.chunk_end; ++c) {
         std::fill_n(ws.m.data(), all, kMinusInf);

@@ -56,8 +56,8 @@ class TiledAttention {
     static constexpr int64_t kTile = 64;        // positions whose scores exist at once
     static constexpr int64_t kChunk = 256;      // positions of one partial result
     static constexpr int64_t kBlockTokens = 8;  // tokens whose queries share a tile's K/V reads
-    // Tasks with at most kStreamRows rows per KV head over an F16 cache walk each tile in steps
-    // of kStreamStep positions across their heads, asking for the next tile's rows meanwhile.
+    // Tasks with at most kStreamRows rows per KV head walk each tile in steps of kStreamStep
+    // positions across their heads, asking for the next tile's rows meanwhile.
     static constexpr int64_t kStreamRows = 16;
     static constexpr int64_t kStreamStep = 16;
 
