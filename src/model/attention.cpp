@@ -382,18 +382,25 @@ void TiledAttention::run_tile_streamed(const kernels::AttentionOps& ops, const A
         return head_rows(type, base + static_cast<size_t>(j0) * row_bytes, row_bytes, j1 - j0, kvh,
                          hd, scratch, ws.dequant, stride);
     };
+    // Every step of kStreamStep positions, every head: ask for the same rows of the next tile
+    // (none after the last tile), then fn(head index, j0, j1) on this tile's rows.
+    auto walk = [&](const std::byte* next_rows, size_t row_bytes, DType type, auto&& fn) {
+        for (int64_t j0 = 0; j0 < count; j0 += kStreamStep) {
+            const int64_t j1 = std::min(j0 + kStreamStep, count);
+            for (int64_t i = 0; i < heads; ++i) {
+                if (next_rows != nullptr)
+                    prefetch(next_rows, row_bytes, type, task.kvh + i, j0, j1);
+                fn(i, j0, j1);
+            }
+        }
+    };
     const int64_t tile_scores = rows * kTile;
     int64_t stride = 0;
-    for (int64_t j0 = 0; j0 < count; j0 += kStreamStep) {
-        const int64_t j1 = std::min(j0 + kStreamStep, count);
-        for (int64_t i = 0; i < heads; ++i) {
-            const int64_t kvh = task.kvh + i;
-            if (next_keys != nullptr) prefetch(next_keys, key_row, kv.type_k(), kvh, j0, j1);
-            const f16_t* k = rows16(keys, key_row, kv.type_k(), kvh, j0, j1, ws.k16, stride);
-            ops.qk(ws.q16.data() + i * rows * hd, rows, k, stride, j1 - j0, hd,
-                   ws.scores.data() + i * tile_scores + j0, kTile);
-        }
-    }
+    walk(next_keys, key_row, kv.type_k(), [&](int64_t i, int64_t j0, int64_t j1) {
+        const f16_t* k = rows16(keys, key_row, kv.type_k(), task.kvh + i, j0, j1, ws.k16, stride);
+        ops.qk(ws.q16.data() + i * rows * hd, rows, k, stride, j1 - j0, hd,
+               ws.scores.data() + i * tile_scores + j0, kTile);
+    });
     for (int64_t i = 0; i < heads; ++i) {
         float* scores = ws.scores.data() + i * tile_scores;
         mask_tile(L, ws, rows, p0, count, scores);
@@ -401,17 +408,13 @@ void TiledAttention::run_tile_streamed(const kernels::AttentionOps& ops, const A
         ops.softmax_tile(scores, kTile, rows, count, L.scale, ws.m.data() + o, ws.l.data() + o,
                          ws.r.data() + o);
     }
-    for (int64_t j0 = 0; j0 < count; j0 += kStreamStep) {
-        const int64_t j1 = std::min(j0 + kStreamStep, count);
-        for (int64_t i = 0; i < heads; ++i) {
-            const int64_t kvh = task.kvh + i;
-            if (next_values != nullptr) prefetch(next_values, value_row, kv.type_v(), kvh, j0, j1);
-            const f16_t* v = rows16(values, value_row, kv.type_v(), kvh, j0, j1, ws.v16, stride);
-            const int64_t o = i * rows;
-            ops.pv_tile(ws.scores.data() + i * tile_scores + j0, kTile, rows, v, stride, j1 - j0,
-                        hd, j0 == 0 ? ws.r.data() + o : ws.ones.data(), ws.acc.data() + o * hd);
-        }
-    }
+    walk(next_values, value_row, kv.type_v(), [&](int64_t i, int64_t j0, int64_t j1) {
+        const f16_t* v =
+            rows16(values, value_row, kv.type_v(), task.kvh + i, j0, j1, ws.v16, stride);
+        const int64_t o = i * rows;
+        ops.pv_tile(ws.scores.data() + i * tile_scores + j0, kTile, rows, v, stride, j1 - j0, hd,
+                    j0 == 0 ? ws.r.data() + o : ws.ones.data(), ws.acc.data() + o * hd);
+    });
 }
 
 void TiledAttention::run_task(const kernels::AttentionOps& ops, const AttentionLayer& L,
