@@ -37,10 +37,14 @@ namespace pocket::kernels::POCKET_SIMD_NS {
 // (2 KB: 14-18, 8 KB: 16-18 GB/s). Rows lie one after another, so the bytes ahead are the next
 // rows'; past the matrix a prefetch is harmless (it never faults).
 inline constexpr size_t kStreamAhead = 16384;
+// Asks for the `bytes` that lie kStreamAhead past `at` (the part of the stream about to be read).
+inline void prefetch_stream_ahead(const void* at, size_t bytes) {
+    const char* ahead = static_cast<const char*>(at) + kStreamAhead;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+}
 template <class Block>
 inline void prefetch_stream_ahead(const Block* block) {
-    const char* ahead = reinterpret_cast<const char*>(block) + kStreamAhead;
-    for (size_t o = 0; o < sizeof(Block); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+    prefetch_stream_ahead(static_cast<const void*>(block), sizeof(Block));
 }
 
 // F16 bits to float (exact; F16C).

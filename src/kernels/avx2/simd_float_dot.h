@@ -37,9 +37,7 @@ float float_vec_dot(int64_t n, const void* w, const void* a) {
                      _mm256_setzero_ps()};
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        // The rows are one stream (see prefetch_stream_ahead).
-        const char* ahead = reinterpret_cast<const char*>(x + i) + kStreamAhead;
-        for (size_t o = 0; o < 32 * sizeof(*x); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+        prefetch_stream_ahead(x + i, 32 * sizeof(*x));  // the rows are one stream
         for (int j = 0; j < 4; ++j) {
             acc[j] = _mm256_fmadd_ps(E::load8(x + i + 8 * j), E::load8(y + i + 8 * j), acc[j]);
         }

@@ -45,10 +45,7 @@ inline float bf16_vec_dot(int64_t n, const void* w, const void* a) {
     __m512 acc1 = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
-        // The rows are one stream (see prefetch_stream_ahead).
-        const char* ahead = reinterpret_cast<const char*>(x + i) + kStreamAhead;
-        _mm_prefetch(ahead, _MM_HINT_T0);
-        _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        prefetch_stream_ahead(x + i, 64 * sizeof(*x));  // the rows are one stream
         acc0 = _mm512_dpbf16_ps(acc0, load_bf16x32(x + i), load_bf16x32(y + i));
         acc1 = _mm512_dpbf16_ps(acc1, load_bf16x32(x + i + 32), load_bf16x32(y + i + 32));
     }
