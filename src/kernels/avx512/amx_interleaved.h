@@ -79,6 +79,21 @@ inline __m512 amx_row_scales(const f16_t* d0, const f16_t* d1) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
+// The weights of the next pair of groups, asked for while the tiles work on this pair's unpacked
+// copy: without it the weight stream stops whenever the kernel computes from scratch, and the
+// unpack of the next pair then waits on memory (the prompt's time is memory + compute instead of
+// the larger of the two). `per_block` bytes are asked for at each block, so the requests spread
+// over the whole pass.
+struct NextWeights {
+    const char* at = nullptr;  // nullptr: no next pair
+    size_t per_block = 0;
+    void request(int64_t b) const {
+        if (at == nullptr) return;
+        const char* p = at + static_cast<size_t>(b) * per_block;
+        for (size_t o = 0; o < per_block; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
+    }
+};
+
 // Q4_0 / Q5_0 / Q8_0. W512 is the format's 512-bit weight loader (Q4_0x8Weights512, ...), whose
 // bytes are value + kOffset.
 template <class W512, int kOffset>
@@ -117,13 +132,15 @@ struct AmxLegacy32 {
 
     // 16 tokens (rows from `act`) x the 16 unpacked rows, all blocks, two blocks in flight.
     static void tokens(int64_t nb, const Unpacked* w, const std::byte* act, size_t act_row_bytes,
-                       __m512 (&acc)[kAmxTokens]) {
+                       __m512 (&acc)[kAmxTokens], const NextWeights& next) {
         alignas(64) int32_t sums[2][kAmxTokens][kAmxRows];
         const auto stride = static_cast<long>(act_row_bytes);
         constexpr long kStride = kAmxRows * 4;
         const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act);
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2) {
+            next.request(b);
+            next.request(b + 1);
             _tile_zero(4);
             _tile_zero(5);
             _tile_loadd(0, a[b].qs, stride);
@@ -138,6 +155,7 @@ struct AmxLegacy32 {
             fold(sums[1], w[b + 1], act, act_row_bytes, b + 1, acc);
         }
         if (b < nb) {
+            next.request(b);
             _tile_zero(4);
             _tile_loadd(0, a[b].qs, stride);
             _tile_loadd(2, w[b].tile, kStride);
@@ -203,11 +221,12 @@ struct AmxQ4K {
     }
 
     static void tokens(int64_t nb, const Unpacked* w, const std::byte* act, size_t act_row_bytes,
-                       __m512 (&acc)[kAmxTokens]) {
+                       __m512 (&acc)[kAmxTokens], const NextWeights& next) {
         alignas(64) int32_t sums[2][kAmxTokens][kAmxRows];
         const auto stride = static_cast<long>(act_row_bytes);
         constexpr long kStride = kAmxRows * 4;
         for (int64_t b = 0; b < nb; ++b) {
+            next.request(b);
             const Unpacked& u = w[b];
             const auto* a0 = reinterpret_cast<const BlockQ8_KAct*>(act) + b;
             __m512i isum[kAmxTokens];
@@ -288,10 +307,17 @@ void amx_matmul_interleaved(int64_t k, const void* w, size_t w_row_bytes, const 
             for (int i = 0; i < (pair ? 16 : 8); ++i) {
                 if (first + i >= row_begin && first + i < row_end) keep |= __mmask16(1u << i);
             }
+            // The next pair (groups g + 2 and g + 3, contiguous) is asked for during the first
+            // tile of tokens.
+            const NextWeights next{.at = g + 2 < g_end
+                                             ? reinterpret_cast<const char*>(groups + (g + 2) * nb)
+                                             : nullptr,
+                                   .per_block = 2 * sizeof(Group)};
             for (int64_t t = t0; t < t1; t += kAmxTokens) {
                 __m512 acc[kAmxTokens];
                 for (auto& v : acc) v = _mm512_setzero_ps();
-                Format::tokens(nb, unpacked.data(), a + t * act_row_bytes, act_row_bytes, acc);
+                Format::tokens(nb, unpacked.data(), a + t * act_row_bytes, act_row_bytes, acc,
+                               t == t0 ? next : NextWeights{});
                 for (int m = 0; m < kAmxTokens; ++m)
                     _mm512_mask_storeu_ps(y + (t + m) * y_stride + first, keep, acc[m]);
             }
