@@ -120,8 +120,9 @@ void register_all() {
                            DType::Q5_0,   DType::BF16,   DType::F32,  DType::Q4_1, DType::Q5_1,
                            DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K, DType::Q5_K};
     const Shape shapes[] = {{2048, 2048}, {8192, 2048}};
-    // 1: generation; 8: a continuous-batching server step with 8 sequences; 512: a prompt.
-    for (const int64_t tokens : {int64_t{1}, int64_t{8}, int64_t{512}}) {
+    // 1: generation; 8: a continuous-batching server step with 8 sequences; 32: a short prompt
+    // (time to first token); 512: a long one.
+    for (const int64_t tokens : {int64_t{1}, int64_t{8}, int64_t{32}, int64_t{512}}) {
         for (DType type : types) {
             for (const bool interleaved : {false, true}) {
                 if (interleaved && !can_interleave(type)) continue;

@@ -6,8 +6,10 @@
 
 namespace pocket::model::ops {
 
-// y = x / sqrt(mean(x^2) + eps) * w. The mean of squares is summed in double (as ggml does);
-// the scale is applied first and the weight multiplied after, matching ggml's separate ops.
+// y = x / sqrt(mean(x^2) + eps) * w. The mean of squares is summed in double (as ggml does, in
+// eight interleaved sums where ggml keeps one); the scale is applied first and the weight
+// multiplied after, matching ggml's separate ops. rms_scale is the 1 / sqrt(mean(x^2) + eps).
+float rms_scale(const float* x, int64_t n, float eps);
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 
 // LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b, mean and variance summed in double

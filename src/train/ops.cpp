@@ -122,10 +122,7 @@ void matmul_dw(const float* dy, int64_t dy_stride, const float* x, int64_t n, in
 }
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps, float* rstd) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
-    const float mean = static_cast<float>(sum / static_cast<double>(n));
-    const float r = 1.0f / std::sqrt(mean + eps);
+    const float r = model::ops::rms_scale(x, n, eps);  // the inference forward's scale
     *rstd = r;
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * r) * w[i];
 }
