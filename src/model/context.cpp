@@ -348,19 +348,23 @@ void add_bias(float* x, int64_t n, const TensorView& bias) {
     }
 }
 
-// RMSNorm or LayerNorm (with its bias) of n rows, as the architecture says.
+// RMSNorm or LayerNorm (with its bias) of one row, as the architecture says.
+void norm_row(NormKind kind, const float* x, const TensorView& weight, const TensorView& bias,
+              float* y, int64_t width, float eps) {
+    if (kind == NormKind::Layer) {
+        ops::layer_norm(x, weight.f32(), bias.empty() ? nullptr : bias.f32(), y, width, eps);
+    } else {
+        ops::rms_norm(x, weight.f32(), y, width, eps);
+    }
+}
+
+// The same for n rows.
 void norm_rows(NormKind kind, const float* x, const TensorView& weight, const TensorView& bias,
                float* y, int64_t n, int64_t width, float eps) {
     // Rows are independent; one row (generation) is too little work to hand to the pool.
     ThreadPool::global().parallel_for(n, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) {
-            if (kind == NormKind::Layer) {
-                ops::layer_norm(x + t * width, weight.f32(), bias.empty() ? nullptr : bias.f32(),
-                                y + t * width, width, eps);
-            } else {
-                ops::rms_norm(x + t * width, weight.f32(), y + t * width, width, eps);
-            }
-        }
+        for (int64_t t = begin; t < end; ++t)
+            norm_row(kind, x + t * width, weight, bias, y + t * width, width, eps);
     });
 }
 
@@ -374,21 +378,59 @@ struct SublayerEnd {
     const TensorView& out_norm;  // gemma2/3's norm of the sub-layer output (optional)
     const TensorView& norm;      // post-norm blocks (bert): the norm after the residual add
     const TensorView& norm_b;
+
+    static SublayerEnd attention(const LayerWeights& L) {
+        return {L.bo, L.post_attn_norm, L.attn_norm, L.attn_norm_b};
+    }
+    static SublayerEnd ffn(const LayerWeights& L) {
+        return {L.b_down, L.post_ffn_norm, L.ffn_norm, L.ffn_norm_b};
+    }
 };
 
-// Adds a sub-layer's output `out` (n rows of `width`) into the residual stream `x`: bias and
-// optional output norm first; then pre-norm blocks add it to x, post-norm blocks normalise
-// out + x back into x.
-void close_sublayer(const ArchSpec& arch, const SublayerEnd& end, float* out, float* x, int64_t n,
-                    int64_t width, float eps) {
-    add_bias(out, n, end.bias);
-    if (!end.out_norm.empty()) norm_rows(arch.norm, out, end.out_norm, {}, out, n, width, eps);
+// Adds one row of a sub-layer's output `out` into the residual stream row `x`: bias and optional
+// output norm first; then pre-norm blocks add it to x, post-norm blocks normalise out + x back
+// into x.
+void close_row(const ArchSpec& arch, const SublayerEnd& end, float* out, float* x, int64_t width,
+               float eps) {
+    if (!end.bias.empty()) add_rows(out, end.bias.f32(), width);
+    if (!end.out_norm.empty()) norm_row(arch.norm, out, end.out_norm, {}, out, width, eps);
     if (arch.post_norm) {
-        add_rows(out, x, n * width);
-        norm_rows(arch.norm, out, end.norm, end.norm_b, x, n, width, eps);
+        add_rows(out, x, width);
+        norm_row(arch.norm, out, end.norm, end.norm_b, x, width, eps);
     } else {
-        add_rows(x, out, n * width);
+        add_rows(x, out, width);
     }
+}
+
+// The step between two sub-layers, in one parallel region over the tokens (each row is
+// independent): close the previous sub-layer into the residual stream x (when `close` is given:
+// its output rows are `out`), normalise x into xn for the next one (pre-norm blocks; post-norm
+// blocks read x itself), and convert those rows into the activation cache for `first`, the first
+// matrix that reads them. Returns the rows the sub-layer reads.
+struct SublayerStart {
+    const SublayerEnd* close = nullptr;
+    float* out = nullptr;
+    const TensorView* norm = nullptr;  // the pre-norm (unused by post-norm blocks)
+    const TensorView* norm_b = nullptr;
+    const TensorView* first = nullptr;
+};
+
+const float* start_sublayer(const ArchSpec& arch, const SublayerStart& step, float* x, float* xn,
+                            int64_t n, int64_t width, float eps, ActivationCache& cache,
+                            ThreadPool& pool) {
+    const float* in = arch.post_norm ? x : xn;
+    cache.begin_fill(*step.first, in, n);
+    pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+            float* row = x + t * width;
+            if (step.close != nullptr)
+                close_row(arch, *step.close, step.out + t * width, row, width, eps);
+            if (!arch.post_norm)
+                norm_row(arch.norm, row, *step.norm, *step.norm_b, xn + t * width, width, eps);
+            cache.fill_row(t);
+        }
+    });
+    return in;
 }
 
 }  // namespace
@@ -447,14 +489,17 @@ void Context::forward(std::span<const BatchEntry> batch) {
         const float rope_scale = local_rope ? 1.0f : hp.rope_freq_scale;
 
         // ---- attention ----
-        // Pre-norm blocks read the normalised stream; post-norm blocks (bert) the raw one.
-        const float* attn_in = s.x.data();
-        if (!arch.post_norm) {
-            norm_rows(arch.norm, s.x.data(), L.attn_norm, L.attn_norm_b, s.xn.data(), n, n_embd,
-                      hp.norm_eps);
-            attn_in = s.xn.data();
-        }
-        s.act.invalidate();
+        // The previous layer's FFN closes here, in the same region as this norm.
+        const SublayerEnd prev_ffn =
+            SublayerEnd::ffn(il > 0 ? w.layers[static_cast<size_t>(il - 1)] : L);
+        const float* attn_in =
+            start_sublayer(arch,
+                           {.close = il > 0 ? &prev_ffn : nullptr,
+                            .out = s.tmp.data(),
+                            .norm = &L.attn_norm,
+                            .norm_b = &L.attn_norm_b,
+                            .first = arch.fused_qkv ? &L.wqkv : &L.wq},
+                           s.x.data(), s.xn.data(), n, n_embd, hp.norm_eps, s.act, pool);
         if (arch.fused_qkv) {
             observe(L.wqkv, attn_in, n);
             linear(L.wqkv, attn_in, n, s.fused.data(), s.act, pool);
@@ -534,17 +579,18 @@ void Context::forward(std::span<const BatchEntry> batch) {
         observe(L.wo, s.attn.data(), n);
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);
         if (lora) lora->apply(il, Projection::O, s.attn.data(), n, s.tmp.data(), n_embd, pool);
-        close_sublayer(arch, {L.bo, L.post_attn_norm, L.attn_norm, L.attn_norm_b}, s.tmp.data(),
-                       s.x.data(), n, n_embd, hp.norm_eps);
 
         // ---- feed-forward ----
-        const float* ffn_in = s.x.data();
-        if (!arch.post_norm) {
-            norm_rows(arch.norm, s.x.data(), L.ffn_norm, L.ffn_norm_b, s.xn.data(), n, n_embd,
-                      hp.norm_eps);
-            ffn_in = s.xn.data();
-        }
-        s.act.invalidate();
+        const SublayerEnd attn_end = SublayerEnd::attention(L);
+        const bool ffn_up_first = arch.ffn == FfnKind::Gelu || arch.fused_gate_up;
+        const float* ffn_in =
+            start_sublayer(arch,
+                           {.close = &attn_end,
+                            .out = s.tmp.data(),
+                            .norm = &L.ffn_norm,
+                            .norm_b = &L.ffn_norm_b,
+                            .first = ffn_up_first ? &L.w_up : &L.w_gate},
+                           s.x.data(), s.xn.data(), n, n_embd, hp.norm_eps, s.act, pool);
         const int64_t n_ff = hp.n_ff;
         if (arch.ffn == FfnKind::Gelu) {
             observe(L.w_up, ffn_in, n);
@@ -590,8 +636,16 @@ void Context::forward(std::span<const BatchEntry> batch) {
         observe(L.w_down, s.gate.data(), n);
         linear(L.w_down, s.gate.data(), n, s.tmp.data(), s.act, pool);
         if (lora) lora->apply(il, Projection::Down, s.gate.data(), n, s.tmp.data(), n_embd, pool);
-        close_sublayer(arch, {L.b_down, L.post_ffn_norm, L.ffn_norm, L.ffn_norm_b}, s.tmp.data(),
-                       s.x.data(), n, n_embd, hp.norm_eps);
+        // The FFN closes at the next layer's norm, or just below after the last layer.
+    }
+    if (hp.n_layer > 0) {
+        const SublayerEnd last_ffn = SublayerEnd::ffn(w.layers.back());
+        pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+            for (int64_t t = begin; t < end; ++t) {
+                close_row(arch, last_ffn, &s.tmp[t * n_embd], &s.x[t * n_embd], n_embd,
+                          hp.norm_eps);
+            }
+        });
     }
 
     // ---- outputs, only for the rows that asked: final hidden states, then logits ----

@@ -81,6 +81,26 @@ struct MatrixKernels {
     }
 };
 
+}  // namespace
+
+void ActivationCache::begin_fill(const TensorView& w, const float* x, int64_t n) {
+    const MatrixKernels kernels_of(w);
+    source_ = x;
+    convert_ = kernels_of.convert;
+    n_ = n;
+    k_ = w.cols;
+    row_bytes_ = kernels_of.act_row_bytes;
+    if (convert_ != nullptr && buffer_.size() < row_bytes_ * static_cast<size_t>(n))
+        buffer_.resize(row_bytes_ * static_cast<size_t>(n));
+}
+
+void ActivationCache::fill_row(int64_t t) {
+    if (convert_ == nullptr) return;  // F32 activations are read as they are
+    convert_(source_ + t * k_, buffer_.data() + static_cast<size_t>(t) * row_bytes_, k_);
+}
+
+namespace {
+
 void add_row_bias(float* y, int64_t n, int64_t rows, const TensorView* bias, int64_t begin,
                   int64_t end) {
     if (bias == nullptr || bias->empty()) return;

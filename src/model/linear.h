@@ -25,11 +25,20 @@ class ActivationCache {
                          size_t row_bytes, ThreadPool& pool);
     void invalidate() { source_ = nullptr; }
 
+    // For a region that writes the n rows of x anyway (a norm): after begin_fill, fill_row(t)
+    // converts row t into the format that linear() and its kin use for matrix w (callable from
+    // any thread, for distinct rows), and once every row is filled, get() returns them without
+    // a region of its own.
+    void begin_fill(const TensorView& w, const float* x, int64_t n);
+    void fill_row(int64_t t);
+
   private:
     std::vector<std::byte> buffer_;
     const float* source_ = nullptr;
     kernels::FromFloatFn convert_ = nullptr;
     int64_t n_ = 0;
+    int64_t k_ = 0;
+    size_t row_bytes_ = 0;
 };
 
 // y[t * w.rows + r] = dot(w row r, x row t) for t < n, r < w.rows. x holds n rows of w.cols.
