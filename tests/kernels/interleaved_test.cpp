@@ -210,10 +210,11 @@ TEST_P(InterleavedIsa, MatmulAgreesWithScalarOnAllShapes) {
         int64_t begin, end;
     };
     for (const bool amx : amx_modes())
-        for (const int64_t k : {block_of(t), 5 * block_of(t), int64_t{2048}}) {
+        for (const int64_t k : {block_of(t), 3 * block_of(t), 5 * block_of(t), int64_t{2048}}) {
             const AmxSwitch amx_switch(amx);
             const int64_t rows = 45;  // five full groups and a padded one
             const Matrix m(t, rows, k, 90);
+            // k: 1, 3 and 5 blocks cover the ends of the AMX kernels' pipelined block pairs.
             // 16 and 33: whole AMX token tiles, and tiles plus one token left for the VNNI kernel.
             for (const int64_t n : {int64_t{1}, int64_t{2}, int64_t{5}, int64_t{9}, int64_t{16},
                                     int64_t{33}, int64_t{131}}) {
