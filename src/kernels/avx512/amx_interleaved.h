@@ -88,11 +88,13 @@ inline __m512 amx_row_scales(const f16_t* d0, const f16_t* d1) {
 // over the whole pass.
 struct NextWeights {
     const char* at = nullptr;  // nullptr: no next pair
-    size_t per_block = 0;
+    size_t per_block = 0;      // a multiple of 64
+    size_t size = 0;           // bytes from `at` that are to be asked for
     void request(int64_t b) const {
         if (at == nullptr) return;
-        const char* p = at + static_cast<size_t>(b) * per_block;
-        for (size_t o = 0; o < per_block; o += 64) _mm_prefetch(p + o, _MM_HINT_T1);
+        const size_t begin = static_cast<size_t>(b) * per_block;
+        const size_t end = std::min(begin + per_block, size);
+        for (size_t o = begin; o < end; o += 64) _mm_prefetch(at + o, _MM_HINT_T1);
     }
 };
 
@@ -323,17 +325,26 @@ void amx_matmul_interleaved(int64_t k, const void* w, size_t w_row_bytes, const 
             for (int i = 0; i < (pair ? 16 : 8); ++i) {
                 if (first + i >= row_begin && first + i < row_end) keep |= __mmask16(1u << i);
             }
-            // The next pair (groups g + 2 and g + 3, contiguous) is asked for during the first
-            // tile of tokens.
-            const NextWeights next{.at = g + 2 < g_end
-                                             ? reinterpret_cast<const char*>(groups + (g + 2) * nb)
-                                             : nullptr,
-                                   .per_block = 2 * sizeof(Group)};
+            // The next pair (groups g + 2 and g + 3, contiguous) is asked for while the tiles of
+            // tokens pass, an equal share during each, so the requests keep an even pace.
+            const size_t next_bytes = g + 2 < g_end
+                                          ? static_cast<size_t>(std::min(g + 4, g_end) - (g + 2)) *
+                                                static_cast<size_t>(nb) * sizeof(Group)
+                                          : 0;
+            const auto n_tiles = static_cast<size_t>((t1 - t0) / kAmxTokens);
+            const size_t share = (next_bytes + n_tiles - 1) / n_tiles;
+            const size_t per_block = (share / static_cast<size_t>(nb) + 64) / 64 * 64;
             for (int64_t t = t0; t < t1; t += kAmxTokens) {
                 __m512 acc[kAmxTokens];
                 for (auto& v : acc) v = _mm512_setzero_ps();
+                const size_t tile = static_cast<size_t>((t - t0) / kAmxTokens);
+                const size_t from = std::min(tile * share, next_bytes);
+                const NextWeights next{
+                    .at = reinterpret_cast<const char*>(groups + (g + 2) * nb) + from,
+                    .per_block = per_block,
+                    .size = std::min(share, next_bytes - from)};
                 Format::tokens(nb, unpacked.data(), a + t * act_row_bytes, act_row_bytes, acc,
-                               t == t0 ? next : NextWeights{});
+                               next_bytes > 0 ? next : NextWeights{});
                 for (int m = 0; m < kAmxTokens; ++m)
                     _mm512_mask_storeu_ps(y + (t + m) * y_stride + first, keep, acc[m]);
             }
