@@ -638,10 +638,14 @@ void Context::forward(std::span<const BatchEntry> batch) {
         if (lora) lora->apply(il, Projection::Down, s.gate.data(), n, s.tmp.data(), n_embd, pool);
         // The FFN closes at the next layer's norm, or just below after the last layer.
     }
-    if (hp.n_layer > 0) {
+    // Only the rows that asked for outputs read the last layer's result.
+    const bool any_output =
+        std::any_of(batch.begin(), batch.end(), [](const BatchEntry& e) { return e.logits; });
+    if (hp.n_layer > 0 && any_output) {
         const SublayerEnd last_ffn = SublayerEnd::ffn(w.layers.back());
         pool.parallel_for(n, [&](int64_t begin, int64_t end) {
             for (int64_t t = begin; t < end; ++t) {
+                if (!batch[static_cast<size_t>(t)].logits) continue;
                 close_row(arch, last_ffn, &s.tmp[t * n_embd], &s.x[t * n_embd], n_embd,
                           hp.norm_eps);
             }
