@@ -337,14 +337,16 @@ void amx_matmul_interleaved(int64_t k, const void* w, size_t w_row_bytes, const 
             for (int64_t t = t0; t < t1; t += kAmxTokens) {
                 __m512 acc[kAmxTokens];
                 for (auto& v : acc) v = _mm512_setzero_ps();
-                const size_t tile = static_cast<size_t>((t - t0) / kAmxTokens);
-                const size_t from = std::min(tile * share, next_bytes);
-                const NextWeights next{
-                    .at = reinterpret_cast<const char*>(groups + (g + 2) * nb) + from,
-                    .per_block = per_block,
-                    .size = std::min(share, next_bytes - from)};
+                NextWeights next;  // none after the last pair
+                if (next_bytes > 0) {
+                    const size_t tile = static_cast<size_t>((t - t0) / kAmxTokens);
+                    const size_t from = std::min(tile * share, next_bytes);
+                    next = {.at = reinterpret_cast<const char*>(groups + (g + 2) * nb) + from,
+                            .per_block = per_block,
+                            .size = std::min(share, next_bytes - from)};
+                }
                 Format::tokens(nb, unpacked.data(), a + t * act_row_bytes, act_row_bytes, acc,
-                               next_bytes > 0 ? next : NextWeights{});
+                               next);
                 for (int m = 0; m < kAmxTokens; ++m)
                     _mm512_mask_storeu_ps(y + (t + m) * y_stride + first, keep, acc[m]);
             }
