@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include "kernels/interleaved.h"
+#include "kernels/kernel_test_util.h"
 #include "kernels/kernels.h"
 #include "model/linear.h"
 #include "pocket/core/thread_pool.h"
@@ -15,13 +15,7 @@
 namespace pocket::model {
 namespace {
 
-std::vector<float> normal_values(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.f, 1.f);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = dist(rng);
-    return v;
-}
+using kernels::test_util::normal_row;
 
 // A rows x k matrix of `type`, row-major or interleaved (its storage kept alive by the struct).
 struct Matrix {
@@ -32,7 +26,7 @@ struct Matrix {
         const kernels::TypeOps& ops = kernels::ops(type, kernels::Isa::Scalar);
         const auto row_bytes = static_cast<size_t>(*pocket::row_bytes(type, k));
         std::vector<std::byte> plain(row_bytes * static_cast<size_t>(rows));
-        const auto values = normal_values(rows * k, 11);
+        const auto values = normal_row(rows * k, 11);
         for (int64_t r = 0; r < rows; ++r)
             ops.from_float_ref(values.data() + r * k, plain.data() + r * row_bytes, k);
         if (interleave) {
@@ -58,29 +52,46 @@ struct Case {
     bool interleave;
 };
 
-class ActivationFill : public ::testing::TestWithParam<Case> {};
+class ActivationFill : public ::testing::TestWithParam<Case> {
+  protected:
+    void SetUp() override {
+        if (GetParam().interleave && !kernels::can_interleave(GetParam().type)) GTEST_SKIP();
+    }
+};
+
+// y = m x for n tokens, through `cache`.
+std::vector<float> multiply(const Matrix& m, const std::vector<float>& x, int64_t n,
+                            ActivationCache& cache, ThreadPool& pool) {
+    std::vector<float> y(static_cast<size_t>(m.view.rows * n), -1.f);
+    linear(m.view, x.data(), n, y.data(), cache, pool);
+    return y;
+}
+
+// The same through a cache that has converted nothing yet.
+std::vector<float> multiply_fresh(const Matrix& m, const std::vector<float>& x, int64_t n,
+                                  ThreadPool& pool) {
+    ActivationCache fresh;
+    return multiply(m, x, n, fresh, pool);
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
 
 TEST_P(ActivationFill, FilledRowsAreWhatGetConverts) {
     const Case c = GetParam();
-    if (c.interleave && !kernels::can_interleave(c.type)) GTEST_SKIP();
-    constexpr int64_t kRows = 48, kK = 512, kTokens = 5;
-    const Matrix m(c.type, kRows, kK, c.interleave);
-    const auto x = normal_values(kTokens * kK, 23);
+    constexpr int64_t kTokens = 5;
+    const Matrix m(c.type, 48, 512, c.interleave);
+    const auto x = normal_row(kTokens * 512, 23);
     ThreadPool pool(2);
-
-    ActivationCache fresh;
-    std::vector<float> want(kRows * kTokens);
-    linear(m.view, x.data(), kTokens, want.data(), fresh, pool);
-
     // The rows filled from two threads, each taking every other row, latest first.
     ActivationCache filled;
     filled.begin_fill(m.view, x.data(), kTokens);
     pool.run_on_all([&](int thread, int threads) {
         for (int64_t t = kTokens - 1 - thread; t >= 0; t -= threads) filled.fill_row(t);
     });
-    std::vector<float> got(kRows * kTokens, -1.f);
-    linear(m.view, x.data(), kTokens, got.data(), filled, pool);
-    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+    EXPECT_TRUE(
+        same_bits(multiply_fresh(m, x, kTokens, pool), multiply(m, x, kTokens, filled, pool)))
         << dtype_name(c.type) << (c.interleave ? " interleaved" : " rows");
 }
 
@@ -88,40 +99,32 @@ TEST_P(ActivationFill, FilledRowsAreWhatGetConverts) {
 // floats after the fill does not change the result (F32 weights read the floats themselves).
 TEST_P(ActivationFill, LinearUsesTheFilledRows) {
     const Case c = GetParam();
-    if (c.interleave && !kernels::can_interleave(c.type)) GTEST_SKIP();
     if (c.type == DType::F32) GTEST_SKIP() << "F32 weights read the input floats directly";
-    constexpr int64_t kRows = 16, kK = 256, kTokens = 3;
-    const Matrix m(c.type, kRows, kK, c.interleave);
-    auto x = normal_values(kTokens * kK, 7);
+    constexpr int64_t kTokens = 3;
+    const Matrix m(c.type, 16, 256, c.interleave);
+    auto x = normal_row(kTokens * 256, 7);
     ThreadPool pool(1);
-    ActivationCache fresh;
-    std::vector<float> want(kRows * kTokens), got(kRows * kTokens);
-    linear(m.view, x.data(), kTokens, want.data(), fresh, pool);
+    const auto want = multiply_fresh(m, x, kTokens, pool);
     ActivationCache filled;
     filled.begin_fill(m.view, x.data(), kTokens);
     for (int64_t t = 0; t < kTokens; ++t) filled.fill_row(t);
     for (float& v : x) v = -v;
-    linear(m.view, x.data(), kTokens, got.data(), filled, pool);
-    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+    EXPECT_TRUE(same_bits(want, multiply(m, x, kTokens, filled, pool)));
 }
 
 // A cache filled for one input must not answer for another that happens to share its size.
 TEST_P(ActivationFill, AnotherInputIsConvertedAgain) {
     const Case c = GetParam();
-    if (c.interleave && !kernels::can_interleave(c.type)) GTEST_SKIP();
-    constexpr int64_t kRows = 16, kK = 256, kTokens = 3;
-    const Matrix m(c.type, kRows, kK, c.interleave);
-    const auto x = normal_values(kTokens * kK, 5);
-    const auto other = normal_values(kTokens * kK, 6);
+    constexpr int64_t kTokens = 3;
+    const Matrix m(c.type, 16, 256, c.interleave);
+    const auto x = normal_row(kTokens * 256, 5);
+    const auto other = normal_row(kTokens * 256, 6);
     ThreadPool pool(1);
     ActivationCache cache;
     cache.begin_fill(m.view, x.data(), kTokens);
     for (int64_t t = 0; t < kTokens; ++t) cache.fill_row(t);
-    std::vector<float> got(kRows * kTokens), want(kRows * kTokens);
-    linear(m.view, other.data(), kTokens, got.data(), cache, pool);
-    ActivationCache fresh;
-    linear(m.view, other.data(), kTokens, want.data(), fresh, pool);
-    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+    EXPECT_TRUE(same_bits(multiply_fresh(m, other, kTokens, pool),
+                          multiply(m, other, kTokens, cache, pool)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, ActivationFill,
