@@ -17,18 +17,27 @@ const std::byte* ActivationCache::get(const float* x, int64_t n, int64_t k,
                                       ThreadPool& pool) {
     if (convert == nullptr) return reinterpret_cast<const std::byte*>(x);
     if (source_ == x && convert_ == convert && n_ == n) return buffer_.data();
-    if (buffer_.size() < row_bytes * static_cast<size_t>(n))
-        buffer_.resize(row_bytes * static_cast<size_t>(n));
-    std::byte* out = buffer_.data();
-    pool.parallel_for(n, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) {
-            convert(x + t * k, out + static_cast<size_t>(t) * row_bytes, k);
-        }
-    });
+    start(x, n, k, convert, row_bytes);
+    try {
+        pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+            for (int64_t t = begin; t < end; ++t) fill_row(t);
+        });
+    } catch (...) {
+        invalidate();  // valid only once every row is converted
+        throw;
+    }
+    return buffer_.data();
+}
+
+void ActivationCache::start(const float* x, int64_t n, int64_t k, kernels::FromFloatFn convert,
+                            size_t row_bytes) {
     source_ = x;
     convert_ = convert;
     n_ = n;
-    return buffer_.data();
+    k_ = k;
+    row_bytes_ = row_bytes;
+    if (convert_ != nullptr && buffer_.size() < row_bytes_ * static_cast<size_t>(n))
+        buffer_.resize(row_bytes_ * static_cast<size_t>(n));
 }
 
 namespace {
@@ -85,13 +94,7 @@ struct MatrixKernels {
 
 void ActivationCache::begin_fill(const TensorView& w, const float* x, int64_t n) {
     const MatrixKernels kernels_of(w);
-    source_ = x;
-    convert_ = kernels_of.convert;
-    n_ = n;
-    k_ = w.cols;
-    row_bytes_ = kernels_of.act_row_bytes;
-    if (convert_ != nullptr && buffer_.size() < row_bytes_ * static_cast<size_t>(n))
-        buffer_.resize(row_bytes_ * static_cast<size_t>(n));
+    start(x, n, w.cols, kernels_of.convert, kernels_of.act_row_bytes);
 }
 
 void ActivationCache::fill_row(int64_t t) {

@@ -33,6 +33,10 @@ class ActivationCache {
     void fill_row(int64_t t);
 
   private:
+    // Records (x, n, convert) as the rows held and sizes the buffer for them.
+    void start(const float* x, int64_t n, int64_t k, kernels::FromFloatFn convert,
+               size_t row_bytes);
+
     std::vector<std::byte> buffer_;
     const float* source_ = nullptr;
     kernels::FromFloatFn convert_ = nullptr;
