@@ -55,6 +55,8 @@ struct Context::Scratch {
     Buffer fused;       // output of a fused qkv or gate-up projection
     Buffer out_hidden;  // normalised hidden states of the rows that want logits
     std::vector<int64_t> out_rows;
+    std::vector<BatchEntry>
+        out_batch;  // the last layer's rows past its K and V: those with outputs
     // decode()'s bookkeeping, kept so generating a token allocates nothing: eval()'s batch, and
     // each sequence of the batch with the position it expects next (batches hold few sequences).
     std::vector<BatchEntry> eval_batch;
@@ -222,6 +224,7 @@ Context::Context(const Model& model, const ContextParams& params)
     s.fused.resize(nb * std::max(fused_qkv, fused_gate_up));
     s.out_hidden.resize(nb * hp.n_embd);
     s.out_rows.reserve(nb);
+    s.out_batch.reserve(nb);
     s.rope_cs.resize(nb * static_cast<size_t>(std::max<int64_t>(hp.n_rot, 0)));
     s.attention.reserve(ThreadPool::global().n_threads(), hp.n_head, hp.n_head_kv, hp.head_dim);
     loras_ = Loras::make(model, params_.loras, params_.n_batch);
@@ -435,13 +438,28 @@ const float* start_sublayer(const ArchSpec& arch, const SublayerStart& step, flo
 
 }  // namespace
 
+int64_t Context::keep_output_rows(std::span<const BatchEntry> batch, int64_t n_q, int64_t n_embd) {
+    Scratch& s = *scratch_;
+    s.out_batch.clear();
+    for (size_t t = 0; t < batch.size(); ++t) {
+        if (!batch[t].logits) continue;
+        const size_t row = s.out_batch.size();
+        if (row != t) {  // row < t: a forward copy never overwrites a row still to move
+            std::copy_n(&s.q[t * n_q], n_q, &s.q[row * n_q]);
+            std::copy_n(&s.x[t * n_embd], n_embd, &s.x[row * n_embd]);
+        }
+        s.out_batch.push_back(batch[t]);
+    }
+    return std::ssize(s.out_batch);
+}
+
 void Context::forward(std::span<const BatchEntry> batch) {
     const HParams& hp = model_.hparams();
     const ArchSpec& arch = model_.arch();
     const Weights& w = model_.weights();
     Scratch& s = *scratch_;
     ThreadPool& pool = ThreadPool::global();
-    const auto n = static_cast<int64_t>(batch.size());
+    auto n = static_cast<int64_t>(batch.size());  // shrinks to the output rows in the last layer
     const int64_t n_embd = hp.n_embd, n_q = hp.n_embd_q(), n_kv = hp.n_embd_kv(), hd = hp.head_dim;
     const bool neox = arch.rope == RopeStyle::Neox;
     const float* freq_factors = w.rope_freqs.empty() ? nullptr : w.rope_freqs.f32();
@@ -560,6 +578,16 @@ void Context::forward(std::span<const BatchEntry> batch) {
                 kv_.store_value(il, batch[t].seq, batch[t].pos, {&s.v[t * n_kv], row});
             }
         });
+
+        // Past its K and V, the last layer serves only the rows that ask for outputs (llama.cpp
+        // skips the others' feed-forward; here their attention and output projection too): their
+        // queries and residual rows move to the front. A micro-batch without outputs ends here.
+        // An observer (importance statistics) sees every row, so it keeps them all.
+        if (il + 1 == hp.n_layer && observer_ == nullptr) {
+            n = keep_output_rows(batch, n_q, n_embd);
+            batch = s.out_batch;
+            if (n == 0) break;
+        }
 
         // Tiled attention with an online softmax (model/attention.h): K/V tiles read once for
         // a block of tokens and their GQA group, the KV range of a generation shared by the

@@ -86,6 +86,9 @@ class Context {
     struct Scratch;
     struct Loras;
     void forward(std::span<const BatchEntry> batch);
+    // Moves the query and residual rows of the entries that want outputs to the front of the
+    // scratch buffers and lists those entries in it; returns how many there are.
+    int64_t keep_output_rows(std::span<const BatchEntry> batch, int64_t n_q, int64_t n_embd);
 
     const Model& model_;
     ContextParams params_;
