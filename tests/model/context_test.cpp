@@ -53,6 +53,19 @@ TEST_F(ContextTest, SmallBatchSizeSplitsTheBatchWithoutChangingResults) {
     EXPECT_LT(max_diff(split.eval(kPromptA), expected), 1e-4);
 }
 
+// Rows that ask for no output skip the last layer's work past its K and V (and a micro-batch
+// without outputs skips the rest of the last layer): what follows must still see their K and V.
+TEST_F(ContextTest, RowsWithoutOutputsStillFillTheLastLayersCache) {
+    Context split(*model_, {.n_ctx = 128, .n_batch = 3});
+    split.eval(kPromptA);
+    const auto next = copy(split.eval(kPromptB));
+    Context sequential(*model_, {.n_ctx = 128});
+    std::vector<float> last;
+    for (TokenId t : kPromptA) sequential.eval(std::span<const TokenId>(&t, 1));
+    for (TokenId t : kPromptB) last = copy(sequential.eval(std::span<const TokenId>(&t, 1)));
+    EXPECT_LT(max_diff(next, last), 1e-4);
+}
+
 TEST_F(ContextTest, InterleavedSequencesMatchSeparateRuns) {
     Context ctx_a(*model_, {.n_ctx = 128});
     const auto expect_a = copy(ctx_a.eval(kPromptA));
