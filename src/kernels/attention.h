@@ -20,11 +20,19 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/kernels.h"
 #include "pocket/core/fp16.h"
 
 namespace pocket::kernels {
+
+// A stretch of consecutive positions of the KV cache (one page, or part of one) for pv_rows.
+struct PvRun {
+    const f16_t* values = nullptr;  // the value row of position first_pos (value_stride apart)
+    int64_t n_values = 0;
+    int64_t first_pos = 0;
+};
 
 struct AttentionOps {
     // out[i] = F16(x[i]), rounding to nearest even (the query before Q·K against the F16 cache).
@@ -47,6 +55,14 @@ struct AttentionOps {
 
     // out[d] = tree_sum16 over the 16 lanes acc[l * head_dim + d], for d < head_dim.
     void (*pv_reduce)(const float* acc, int64_t head_dim, float* out) = nullptr;
+
+    // pv over zeroed lanes for every run in order, then pv_reduce, for each of n_q queries, in
+    // one call: out[i * out_stride + d], with the probability of position pos at
+    // probs[i * prob_stride + pos]. The same bits as those steps; the 16 lanes need not exist in
+    // memory (the AVX-512 kernel keeps them in registers). Runs must come in increasing order.
+    void (*pv_rows)(const float* probs, int64_t prob_stride, int64_t n_q,
+                    std::span<const PvRun> runs, int64_t value_stride, int64_t head_dim, float* out,
+                    int64_t out_stride) = nullptr;
 
     // In-place softmax of scores * scale over a row of n: exponentials (exp_approx of
     // score - max) summed in groups of 16 aligned to the row's start, each group by tree_sum16 and

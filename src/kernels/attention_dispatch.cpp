@@ -17,6 +17,7 @@ struct AttentionTables {
         table.qk = scalar_attention::qk;
         table.pv = scalar_attention::pv;
         table.pv_reduce = scalar_attention::pv_reduce;
+        table.pv_rows = pv_rows_by_lanes<scalar_attention::pv, scalar_attention::pv_reduce>;
         table.softmax = scalar_attention::softmax;
         table.silu_mul = scalar_attention::silu_mul;
         table.softmax_tile = scalar_attention::softmax_tile;

@@ -3,6 +3,8 @@
 // override a copy of the table below them (scalar <- AVX2 <- AVX-512), like kernel_table.h.
 #pragma once
 
+#include <algorithm>
+
 #include "kernels/attention.h"
 
 namespace pocket::kernels {
@@ -23,6 +25,33 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
              float* acc);
 void fold_acc(float* acc, const float* part, float ca, float cb, int64_t n);
 }  // namespace scalar_attention
+
+using PvFn = void (*)(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
+                      int64_t value_stride, int64_t n_values, int64_t first_pos, int64_t head_dim,
+                      float* acc);
+using PvReduceFn = void (*)(const float* acc, int64_t head_dim, float* out);
+
+// AttentionOps::pv_rows from a table's own pv and pv_reduce: per query and per slice of at most
+// 64 values of d (each d is independent), the 16 lanes of the slice zeroed on the stack, filled
+// run by run, and reduced.
+template <PvFn kPv, PvReduceFn kPvReduce>
+void pv_rows_by_lanes(const float* probs, int64_t prob_stride, int64_t n_q,
+                      std::span<const PvRun> runs, int64_t value_stride, int64_t head_dim,
+                      float* out, int64_t out_stride) {
+    constexpr int64_t kSlice = 64;
+    alignas(64) float lanes[16 * kSlice];
+    for (int64_t i = 0; i < n_q; ++i) {
+        for (int64_t d0 = 0; d0 < head_dim; d0 += kSlice) {
+            const int64_t width = std::min(kSlice, head_dim - d0);
+            std::fill_n(lanes, 16 * width, 0.0f);
+            for (const PvRun& run : runs) {
+                kPv(probs + i * prob_stride + run.first_pos, 0, 1, run.values + d0, value_stride,
+                    run.n_values, run.first_pos, width, lanes);
+            }
+            kPvReduce(lanes, width, out + i * out_stride + d0);
+        }
+    }
+}
 
 // Each lives in its instruction set's folder, compiled with its flags, and is called only after
 // the CPU check.

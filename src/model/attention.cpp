@@ -1,6 +1,7 @@
 #include "model/attention.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -294,10 +295,11 @@ void TiledAttention::run_exact(const kernels::AttentionOps& ops, const Attention
     ops.to_f16(q + t * n_q + h0 * hd, ws.q16.data(), group * hd);
     float* scores = ws.row.data();
     const KvCache& kv = *L.kv;
-    int64_t stride = 0;
+    int64_t stride = 0, n_runs = 0;
     kv.for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
         const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
         if (skip >= run.count) return;
+        ++n_runs;
         const f16_t* keys =
             head_rows(kv.type_k(), run.key_data + static_cast<size_t>(skip) * kv.key_row_bytes(),
                       kv.key_row_bytes(), run.count - skip, kvh, hd, ws.k16, ws.dequant, stride);
@@ -311,6 +313,24 @@ void TiledAttention::run_exact(const kernels::AttentionOps& ops, const Attention
         }
         std::fill(r, r + first, kMinusInf);
         ops.softmax(r, end, L.scale);
+    }
+    // P·V of the whole row in one call when every run can be read at once: an F16 cache is read
+    // in place; another type converts into one page's scratch, so only a single run.
+    constexpr int64_t kMaxRuns = 8;
+    if (n_runs <= kMaxRuns && (kv.type_v() == DType::F16 || n_runs == 1)) {
+        std::array<kernels::PvRun, kMaxRuns> runs;
+        size_t used = 0;
+        kv.for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
+            const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
+            if (skip >= run.count) return;
+            const f16_t* values = head_rows(
+                kv.type_v(), run.value_data + static_cast<size_t>(skip) * kv.value_row_bytes(),
+                kv.value_row_bytes(), run.count - skip, kvh, hd, ws.v16, ws.dequant, stride);
+            runs[used++] = {values, run.count - skip, run.first_pos + skip};
+        });
+        ops.pv_rows(scores, kExactEnd, group, {runs.data(), used}, stride, hd,
+                    out + t * n_q + h0 * hd, hd);
+        return;
     }
     std::fill_n(ws.lanes.data(), group * 16 * hd, 0.0f);
     kv.for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {

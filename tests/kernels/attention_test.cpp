@@ -233,6 +233,52 @@ TEST_P(AttentionIsa, PvAndReduceAreBitIdentical) {
     }
 }
 
+// pv_rows against the steps it stands for, done here with the scalar table: zeroed lanes, pv run
+// by run, pv_reduce. Runs as KV pages give them: a short prompt's one run from 0, runs that start
+// and end off the 16-lane grid, a window's late start, and more positions than the lanes.
+TEST_P(AttentionIsa, PvRowsIsThePvStepsBitForBit) {
+    struct Case {
+        std::vector<std::pair<int64_t, int64_t>> runs;  // [first_pos, end)
+    };
+    const Case cases[] = {{{{0, 1}}},
+                          {{{0, 5}}},
+                          {{{0, 16}}},
+                          {{{0, 32}}},
+                          {{{0, 33}}},
+                          {{{3, 22}, {22, 47}, {47, 64}}},
+                          {{{21, 64}, {64, 128}, {128, 150}}},
+                          {{{0, 64}, {64, 128}, {128, 192}, {192, 256}}}};
+    for (int64_t hd : {8, 24, 40, 64, 128, 256}) {
+        for (int64_t n_q : {1, 3, 7}) {
+            for (const Case& c : cases) {
+                const int64_t n_pos = c.runs.back().second, value_stride = hd * 2;
+                const int64_t prob_stride = n_pos + 5;
+                const auto probs = random_floats(static_cast<size_t>(n_q * prob_stride), 63, 0.2f);
+                const auto values = random_f16(static_cast<size_t>(n_pos * value_stride), 64, 3.0f);
+                std::vector<PvRun> runs;
+                std::vector<float> lanes(static_cast<size_t>(n_q * 16 * hd), 0.0f);
+                for (const auto [begin, end] : c.runs) {
+                    runs.push_back({values.data() + begin * value_stride, end - begin, begin});
+                    scalar().pv(probs.data() + begin, prob_stride, n_q,
+                                values.data() + begin * value_stride, value_stride, end - begin,
+                                begin, hd, lanes.data());
+                }
+                std::vector<float> want(static_cast<size_t>(n_q * hd));
+                for (int64_t i = 0; i < n_q; ++i)
+                    scalar().pv_reduce(lanes.data() + i * 16 * hd, hd, want.data() + i * hd);
+                SCOPED_TRACE(::testing::Message() << "hd " << hd << " n_q " << n_q << " runs "
+                                                  << runs.size() << " positions " << n_pos);
+                for (const AttentionOps* ops : {&simd(), &scalar()}) {
+                    std::vector<float> got(want.size(), -1.0f);
+                    ops->pv_rows(probs.data(), prob_stride, n_q, runs, value_stride, hd, got.data(),
+                                 hd);
+                    expect_bits_equal(got, want, ops == &simd() ? "pv_rows" : "scalar pv_rows");
+                }
+            }
+        }
+    }
+}
+
 TEST_P(AttentionIsa, PvTileSkipsZeroWeightsEvenBesideWeightedRows) {
     // Rows that share value loads: some weigh a value, others give it 0. A skipped value must
     // leave the accumulator's bits alone, -0 included (fma(0, v, -0) would make it +0), and

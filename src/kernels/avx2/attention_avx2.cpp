@@ -477,6 +477,7 @@ void register_avx2_attention(AttentionOps& ops) {
     ops.qk = qk;
     ops.pv = pv;
     ops.pv_reduce = pv_reduce;
+    ops.pv_rows = pv_rows_by_lanes<pv, pv_reduce>;
     ops.softmax = softmax;
     ops.silu_mul = silu_mul;
 }

@@ -423,6 +423,57 @@ void pv_reduce(const float* acc, int64_t head_dim, float* out) {
     }
 }
 
+// pv_rows with the 16 position lanes of 16 values of d in registers: no lanes in memory to zero,
+// add to and read back, which took most of a short prompt's exact attention. Per query the
+// F16-rounded probabilities are made once; per 16 values of d the runs pass in order, position
+// by position into lane position mod 16 (blocks of 16 positions aligned to the lanes, so each
+// lane is a fixed register), then the lanes fold as pv_reduce folds them.
+void pv_rows(const float* probs, int64_t prob_stride, int64_t n_q, std::span<const PvRun> runs,
+             int64_t value_stride, int64_t head_dim, float* out, int64_t out_stride) {
+    constexpr int64_t kMaxSpan = 512;  // positions whose rounded probabilities fit on the stack
+    const int64_t base = runs.empty() ? 0 : runs.front().first_pos;
+    const int64_t span = runs.empty() ? 0 : runs.back().first_pos + runs.back().n_values - base;
+    if (head_dim % kLanes != 0 || span > kMaxSpan) {
+        pv_rows_by_lanes<pv, pv_reduce>(probs, prob_stride, n_q, runs, value_stride, head_dim, out,
+                                        out_stride);
+        return;
+    }
+    alignas(64) float rounded[kMaxSpan];
+    for (int64_t i = 0; i < n_q; ++i) {
+        const float* row = probs + i * prob_stride;
+        for (const PvRun& run : runs) {
+            for (int64_t j = 0; j < run.n_values; ++j)
+                rounded[run.first_pos - base + j] = round_f16(row[run.first_pos + j]);
+        }
+        for (int64_t d = 0; d < head_dim; d += kLanes) {
+            __m512 lane[kLanes];
+            for (auto& l : lane) l = _mm512_setzero_ps();
+            for (const PvRun& run : runs) {
+                const int64_t end = run.first_pos + run.n_values;
+                // Blocks of 16 positions starting at a multiple of 16: position block + l is
+                // lane l. Only the first and last block can be partial.
+                for (int64_t block = run.first_pos - run.first_pos % kLanes; block < end;
+                     block += kLanes) {
+#pragma GCC unroll 16
+                    for (int64_t l = 0; l < kLanes; ++l) {
+                        const int64_t pos = block + l;
+                        if (pos < run.first_pos || pos >= end) continue;
+                        const f16_t* value = run.values + (pos - run.first_pos) * value_stride;
+                        lane[l] = _mm512_fmadd_ps(_mm512_set1_ps(rounded[pos - base]),
+                                                  load_f16x16(value + d), lane[l]);
+                    }
+                }
+            }
+            __m512 a8[8];
+            for (int l = 0; l < 8; ++l) a8[l] = _mm512_add_ps(lane[l + 8], lane[l]);
+            __m512 a4[4];
+            for (int l = 0; l < 4; ++l) a4[l] = _mm512_add_ps(a8[l + 4], a8[l]);
+            _mm512_storeu_ps(out + i * out_stride + d, _mm512_add_ps(_mm512_add_ps(a4[0], a4[2]),
+                                                                     _mm512_add_ps(a4[1], a4[3])));
+        }
+    }
+}
+
 void softmax(float* scores, int64_t n, float scale) {
     const __m512 vscale = _mm512_set1_ps(scale);
     const __m512 minus_inf = _mm512_set1_ps(-__builtin_inff());
@@ -731,6 +782,7 @@ void register_avx512_attention(AttentionOps& ops) {
     ops.qk = qk;
     ops.pv = pv;
     ops.pv_reduce = pv_reduce;
+    ops.pv_rows = pv_rows;
     ops.softmax = softmax;
     ops.silu_mul = silu_mul;
 }

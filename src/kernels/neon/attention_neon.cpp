@@ -438,6 +438,7 @@ void register_neon_attention(AttentionOps& ops) {
     ops.qk = qk;
     ops.pv = pv;
     ops.pv_reduce = pv_reduce;
+    ops.pv_rows = pv_rows_by_lanes<pv, pv_reduce>;
     ops.softmax = softmax;
     ops.silu_mul = silu_mul;
     ops.softmax_tile = softmax_tile;
