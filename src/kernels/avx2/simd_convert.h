@@ -43,9 +43,75 @@ inline int quantize_q8_block(const float* x, int8_t* qs, float& d) {
     return hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
 }
 
+// Eight consecutive blocks at once, bit for bit eight quantize_q8_block calls: the eight maxima
+// sit side by side in one vector, so the horizontal maximum, the two divisions and the sums of q
+// are done for the eight blocks together (one block at a time, they were most of the work, and
+// a chain of latencies). Block k's q go to qs + k * qs_stride; d[k] = amax/127, sum[k] = sum(q).
+struct Q8Blocks8 {
+    __m256 d;
+    __m256i sum;
+};
+inline Q8Blocks8 quantize_q8_blocks8(const float* x, int8_t* qs, size_t qs_stride) {
+    __m256 amax[8];
+    for (int k = 0; k < 8; ++k) {
+        const float* b = x + kQK32 * k;
+        amax[k] = _mm256_max_ps(
+            _mm256_max_ps(abs_ps(_mm256_loadu_ps(b)), abs_ps(_mm256_loadu_ps(b + 8))),
+            _mm256_max_ps(abs_ps(_mm256_loadu_ps(b + 16)), abs_ps(_mm256_loadu_ps(b + 24))));
+    }
+    // Lane k of `m` = the maximum of amax[k]'s 8 lanes (a maximum of non-NaN floats does not
+    // depend on the order).
+    __m256 pair[4];
+    for (int k = 0; k < 4; ++k) {
+        pair[k] = _mm256_max_ps(_mm256_unpacklo_ps(amax[2 * k], amax[2 * k + 1]),
+                                _mm256_unpackhi_ps(amax[2 * k], amax[2 * k + 1]));
+    }
+    __m256 quad[2];
+    for (int k = 0; k < 2; ++k) {
+        quad[k] = _mm256_max_ps(_mm256_shuffle_ps(pair[2 * k], pair[2 * k + 1], 0x44),
+                                _mm256_shuffle_ps(pair[2 * k], pair[2 * k + 1], 0xEE));
+    }
+    // quad[i] = [the maxima of lanes 0-3 of blocks 4i..4i+3 | of lanes 4-7 of the same blocks].
+    const __m256 amax8 = _mm256_max_ps(_mm256_permute2f128_ps(quad[0], quad[1], 0x20),
+                                       _mm256_permute2f128_ps(quad[0], quad[1], 0x31));
+    const __m256 d = _mm256_div_ps(amax8, _mm256_set1_ps(127.f));
+    const __m256 nonzero = _mm256_cmp_ps(amax8, _mm256_setzero_ps(), _CMP_NEQ_OQ);
+    const __m256 id = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(127.f), amax8), nonzero);
+    __m256i sums[8];
+    for (int k = 0; k < 8; ++k) {
+        const float* b = x + kQK32 * k;
+        const __m256 idk = _mm256_permutevar8x32_ps(id, _mm256_set1_epi32(k));
+        __m256i q[4];
+        for (int i = 0; i < 4; ++i)
+            q[i] = round_to_i32(_mm256_mul_ps(_mm256_loadu_ps(b + 8 * i), idk));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + k * qs_stride),
+                            pack_i32_to_i8(q[0], q[1], q[2], q[3]));
+        sums[k] = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    }
+    // Lane k of the result = the sum of sums[k]'s lanes (integer sums: any order).
+    const __m256i s01 = _mm256_hadd_epi32(sums[0], sums[1]),
+                  s23 = _mm256_hadd_epi32(sums[2], sums[3]);
+    const __m256i s45 = _mm256_hadd_epi32(sums[4], sums[5]),
+                  s67 = _mm256_hadd_epi32(sums[6], sums[7]);
+    const __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
+    // s0123 = [0 1 2 3 (low halves) | 0 1 2 3 (high halves)], s4567 likewise for blocks 4-7.
+    const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20),
+                                         _mm256_permute2x128_si256(s0123, s4567, 0x31));
+    return {d, sum};
+}
+
 inline void q8_0_from_float(const float* src, void* dst, int64_t n) {
     auto* blocks = static_cast<BlockQ8_0*>(dst);
-    for (int64_t b = 0; b < n / kQK32; ++b) {
+    const int64_t nb = n / kQK32;
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        const Q8Blocks8 q = quantize_q8_blocks8(src + b * kQK32, blocks[b].qs, sizeof(BlockQ8_0));
+        alignas(16) uint16_t d[8];
+        _mm_store_si128(reinterpret_cast<__m128i*>(d),
+                        _mm256_cvtps_ph(q.d, _MM_FROUND_TO_NEAREST_INT));
+        for (int k = 0; k < 8; ++k) blocks[b + k].d = d[k];
+    }
+    for (; b < nb; ++b) {
         float d = 0.f;
         quantize_q8_block(src + b * kQK32, blocks[b].qs, d);
         blocks[b].d = float_to_half_bits(d);

@@ -21,7 +21,21 @@ namespace pocket::kernels::POCKET_SIMD_NS {
 template <int kOffset>
 inline void interleaved_act_from_float(const float* src, void* dst, int64_t n) {
     auto* out = static_cast<BlockQ8_0Act*>(dst);
-    for (int64_t b = 0; b < n / kQK32; ++b) {
+    const int64_t nb = n / kQK32;
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        const Q8Blocks8 q = quantize_q8_blocks8(src + b * kQK32, out[b].qs, sizeof(BlockQ8_0Act));
+        alignas(32) float d[8];
+        alignas(32) int32_t bias[8];
+        _mm256_store_ps(d, _mm256_cvtph_ps(_mm256_cvtps_ph(q.d, _MM_FROUND_TO_NEAREST_INT)));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(bias),
+                           _mm256_mullo_epi32(q.sum, _mm256_set1_epi32(-kOffset)));
+        for (int k = 0; k < 8; ++k) {
+            out[b + k].d = d[k];
+            out[b + k].bias = bias[k];
+        }
+    }
+    for (; b < nb; ++b) {
         float d = 0.f;
         const int sum = quantize_q8_block(src + b * kQK32, out[b].qs, d);
         out[b].d = half_to_float(float_to_half_bits(d));
