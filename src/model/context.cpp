@@ -530,9 +530,12 @@ void Context::forward(std::span<const BatchEntry> batch) {
             add_bias(s.k.data(), n, L.bk);
             add_bias(s.v.data(), n, L.bv);
         } else {
-            // One parallel region for the three projections and their biases.
+            // One parallel region for the three projections and their biases. K comes first: with
+            // the rows split in halves, each of two threads then starts one matrix and finishes
+            // another (Q, K, V in order left one thread three kernel calls, each starting its
+            // weight stream cold, and the other one).
             const LinearPart qkv[] = {
-                {&L.wq, s.q.data(), &L.bq}, {&L.wk, s.k.data(), &L.bk}, {&L.wv, s.v.data(), &L.bv}};
+                {&L.wk, s.k.data(), &L.bk}, {&L.wq, s.q.data(), &L.bq}, {&L.wv, s.v.data(), &L.bv}};
             for (const LinearPart& part : qkv) observe(*part.w, attn_in, n);
             linear_fused(qkv, attn_in, n, s.act, pool);
             if (lora) {
