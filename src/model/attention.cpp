@@ -145,7 +145,7 @@ void TiledAttention::reserve_conversion(const KvCache& kv, int64_t head_dim) {
 
 void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
                          const AttentionLayer& L, std::span<const BatchEntry> batch, const float* q,
-                         float* out, RowDone done) {
+                         float* out) {
     const auto n = std::ssize(batch);
     const int64_t n_threads = pool.n_threads();
     reserve(n_threads, L.n_head, L.n_head_kv, L.head_dim);
@@ -236,23 +236,6 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
     const int64_t slot = rows_used * (hd + 2);
     if (split) partials_.resize(static_cast<size_t>(n_slots * slot));
 
-    // How many tasks write each exact row and each block's rows (split blocks report after the
-    // fold below).
-    row_tasks_.assign(static_cast<size_t>(n), 0);
-    block_tasks_.assign(blocks_.size(), 0);
-    for (const Task& task : tasks_) {
-        if (task.exact_token >= 0) {
-            ++row_tasks_[static_cast<size_t>(task.exact_token)];
-        } else {
-            ++block_tasks_[static_cast<size_t>(task.block)];
-        }
-    }
-    // The task that ends a row's (or a block's) last piece of work reports it; acq_rel, so that
-    // thread sees what the others wrote into the row.
-    const auto finished = [](int& remaining) {
-        return std::atomic_ref<int>(remaining).fetch_sub(1, std::memory_order_acq_rel) == 1;
-    };
-
     // Tiled tasks first (the exact ones are short), latest tokens first among the exact ones.
     const auto n_tasks = std::ssize(tasks_);
     std::atomic<int64_t> next{0};
@@ -263,8 +246,6 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
             if (k >= n_tasks - n_exact) {
                 const Task& task = tasks_[static_cast<size_t>(n_tasks - 1 - k)];
                 run_exact(ops, L, batch, task, q, out, ws);
-                if (finished(row_tasks_[static_cast<size_t>(task.exact_token)]))
-                    done(task.exact_token);
                 continue;
             }
             const Task& task = tasks_[static_cast<size_t>(n_exact + k)];
@@ -276,10 +257,6 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
                     (b.first_slot + (task.chunk_begin - b.chunk0) * L.n_head_kv + task.kvh) * slot;
             }
             run_task(ops, L, batch, q, out, task, partial, rows_used, ws);
-            if (!split && finished(block_tasks_[static_cast<size_t>(task.block)])) {
-                const Block& b = blocks_[static_cast<size_t>(task.block)];
-                for (int64_t t = b.t0; t < b.t0 + b.count; ++t) done(t);
-            }
         }
     });
     if (!split) return;
@@ -302,7 +279,6 @@ void TiledAttention::run(const kernels::AttentionOps& ops, ThreadPool& pool,
                 finish(M, S, A, hd, out + t * n_q + h * hd);
             }
         }
-        for (int64_t t = b.t0; t < b.t0 + b.count; ++t) done(t);
     }
 }
 

@@ -42,17 +42,6 @@ struct AttentionLayer {
     bool causal = true;    // otherwise every token sees its whole sequence
 };
 
-// Told, once per batch row, that the row's output is complete: from the thread that completed
-// it, while the other rows are still being computed (so a row can be converted for the next
-// projection inside the attention's own parallel region).
-struct RowDone {
-    void (*call)(void* context, int64_t row) = nullptr;
-    void* context = nullptr;
-    void operator()(int64_t row) const {
-        if (call != nullptr) call(context, row);
-    }
-};
-
 class TiledAttention {
   public:
     // Rows that see no position at or past kExactEnd keep llama.cpp's exact order (the whole
@@ -80,9 +69,8 @@ class TiledAttention {
 
     // out[t][h] = attention of query q[t][h] (F32, rows of n_head * head_dim) over the positions
     // token t sees in its sequence. Every batch entry's K/V must already be in the cache.
-    // `done(t)` is called once for every row t, as soon as its output is complete.
     void run(const kernels::AttentionOps& ops, ThreadPool& pool, const AttentionLayer& layer,
-             std::span<const BatchEntry> batch, const float* q, float* out, RowDone done = {});
+             std::span<const BatchEntry> batch, const float* q, float* out);
 
   private:
     struct Block {
@@ -131,9 +119,6 @@ class TiledAttention {
     std::vector<Space> spaces_;
     std::vector<Block> blocks_;
     std::vector<Task> tasks_;
-    // Tasks still running per batch row (exact rows) and per block (tiled rows), counted down
-    // with atomic_ref by the task that ends; the one reaching 0 reports the rows.
-    std::vector<int> row_tasks_, block_tasks_;
     std::vector<float> partials_;  // split mode: per (chunk, KV head), rows x (head_dim + 2)
 };
 

@@ -605,19 +605,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
                                    .softcap = hp.attn_softcap,
                                    .window = sliding ? hp.sliding_window : 0,
                                    .causal = arch.causal};
-        // Each row, once complete, is converted for the output projection by the thread that
-        // completed it, so linear() needs no conversion region of its own.
-        s.act.begin_fill(L.wo, s.attn.data(), n);
-        try {
-            const auto fill = [](void* cache, int64_t t) {
-                static_cast<ActivationCache*>(cache)->fill_row(t);
-            };
-            s.attention.run(attn, pool, layer, batch, s.q.data(), s.attn.data(),
-                            RowDone{fill, &s.act});
-        } catch (...) {
-            s.act.invalidate();  // some rows may be unconverted
-            throw;
-        }
+        s.attention.run(attn, pool, layer, batch, s.q.data(), s.attn.data());
+        s.act.invalidate();
         observe(L.wo, s.attn.data(), n);
         linear(L.wo, s.attn.data(), n, s.tmp.data(), s.act, pool);
         if (lora) lora->apply(il, Projection::O, s.attn.data(), n, s.tmp.data(), n_embd, pool);

@@ -9,8 +9,6 @@
 // windows, non-causal (encoder) attention and head sizes that take the kernels' fallbacks.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cmath>
 #include <random>
@@ -226,50 +224,6 @@ TEST_P(TiledAttentionTest, SameBitsHoweverBatchedAndThreaded) {
         const std::vector<float> want(whole.begin() + static_cast<ptrdiff_t>(at),
                                       whole.begin() + static_cast<ptrdiff_t>(at + row));
         expect_bits_equal(got, want, "interleaved sequences");
-    }
-}
-
-// RowDone: every row is reported exactly once, and when it is, its output is already final (the
-// forward pass converts it for the next projection right then). Whole prompts (exact rows and
-// tiled blocks), single tokens at depth (chunks split between the threads, folded afterwards)
-// and batches of 37.
-TEST_P(TiledAttentionTest, RowsAreReportedOnceWhenComplete) {
-    const Fixture f(GetParam(), kDepth, 1);
-    ThreadPool two(2);
-    const kernels::Isa isa = kernels::active_isa();
-    const auto row = static_cast<size_t>(f.row());
-    for (const int64_t step : {kDepth, int64_t{1}, int64_t{37}}) {
-        for (int64_t p0 = 0; p0 < kDepth; p0 += step) {
-            std::vector<BatchEntry> batch;
-            for (int64_t p = p0; p < std::min(kDepth, p0 + step); ++p)
-                batch.push_back({0, p, 0, false});
-            std::vector<float> qs, out(batch.size() * row);
-            for (const BatchEntry& e : batch) {
-                const float* src = f.query(e.seq, e.pos);
-                qs.insert(qs.end(), src, src + row);
-            }
-            struct Seen {
-                float* out = nullptr;
-                size_t row = 0;
-                std::vector<std::atomic<int>> times;
-                std::vector<float> snapshot;
-            } seen{out.data(), row, std::vector<std::atomic<int>>(batch.size()),
-                   std::vector<float>(out.size())};
-            const auto record = [](void* context, int64_t t) {
-                auto& s = *static_cast<Seen*>(context);
-                s.times[static_cast<size_t>(t)].fetch_add(1);
-                std::copy_n(
-                    s.out + static_cast<size_t>(t) * s.row, s.row,
-                    s.snapshot.begin() + static_cast<ptrdiff_t>(static_cast<size_t>(t) * s.row));
-            };
-            TiledAttention attention;
-            attention.run(kernels::attention_ops(isa), two, f.layer(), batch, qs.data(), out.data(),
-                          RowDone{record, &seen});
-            SCOPED_TRACE(::testing::Message() << "step " << step << " from " << p0);
-            for (size_t t = 0; t < batch.size(); ++t)
-                ASSERT_EQ(seen.times[t].load(), 1) << "row " << t;
-            expect_bits_equal(seen.snapshot, out, "row when reported");
-        }
     }
 }
 
