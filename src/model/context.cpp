@@ -55,8 +55,8 @@ struct Context::Scratch {
     Buffer fused;       // output of a fused qkv or gate-up projection
     Buffer out_hidden;  // normalised hidden states of the rows that want logits
     std::vector<int64_t> out_rows;
-    std::vector<BatchEntry>
-        out_batch;  // the last layer's rows past its K and V: those with outputs
+    // The batch entries the last layer keeps past its K and V: those that want outputs.
+    std::vector<BatchEntry> out_batch;
     // decode()'s bookkeeping, kept so generating a token allocates nothing: eval()'s batch, and
     // each sequence of the batch with the position it expects next (batches hold few sequences).
     std::vector<BatchEntry> eval_batch;
@@ -532,8 +532,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         } else {
             // One parallel region for the three projections and their biases. K comes first: with
             // the rows split in halves, each of two threads then starts one matrix and finishes
-            // another (Q, K, V in order left one thread three kernel calls, each starting its
-            // weight stream cold, and the other one).
+            // another. In the order Q, K, V one thread ran three kernel calls and the other one,
+            // and the first was the slower (4 % of a 32-token prompt; docs/BENCHMARKS.md).
             const LinearPart qkv[] = {
                 {&L.wk, s.k.data(), &L.bk}, {&L.wq, s.q.data(), &L.bq}, {&L.wv, s.v.data(), &L.bv}};
             for (const LinearPart& part : qkv) observe(*part.w, attn_in, n);
