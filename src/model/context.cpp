@@ -532,8 +532,8 @@ void Context::forward(std::span<const BatchEntry> batch) {
         } else {
             // One parallel region for the three projections and their biases. K comes first: with
             // the rows split in halves, each of two threads then starts one matrix and finishes
-            // another. In the order Q, K, V one thread ran three kernel calls and the other one,
-            // and the first was the slower (4 % of a 32-token prompt; docs/BENCHMARKS.md).
+            // another. In the order Q, K, V one thread ran three kernel calls and the other one;
+            // K first made a 32-token prompt 4 % faster (docs/BENCHMARKS.md).
             const LinearPart qkv[] = {
                 {&L.wk, s.k.data(), &L.bk}, {&L.wq, s.q.data(), &L.bq}, {&L.wv, s.v.data(), &L.bv}};
             for (const LinearPart& part : qkv) observe(*part.w, attn_in, n);
