@@ -43,7 +43,9 @@ inline __m256i group_pair_scales(__m256i eight_in_both_lanes, int k) {
     return _mm256_shuffle_epi8(eight_in_both_lanes, pick);
 }
 
-template <int R, int T, class Body>
+// kStream: each row's stream is asked for ahead (long rows of a one-token product; see
+// prefetch_stream_ahead).
+template <int R, int T, class Body, bool kStream = (R == 1 && T == 1)>
 inline void k_tile_loop(int64_t k, const std::byte* w, size_t w_row_bytes, const std::byte* a,
                         size_t a_row_bytes, float* y, size_t y_stride, Body body) {
     using W = typename Body::W;
@@ -58,7 +60,9 @@ inline void k_tile_loop(int64_t k, const std::byte* w, size_t w_row_bytes, const
     for (int64_t b = 0; b < nb; ++b) {
         const BlockQ8_K* ab[T];
         for (int t = 0; t < T; ++t) ab[t] = at[t] + b;
-        if constexpr (R == 1 && T == 1) prefetch_stream_ahead(wr[0] + b);  // vec_dot
+        if constexpr (kStream) {
+            for (int r = 0; r < R; ++r) prefetch_stream_ahead(wr[r] + b);
+        }
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) body.template block<T>(wr[r][b], ab, acc[r]);
     }
@@ -81,6 +85,30 @@ struct KKernel {
         k_tile_loop<R, T>(k, w, w_row_bytes, a, a_row_bytes, y, y_stride, Body{});
     }
 };
+
+// The generation path over rows long enough for the hardware to stream (matvec's vec_dot case):
+// R rows per pass, each row's stream asked for ahead as vec_dot asks for one, so the activation
+// block's pointers, the loop and the final sums are shared by R rows.
+template <class Body, int R>
+void k_matvec_streams(int64_t k, const void* w, size_t w_row_bytes, const void* act,
+                      size_t act_row_bytes, int64_t n_tokens, float* y, size_t y_stride,
+                      int64_t row_begin, int64_t row_end) {
+    const auto* w_bytes = static_cast<const std::byte*>(w);
+    const auto* a_bytes = static_cast<const std::byte*>(act);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        const std::byte* a = a_bytes + t * act_row_bytes;
+        float* yt = y + t * y_stride;
+        int64_t r = row_begin;
+        for (; r + R <= row_end; r += R) {
+            k_tile_loop<R, 1, Body, true>(k, w_bytes + r * w_row_bytes, w_row_bytes, a,
+                                          act_row_bytes, yt + r, y_stride, Body{});
+        }
+        for (; r < row_end; ++r) {
+            k_tile_loop<1, 1, Body, true>(k, w_bytes + r * w_row_bytes, w_row_bytes, a,
+                                          act_row_bytes, yt + r, y_stride, Body{});
+        }
+    }
+}
 
 // acc += d_w * d_a * isum - dmin_w * d_a * (mins . bsums)
 inline __m256 k_finish_with_mins(__m256 acc, float d, float dmin, const BlockQ8_K& a, __m256i isum,

@@ -119,6 +119,7 @@ void fill_simd_table(KernelTable& table) {
     at(DType::Q5_K).matvec = matvec<KKernel<K4Body<true>>, kVecRows>;
     at(DType::Q6_K).vec_dot = KKernel<Q6KBody>::vec_dot;
     at(DType::Q6_K).matmul = matmul<KKernel<Q6KBody>, kK.rows, kK.tokens>;
+    at(DType::Q6_K).matvec = k_matvec_streams<Q6KBody, 2>;
     at(DType::IQ4_XS).vec_dot = KKernel<IQ4XSBody>::vec_dot;
     at(DType::IQ4_XS).matmul = matmul<KKernel<IQ4XSBody>, kK.rows, kK.tokens>;
 }
