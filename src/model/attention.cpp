@@ -314,34 +314,32 @@ void TiledAttention::run_exact(const kernels::AttentionOps& ops, const Attention
         std::fill(r, r + first, kMinusInf);
         ops.softmax(r, end, L.scale);
     }
-    // P·V of the whole row in one call when every run can be read at once: an F16 cache is read
-    // in place; another type converts into one page's scratch, so only a single run.
+    // P·V. An F16 cache is read in place, so all its runs go to pv_rows in one call (so does a
+    // single run of another type); another type's runs are converted one page at a time into the
+    // same scratch, so each adds into the lanes before the next is converted.
     constexpr int64_t kMaxRuns = 8;
-    if (n_runs <= kMaxRuns && (kv.type_v() == DType::F16 || n_runs == 1)) {
-        std::array<kernels::PvRun, kMaxRuns> runs;
-        size_t used = 0;
-        kv.for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
-            const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
-            if (skip >= run.count) return;
-            const f16_t* values = head_rows(
-                kv.type_v(), run.value_data + static_cast<size_t>(skip) * kv.value_row_bytes(),
-                kv.value_row_bytes(), run.count - skip, kvh, hd, ws.v16, ws.dequant, stride);
-            runs[used++] = {values, run.count - skip, run.first_pos + skip};
-        });
-        ops.pv_rows(scores, kExactEnd, group, {runs.data(), used}, stride, hd,
-                    out + t * n_q + h0 * hd, hd);
-        return;
-    }
-    std::fill_n(ws.lanes.data(), group * 16 * hd, 0.0f);
+    const bool whole = n_runs <= kMaxRuns && (kv.type_v() == DType::F16 || n_runs == 1);
+    std::array<kernels::PvRun, kMaxRuns> runs;
+    size_t used = 0;
+    if (!whole) std::fill_n(ws.lanes.data(), group * 16 * hd, 0.0f);
     kv.for_each_run(L.layer, e.seq, end, [&](const KvCache::Run& run) {
         const int64_t skip = std::max<int64_t>(0, first - run.first_pos);
         if (skip >= run.count) return;
         const f16_t* values = head_rows(
             kv.type_v(), run.value_data + static_cast<size_t>(skip) * kv.value_row_bytes(),
             kv.value_row_bytes(), run.count - skip, kvh, hd, ws.v16, ws.dequant, stride);
-        ops.pv(scores + run.first_pos + skip, kExactEnd, group, values, stride, run.count - skip,
-               run.first_pos + skip, hd, ws.lanes.data());
+        if (whole) {
+            runs[used++] = {values, run.count - skip, run.first_pos + skip};
+        } else {
+            ops.pv(scores + run.first_pos + skip, kExactEnd, group, values, stride,
+                   run.count - skip, run.first_pos + skip, hd, ws.lanes.data());
+        }
     });
+    if (whole) {
+        ops.pv_rows(scores, kExactEnd, group, {runs.data(), used}, stride, hd,
+                    out + t * n_q + h0 * hd, hd);
+        return;
+    }
     for (int64_t i = 0; i < group; ++i)
         ops.pv_reduce(ws.lanes.data() + i * 16 * hd, hd, out + t * n_q + (h0 + i) * hd);
 }
