@@ -31,24 +31,26 @@ using PvFn = void (*)(const float* probs, int64_t prob_stride, int64_t n_q, cons
                       float* acc);
 using PvReduceFn = void (*)(const float* acc, int64_t head_dim, float* out);
 
-// AttentionOps::pv_rows from a table's own pv and pv_reduce: per query and per slice of at most
-// 64 values of d (each d is independent), the 16 lanes of the slice zeroed on the stack, filled
-// run by run, and reduced.
+// AttentionOps::pv_rows from a table's own pv and pv_reduce: per slice of at most 64 values of d
+// (each d is independent) and up to 4 queries at a time (so each value row is converted once for
+// them, as pv does), the 16 lanes zeroed on the stack, filled run by run, and reduced.
 template <PvFn kPv, PvReduceFn kPvReduce>
 void pv_rows_by_lanes(const float* probs, int64_t prob_stride, int64_t n_q,
                       std::span<const PvRun> runs, int64_t value_stride, int64_t head_dim,
                       float* out, int64_t out_stride) {
-    constexpr int64_t kSlice = 64;
-    alignas(64) float lanes[16 * kSlice];
-    for (int64_t i = 0; i < n_q; ++i) {
+    constexpr int64_t kSlice = 64, kQueries = 4;
+    alignas(64) float lanes[kQueries * 16 * kSlice];
+    for (int64_t i0 = 0; i0 < n_q; i0 += kQueries) {
+        const int64_t queries = std::min(kQueries, n_q - i0);
         for (int64_t d0 = 0; d0 < head_dim; d0 += kSlice) {
             const int64_t width = std::min(kSlice, head_dim - d0);
-            std::fill_n(lanes, 16 * width, 0.0f);
+            std::fill_n(lanes, queries * 16 * width, 0.0f);
             for (const PvRun& run : runs) {
-                kPv(probs + i * prob_stride + run.first_pos, 0, 1, run.values + d0, value_stride,
-                    run.n_values, run.first_pos, width, lanes);
+                kPv(probs + i0 * prob_stride + run.first_pos, prob_stride, queries, run.values + d0,
+                    value_stride, run.n_values, run.first_pos, width, lanes);
             }
-            kPvReduce(lanes, width, out + i * out_stride + d0);
+            for (int64_t i = 0; i < queries; ++i)
+                kPvReduce(lanes + i * 16 * width, width, out + (i0 + i) * out_stride + d0);
         }
     }
 }
