@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "pocket/core/error.h"
 #include "pocket/core/rng.h"
 #include "pocket/core/thread_pool.h"
@@ -95,14 +96,18 @@ double pool_call_us(ThreadPool& pool) {
 int main(int argc, char** argv) {
     CLI::App app{"Time-to-first-token breakdown"};
     std::string model_path;
+    std::string isa;
     int n_prompt = 32, reps = 20, threads = 0;
     app.add_option("-m,--model", model_path, "GGUF model")->required();
+    app.add_option("--isa", isa,
+                   "Kernel instruction set (scalar, avx2, avx512, neon; default: best)");
     app.add_option("-p,--n-prompt", n_prompt, "Prompt tokens")->check(CLI::Range(1, 4096));
     app.add_option("-r,--repetitions", reps, "Repetitions (median)")->check(CLI::Range(1, 1000));
     app.add_option("-t,--threads", threads, "Threads (default: physical cores)");
     CLI11_PARSE(app, argc, argv);
     try {
         if (threads > 0) ThreadPool::set_global_threads(threads);
+        if (!isa.empty()) kernels::force_isa(kernels::parse_isa(isa));
         ThreadPool& pool = ThreadPool::global();
         const auto m = model::Model::load(model_path);
         const model::ContextParams params{.n_ctx = 512, .n_batch = 512};
