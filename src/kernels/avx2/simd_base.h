@@ -31,16 +31,25 @@
 namespace pocket::kernels::POCKET_SIMD_NS {
 
 // Row-by-row dot products (vec_dot: the K formats without an interleaved or tiled generation
-// kernel, Q6_K above all) read one sequential stream, yet the hardware prefetcher alone left the
-// core waiting: on a Sapphire Rapids VM a Q6_K row loop over 110 MB ran at 8.8 GB/s, and at
-// 21.4 GB/s (its in-cache speed is 31) when each block asks for the bytes kStreamAhead further on
-// (2 KB: 14-18, 8 KB: 16-18 GB/s). Rows lie one after another, so the bytes ahead are the next
-// rows'; past the matrix a prefetch is harmless (it never faults).
-inline constexpr size_t kStreamAhead = 16384;
-// Asks for the `bytes` that lie kStreamAhead past `at` (the part of the stream about to be read).
+// kernel, Q6_K above all; F16/BF16 rows) read one sequential stream, yet the hardware prefetcher
+// alone left the core waiting: on a Sapphire Rapids VM a Q6_K row loop over 110 MB ran at
+// 8.8 GB/s, and at 21.4 GB/s (its in-cache speed is 31) when each block asked for the bytes 16 KB
+// further on into L1 (2 KB: 14-18, 8 KB: 16-18 GB/s). With two threads streaming from DRAM, two
+// distances do better still: the bytes kStreamAheadL2 on into L2 (so each request has time to
+// come from memory) and kStreamAheadL1 on from there into L1 (so the L1, 48 KB, holds no more than
+// the next 8 KB of each stream). llama-3.2-1b Q4_K_M tg64 +2.4 % (Q6_K holds its output head),
+// qwen2.5-0.5b F16 +12 %, BF16 +23 % against 16 KB into L1 alone (docs/BENCHMARKS.md). Rows lie
+// one after another, so the bytes ahead are the next rows'; past the matrix a prefetch is
+// harmless (it never faults).
+inline constexpr size_t kStreamAheadL1 = 8192;
+inline constexpr size_t kStreamAheadL2 = 32768;
+// Asks for the `bytes` that lie kStreamAheadL1 and kStreamAheadL2 past `at`.
 inline void prefetch_stream_ahead(const void* at, size_t bytes) {
-    const char* ahead = static_cast<const char*>(at) + kStreamAhead;
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+    const char* p = static_cast<const char*>(at);
+    for (size_t o = 0; o < bytes; o += 64) {
+        _mm_prefetch(p + kStreamAheadL1 + o, _MM_HINT_T0);
+        _mm_prefetch(p + kStreamAheadL2 + o, _MM_HINT_T1);
+    }
 }
 template <class Block>
 inline void prefetch_stream_ahead(const Block* block) {

@@ -120,14 +120,20 @@ inline __m256i broadcast_word(const int8_t* p) {
     return _mm256_set1_epi32(word);
 }
 
-// Generation reads each group's blocks as one stream per group, with much work per byte in the
-// K formats: the out-of-order window then holds too few of the stream's loads to keep the memory
-// busy. Asking for the whole block that lies `ahead` bytes further on (the group's next blocks,
-// past its end the next group's; past the matrix harmless, a prefetch never faults) fixes that.
-template <class Group>
-inline void prefetch_group_ahead(const Group& g, size_t ahead) {
-    const char* p = reinterpret_cast<const char*>(&g) + ahead;
-    for (size_t o = 0; o < sizeof(Group); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+// Generation reads the R groups of a tile side by side, each group's blocks one stream, and then
+// the next R groups. With much work per byte the out-of-order window holds too few of those
+// loads to keep the memory busy, so the kernels ask for the blocks ahead of each stream: block
+// b + ahead of group r, or past the group's end the same place in group r of the next tile (a
+// prefetch past the matrix is harmless: it never faults).
+template <auto kHint, class Group>
+inline void prefetch_group_stream(const Group* tile, int64_t nb, int tile_groups, int r, int64_t b,
+                                  int64_t ahead) {
+    int64_t at = b + ahead;
+    if (at >= nb) at += (tile_groups - 1) * nb;
+    // Integer arithmetic: the address may lie past the matrix, where a pointer may not point.
+    const auto* p = reinterpret_cast<const char*>(
+        reinterpret_cast<uintptr_t>(tile) + static_cast<uintptr_t>(r * nb + at) * sizeof(Group));
+    for (size_t o = 0; o < sizeof(Group); o += 64) _mm_prefetch(p + o, kHint);
 }
 
 // The 32-element formats (F: Q4_0x8Weights, Q8_0x8Weights) against BlockQ8_0Act.
@@ -245,18 +251,13 @@ struct Legacy32Body512 {
     static constexpr int kBlock = kQK32;
     static_assert(!F256::kSignTrick, "the 512-bit body is for the VNNI (offset) formats");
 
-    // Generation streams two groups per thread with little work per byte, too little for the
-    // out-of-order window to keep enough loads in flight: ask for the lines 1 KB ahead of each
-    // stream (a prefetch past the matrix is harmless: it never faults).
-    static void prefetch_ahead(const Group& g0, const Group& g1) {
-        constexpr int kAhead = 1024;
-        const char* p0 = reinterpret_cast<const char*>(&g0) + kAhead;
-        const char* p1 = reinterpret_cast<const char*>(&g1) + kAhead;
-        _mm_prefetch(p0, _MM_HINT_T0);
-        _mm_prefetch(p0 + sizeof(Group) / 2, _MM_HINT_T0);
-        _mm_prefetch(p1, _MM_HINT_T0);
-        _mm_prefetch(p1 + sizeof(Group) / 2, _MM_HINT_T0);
-    }
+    // Generation asks for each group's blocks ~512 bytes ahead into L1 and ~4 KB ahead into L2
+    // (prefetch_group_stream). On a Sapphire Rapids VM, tg64 at depth 32 against two lines 1 KB
+    // ahead into L1 (within the group or past it): qwen2.5-0.5b Q4_0 +40 %, Q8_0 +11 %,
+    // Q4_K_M +16 %, llama-3.2-1b Q4_0 +11 %, Q8_0 -1.4 % (docs/BENCHMARKS.md). 2 KB into L1
+    // alone did as well on llama-3.2-1b and 5 % worse on qwen.
+    static constexpr int64_t kAheadL1 = (512 + sizeof(Group) - 1) / sizeof(Group);
+    static constexpr int64_t kAheadL2 = (4096 + sizeof(Group) - 1) / sizeof(Group);
 
     template <int R, int T>
     static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
@@ -276,7 +277,12 @@ struct Legacy32Body512 {
                 for (int p = 0; p < P; ++p) {
                     const Group& g0 = w[(2 * p) * nb + b];
                     const Group& g1 = w[(2 * p + 1) * nb + b];
-                    if constexpr (T == 1) prefetch_ahead(g0, g1);
+                    if constexpr (T == 1) {
+                        for (int r = 2 * p; r < 2 * p + 2; ++r) {
+                            prefetch_group_stream<_MM_HINT_T0>(w, nb, R, r, b, kAheadL1);
+                            prefetch_group_stream<_MM_HINT_T1>(w, nb, R, r, b, kAheadL2);
+                        }
+                    }
                     __m512i wv[8];
                     F512::load(g0, g1, wv);
                     const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(
@@ -373,9 +379,10 @@ struct Q4_0Int16Body {
 struct Q4_KBody {
     using Group = BlockQ4_Kx8;
     static constexpr int kBlock = kQKK;
-    // Generation asks for the blocks two ahead (prefetch_group_ahead): llama-3.2-1b Q4_K_M tg64
-    // +5 % on a Sapphire Rapids VM (docs/BENCHMARKS.md); one or three ahead measured the same.
-    static constexpr size_t kGenerationAhead = 2 * sizeof(Group);
+    // Generation asks for each group's blocks two ahead into L1 (prefetch_group_stream):
+    // llama-3.2-1b Q4_K_M tg64 +3 % (AVX2 +4.6 %) on a Sapphire Rapids VM (docs/BENCHMARKS.md);
+    // one or three ahead, or 4-6 more ahead into L2, measured the same.
+    static constexpr int64_t kGenerationAhead = 2;
 
     // sum over the 8 words w of levels[w] . (activation word w at q), times the group scales.
     static __m256i scaled_group_dot(const __m256i (&levels)[8], const int8_t* q, __m256i scales32) {
@@ -410,7 +417,8 @@ struct Q4_KBody {
         for (int64_t b = 0; b < nb; ++b) {
             for (int r = 0; r < R; ++r) {
                 const Group& g = w[r * nb + b];
-                if constexpr (T == 1) prefetch_group_ahead(g, kGenerationAhead);
+                if constexpr (T == 1)
+                    prefetch_group_stream<_MM_HINT_T0>(w, nb, R, r, b, kGenerationAhead);
                 __m256i isum[T];
                 for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
                 for (int c = 0; c < 4; ++c) {
@@ -499,8 +507,9 @@ struct Q4_KBody512 {
                     const Group& g0 = w[(2 * p) * nb + b];
                     const Group& g1 = w[(2 * p + 1) * nb + b];
                     if constexpr (T == 1) {
-                        prefetch_group_ahead(g0, Q4_KBody::kGenerationAhead);
-                        prefetch_group_ahead(g1, Q4_KBody::kGenerationAhead);
+                        for (int r = 2 * p; r < 2 * p + 2; ++r)
+                            prefetch_group_stream<_MM_HINT_T0>(w, nb, R, r, b,
+                                                               Q4_KBody::kGenerationAhead);
                     }
                     __m512i isum[T];
                     for (int t = 0; t < T; ++t) isum[t] = _mm512_setzero_si512();
