@@ -136,6 +136,21 @@ inline void prefetch_group_stream(const Group* tile, int64_t nb, int tile_groups
     for (size_t o = 0; o < sizeof(Group); o += 64) _mm_prefetch(p + o, kHint);
 }
 
+// Generation's requests for the 32-element formats (Q4_0, Q5_0, Q8_0 groups): each group's blocks
+// ~512 bytes ahead into L1 and ~4 KB ahead into L2. On a Sapphire Rapids VM, tg64 at depth 32
+// against two lines 1 KB ahead into L1: qwen2.5-0.5b Q4_0 +40 %, Q8_0 +11 %, Q4_K_M +16 %,
+// llama-3.2-1b Q4_0 +11 %, Q8_0 -1.4 % (docs/BENCHMARKS.md); 2 KB into L1 alone did as well on
+// llama-3.2-1b and 5 % worse on qwen. Used by the 512-bit body only: the 256-bit ones, bound by
+// their instructions on the same VM, measured level with it.
+template <class Group>
+inline void prefetch_generation_32(const Group* tile, int64_t nb, int tile_groups, int r,
+                                   int64_t b) {
+    constexpr int64_t kAheadL1 = (512 + sizeof(Group) - 1) / sizeof(Group);
+    constexpr int64_t kAheadL2 = (4096 + sizeof(Group) - 1) / sizeof(Group);
+    prefetch_group_stream<_MM_HINT_T0>(tile, nb, tile_groups, r, b, kAheadL1);
+    prefetch_group_stream<_MM_HINT_T1>(tile, nb, tile_groups, r, b, kAheadL2);
+}
+
 // The 32-element formats (F: Q4_0x8Weights, Q8_0x8Weights) against BlockQ8_0Act.
 template <class F>
 struct Legacy32Body {
@@ -251,14 +266,6 @@ struct Legacy32Body512 {
     static constexpr int kBlock = kQK32;
     static_assert(!F256::kSignTrick, "the 512-bit body is for the VNNI (offset) formats");
 
-    // Generation asks for each group's blocks ~512 bytes ahead into L1 and ~4 KB ahead into L2
-    // (prefetch_group_stream). On a Sapphire Rapids VM, tg64 at depth 32 against two lines 1 KB
-    // ahead into L1 (within the group or past it): qwen2.5-0.5b Q4_0 +40 %, Q8_0 +11 %,
-    // Q4_K_M +16 %, llama-3.2-1b Q4_0 +11 %, Q8_0 -1.4 % (docs/BENCHMARKS.md). 2 KB into L1
-    // alone did as well on llama-3.2-1b and 5 % worse on qwen.
-    static constexpr int64_t kAheadL1 = (512 + sizeof(Group) - 1) / sizeof(Group);
-    static constexpr int64_t kAheadL2 = (4096 + sizeof(Group) - 1) / sizeof(Group);
-
     template <int R, int T>
     static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
                      __m256 (&acc)[R][T]) {
@@ -278,10 +285,8 @@ struct Legacy32Body512 {
                     const Group& g0 = w[(2 * p) * nb + b];
                     const Group& g1 = w[(2 * p + 1) * nb + b];
                     if constexpr (T == 1) {
-                        for (int r = 2 * p; r < 2 * p + 2; ++r) {
-                            prefetch_group_stream<_MM_HINT_T0>(w, nb, R, r, b, kAheadL1);
-                            prefetch_group_stream<_MM_HINT_T1>(w, nb, R, r, b, kAheadL2);
-                        }
+                        prefetch_generation_32(w, nb, R, 2 * p, b);
+                        prefetch_generation_32(w, nb, R, 2 * p + 1, b);
                     }
                     __m512i wv[8];
                     F512::load(g0, g1, wv);
