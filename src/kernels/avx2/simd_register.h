@@ -18,6 +18,16 @@ struct TileShape {
     int tokens;
 };
 
+// Groups of 8 interleaved rows that one generation tile (one token) reads side by side, per
+// format: more share each activation load and give more independent chains, but each is a
+// separate memory stream, and which wins depends on the body and the CPU (register_*.cpp).
+struct GenerationGroups {
+    int q4_0;
+    int q5_0;
+    int q8_0;
+    int q4_k;
+};
+
 // Shapes for the three kernel families: 32-element formats, K formats, float formats; and the
 // rows per call of the one-token (generation) path, which needs a single accumulator per row.
 // The one-token path is registered only where it measured faster than the vec_dot loop (legacy
@@ -25,9 +35,9 @@ struct TileShape {
 // two-accumulator vec_dot: that summation order is llama.cpp's, and the logit tests measured the
 // single-chain tile further from it.
 // kInter / kInterK are the interleaved 32-element / Q4_K kernels' tiles in groups of 8 rows x
-// tokens, kInterVec their groups per tile for one token.
+// tokens, kVec their groups per tile for one token, per format.
 template <TileShape kLegacy, TileShape kK, TileShape kFloat, int kVecRows, TileShape kInter,
-          TileShape kInterK, int kInterVec>
+          TileShape kInterK, GenerationGroups kVec>
 void fill_simd_table(KernelTable& table) {
     auto at = [&table](DType type) -> TypeOps& { return table[static_cast<size_t>(type)]; };
 
@@ -76,34 +86,34 @@ void fill_simd_table(KernelTable& table) {
     at(DType::Q4_0).matmul_interleaved =
 #if POCKET_SIMD_INTERLEAVED_512
         matmul_interleaved<Legacy32Body512<Q4_0x8Weights, Q4_0x8Weights512>, kInter.rows,
-                           kInter.tokens, kInterVec>;
+                           kInter.tokens, kVec.q4_0>;
 #elif POCKET_SIMD_VNNI
-        matmul_interleaved<Legacy32Body<Q4_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
+        matmul_interleaved<Legacy32Body<Q4_0x8Weights>, kInter.rows, kInter.tokens, kVec.q4_0>;
 #else
-        matmul_interleaved<Q4_0Int16Body, 1, 4, kInterVec>;
+        matmul_interleaved<Q4_0Int16Body, 1, 4, kVec.q4_0>;
 #endif
     at(DType::Q5_0).to_interleaved_act = interleaved_act_from_float<16>;
     at(DType::Q5_0).matmul_interleaved =
 #if POCKET_SIMD_INTERLEAVED_512
         matmul_interleaved<Legacy32Body512<Q5_0x8Weights, Q5_0x8Weights512>, kInter.rows,
-                           kInter.tokens, kInterVec>;
+                           kInter.tokens, kVec.q5_0>;
 #else
-        matmul_interleaved<Legacy32Body<Q5_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
+        matmul_interleaved<Legacy32Body<Q5_0x8Weights>, kInter.rows, kInter.tokens, kVec.q5_0>;
 #endif
     at(DType::Q4_K).to_interleaved_act = interleaved_k_act_from_float;
     at(DType::Q4_K).matmul_interleaved =
 #if POCKET_SIMD_INTERLEAVED_512
-        matmul_interleaved<Q4_KBody512, kInterK.rows, kInterK.tokens, kInterVec>;
+        matmul_interleaved<Q4_KBody512, kInterK.rows, kInterK.tokens, kVec.q4_k>;
 #else
-        matmul_interleaved<Q4_KBody, kInterK.rows, kInterK.tokens, kInterVec>;
+        matmul_interleaved<Q4_KBody, kInterK.rows, kInterK.tokens, kVec.q4_k>;
 #endif
     at(DType::Q8_0).to_interleaved_act = interleaved_act_from_float<128>;
     at(DType::Q8_0).matmul_interleaved =
 #if POCKET_SIMD_INTERLEAVED_512
         matmul_interleaved<Legacy32Body512<Q8_0x8Weights, Q8_0x8Weights512>, kInter.rows,
-                           kInter.tokens, kInterVec>;
+                           kInter.tokens, kVec.q8_0>;
 #else
-        matmul_interleaved<Legacy32Body<Q8_0x8Weights>, kInter.rows, kInter.tokens, kInterVec>;
+        matmul_interleaved<Legacy32Body<Q8_0x8Weights>, kInter.rows, kInter.tokens, kVec.q8_0>;
 #endif
 
     // K formats.
