@@ -51,6 +51,7 @@ target_include_directories(test_kernels PRIVATE src tests)
 target_link_libraries(test_kernels PRIVATE pocket_lib GTest::gtest_main nlohmann_json::nlohmann_json)
 target_compile_definitions(test_kernels PRIVATE
     POCKET_SHARED_DIR_DEFAULT="${POCKET_SHARED_DIR}"
+    POCKET_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
     POCKET_BINARY_PATH="pocket-cli-not-built-in-kernels-only-mode")
 # Discovery and the tests run under the emulator when cross-compiling: allow for its slowness.
 gtest_discover_tests(test_kernels DISCOVERY_TIMEOUT 300 PROPERTIES TIMEOUT 1200 LABELS kernels)

@@ -106,7 +106,7 @@ TEST(CliChat, TerminalSessionThroughTmux) {
     ASSERT_EQ(synth.exit_code, 0) << synth.err;
 
     Tmux tmux;
-    tmux.start(std::string(POCKET_BINARY_PATH) + " chat -m " + model +
+    tmux.start(pocket::test::pocket_binary() + " chat -m " + model +
                " -c 2048 --temp 0 -t 1; echo CHAT-EXITED-$?; sleep 60");
     ASSERT_TRUE(tmux.wait_for([](const std::string& s) { return prompts(s) == 1; }, 60))
         << tmux.screen();

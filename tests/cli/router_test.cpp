@@ -82,7 +82,7 @@ TEST(CliRouter, CrossValidationJson) {
 // last digit, as giving them the source tree's data/router/default-router.gguf.
 TEST(CliRouter, WithoutRouterTheBuiltInOneDecides) {
     const std::string file =
-        (std::filesystem::path(POCKET_SOURCE_DIR) / "data/router/default-router.gguf").string();
+        (pocket::test::source_dir() / "data/router/default-router.gguf").string();
     const std::vector<std::string> prompts = {"-p", "Write a haiku about autumn.", "-p",
                                               "Prove that there are infinitely many primes."};
     auto score = std::vector<std::string>{"router", "score", "--json"};

@@ -239,7 +239,7 @@ TEST(GrammarProperty, ConstrainedGenerationsValidateAgainstTheirSchemas) {
     }
     // In the source tree (not found through __FILE__: ccache may make that path relative).
     const std::string script =
-        (std::filesystem::path(POCKET_SOURCE_DIR) / "tests/grammar/validate_outputs.py").string();
+        (pocket::test::source_dir() / "tests/grammar/validate_outputs.py").string();
     const std::string cmd = "python3 '" + script + "' '" + (dir / "schemas.json").string() + "' '" +
                             (dir / "outputs.jsonl").string() + "'";
     std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);

@@ -250,7 +250,7 @@ TEST(IndexCli, KilledRunLosesNothingAndReRunCompletes) {
         ::dup2(null, STDOUT_FILENO);
         ::dup2(null, STDERR_FILENO);
         std::vector<char*> argv;
-        std::string binary = POCKET_BINARY_PATH;
+        std::string binary = pocket::test::pocket_binary();
         argv.push_back(binary.data());
         std::vector<std::string> copies = args;
         for (auto& a : copies) argv.push_back(a.data());

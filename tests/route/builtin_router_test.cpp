@@ -29,7 +29,7 @@ const std::string kWeak = "mistralai/Mixtral-8x7B-Instruct-v0.1";
 const std::string kStrong = "gpt-4-1106-preview";
 
 std::filesystem::path source_file() {
-    return std::filesystem::path(POCKET_SOURCE_DIR) / "data/router/default-router.gguf";
+    return pocket::test::source_dir() / "data/router/default-router.gguf";
 }
 
 std::vector<RoutingExample> read(const std::string& relative) {

@@ -27,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path source_model() {
-    return fs::path(POCKET_SOURCE_DIR) / "data/guard/default-guard.gguf";
+    return pocket::test::source_dir() / "data/guard/default-guard.gguf";
 }
 
 // Prompts written for this test (not from any data set).

@@ -24,6 +24,14 @@ std::filesystem::path shared_path(const std::string& relative) {
     return shared_dir() / relative;
 }
 
+std::filesystem::path source_dir() {
+    return POCKET_SOURCE_DIR;
+}
+
+std::string pocket_binary() {
+    return POCKET_BINARY_PATH;
+}
+
 std::string read_file_bytes(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error("cannot open " + path.string());
@@ -90,7 +98,7 @@ CommandResult run_pocket(const std::vector<std::string>& args,
         ::close(in_pipe[0]);
         ::close(in_pipe[1]);
         std::vector<char*> argv;
-        std::string binary = POCKET_BINARY_PATH;
+        std::string binary = pocket_binary();
         argv.push_back(binary.data());
         std::vector<std::string> copies = args;
         for (auto& a : copies) argv.push_back(a.data());

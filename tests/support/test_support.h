@@ -28,6 +28,12 @@ namespace pocket::test {
 std::filesystem::path shared_dir();
 std::filesystem::path shared_path(const std::string& relative);
 
+// The source checkout and the `pocket` binary under test. They are compiled into the support
+// library alone, so no other test object holds an absolute path and ccache can reuse them from
+// a clone in another folder.
+std::filesystem::path source_dir();
+std::string pocket_binary();
+
 nlohmann::json read_json(const std::filesystem::path& path);
 std::string read_file_bytes(const std::filesystem::path& path);
 
