@@ -19,6 +19,7 @@
 //   evaluated with the same fused multiply-adds; 2^n scaling is exact or rounds once, as ldexp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -37,6 +38,17 @@ struct PvRun {
 struct AttentionOps {
     // out[i] = F16(x[i]), rounding to nearest even (the query before Q·K against the F16 cache).
     void (*to_f16)(const float* x, f16_t* out, int64_t n) = nullptr;
+
+    // Blocks [first_block, first_block + n_blocks) of n_rows rows of a Q8_0 / Q4_0 KV cache as
+    // F16 (kernels/kv_rows.h): row r at rows + r * row_bytes, its values at
+    // out + r * out_stride. Each value is q * d, exact in F32, rounded to nearest even: the same
+    // bits as the type's to_float followed by to_f16, in one pass with no F32 scratch.
+    void (*q8_0_rows_to_f16)(const std::byte* rows, size_t row_bytes, int64_t n_rows,
+                             int64_t first_block, int64_t n_blocks, f16_t* out,
+                             int64_t out_stride) = nullptr;
+    void (*q4_0_rows_to_f16)(const std::byte* rows, size_t row_bytes, int64_t n_rows,
+                             int64_t first_block, int64_t n_blocks, f16_t* out,
+                             int64_t out_stride) = nullptr;
 
     // Scores of n_q queries against n_keys keys of one head:
     //   scores[i * score_stride + j] = dot(q + i * head_dim, keys + j * key_stride)

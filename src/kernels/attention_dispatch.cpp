@@ -14,6 +14,8 @@ struct AttentionTables {
     AttentionTables() {
         AttentionOps table;
         table.to_f16 = scalar_attention::to_f16;
+        table.q8_0_rows_to_f16 = scalar_attention::q8_0_rows_to_f16;
+        table.q4_0_rows_to_f16 = scalar_attention::q4_0_rows_to_f16;
         table.qk = scalar_attention::qk;
         table.pv = scalar_attention::pv;
         table.pv_reduce = scalar_attention::pv_reduce;

@@ -11,6 +11,10 @@ namespace pocket::kernels {
 
 namespace scalar_attention {
 void to_f16(const float* x, f16_t* out, int64_t n);
+void q8_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
+                      int64_t n_blocks, f16_t* out, int64_t out_stride);
+void q4_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
+                      int64_t n_blocks, f16_t* out, int64_t out_stride);
 void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
         int64_t head_dim, float* scores, int64_t score_stride);
 void pv(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,

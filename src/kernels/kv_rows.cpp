@@ -33,6 +33,13 @@ void kv_rows_to_f16(DType type, const std::byte* rows, size_t row_bytes, int64_t
     const auto block = static_cast<int64_t>(t.block_size);
     const int64_t first_block = col / block;
     const int64_t skip = col - first_block * block;  // values of the first block before col
+    // Heads of whole blocks (head_dim 64, 128, ...): one pass, with no F32 scratch.
+    if (skip == 0 && width % block == 0 && (type == DType::Q8_0 || type == DType::Q4_0)) {
+        const AttentionOps& a = attention_ops(isa);
+        (type == DType::Q8_0 ? a.q8_0_rows_to_f16 : a.q4_0_rows_to_f16)(
+            rows, row_bytes, n_rows, first_block, width / block, out, out_stride);
+        return;
+    }
     const ToFloatFn to_float = ops(type, isa).to_float;
     const auto to_f16 = attention_ops(isa).to_f16;
     const size_t offset = static_cast<size_t>(first_block) * t.block_bytes;

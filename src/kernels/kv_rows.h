@@ -1,9 +1,11 @@
 // Reading a KV cache's stored rows (F16, Q8_0 or Q4_0, see pocket/model/kv_cache.h) as F16 for
 // the attention kernels, which work on F16 keys and values.
 //
-// Quantized rows are dequantized with the type's to_float kernel (the values q * d, exact in
-// F32) and rounded to F16 to nearest even. That rounding is the only error added to the
-// quantization itself, and it is far below it: F16 keeps 11 significant bits, a Q8_0 value 8.
+// Quantized rows are dequantized (the values q * d, exact in F32) and rounded to F16 to nearest
+// even: for Q8_0 and Q4_0 heads of whole blocks in one SIMD pass (AttentionOps::q8_0_rows_to_f16),
+// otherwise with the type's to_float kernel into the scratch and then to F16; the same bits. That
+// rounding is the only error added to the quantization itself, and it is far below it: F16 keeps 11
+// significant bits, a Q8_0 value 8.
 #pragma once
 
 #include <cstddef>

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <iterator>
+#include <utility>
 #include <vector>
 
 #include "kernel_test_util.h"
@@ -97,6 +99,57 @@ TEST(KvRows, SlicesAreTheDequantizedValuesRoundedToF16OnEveryIsa) {
                             << s.width << " row " << r << " col " << c;
                     }
                     for (int64_t c = s.width; c < stride; ++c)
+                        ASSERT_EQ(got[r * stride + c], f16_t{0x7777});
+                }
+            }
+        }
+    }
+}
+
+// Rows written by hand rather than by a quantizer: every byte value (Q8_0's -128, which no
+// quantizer writes, and every Q4_0 nibble pair) under scales that are zero, negative zero,
+// subnormal, the largest F16 (products that round to infinity), infinite and NaN. The one-pass
+// readers of whole blocks must give the bits of the scalar to_float followed by F32 -> F16.
+TEST(KvRows, WholeBlocksAreTheDequantizedValuesForEveryByteAndHostileScales) {
+    const uint16_t scales[] = {0x3c00, 0x0000, 0x8000, 0x0001, 0x83ff, 0x7bff, 0xfbff,
+                               0x7c00, 0xfc00, 0x7e00, 0x7d01, 0x2e66, 0xb1e0, 0x5640};
+    for (DType type : kQuantTypes) {
+        const DTypeTraits& t = traits(type);
+        constexpr int64_t n_blocks = 16, n_rows = std::size(scales);
+        const size_t row = t.block_bytes * n_blocks + 6;  // rows need not be packed
+        std::vector<std::byte> rows(row * n_rows);
+        for (int64_t r = 0; r < n_rows; ++r) {
+            for (int64_t b = 0; b < n_blocks; ++b) {
+                std::byte* block = rows.data() + r * row + b * t.block_bytes;
+                // The scale of row r, but block 3 of every row takes another row's.
+                const uint16_t d = scales[(b == 3 ? r + 5 : r) % n_rows];
+                std::memcpy(block, &d, sizeof d);
+                for (size_t i = sizeof d; i < t.block_bytes; ++i)
+                    block[i] = static_cast<std::byte>((b * 37 + r * 11 + i * 5) & 0xff);
+            }
+        }
+        // Slices of whole blocks: the first, a run from the middle, and the whole row.
+        for (const auto& [first, count] :
+             {std::pair<int64_t, int64_t>{0, 1}, {5, 3}, {0, n_blocks}}) {
+            const int64_t col = first * 32, width = count * 32, stride = width + 5;
+            std::vector<f16_t> want(static_cast<size_t>(n_rows * width));
+            std::vector<float> full(n_blocks * 32);
+            for (int64_t r = 0; r < n_rows; ++r) {
+                ops(type, Isa::Scalar).to_float(rows.data() + r * row, full.data(), n_blocks * 32);
+                for (int64_t c = 0; c < width; ++c) want[r * width + c] = f32_to_f16(full[col + c]);
+            }
+            std::vector<float> scratch(kv_rows_scratch(type, col, width));
+            for (Isa isa : supported_isas()) {
+                std::vector<f16_t> got(static_cast<size_t>(n_rows * stride), f16_t{0x7777});
+                kv_rows_to_f16(type, rows.data(), row, n_rows, col, width, got.data(), stride,
+                               scratch, isa);
+                for (int64_t r = 0; r < n_rows; ++r) {
+                    for (int64_t c = 0; c < width; ++c) {
+                        ASSERT_EQ(got[r * stride + c], want[r * width + c])
+                            << dtype_name(type) << " " << isa_name(isa) << " blocks " << first
+                            << "+" << count << " row " << r << " col " << c;
+                    }
+                    for (int64_t c = width; c < stride; ++c)
                         ASSERT_EQ(got[r * stride + c], f16_t{0x7777});
                 }
             }

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include "kernels/attention_table.h"
+#include "kernels/blocks.h"
 
 namespace pocket::kernels {
 namespace {
@@ -87,6 +88,54 @@ void to_f16(const float* x, f16_t* out, int64_t n) {
                          _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     }
     for (; i < n; ++i) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+// Eight values of a KV block (int8, already centred) times d, rounded to F16 and stored.
+inline void store_scaled_f16(__m128i q8, __m256 d, f16_t* out) {
+    const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                     _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+void q8_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
+                      int64_t n_blocks, f16_t* out, int64_t out_stride) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const auto* blocks =
+            reinterpret_cast<const BlockQ8_0*>(rows + static_cast<size_t>(r) * row_bytes) +
+            first_block;
+        f16_t* o = out + r * out_stride;
+        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(blocks[b].d));
+            const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs));
+            const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs + 16));
+            store_scaled_f16(lo, d, o);
+            store_scaled_f16(_mm_unpackhi_epi64(lo, lo), d, o + 8);
+            store_scaled_f16(hi, d, o + 16);
+            store_scaled_f16(_mm_unpackhi_epi64(hi, hi), d, o + 24);
+        }
+    }
+}
+
+void q4_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
+                      int64_t n_blocks, f16_t* out, int64_t out_stride) {
+    const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const auto* blocks =
+            reinterpret_cast<const BlockQ4_0*>(rows + static_cast<size_t>(r) * row_bytes) +
+            first_block;
+        f16_t* o = out + r * out_stride;
+        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(blocks[b].d));
+            const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs));
+            // Values 0-15 are the low nibbles, 16-31 the high ones, each q - 8.
+            const __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, low), eight);
+            const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), low), eight);
+            store_scaled_f16(lo, d, o);
+            store_scaled_f16(_mm_unpackhi_epi64(lo, lo), d, o + 8);
+            store_scaled_f16(hi, d, o + 16);
+            store_scaled_f16(_mm_unpackhi_epi64(hi, hi), d, o + 24);
+        }
+    }
 }
 
 inline __m256 load8(const float* p) {
@@ -474,6 +523,8 @@ void register_avx2_attention(AttentionOps& ops) {
     ops.softmax_tile = softmax_tile;
     ops.pv_tile = pv_tile;
     ops.to_f16 = to_f16;
+    ops.q8_0_rows_to_f16 = q8_0_rows_to_f16;
+    ops.q4_0_rows_to_f16 = q4_0_rows_to_f16;
     ops.qk = qk;
     ops.pv = pv;
     ops.pv_reduce = pv_reduce;
