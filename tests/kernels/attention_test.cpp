@@ -183,9 +183,10 @@ TEST_P(AttentionIsa, ToF16) {
 TEST_P(AttentionIsa, QkIsBitIdentical) {
     // 8: the short-head path; 40: not a multiple of 16
     for (int64_t hd : {8, 16, 32, 40, 64, 80, 128, 256}) {
-        // 2-9: generation groups of up to 4 queries sharing each key load; 17: converted keys
+        // 2-9: generation groups; 17: a prompt block. 200 keys: more than one block of converted
+        // keys
         for (int64_t n_q : {1, 2, 3, 4, 7, 9, 17}) {
-            for (int64_t n_keys : {1, 3, 4, 7, 37, 64}) {
+            for (int64_t n_keys : {1, 3, 4, 7, 37, 64, 200}) {
                 const int64_t key_stride = hd * 3;  // keys interleaved with other heads' keys
                 const auto q = random_f16(static_cast<size_t>(n_q * hd), 51, 2.0f);
                 const auto keys = random_f16(static_cast<size_t>(n_keys * key_stride), 52, 2.0f);

@@ -145,18 +145,18 @@ inline __m256 load8(const f16_t* p) {
     return load_f16x8(p);
 }
 
-// Scores of one query (F32 in qf) against n_keys F16 keys, row stride key_stride. (Converting a
-// chunk of keys to F32 once for a GQA group of queries measured no faster: the loop is bound by
-// its multiply-adds and folds, not by the conversions.)
-void qk_query(const float* qf, const f16_t* keys, int64_t key_stride, int64_t n_keys,
-              int64_t head_dim, float* out) {
+// Scores of one query (F32 in qf) against n_keys keys, F16 (the cache) or F32 (converted once
+// for several queries), row stride key_stride.
+template <class K>
+void qk_query(const float* qf, const K* keys, int64_t key_stride, int64_t n_keys, int64_t head_dim,
+              float* out) {
     int64_t j = 0;
     // Four keys per step: each key's lanes 0-7 in lo, 8-15 in hi.
     for (; j + 4 <= n_keys; j += 4) {
-        const f16_t* k0 = keys + j * key_stride;
-        const f16_t* k1 = k0 + key_stride;
-        const f16_t* k2 = k1 + key_stride;
-        const f16_t* k3 = k2 + key_stride;
+        const K* k0 = keys + j * key_stride;
+        const K* k1 = k0 + key_stride;
+        const K* k2 = k1 + key_stride;
+        const K* k3 = k2 + key_stride;
         __m256 lo0 = _mm256_setzero_ps(), hi0 = _mm256_setzero_ps();
         __m256 lo1 = _mm256_setzero_ps(), hi1 = _mm256_setzero_ps();
         __m256 lo2 = _mm256_setzero_ps(), hi2 = _mm256_setzero_ps();
@@ -177,7 +177,7 @@ void qk_query(const float* qf, const f16_t* keys, int64_t key_stride, int64_t n_
                                           _mm256_add_ps(lo2, hi2), _mm256_add_ps(lo3, hi3)));
     }
     for (; j < n_keys; ++j) {
-        const f16_t* k = keys + j * key_stride;
+        const K* k = keys + j * key_stride;
         __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
         for (int64_t d = 0; d < head_dim; d += kLanes) {
             lo = _mm256_fmadd_ps(_mm256_load_ps(qf + d), load8(k + d), lo);
@@ -207,6 +207,9 @@ void qk_head8(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride
     }
 }
 
+constexpr int64_t kShareKeys = 2;      // queries from which keys are converted once
+constexpr int64_t kKeyScratch = 8192;  // floats of converted keys (32 KiB)
+
 void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
         int64_t head_dim, float* scores, int64_t score_stride) {
     if (head_dim == 8) {
@@ -218,10 +221,32 @@ void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int6
         return;
     }
     alignas(32) float qf[kMaxHeadDim];
-    for (int64_t i = 0; i < n_q; ++i) {
+    auto query = [&](int64_t i) {
         for (int64_t d = 0; d < head_dim; d += 8)
             _mm256_store_ps(qf + d, load_f16x8(q + i * head_dim + d));
-        qk_query(qf, keys, key_stride, n_keys, head_dim, scores + i * score_stride);
+        return qf;
+    };
+    if (n_q < kShareKeys) {
+        for (int64_t i = 0; i < n_q; ++i)
+            qk_query(query(i), keys, key_stride, n_keys, head_dim, scores + i * score_stride);
+        return;
+    }
+    // Several queries (a GQA group, a prompt block): each block of keys converted to F32 once for
+    // all of them. vcvtph2ps costs as much as the multiply-adds it feeds on Zen 3, so converting
+    // per query made Q.K conversion-bound. The same products and sums: the same bits.
+    alignas(32) float kf[kKeyScratch];
+    const int64_t block = kKeyScratch / head_dim;  // >= 16 keys
+    for (int64_t j0 = 0; j0 < n_keys; j0 += block) {
+        const int64_t nk = min64(block, n_keys - j0);
+        for (int64_t j = 0; j < nk; ++j) {
+            const f16_t* key = keys + (j0 + j) * key_stride;
+            for (int64_t d = 0; d < head_dim; d += 8)
+                _mm256_store_ps(kf + j * head_dim + d, load_f16x8(key + d));
+        }
+        for (int64_t i = 0; i < n_q; ++i) {
+            qk_query(query(i), static_cast<const float*>(kf), head_dim, nk, head_dim,
+                     scores + i * score_stride + j0);
+        }
     }
 }
 
