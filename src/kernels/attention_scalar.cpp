@@ -82,35 +82,26 @@ void to_f16(const float* x, f16_t* out, int64_t n) {
 
 void q8_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
                       int64_t n_blocks, f16_t* out, int64_t out_stride) {
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const auto* blocks =
-            reinterpret_cast<const BlockQ8_0*>(rows + static_cast<size_t>(r) * row_bytes) +
-            first_block;
-        f16_t* o = out + r * out_stride;
-        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) {
-            const float d = f16_to_f32(blocks[b].d);
-            for (int j = 0; j < kQK32; ++j)
-                o[j] = f32_to_f16(static_cast<float>(blocks[b].qs[j]) * d);
-        }
-    }
+    for_each_kv_block<BlockQ8_0>(rows, row_bytes, n_rows, first_block, n_blocks, out, out_stride,
+                                 [](const BlockQ8_0& block, f16_t* o) {
+                                     const float d = f16_to_f32(block.d);
+                                     for (int j = 0; j < kQK32; ++j)
+                                         o[j] = f32_to_f16(static_cast<float>(block.qs[j]) * d);
+                                 });
 }
 
 void q4_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
                       int64_t n_blocks, f16_t* out, int64_t out_stride) {
     constexpr int kHalf = kQK32 / 2;
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const auto* blocks =
-            reinterpret_cast<const BlockQ4_0*>(rows + static_cast<size_t>(r) * row_bytes) +
-            first_block;
-        f16_t* o = out + r * out_stride;
-        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) {
-            const float d = f16_to_f32(blocks[b].d);
+    for_each_kv_block<BlockQ4_0>(
+        rows, row_bytes, n_rows, first_block, n_blocks, out, out_stride,
+        [](const BlockQ4_0& block, f16_t* o) {
+            const float d = f16_to_f32(block.d);
             for (int j = 0; j < kHalf; ++j) {
-                o[j] = f32_to_f16(static_cast<float>((blocks[b].qs[j] & 0x0F) - 8) * d);
-                o[j + kHalf] = f32_to_f16(static_cast<float>((blocks[b].qs[j] >> 4) - 8) * d);
+                o[j] = f32_to_f16(static_cast<float>((block.qs[j] & 0x0F) - 8) * d);
+                o[j + kHalf] = f32_to_f16(static_cast<float>((block.qs[j] >> 4) - 8) * d);
             }
-        }
-    }
+        });
 }
 
 void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,

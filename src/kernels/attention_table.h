@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kernels/attention.h"
+#include "kernels/blocks.h"
 
 namespace pocket::kernels {
 
@@ -29,6 +30,23 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
              float* acc);
 void fold_acc(float* acc, const float* part, float ca, float cb, int64_t n);
 }  // namespace scalar_attention
+
+// The walk shared by every table's q8_0_rows_to_f16 / q4_0_rows_to_f16: blocks
+// [first_block, first_block + n_blocks) of n_rows stored rows of Block (row r at
+// rows + r * row_bytes), each handed to convert(block, out) with the F16 destination of its 32
+// values (row r's at out + r * out_stride). Each instruction set brings its own convert, a lambda
+// of its own file, so no two sets share an instantiation.
+template <class Block, class Convert>
+inline void for_each_kv_block(const std::byte* rows, size_t row_bytes, int64_t n_rows,
+                              int64_t first_block, int64_t n_blocks, f16_t* out, int64_t out_stride,
+                              Convert&& convert) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const auto* blocks =
+            reinterpret_cast<const Block*>(rows + static_cast<size_t>(r) * row_bytes) + first_block;
+        f16_t* o = out + r * out_stride;
+        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) convert(blocks[b], o);
+    }
+}
 
 using PvFn = void (*)(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
                       int64_t value_stride, int64_t n_values, int64_t first_pos, int64_t head_dim,

@@ -99,34 +99,27 @@ inline void store_scaled_f16(__m128i q8, __m256 d, f16_t* out) {
 
 void q8_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
                       int64_t n_blocks, f16_t* out, int64_t out_stride) {
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const auto* blocks =
-            reinterpret_cast<const BlockQ8_0*>(rows + static_cast<size_t>(r) * row_bytes) +
-            first_block;
-        f16_t* o = out + r * out_stride;
-        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(blocks[b].d));
-            const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs));
-            const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs + 16));
+    for_each_kv_block<BlockQ8_0>(
+        rows, row_bytes, n_rows, first_block, n_blocks, out, out_stride,
+        [](const BlockQ8_0& block, f16_t* o) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(block.d));
+            const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
+            const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + 16));
             store_scaled_f16(lo, d, o);
             store_scaled_f16(_mm_unpackhi_epi64(lo, lo), d, o + 8);
             store_scaled_f16(hi, d, o + 16);
             store_scaled_f16(_mm_unpackhi_epi64(hi, hi), d, o + 24);
-        }
-    }
+        });
 }
 
 void q4_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
                       int64_t n_blocks, f16_t* out, int64_t out_stride) {
-    const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const auto* blocks =
-            reinterpret_cast<const BlockQ4_0*>(rows + static_cast<size_t>(r) * row_bytes) +
-            first_block;
-        f16_t* o = out + r * out_stride;
-        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(blocks[b].d));
-            const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs));
+    for_each_kv_block<BlockQ4_0>(
+        rows, row_bytes, n_rows, first_block, n_blocks, out, out_stride,
+        [](const BlockQ4_0& block, f16_t* o) {
+            const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(block.d));
+            const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
             // Values 0-15 are the low nibbles, 16-31 the high ones, each q - 8.
             const __m128i lo = _mm_sub_epi8(_mm_and_si128(qs, low), eight);
             const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), low), eight);
@@ -134,8 +127,7 @@ void q4_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, i
             store_scaled_f16(_mm_unpackhi_epi64(lo, lo), d, o + 8);
             store_scaled_f16(hi, d, o + 16);
             store_scaled_f16(_mm_unpackhi_epi64(hi, hi), d, o + 24);
-        }
-    }
+        });
 }
 
 inline __m256 load8(const float* p) {

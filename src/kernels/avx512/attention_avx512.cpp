@@ -96,37 +96,29 @@ inline void store_scaled_f16(__m128i q8, __m512 d, f16_t* out) {
 
 void q8_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
                       int64_t n_blocks, f16_t* out, int64_t out_stride) {
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const auto* blocks =
-            reinterpret_cast<const BlockQ8_0*>(rows + static_cast<size_t>(r) * row_bytes) +
-            first_block;
-        f16_t* o = out + r * out_stride;
-        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) {
-            const __m512 d = _mm512_set1_ps(_cvtsh_ss(blocks[b].d));
-            store_scaled_f16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs)), d, o);
-            store_scaled_f16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs + 16)),
-                             d, o + 16);
-        }
-    }
+    for_each_kv_block<BlockQ8_0>(
+        rows, row_bytes, n_rows, first_block, n_blocks, out, out_stride,
+        [](const BlockQ8_0& block, f16_t* o) {
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(block.d));
+            store_scaled_f16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs)), d, o);
+            store_scaled_f16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs + 16)), d,
+                             o + 16);
+        });
 }
 
 void q4_0_rows_to_f16(const std::byte* rows, size_t row_bytes, int64_t n_rows, int64_t first_block,
                       int64_t n_blocks, f16_t* out, int64_t out_stride) {
-    const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-    for (int64_t r = 0; r < n_rows; ++r) {
-        const auto* blocks =
-            reinterpret_cast<const BlockQ4_0*>(rows + static_cast<size_t>(r) * row_bytes) +
-            first_block;
-        f16_t* o = out + r * out_stride;
-        for (int64_t b = 0; b < n_blocks; ++b, o += kQK32) {
-            const __m512 d = _mm512_set1_ps(_cvtsh_ss(blocks[b].d));
-            const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs));
+    for_each_kv_block<BlockQ4_0>(
+        rows, row_bytes, n_rows, first_block, n_blocks, out, out_stride,
+        [](const BlockQ4_0& block, f16_t* o) {
+            const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(block.d));
+            const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs));
             // Values 0-15 are the low nibbles, 16-31 the high ones, each q - 8.
             store_scaled_f16(_mm_sub_epi8(_mm_and_si128(qs, low), eight), d, o);
             store_scaled_f16(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(qs, 4), low), eight), d,
                              o + 16);
-        }
-    }
+        });
 }
 
 // Head size 8: as in attention_avx2.cpp, the products of one multiply added in double in order,
