@@ -276,15 +276,17 @@ await step('a new chat with HTML in the message stays literal', async () => {
     const u = document.querySelector('#messages .message.user .content');
     return u && u.textContent === h;
   }, html, { timeout: 5000 });
-  // Wait for the answer to finish (or stop it after 10 s: we only need what arrived).
-  const finished = await page.waitForFunction(() => {
+  // Wait for the answer to finish (or stop it after 12 s: we only need what arrived). It may
+  // finish between the wait's end and the click (a slow build, e.g. the sanitizer pass, answers in
+  // about that time), and Stop is enabled only while an answer streams: click it only if it is.
+  const answered = () => {
     const a = document.querySelector('#messages .message.assistant');
     return a && a.dataset.state !== 'streaming';
-  }, null, { timeout: 10000 }).then(() => true, () => false);
+  };
+  const finished = await page.waitForFunction(answered, null, { timeout: 12000 }).then(() => true, () => false);
   if (!finished) {
-    await page.click('#stop');
-    await page.waitForFunction(() => document.querySelector('#messages .message.assistant').dataset.state !== 'streaming',
-      null, { timeout: 5000 });
+    if (await page.isEnabled('#stop')) await page.click('#stop', { timeout: 2000 }).catch(() => {});
+    await page.waitForFunction(answered, null, { timeout: 8000 });
   }
   await sleep(300);
   const r = await page.evaluate(() => ({
