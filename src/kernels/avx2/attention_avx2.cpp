@@ -179,7 +179,16 @@ void qk_query(const float* qf, const K* keys, int64_t key_stride, int64_t n_keys
     }
 }
 
-constexpr int64_t kScratch = 8192;  // floats of converted value rows (32 KiB)
+constexpr int64_t kScratch = 8192;  // floats of converted key or value rows (32 KiB)
+
+// n F16 rows of head_dim values (a multiple of 8), stride apart, to dense F32 rows at out.
+inline void rows_to_f32(const f16_t* rows, int64_t stride, int64_t n, int64_t head_dim,
+                        float* out) {
+    for (int64_t j = 0; j < n; ++j) {
+        for (int64_t d = 0; d < head_dim; d += 8)
+            _mm256_store_ps(out + j * head_dim + d, load_f16x8(rows + j * stride + d));
+    }
+}
 
 // Head size 8 (tiny models such as stories260K): a dot this short is summed by ggml (and by the
 // scalar reference) in double, one float product at a time. The eight products are formed in one
@@ -199,8 +208,7 @@ void qk_head8(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride
     }
 }
 
-constexpr int64_t kShareKeys = 2;      // queries from which keys are converted once
-constexpr int64_t kKeyScratch = 8192;  // floats of converted keys (32 KiB)
+constexpr int64_t kShareKeys = 2;  // queries from which keys are converted once
 
 void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
         int64_t head_dim, float* scores, int64_t score_stride) {
@@ -226,15 +234,11 @@ void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int6
     // Several queries (a GQA group, a prompt block): each block of keys converted to F32 once for
     // all of them. vcvtph2ps costs as much as the multiply-adds it feeds on Zen 3, so converting
     // per query made Q.K conversion-bound. The same products and sums: the same bits.
-    alignas(32) float kf[kKeyScratch];
-    const int64_t block = kKeyScratch / head_dim;  // >= 16 keys
+    alignas(32) float kf[kScratch];
+    const int64_t block = kScratch / head_dim;  // >= 16 keys
     for (int64_t j0 = 0; j0 < n_keys; j0 += block) {
         const int64_t nk = min64(block, n_keys - j0);
-        for (int64_t j = 0; j < nk; ++j) {
-            const f16_t* key = keys + (j0 + j) * key_stride;
-            for (int64_t d = 0; d < head_dim; d += 8)
-                _mm256_store_ps(kf + j * head_dim + d, load_f16x8(key + d));
-        }
+        rows_to_f32(keys + j0 * key_stride, key_stride, nk, head_dim, kf);
         for (int64_t i = 0; i < n_q; ++i) {
             qk_query(query(i), static_cast<const float*>(kf), head_dim, nk, head_dim,
                      scores + i * score_stride + j0);
@@ -309,11 +313,7 @@ void pv(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* value
                            head_dim, acc);
             continue;
         }
-        for (int64_t j = 0; j < n; ++j) {
-            const f16_t* value = values + (c0 + j) * value_stride;
-            for (int64_t d = 0; d < head_dim; d += 8)
-                _mm256_store_ps(vf + j * head_dim + d, load_f16x8(value + d));
-        }
+        rows_to_f32(values + c0 * value_stride, value_stride, n, head_dim, vf);
         for (int64_t i = 0; i < n_q; ++i) {
             round_probs_f16(probs + i * prob_stride + c0, n, pr);
             pv_query_chunk(pr, n, first_pos + c0, vf, head_dim, head_dim,
@@ -506,11 +506,7 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
     const int64_t chunk = kScratch / head_dim;  // >= 16 positions
     for (int64_t c0 = 0; c0 < n_values; c0 += chunk) {
         const int64_t n = min64(chunk, n_values - c0);
-        for (int64_t j = 0; j < n; ++j) {
-            const f16_t* value = values + (c0 + j) * value_stride;
-            for (int64_t d = 0; d < head_dim; d += 8)
-                _mm256_store_ps(vf + j * head_dim + d, load_f16x8(value + d));
-        }
+        rows_to_f32(values + c0 * value_stride, value_stride, n, head_dim, vf);
         // The rescale applies once, before the first chunk (times 1 after: unchanged).
         for (int64_t i = 0; i < n_q; ++i) {
             pv_rows(probs + i * prob_stride + c0, n, static_cast<const float*>(vf), head_dim,
