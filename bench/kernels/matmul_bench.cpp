@@ -1,7 +1,7 @@
 // Single-thread throughput of matmul_rows per weight type and instruction set, on layer shapes of
 // a small model (rows x k = 2048x2048 and 8192x2048):
 // - matrix-vector (1 token, the generation path): GB/s of weight bytes streamed, also on a
-//   32768x4096 matrix that does not fit the caches;
+//   32768x4096 matrix that does not fit the caches (also for 32 tokens);
 // - matrix-matrix (8 tokens, a batched server step; 512 tokens, the prompt path): GFLOP/s
 //   (2 * rows * k * tokens per call).
 // Activation conversion is done once outside the timed loop (it is per token, not per weight).
@@ -121,8 +121,8 @@ void register_all() {
                            DType::Q5_0,   DType::BF16,   DType::F32,  DType::Q4_1, DType::Q5_1,
                            DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K, DType::Q5_K};
     const Shape shapes[] = {{2048, 2048}, {8192, 2048}};
-    // Generation also from memory: a matrix larger than any L3 (~75 MB in Q4_0), where the kernel
-    // has to overlap its work with the DRAM stream.
+    // Generation and the short prompt also from memory: a matrix larger than any L3 (~75 MB in
+    // Q4_0), where the kernel has to overlap its work with the DRAM stream.
     const Shape dram_shape{32768, 4096};
     // 1: generation; 8: a continuous-batching server step with 8 sequences; 32: a short prompt
     // (time to first token); 512: a long one.
@@ -132,7 +132,7 @@ void register_all() {
                 if (interleaved && !can_interleave(type)) continue;
                 for (Isa isa : kAllIsas) {
                     std::vector<Shape> run_shapes(std::begin(shapes), std::end(shapes));
-                    if (tokens == 1) run_shapes.push_back(dram_shape);
+                    if (tokens == 1 || tokens == 32) run_shapes.push_back(dram_shape);
                     for (const Shape shape : run_shapes) {
                         const std::string name =
                             std::string(tokens == 1 ? "matvec/"

@@ -106,11 +106,12 @@ struct Q5_0x8Weights {
 struct Q8_0x8Weights {
     using Group = BlockQ8_0x8;
     static constexpr bool kSignTrick = !POCKET_SIMD_VNNI;
+    static __m256i load_one(const Group& g, int j) {
+        const __m256i v = load256(g.qs + 32 * j);
+        return kSignTrick ? _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))) : v;
+    }
     static void load(const Group& g, __m256i (&w)[8]) {
-        for (int j = 0; j < 8; ++j) {
-            const __m256i v = load256(g.qs + 32 * j);
-            w[j] = kSignTrick ? _mm256_xor_si256(v, _mm256_set1_epi8(static_cast<char>(0x80))) : v;
-        }
+        for (int j = 0; j < 8; ++j) w[j] = load_one(g, j);
     }
 };
 
@@ -157,6 +158,40 @@ struct Legacy32Body {
     using Group = typename F::Group;
     static constexpr int kBlock = kQK32;
 
+    // Block b of the sign-trick formats (no VNNI): |q| * (y * sign(q)), which needs no offset
+    // correction. Weight vector by weight vector, each used by all T tokens and then dropped, so
+    // only it, its |q| and one int32 sum per token are live: holding all eight vectors and their
+    // absolute values across the tokens takes all 16 registers and spilled the sums.
+    template <int R, int T>
+    static void sign_trick_block(const Group* w, int64_t nb, int64_t b,
+                                 const BlockQ8_0Act* const (&a)[T], __m256 (&acc)[R][T]) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const Group& g = w[r * nb + b];
+            __m256i sum[T];
+            for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; ++c) {
+                const __m256i q = F::load_one(g, c);
+                const __m256i abs_q = _mm256_sign_epi8(q, q);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    sum[t] = dot_us_add(sum[t], abs_q,
+                                        _mm256_sign_epi8(broadcast_word(a[t][b].qs + 4 * c), q));
+                    // Keep each sum one chain in a register: GCC otherwise reassociates the 8
+                    // additions into a tree, keeps all 32 products alive and spills them.
+                    asm("" : "+x"(sum[t]));
+                }
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d));
+                acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum[t]), acc[r][t]);
+            }
+        }
+    }
+
     // acc[r][t] = the 8 rows of group r (w + r * nb) against token t (act + t * act_row_bytes).
     template <int R, int T>
     static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
@@ -167,6 +202,10 @@ struct Legacy32Body {
         for (int r = 0; r < R; ++r)
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; ++b) {
+            if constexpr (F::kSignTrick) {
+                sign_trick_block<R, T>(w, nb, b, a, acc);
+                continue;
+            }
 #pragma GCC unroll 8
             for (int r = 0; r < R; ++r) {
                 const Group& g = w[r * nb + b];
