@@ -183,7 +183,8 @@ struct Legacy32Body {
                     asm("" : "+x"(sum[t]));
                 }
             }
-            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+            const __m256 dw =
+                _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
 #pragma GCC unroll 8
             for (int t = 0; t < T; ++t) {
                 const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d));
