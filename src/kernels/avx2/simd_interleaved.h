@@ -115,6 +115,13 @@ struct Q8_0x8Weights {
     }
 };
 
+// An integer sum that a tile adds to step by step stays one chain in one register. Without this
+// GCC reassociates the additions of a fully unrolled tile into trees, keeps all the products alive
+// at once and spills them: the AVX2 Q8_0 prompt tile ran 15 % slower (docs/BENCHMARKS.md).
+inline void keep_in_register(__m256i& v) {
+    asm("" : "+x"(v));
+}
+
 inline __m256i broadcast_word(const int8_t* p) {
     int32_t word;
     std::memcpy(&word, p, sizeof word);
@@ -178,9 +185,7 @@ struct Legacy32Body {
                 for (int t = 0; t < T; ++t) {
                     sum[t] = dot_us_add(sum[t], abs_q,
                                         _mm256_sign_epi8(broadcast_word(a[t][b].qs + 4 * c), q));
-                    // Keep each sum one chain in a register: GCC otherwise reassociates the 8
-                    // additions into a tree, keeps all 32 products alive and spills them.
-                    asm("" : "+x"(sum[t]));
+                    keep_in_register(sum[t]);
                 }
             }
             const __m256 dw =
@@ -400,6 +405,7 @@ struct Q4_0Int16Body {
                             _mm256_maddubs_epi16(lo, broadcast_word(q + 4 * j)),
                             _mm256_maddubs_epi16(hi, broadcast_word(q + 16 + 4 * j)));
                         sum[t] = j == 0 ? x : _mm256_add_epi16(sum[t], x);
+                        keep_in_register(sum[t]);
                     }
                 }
                 const __m256 dw =
@@ -445,9 +451,42 @@ struct Q4_KBody {
         __m256i s16 = _mm256_setzero_si256();
         for (int w = 0; w < 8; ++w) {
             s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(levels[w], broadcast_word(q + 4 * w)));
+            keep_in_register(s16);
         }
         return _mm256_madd_epi16(s16, _mm256_or_si256(scales32, _mm256_slli_epi32(scales32, 16)));
 #endif
+    }
+
+    // Without VNNI, a prompt tile's group 2c + h of block b for every token: level vector by
+    // level vector, each used by all T tokens and dropped, with one int16 sum per token (as
+    // scaled_group_dot, so the same bits), then the group scales applied while widening.
+    template <int T>
+    static void group_by_vector(const Group& g, const BlockQ8_KAct* const (&a)[T], int64_t b, int c,
+                                int h, __m256i (&isum)[T]) {
+        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        __m256i s16[T];
+        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int v = 0; v < 8; ++v) {
+            const __m256i bytes = load256(g.qs + 256 * c + 32 * v);
+            const __m256i levels =
+                _mm256_and_si256(h == 0 ? bytes : _mm256_srli_epi16(bytes, 4), low4);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                s16[t] = _mm256_add_epi16(
+                    s16[t], _mm256_maddubs_epi16(
+                                levels, broadcast_word(a[t][b].qs + 64 * c + 32 * h + 4 * v)));
+                keep_in_register(s16[t]);
+            }
+        }
+        const __m256i scales32 = _mm256_cvtepu8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g.scales + 8 * (2 * c + h))));
+        const __m256i scales16 = _mm256_or_si256(scales32, _mm256_slli_epi32(scales32, 16));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], scales16));
+            keep_in_register(isum[t]);
+        }
     }
 
     template <int R, int T>
@@ -469,6 +508,12 @@ struct Q4_KBody {
                 for (int c = 0; c < 4; ++c) {
                     // Low nibbles: group 2c; high nibbles: group 2c+1 (activations 32 further).
                     for (int h = 0; h < 2; ++h) {
+#if !POCKET_SIMD_VNNI
+                        if constexpr (T > 1) {
+                            group_by_vector<T>(g, a, b, c, h, isum);
+                            continue;
+                        }
+#endif
                         __m256i levels[8];
                         for (int v = 0; v < 8; ++v) {
                             const __m256i bytes = load256(g.qs + 256 * c + 32 * v);
@@ -482,6 +527,7 @@ struct Q4_KBody {
                             isum[t] = _mm256_add_epi32(
                                 isum[t],
                                 scaled_group_dot(levels, a[t][b].qs + 64 * c + 32 * h, scales));
+                            keep_in_register(isum[t]);
                         }
                     }
                 }
