@@ -460,9 +460,9 @@ struct Q4_KBody {
     // Without VNNI, a prompt tile's group 2c + h of block b for every token: level vector by
     // level vector, each used by all T tokens and dropped, with one int16 sum per token (as
     // scaled_group_dot, so the same bits), then the group scales applied while widening.
-    template <int T>
+    template <int T, int h>
     static void group_by_vector(const Group& g, const BlockQ8_KAct* const (&a)[T], int64_t b, int c,
-                                int h, __m256i (&isum)[T]) {
+                                __m256i (&isum)[T]) {
         const __m256i low4 = _mm256_set1_epi8(0x0F);
         __m256i s16[T];
         for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
@@ -510,7 +510,10 @@ struct Q4_KBody {
                     for (int h = 0; h < 2; ++h) {
 #if !POCKET_SIMD_VNNI
                         if constexpr (T > 1) {
-                            group_by_vector<T>(g, a, b, c, h, isum);
+                            if (h == 0)
+                                group_by_vector<T, 0>(g, a, b, c, isum);
+                            else
+                                group_by_vector<T, 1>(g, a, b, c, isum);
                             continue;
                         }
 #endif
