@@ -90,6 +90,13 @@ inline __m256i load256(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
+// An integer sum that a tile adds to step by step stays one chain in one register. Without this
+// GCC reassociates the additions of a fully unrolled tile into trees, keeps all the products alive
+// at once and spills them: the AVX2 Q8_0 prompt tile ran 15 % slower (docs/BENCHMARKS.md).
+inline void keep_in_register(__m256i& v) {
+    asm("" : "+x"(v));
+}
+
 // c + (sum of 4 adjacent u8*s8 products) per int32 lane: lane j covers bytes 4j..4j+3. Exact as
 // long as each pair of products fits int16 (AVX2 path), which holds for every caller: the unsigned
 // side is at most 128 when the signed side can reach +-127, else at most 63.

@@ -115,13 +115,6 @@ struct Q8_0x8Weights {
     }
 };
 
-// An integer sum that a tile adds to step by step stays one chain in one register. Without this
-// GCC reassociates the additions of a fully unrolled tile into trees, keeps all the products alive
-// at once and spills them: the AVX2 Q8_0 prompt tile ran 15 % slower (docs/BENCHMARKS.md).
-inline void keep_in_register(__m256i& v) {
-    asm("" : "+x"(v));
-}
-
 inline __m256i broadcast_word(const int8_t* p) {
     int32_t word;
     std::memcpy(&word, p, sizeof word);

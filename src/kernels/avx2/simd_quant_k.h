@@ -156,6 +156,7 @@ struct K4Body {
                 const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(a[t]->qs + 64 * c));
                 const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(a[t]->qs + 64 * c + 32));
                 isum[t] = madd_add(madd_add(isum[t], p_lo, s_lo), p_hi, s_hi);
+                if constexpr (T > 1) keep_in_register(isum[t]);
             }
         }
         const float d = half_to_float(x.d);
@@ -205,6 +206,8 @@ struct Q6KBody {
                     const __m256i p =
                         _mm256_maddubs_epi16(u[j], load256(a[t]->qs + 128 * h + 32 * j));
                     isum[t] = madd_add(isum[t], p, scales);
+                    // Prompt tiles only: one row of one token has registers to spare.
+                    if constexpr (T > 1) keep_in_register(isum[t]);
                 }
             }
         }
@@ -242,6 +245,7 @@ struct IQ4XSBody {
                 const __m256i y = load256(a[t]->qs + 32 * g);
                 const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(y), _mm256_sign_epi8(v, y));
                 isum[t] = madd_add(isum[t], p, scale);
+                if constexpr (T > 1) keep_in_register(isum[t]);
             }
         }
         const float d = half_to_float(x.d);
@@ -279,6 +283,8 @@ struct Q2KBody {
                 for (int t = 0; t < T; ++t) {
                     const __m256i p = _mm256_maddubs_epi16(u, load256(a[t]->qs + 128 * h + 32 * j));
                     isum[t] = madd_add(isum[t], p, scales);
+                    // Prompt tiles only: one row of one token has registers to spare.
+                    if constexpr (T > 1) keep_in_register(isum[t]);
                 }
             }
         }
@@ -328,6 +334,8 @@ struct Q3KBody {
                 for (int t = 0; t < T; ++t) {
                     const __m256i p = _mm256_maddubs_epi16(u, load256(a[t]->qs + 128 * h + 32 * j));
                     isum[t] = madd_add(isum[t], p, scales);
+                    // Prompt tiles only: one row of one token has registers to spare.
+                    if constexpr (T > 1) keep_in_register(isum[t]);
                 }
             }
         }
