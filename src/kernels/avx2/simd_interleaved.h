@@ -450,35 +450,74 @@ struct Q4_KBody {
 #endif
     }
 
-    // Without VNNI, a prompt tile's group 2c + h of block b for every token: level vector by
-    // level vector, each used by all T tokens and dropped, with one int16 sum per token (as
-    // scaled_group_dot, so the same bits), then the group scales applied while widening.
-    template <int T, int h>
-    static void group_by_vector(const Group& g, const BlockQ8_KAct* const (&a)[T], int64_t b, int c,
-                                __m256i (&isum)[T]) {
+    // Without VNNI, a prompt tile's group 2c + h of block b of R row groups for every token:
+    // level vector by level vector, each used by all T tokens and dropped, with one int16 sum per
+    // group and token (as scaled_group_dot, so the same bits), then the group scales applied
+    // while widening.
+    template <int R, int T, int h>
+    static void groups_by_vector(const Group* w, int64_t nb, int64_t b,
+                                 const BlockQ8_KAct* const (&a)[T], int c, __m256i (&isum)[R][T]) {
         const __m256i low4 = _mm256_set1_epi8(0x0F);
-        __m256i s16[T];
-        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+        __m256i s16[R][T];
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < T; ++t) s16[r][t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int v = 0; v < 8; ++v) {
-            const __m256i bytes = load256(g.qs + 256 * c + 32 * v);
-            const __m256i levels =
-                _mm256_and_si256(h == 0 ? bytes : _mm256_srli_epi16(bytes, 4), low4);
+            __m256i levels[R];
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r) {
+                const __m256i bytes = load256(w[r * nb + b].qs + 256 * c + 32 * v);
+                levels[r] = _mm256_and_si256(h == 0 ? bytes : _mm256_srli_epi16(bytes, 4), low4);
+            }
 #pragma GCC unroll 8
             for (int t = 0; t < T; ++t) {
-                s16[t] = _mm256_add_epi16(
-                    s16[t], _mm256_maddubs_epi16(
-                                levels, broadcast_word(a[t][b].qs + 64 * c + 32 * h + 4 * v)));
-                keep_in_register(s16[t]);
+                const __m256i y = broadcast_word(a[t][b].qs + 64 * c + 32 * h + 4 * v);
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r) {
+                    s16[r][t] = _mm256_add_epi16(s16[r][t], _mm256_maddubs_epi16(levels[r], y));
+                    keep_in_register(s16[r][t]);
+                }
             }
         }
-        const __m256i scales32 = _mm256_cvtepu8_epi32(
-            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(g.scales + 8 * (2 * c + h))));
-        const __m256i scales16 = _mm256_or_si256(scales32, _mm256_slli_epi32(scales32, 16));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const __m256i scales32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                reinterpret_cast<const __m128i*>(w[r * nb + b].scales + 8 * (2 * c + h))));
+            const __m256i scales16 = _mm256_or_si256(scales32, _mm256_slli_epi32(scales32, 16));
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                isum[r][t] = _mm256_add_epi32(isum[r][t], _mm256_madd_epi16(s16[r][t], scales16));
+                keep_in_register(isum[r][t]);
+            }
+        }
+    }
+
+    // acc_r[t] += d * d_a * isum[t] - dmin * d_a * (mins . group sums of token t), block b.
+    template <int T>
+    static void finish_block(const Group& g, const BlockQ8_KAct* const (&a)[T], int64_t b,
+                             const __m256i (&isum)[T], __m256 (&acc_r)[T]) {
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+        const __m256 dminw =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.dmin)));
+        __m256i mins[4];
+        for (int p = 0; p < 4; ++p) {
+            mins[p] = _mm256_cvtepu8_epi16(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.mins + 16 * p)));
+        }
 #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
-            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t], scales16));
-            keep_in_register(isum[t]);
+            const BlockQ8_KAct& ab = a[t][b];
+            __m256i min_sum = _mm256_setzero_si256();
+            for (int p = 0; p < 4; ++p) {
+                int32_t pair;
+                std::memcpy(&pair, ab.sums + 2 * p, sizeof pair);
+                min_sum = madd_add(min_sum, mins[p], _mm256_set1_epi32(pair));
+            }
+            const __m256 da = _mm256_set1_ps(ab.d);
+            acc_r[t] =
+                _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum[t]), acc_r[t]);
+            acc_r[t] =
+                _mm256_fnmadd_ps(_mm256_mul_ps(dminw, da), _mm256_cvtepi32_ps(min_sum), acc_r[t]);
         }
     }
 
@@ -492,6 +531,21 @@ struct Q4_KBody {
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         const __m256i low4 = _mm256_set1_epi8(0x0F);
         for (int64_t b = 0; b < nb; ++b) {
+#if !POCKET_SIMD_VNNI
+            // Prompt tiles without VNNI: level vector by level vector for all R groups, each
+            // broadcast activation word used by every group.
+            if constexpr (T > 1) {
+                __m256i isum[R][T];
+                for (int r = 0; r < R; ++r)
+                    for (int t = 0; t < T; ++t) isum[r][t] = _mm256_setzero_si256();
+                for (int c = 0; c < 4; ++c) {
+                    groups_by_vector<R, T, 0>(w, nb, b, a, c, isum);
+                    groups_by_vector<R, T, 1>(w, nb, b, a, c, isum);
+                }
+                for (int r = 0; r < R; ++r) finish_block<T>(w[r * nb + b], a, b, isum[r], acc[r]);
+                continue;
+            }
+#endif
             for (int r = 0; r < R; ++r) {
                 const Group& g = w[r * nb + b];
                 if constexpr (T == 1)
@@ -501,15 +555,6 @@ struct Q4_KBody {
                 for (int c = 0; c < 4; ++c) {
                     // Low nibbles: group 2c; high nibbles: group 2c+1 (activations 32 further).
                     for (int h = 0; h < 2; ++h) {
-#if !POCKET_SIMD_VNNI
-                        if constexpr (T > 1) {
-                            if (h == 0)
-                                group_by_vector<T, 0>(g, a, b, c, isum);
-                            else
-                                group_by_vector<T, 1>(g, a, b, c, isum);
-                            continue;
-                        }
-#endif
                         __m256i levels[8];
                         for (int v = 0; v < 8; ++v) {
                             const __m256i bytes = load256(g.qs + 256 * c + 32 * v);
@@ -527,30 +572,7 @@ struct Q4_KBody {
                         }
                     }
                 }
-                const __m256 dw =
-                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
-                const __m256 dminw =
-                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.dmin)));
-                __m256i mins[4];
-                for (int p = 0; p < 4; ++p) {
-                    mins[p] = _mm256_cvtepu8_epi16(
-                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.mins + 16 * p)));
-                }
-#pragma GCC unroll 8
-                for (int t = 0; t < T; ++t) {
-                    const BlockQ8_KAct& ab = a[t][b];
-                    __m256i min_sum = _mm256_setzero_si256();
-                    for (int p = 0; p < 4; ++p) {
-                        int32_t pair;
-                        std::memcpy(&pair, ab.sums + 2 * p, sizeof pair);
-                        min_sum = madd_add(min_sum, mins[p], _mm256_set1_epi32(pair));
-                    }
-                    const __m256 da = _mm256_set1_ps(ab.d);
-                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(isum[t]),
-                                                acc[r][t]);
-                    acc[r][t] = _mm256_fnmadd_ps(_mm256_mul_ps(dminw, da),
-                                                 _mm256_cvtepi32_ps(min_sum), acc[r][t]);
-                }
+                finish_block<T>(g, a, b, isum, acc[r]);
             }
         }
     }
