@@ -383,24 +383,34 @@ struct Q4_0Int16Body {
             for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
         const __m256i low = _mm256_set1_epi8(0x0F);
         for (int64_t b = 0; b < nb; ++b) {
-            for (int r = 0; r < R; ++r) {
-                const Group& g = w[r * nb + b];
-                __m256i sum[T];
+            // Word by word for all R groups: each broadcast activation word serves every group.
+            __m256i sums[R][T];
 #pragma GCC unroll 4
-                for (int j = 0; j < 4; ++j) {
-                    const __m256i v = load256(g.qs + 32 * j);
-                    const __m256i lo = _mm256_and_si256(v, low);
-                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            for (int j = 0; j < 4; ++j) {
+                __m256i lo[R], hi[R];
+#pragma GCC unroll 4
+                for (int r = 0; r < R; ++r) {
+                    const __m256i v = load256(w[r * nb + b].qs + 32 * j);
+                    lo[r] = _mm256_and_si256(v, low);
+                    hi[r] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                }
 #pragma GCC unroll 8
-                    for (int t = 0; t < T; ++t) {
-                        const int8_t* q = a[t][b].qs;
-                        const __m256i x = _mm256_add_epi16(
-                            _mm256_maddubs_epi16(lo, broadcast_word(q + 4 * j)),
-                            _mm256_maddubs_epi16(hi, broadcast_word(q + 16 + 4 * j)));
-                        sum[t] = j == 0 ? x : _mm256_add_epi16(sum[t], x);
-                        keep_in_register(sum[t]);
+                for (int t = 0; t < T; ++t) {
+                    const int8_t* q = a[t][b].qs;
+                    const __m256i y_lo = broadcast_word(q + 4 * j);
+                    const __m256i y_hi = broadcast_word(q + 16 + 4 * j);
+#pragma GCC unroll 4
+                    for (int r = 0; r < R; ++r) {
+                        const __m256i x = _mm256_add_epi16(_mm256_maddubs_epi16(lo[r], y_lo),
+                                                           _mm256_maddubs_epi16(hi[r], y_hi));
+                        sums[r][t] = j == 0 ? x : _mm256_add_epi16(sums[r][t], x);
+                        keep_in_register(sums[r][t]);
                     }
                 }
+            }
+            for (int r = 0; r < R; ++r) {
+                const Group& g = w[r * nb + b];
+                const __m256i(&sum)[T] = sums[r];
                 const __m256 dw =
                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
 #pragma GCC unroll 8
