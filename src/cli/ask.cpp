@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "cli/generate_options.h"
 #include "cli/model_path.h"
 #include "cli/store_options.h"
@@ -46,12 +47,6 @@ struct AskOptions {
     bool quiet = false;
     SamplingParams sampling;
 };
-
-void write_out(std::string_view text) {
-    if (text.empty()) return;
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-}
 
 int run_ask(AskOptions opt) {
     if (opt.threads > 0) ThreadPool::set_global_threads(opt.threads);

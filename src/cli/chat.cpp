@@ -17,6 +17,7 @@
 
 #include "cli/cloud_options.h"
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "cli/generate_options.h"
 #include "cli/guard_options.h"
 #include "cli/model_path.h"
@@ -54,11 +55,6 @@ std::atomic<bool> g_stop_cloud{false};
 void on_interrupt(int) {
     if (Session* s = g_generating.load()) s->cancel();
     g_stop_cloud.store(true);
-}
-
-void write_out(std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
 }
 
 void note(const std::string& text) {

@@ -78,4 +78,10 @@ std::string lossy_utf8(std::string_view text) {
     return tokenizer::utf8::sanitize(text);
 }
 
+void write_out(std::string_view text) {
+    if (text.empty()) return;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+}
+
 }  // namespace pocket::cli

@@ -16,5 +16,7 @@ std::string printable(std::string_view text, size_t max_chars);
 std::string quoted(std::string_view text, size_t max_chars);  // "printable"
 // Replaces invalid UTF-8 by U+FFFD so the text can go into JSON.
 std::string lossy_utf8(std::string_view text);
+// Writes text to stdout and flushes, so streamed tokens appear as they come.
+void write_out(std::string_view text);
 
 }  // namespace pocket::cli

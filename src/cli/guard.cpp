@@ -21,7 +21,7 @@
 namespace pocket::cli {
 namespace {
 
-struct GuardCliOptions {
+struct GuardCommandOptions {
     std::string guard;
     std::optional<double> threshold;
     bool json = false;
@@ -107,7 +107,7 @@ int run_jsonl(const safety::Guard& guard, const std::string& path) {
     return kExitOk;
 }
 
-int run_text(const safety::Guard& guard, const GuardCliOptions& o) {
+int run_text(const safety::Guard& guard, const GuardCommandOptions& o) {
     const safety::GuardVerdict v = guard.check({o.text, std::nullopt});
     if (o.json) {
         std::printf("%s\n", dump(verdict_json(v)).c_str());
@@ -129,7 +129,7 @@ int run_text(const safety::Guard& guard, const GuardCliOptions& o) {
 }  // namespace
 
 Runner register_guard(CLI::App& app) {
-    auto o = std::make_shared<GuardCliOptions>();
+    auto o = std::make_shared<GuardCommandOptions>();
     app.add_option("--guard", o->guard,
                    "Guard file: a classifier from `pocket guard train` or a guard model GGUF "
                    "(Llama Guard 3 style); default: the built-in classifier");

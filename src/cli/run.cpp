@@ -9,6 +9,7 @@
 
 #include "cli/cloud_options.h"
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "cli/generate_options.h"
 #include "cli/guard_options.h"
 #include "cli/model_path.h"
@@ -52,12 +53,6 @@ struct RunOptions {
     CloudCliOptions cloud;
     GuardCliOptions guard;
 };
-
-void write_out(std::string_view text) {
-    if (text.empty()) return;
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-}
 
 // Routes the prompt; true when the cloud answered it (printed). After a cloud failure under
 // --cloud-fallback local, `shown` holds what was printed before the failure.
