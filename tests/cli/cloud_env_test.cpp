@@ -16,19 +16,15 @@ namespace {
 
 const std::string kDeadCloud = "http://127.0.0.1:9/v1";
 
-std::string stories() {
-    return test::shared_path("models/stories260K.gguf").string();
-}
-
 using test::ScopedEnv;
 
 TEST(CliCloudEnv, TheApiKeyComesFromTheNamedVariable) {
     test::ScratchDir dir;
     const ScopedEnv unset("POCKET_TEST_UNSET_CLOUD_KEY", std::nullopt);
-    const auto r = test::run_pocket({"run", "-m", stories(), "-p", "Once", "-n", "4", "--temp", "0",
-                                     "--cloud", kDeadCloud, "--cloud-model", "x", "--cloud-key-env",
-                                     "POCKET_TEST_UNSET_CLOUD_KEY", "--audit-log",
-                                     (dir / "audit.jsonl").string()});
+    const auto r = test::run_pocket({"run", "-m", test::stories_model(), "-p", "Once", "-n", "4",
+                                     "--temp", "0", "--cloud", kDeadCloud, "--cloud-model", "x",
+                                     "--cloud-key-env", "POCKET_TEST_UNSET_CLOUD_KEY",
+                                     "--audit-log", (dir / "audit.jsonl").string()});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("POCKET_TEST_UNSET_CLOUD_KEY (the cloud API key) is not set"),
               std::string::npos)
@@ -40,8 +36,8 @@ TEST(CliCloudEnv, TheAuditLogDefaultsUnderXdgStateHome) {
     test::ScratchDir dir;
     const ScopedEnv state("XDG_STATE_HOME", dir.path().string());
     const auto r =
-        test::run_pocket({"run", "-m", stories(), "-p", "Once", "-n", "4", "--temp", "0", "--cloud",
-                          kDeadCloud, "--cloud-model", "x", "--route", "cloud"});
+        test::run_pocket({"run", "-m", test::stories_model(), "-p", "Once", "-n", "4", "--temp",
+                          "0", "--cloud", kDeadCloud, "--cloud-model", "x", "--route", "cloud"});
     EXPECT_EQ(r.exit_code, 0) << r.err;  // the dead cloud is answered locally
     const auto log = dir / "pocket" / "egress-audit.jsonl";
     ASSERT_TRUE(std::filesystem::exists(log)) << r.err;

@@ -14,20 +14,16 @@
 namespace pocket::test {
 namespace {
 
-std::string stories() {
-    return shared_path("models/stories260K.gguf").string();
-}
-
 TEST(CliKvCacheType, BadNamesAreUsageErrorsNamingTheChoices) {
     const std::string text = shared_path("reference/ppl-text.txt").string();
     const std::vector<std::vector<std::string>> commands = {
-        {"perplexity", "-m", stories(), "-f", text, "--cache-type-k", "q5_0"},
-        {"run", "-m", stories(), "-p", "Once", "-n", "1", "--cache-type-v", "fp16"},
-        {"chat", "-m", stories(), "--cache-type-k", "q8"},
-        {"eval", "-m", stories(), "--task", "hellaswag", "-f", text, "--cache-type-v", "f32"},
-        {"serve", "-m", stories(), "--port", "0", "--cache-type-k", "Q4_1"},
-        {"ask", "-m", stories(), "question", "--cache-type-k", "iq4_nl"},
-        {"bench", "-m", stories(), "--cache-type-v", "q8_1"},
+        {"perplexity", "-m", stories_model(), "-f", text, "--cache-type-k", "q5_0"},
+        {"run", "-m", stories_model(), "-p", "Once", "-n", "1", "--cache-type-v", "fp16"},
+        {"chat", "-m", stories_model(), "--cache-type-k", "q8"},
+        {"eval", "-m", stories_model(), "--task", "hellaswag", "-f", text, "--cache-type-v", "f32"},
+        {"serve", "-m", stories_model(), "--port", "0", "--cache-type-k", "Q4_1"},
+        {"ask", "-m", stories_model(), "question", "--cache-type-k", "iq4_nl"},
+        {"bench", "-m", stories_model(), "--cache-type-v", "q8_1"},
     };
     for (const auto& args : commands) {
         const auto r = run_pocket(args);
@@ -42,7 +38,7 @@ TEST(CliKvCacheType, BadNamesAreUsageErrorsNamingTheChoices) {
 TEST(CliKvCacheType, BenchReportsTheBytesOfTheChosenTypes) {
     // stories260K: 5 layers, K and V rows of 32 values: F16 64 bytes, Q8_0 34, Q4_0 18.
     const auto bytes = [](const std::string& k, const std::string& v) {
-        const auto r = run_pocket({"bench", "-m", stories(), "-p", "16", "-n", "2", "-r", "1",
+        const auto r = run_pocket({"bench", "-m", stories_model(), "-p", "16", "-n", "2", "-r", "1",
                                    "--json", "--cache-type-k", k, "--cache-type-v", v});
         EXPECT_EQ(r.exit_code, 0) << r.err;
         const auto j = nlohmann::json::parse(r.out);
@@ -59,7 +55,7 @@ TEST(CliKvCacheType, PerplexityWithAQ8_0CacheStaysNearF16) {
     // The F16 cache gives llama-perplexity's 4.3499 here (perplexity_test). Measured with Q8_0
     // K and V: 4.3267, within the text's own noise (+/- 0.39); Q4_0 is far worse on this model,
     // whose heads of 8 values share one 32-value block (docs/BENCHMARKS.md).
-    const auto r = run_pocket({"perplexity", "-m", stories(), "-f",
+    const auto r = run_pocket({"perplexity", "-m", stories_model(), "-f",
                                shared_path("reference/ppl-text.txt").string(), "-c", "128",
                                "--json", "--cache-type-k", "q8_0", "--cache-type-v", "q8_0"});
     ASSERT_EQ(r.exit_code, 0) << r.err;

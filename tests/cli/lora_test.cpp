@@ -21,21 +21,17 @@
 namespace pocket::test {
 namespace {
 
-std::string stories() {
-    return shared_path("models/stories260K.gguf").string();
-}
-
 class CliLora : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         dir_ = new ScratchDir();
-        const auto base = model::Model::load(stories());
+        const auto base = model::Model::load(stories_model());
         adapter_ = (*dir_ / "adapter.gguf").string();
         // Mild (B small): the text changes but stays text, so equal outputs mean something.
         random_lora(*base, 21, 4, 8.0f, kAllProjections, 0.1f)->save(adapter_, DType::F32);
         merged_ = (*dir_ / "merged.gguf").string();
-        const auto r = run_pocket(
-            {"merge-lora", "-m", stories(), "--lora", adapter_, "-o", merged_, "--type", "f32"});
+        const auto r = run_pocket({"merge-lora", "-m", stories_model(), "--lora", adapter_, "-o",
+                                   merged_, "--type", "f32"});
         ASSERT_EQ(r.exit_code, 0) << r.err;
         EXPECT_NE(r.err.find("merged (f32)"), std::string::npos) << r.err;
     }
@@ -69,22 +65,22 @@ ScratchDir* CliLora::dir_ = nullptr;
 std::string CliLora::adapter_, CliLora::merged_;
 
 TEST_F(CliLora, RunWithTheAdapterWritesTheMergedModelsText) {
-    const std::string base = greedy(stories());
-    const std::string adapted = greedy(stories(), {"--lora", adapter_});
+    const std::string base = greedy(stories_model());
+    const std::string adapted = greedy(stories_model(), {"--lora", adapter_});
     EXPECT_EQ(adapted, greedy(merged_));
     EXPECT_NE(adapted, base);
     // Scale 0 in either spelling is the base model.
-    EXPECT_EQ(greedy(stories(), {"--lora", adapter_, "--lora-scale", "0"}), base);
-    EXPECT_EQ(greedy(stories(), {"--lora-scaled", adapter_, "0"}), base);
+    EXPECT_EQ(greedy(stories_model(), {"--lora", adapter_, "--lora-scale", "0"}), base);
+    EXPECT_EQ(greedy(stories_model(), {"--lora-scaled", adapter_, "0"}), base);
     // Half the adapter twice is the whole adapter.
-    EXPECT_EQ(greedy(stories(),
+    EXPECT_EQ(greedy(stories_model(),
                      {"--lora-scaled", adapter_, "0.5", "--lora", adapter_, "--lora-scale", "0.5"}),
               adapted);
 }
 
 TEST_F(CliLora, PerplexityWithTheAdapterIsTheMergedModels) {
-    const double base = ppl(stories());
-    const double adapted = ppl(stories(), {"--lora", adapter_});
+    const double base = ppl(stories_model());
+    const double adapted = ppl(stories_model(), {"--lora", adapter_});
     EXPECT_NEAR(adapted, ppl(merged_), 1e-4 * adapted);
     EXPECT_GT(std::abs(adapted - base), 1e-3 * base);
 }
@@ -106,17 +102,17 @@ TEST_F(CliLora, EvalWithTheAdapterScoresAsTheMergedModel) {
         EXPECT_EQ(r.exit_code, 0) << r.err;
         return r.exit_code == 0 ? nlohmann::json::parse(r.out)["correct"].get<int64_t>() : -1;
     };
-    const int64_t base = eval(stories());
-    const int64_t adapted = eval(stories(), {"--lora", adapter_});
+    const int64_t base = eval(stories_model());
+    const int64_t adapted = eval(stories_model(), {"--lora", adapter_});
     EXPECT_EQ(adapted, eval(merged_));
     EXPECT_NE(adapted, base);
-    EXPECT_EQ(eval(stories(), {"--lora-scaled", adapter_, "0"}), base);
+    EXPECT_EQ(eval(stories_model(), {"--lora-scaled", adapter_, "0"}), base);
 }
 
 TEST_F(CliLora, BenchAppliesTheAdapterAndSaysSo) {
     const auto bench = [](std::vector<std::string> extra) {
-        std::vector<std::string> args = {"bench", "-m", stories(), "-p", "16", "-n",
-                                         "4",     "-r", "1",       "-t", "1",  "--json"};
+        std::vector<std::string> args = {
+            "bench", "-m", stories_model(), "-p", "16", "-n", "4", "-r", "1", "-t", "1", "--json"};
         args.insert(args.end(), extra.begin(), extra.end());
         const auto r = run_pocket(args);
         EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -138,7 +134,8 @@ TEST_F(CliLora, BenchAppliesTheAdapterAndSaysSo) {
     EXPECT_EQ(j["lora"][0]["pairs"], pairs);
     EXPECT_EQ(j["lora"][0]["values"], values);
 
-    const auto not_adapter = run_pocket({"bench", "-m", stories(), "--lora", stories()});
+    const auto not_adapter =
+        run_pocket({"bench", "-m", stories_model(), "--lora", stories_model()});
     EXPECT_NE(not_adapter.exit_code, 0);
     EXPECT_NE(not_adapter.err.find("not a LoRA adapter"), std::string::npos) << not_adapter.err;
 }
@@ -168,11 +165,11 @@ TEST_F(CliLora, AskWithTheAdapterAnswersAsTheMergedModel) {
         EXPECT_EQ(j["answered"], true);
         return j["answer"].get<std::string>();
     };
-    const std::string base = ask(stories());
-    const std::string adapted = ask(stories(), {"--lora", adapter_});
+    const std::string base = ask(stories_model());
+    const std::string adapted = ask(stories_model(), {"--lora", adapter_});
     EXPECT_EQ(adapted, ask(merged_));
     EXPECT_NE(adapted, base);
-    EXPECT_EQ(ask(stories(), {"--lora", adapter_, "--lora-scale", "0"}), base);
+    EXPECT_EQ(ask(stories_model(), {"--lora", adapter_, "--lora-scale", "0"}), base);
 }
 
 TEST_F(CliLora, TheMergedModelQuantizes) {
@@ -183,15 +180,17 @@ TEST_F(CliLora, TheMergedModelQuantizes) {
 }
 
 TEST_F(CliLora, RefusesFilesThatAreNotAdapters) {
-    const auto r = run_pocket({"run", "-m", stories(), "--lora", stories(), "-p", "x", "-n", "1"});
+    const auto r =
+        run_pocket({"run", "-m", stories_model(), "--lora", stories_model(), "-p", "x", "-n", "1"});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find("not a LoRA adapter"), std::string::npos) << r.err;
-    const auto missing = run_pocket({"run", "-m", stories(), "--lora", "/nonexistent/a.gguf"});
+    const auto missing =
+        run_pocket({"run", "-m", stories_model(), "--lora", "/nonexistent/a.gguf"});
     EXPECT_NE(missing.exit_code, 0);
-    const auto no_lora = run_pocket({"merge-lora", "-m", stories(), "-o", merged_ + ".x"});
+    const auto no_lora = run_pocket({"merge-lora", "-m", stories_model(), "-o", merged_ + ".x"});
     EXPECT_EQ(no_lora.exit_code, 64) << no_lora.err;
-    const auto quantized = run_pocket({"merge-lora", "-m", stories(), "--lora", adapter_, "-o",
-                                       merged_ + ".x", "--type", "q4_0"});
+    const auto quantized = run_pocket({"merge-lora", "-m", stories_model(), "--lora", adapter_,
+                                       "-o", merged_ + ".x", "--type", "q4_0"});
     EXPECT_EQ(quantized.exit_code, 64) << quantized.err;
     EXPECT_NE(quantized.err.find("pocket quantize"), std::string::npos) << quantized.err;
 }

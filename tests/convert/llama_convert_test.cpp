@@ -22,6 +22,10 @@ namespace st = pocket::safetensors;
 using pocket::test::ScratchDir;
 using pocket::test::shared_path;
 
+// A namespace of its own: the unity batches compile this file with bert_convert_test.cpp, whose
+// model shape constants have the same names.
+namespace llama_convert_test {
+
 namespace {
 
 constexpr int kVocab = 49152, kEmbd = 32, kLayers = 2, kHead = 4, kHeadKv = 2, kHeadDim = 8,
@@ -245,3 +249,5 @@ TEST(ConvertLlama, Llama3RopeScalingBecomesRopeFreqs) {
     const auto model = pocket::model::Model::load(gguf_path);
     EXPECT_FALSE(model->weights().rope_freqs.empty());
 }
+
+}  // namespace llama_convert_test

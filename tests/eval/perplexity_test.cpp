@@ -41,7 +41,7 @@ const Reference kReferences[] = {
     {"models/stories260K.Q4_0.gguf", "reference/stories260K.Q4_0.perplexity.json", 4e-3, 0.3},
 };
 
-std::vector<TokenId> text_tokens(const model::Model& model) {
+std::vector<TokenId> ppl_text_tokens(const model::Model& model) {
     return eval::perplexity_tokens(model.tokenizer(),
                                    read_file_bytes(shared_path("reference/ppl-text.txt")));
 }
@@ -52,7 +52,7 @@ TEST_P(PerplexityReference, MatchesLlamaPerplexity) {
     const Reference& ref = GetParam();
     const auto expected = read_json(shared_path(ref.json));
     const auto model = model::Model::load(shared_path(ref.model));
-    const auto tokens = text_tokens(*model);
+    const auto tokens = ppl_text_tokens(*model);
     ASSERT_EQ(tokens.size(), 933u);
     ASSERT_EQ(tokens, expected["tokens"].get<std::vector<TokenId>>());
 
@@ -110,7 +110,7 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, PerplexityReference, ::testing::ValuesIn(k
 // splitting a chunk into several passes must not change them either.
 TEST(Perplexity, BatchSizeDoesNotChangeTheResult) {
     const auto model = model::Model::load(shared_path("models/stories260K.gguf"));
-    const auto tokens = text_tokens(*model);
+    const auto tokens = ppl_text_tokens(*model);
     const auto whole = eval::perplexity(*model, tokens, {.n_ctx = 128, .n_batch = 128});
     const auto split = eval::perplexity(*model, tokens, {.n_ctx = 128, .n_batch = 48});
     EXPECT_NEAR(split.ppl, whole.ppl, 1e-4 * whole.ppl);
@@ -122,7 +122,7 @@ TEST(Perplexity, BatchSizeDoesNotChangeTheResult) {
 TEST(Perplexity, MaxChunksLimitsTheRun) {
     const auto model = model::Model::load(shared_path("models/stories260K.gguf"));
     const auto expected = read_json(shared_path("reference/stories260K.perplexity.json"));
-    const auto r = eval::perplexity(*model, text_tokens(*model),
+    const auto r = eval::perplexity(*model, ppl_text_tokens(*model),
                                     {.n_ctx = 128, .n_batch = 128, .max_chunks = 3});
     EXPECT_EQ(r.n_chunks, 3);
     EXPECT_EQ(r.n_scored, 3 * 63);
@@ -132,7 +132,7 @@ TEST(Perplexity, MaxChunksLimitsTheRun) {
 
 TEST(Perplexity, TooShortTextIsRejectedClearly) {
     const auto model = model::Model::load(shared_path("models/stories260K.gguf"));
-    const auto tokens = text_tokens(*model);
+    const auto tokens = ppl_text_tokens(*model);
     // 933 tokens: enough for n_ctx 466, not for 467.
     EXPECT_NO_THROW(eval::perplexity(*model, tokens, {.n_ctx = 466, .max_chunks = 1}));
     try {

@@ -13,7 +13,7 @@
 namespace pocket {
 namespace {
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kInfinity = std::numeric_limits<float>::infinity();
 
 CandidateList from_logits(std::vector<float> logits) {
     CandidateList list;
@@ -43,14 +43,14 @@ std::vector<float> logits_for_probs(const std::vector<double>& probs) {
 }
 
 TEST(CandidateList, AssignNumbersTokensAndRejectsNonFinite) {
-    CandidateList list = from_logits({0.5f, -kInf, 2.0f});
+    CandidateList list = from_logits({0.5f, -kInfinity, 2.0f});
     EXPECT_EQ(ids(list), (std::vector<TokenId>{0, 1, 2}));
-    EXPECT_EQ(list[1].logit, -kInf);
+    EXPECT_EQ(list[1].logit, -kInfinity);
     EXPECT_FALSE(list.sorted());
 
     const std::vector<float> nan_row = {0.0f, std::nanf("")};
     EXPECT_THROW(list.assign(std::span<const float>(nan_row)), Error);
-    const std::vector<float> inf_row = {kInf, 0.0f};
+    const std::vector<float> inf_row = {kInfinity, 0.0f};
     EXPECT_THROW(list.assign(std::span<const float>(inf_row)), Error);
 }
 
@@ -104,7 +104,7 @@ TEST(CandidateList, ComputeProbsIsSoftmax) {
     EXPECT_NEAR(shifted[0].prob, 1.0 / 3, 1e-4);
     EXPECT_NEAR(shifted[1].prob, 2.0 / 3, 1e-4);
 
-    CandidateList masked = from_logits({-kInf, -kInf});
+    CandidateList masked = from_logits({-kInfinity, -kInfinity});
     EXPECT_THROW(masked.compute_probs(), Error);
     CandidateList empty;
     EXPECT_THROW(empty.compute_probs(), Error);
@@ -112,11 +112,11 @@ TEST(CandidateList, ComputeProbsIsSoftmax) {
 
 TEST(LogitBias, AddsBansAndAccumulates) {
     CandidateList list = from_logits({1.0f, 2.0f, 3.0f, 4.0f});
-    const std::vector<LogitBias> biases = {{0, 0.5f}, {2, -kInf}, {3, -1.0f}, {3, -0.25f}};
+    const std::vector<LogitBias> biases = {{0, 0.5f}, {2, -kInfinity}, {3, -1.0f}, {3, -0.25f}};
     apply_logit_bias(list, biases);
     EXPECT_FLOAT_EQ(list[0].logit, 1.5f);
     EXPECT_FLOAT_EQ(list[1].logit, 2.0f);
-    EXPECT_EQ(list[2].logit, -kInf);
+    EXPECT_EQ(list[2].logit, -kInfinity);
     EXPECT_FLOAT_EQ(list[3].logit, 2.75f);  // 4 - 1 - 0.25
 }
 
@@ -155,7 +155,7 @@ TEST(Penalties, NeutralSettingsChangeNothing) {
 }
 
 TEST(DropMasked, RemovesOnlyMinusInfinity) {
-    CandidateList list = from_logits({-kInf, -100.0f, -kInf, 0.0f});
+    CandidateList list = from_logits({-kInfinity, -100.0f, -kInfinity, 0.0f});
     drop_masked(list);
     EXPECT_EQ(ids(list), (std::vector<TokenId>{1, 3}));
 }
@@ -248,13 +248,13 @@ TEST(MinP, KeepsSortedOrder) {
 }
 
 TEST(Temperature, DividesLogits) {
-    CandidateList list = from_logits({2.0f, -1.0f, -kInf});
+    CandidateList list = from_logits({2.0f, -1.0f, -kInfinity});
     list.sort();
     apply_temperature(list, 2.0f);
     EXPECT_TRUE(list.sorted());
     EXPECT_FLOAT_EQ(logit_of(list, 0), 1.0f);
     EXPECT_FLOAT_EQ(logit_of(list, 1), -0.5f);
-    EXPECT_EQ(logit_of(list, 2), -kInf);
+    EXPECT_EQ(logit_of(list, 2), -kInfinity);
     EXPECT_THROW(apply_temperature(list, 0.0f), Error);
 }
 
@@ -265,8 +265,8 @@ TEST(PickGreedy, HighestLogitLowestIdOnTies) {
     const std::vector<Candidate> reordered = {{5, 3.0f, 0.0f}, {2, 3.0f, 0.0f}, {0, 1.0f, 0.0f}};
     list.assign(std::span<const Candidate>(reordered));
     EXPECT_EQ(pick_greedy(list), 2);
-    EXPECT_EQ(pick_greedy(from_logits({-kInf, -50.0f})), 1);
-    EXPECT_THROW(pick_greedy(from_logits({-kInf, -kInf})), Error);
+    EXPECT_EQ(pick_greedy(from_logits({-kInfinity, -50.0f})), 1);
+    EXPECT_THROW(pick_greedy(from_logits({-kInfinity, -kInfinity})), Error);
     EXPECT_THROW(pick_greedy(CandidateList{}), Error);
 }
 
@@ -274,9 +274,9 @@ TEST(PickFromDistribution, MasksAreNeverPicked) {
     // From state {1, 2, 3, 4} the first output is 11520, so the first draw is 5 * 2^-53, almost 0:
     // the walk must skip the masked token at the front and land on the first possible one.
     Rng rng = Rng::from_state({1, 2, 3, 4});
-    CandidateList list = from_logits({-kInf, -kInf, 0.0f, 0.0f});
+    CandidateList list = from_logits({-kInfinity, -kInfinity, 0.0f, 0.0f});
     EXPECT_EQ(pick_from_distribution(list, rng), 2);
-    CandidateList all_masked = from_logits({-kInf});
+    CandidateList all_masked = from_logits({-kInfinity});
     EXPECT_THROW(pick_from_distribution(all_masked, rng), Error);
 }
 

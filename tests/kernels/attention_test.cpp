@@ -16,34 +16,14 @@
 
 #include "kernels/attention.h"
 #include "pocket/core/fp16.h"
+#include "support/numeric.h"
 
 namespace pocket::kernels {
 namespace {
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float sigma = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, sigma);
-    std::vector<float> v(n);
-    for (auto& x : v) x = dist(rng);
-    return v;
-}
-
-std::vector<f16_t> random_f16(size_t n, uint32_t seed, float sigma = 1.0f) {
-    std::vector<f16_t> v(n);
-    const auto f = random_floats(n, seed, sigma);
-    for (size_t i = 0; i < n; ++i) v[i] = f32_to_f16(f[i]);
-    return v;
-}
-
-// Bit patterns, so -0/+0 and NaN payloads would count as differences.
-void expect_bits_equal(const std::vector<float>& got, const std::vector<float>& want,
-                       const char* what) {
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-        ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
-            << what << " differs at " << i << ": " << got[i] << " vs " << want[i];
-    }
-}
+using test::expect_bits_equal;
+using test::random_f16;
+using test::random_floats;
 
 std::vector<Isa> simd_isas() {
     std::vector<Isa> isas;

@@ -18,28 +18,16 @@
 
 #include "kernels/attention.h"
 #include "pocket/core/fp16.h"
+#include "support/numeric.h"
 
 namespace pocket::kernels {
 namespace {
 
+using test::expect_bits_equal;
+using test::random_f16;
+using test::random_floats;
+
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float sigma) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, sigma);
-    std::vector<float> v(n);
-    for (auto& x : v) x = dist(rng);
-    return v;
-}
-
-void expect_bits_equal(const std::vector<float>& got, const std::vector<float>& want,
-                       const char* what) {
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-        ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
-            << what << " differs at " << i << ": " << got[i] << " vs " << want[i];
-    }
-}
 
 // One online-softmax state of n_q rows over tiles of n keys.
 struct TileState {
@@ -178,13 +166,6 @@ TEST(AttentionTile, EverySimdTableIsBitIdenticalToScalar) {
         ++checked;
     }
     if (checked == 0) GTEST_SKIP() << "no SIMD instruction set on this CPU";
-}
-
-std::vector<f16_t> random_f16(size_t n, uint32_t seed) {
-    const auto f = random_floats(n, seed, 1.0f);
-    std::vector<f16_t> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = f32_to_f16(f[i]);
-    return v;
 }
 
 // The running state of one table's online softmax: max, sum and accumulator per row.

@@ -12,6 +12,7 @@
 #include "pocket/core/error.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
+#include "support/numeric.h"
 #include "support/test_support.h"
 
 namespace pocket::test {
@@ -26,17 +27,6 @@ std::vector<TokenId> tokens(size_t n, size_t offset = 0) {
     std::vector<TokenId> out(n);
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<TokenId>(5 + (i + offset) * 37 % 400);
     return out;
-}
-
-std::vector<float> copy(std::span<const float> s) {
-    return {s.begin(), s.end()};
-}
-
-double max_diff(std::span<const float> a, std::span<const float> b) {
-    double m = 0.0;
-    for (size_t i = 0; i < a.size(); ++i)
-        m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
-    return m;
 }
 
 std::string error_of(const std::function<void()>& fn) {
@@ -60,12 +50,12 @@ TEST_P(ContextLimitsTest, PromptThatFitsExactlyIsEvaluated) {
     const int64_t n_ctx = GetParam();
     Context ctx(*model_, {.n_ctx = n_ctx});
     const auto prompt = tokens(static_cast<size_t>(n_ctx));
-    const auto logits = copy(ctx.eval(prompt));
+    const auto logits = copy_of(ctx.eval(prompt));
     EXPECT_EQ(ctx.kv().length(0), n_ctx);
     EXPECT_EQ(ctx.kv().free_positions(), 0);
     // The same tokens in a roomier context give the same logits.
     Context roomy(*model_, {.n_ctx = 256});
-    EXPECT_LT(max_diff(roomy.eval(prompt), logits), 1e-5);
+    EXPECT_LT(max_abs_diff(roomy.eval(prompt), logits), 1e-5);
 }
 
 TEST_P(ContextLimitsTest, PromptOneOverIsRefusedAndTheCacheKept) {
@@ -91,7 +81,7 @@ TEST_P(ContextLimitsTest, GrowsOneTokenAtATimeUpToTheLimit) {
     const auto all = tokens(static_cast<size_t>(n_ctx) + 1);
     std::vector<float> last;
     for (int64_t i = 0; i < n_ctx; ++i) {
-        last = copy(ctx.eval(std::span(all).subspan(static_cast<size_t>(i), 1)));
+        last = copy_of(ctx.eval(std::span(all).subspan(static_cast<size_t>(i), 1)));
         EXPECT_EQ(ctx.kv().length(0), i + 1);
         EXPECT_EQ(ctx.kv().used_positions(), i + 1);
     }
@@ -100,7 +90,8 @@ TEST_P(ContextLimitsTest, GrowsOneTokenAtATimeUpToTheLimit) {
     // Token by token and in one pass agree, to the rounding of their different matmul paths
     // (which adds up over a hundred positions).
     Context whole(*model_, {.n_ctx = n_ctx});
-    EXPECT_LT(max_diff(whole.eval(std::span(all).first(static_cast<size_t>(n_ctx))), last), 1e-2);
+    EXPECT_LT(max_abs_diff(whole.eval(std::span(all).first(static_cast<size_t>(n_ctx))), last),
+              1e-2);
 }
 
 TEST_P(ContextLimitsTest, SequencesShareTheCapacityExactly) {

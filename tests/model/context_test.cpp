@@ -8,6 +8,7 @@
 #include "pocket/core/error.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
+#include "support/numeric.h"
 #include "support/test_support.h"
 
 namespace pocket::test {
@@ -20,17 +21,6 @@ using model::Model;
 const std::vector<TokenId> kPromptA = {1, 403, 407, 261, 378, 432, 383};
 const std::vector<TokenId> kPromptB = {1, 298, 311, 265, 280};
 
-double max_diff(std::span<const float> a, std::span<const float> b) {
-    double m = 0.0;
-    for (size_t i = 0; i < a.size(); ++i)
-        m = std::max(m, static_cast<double>(std::abs(a[i] - b[i])));
-    return m;
-}
-
-std::vector<float> copy(std::span<const float> s) {
-    return {s.begin(), s.end()};
-}
-
 class ContextTest : public ::testing::Test {
   protected:
     void SetUp() override { model_ = Model::load(shared_path("models/stories260K.gguf")); }
@@ -39,18 +29,18 @@ class ContextTest : public ::testing::Test {
 
 TEST_F(ContextTest, BatchedAndSequentialEvaluationAgree) {
     Context batched(*model_, {.n_ctx = 128});
-    const auto all = copy(batched.eval(kPromptA));
+    const auto all = copy_of(batched.eval(kPromptA));
     Context sequential(*model_, {.n_ctx = 128});
     std::vector<float> last;
-    for (TokenId t : kPromptA) last = copy(sequential.eval(std::span<const TokenId>(&t, 1)));
-    EXPECT_LT(max_diff(all, last), 1e-4);
+    for (TokenId t : kPromptA) last = copy_of(sequential.eval(std::span<const TokenId>(&t, 1)));
+    EXPECT_LT(max_abs_diff(all, last), 1e-4);
 }
 
 TEST_F(ContextTest, SmallBatchSizeSplitsTheBatchWithoutChangingResults) {
     Context whole(*model_, {.n_ctx = 128});
-    const auto expected = copy(whole.eval(kPromptA));
+    const auto expected = copy_of(whole.eval(kPromptA));
     Context split(*model_, {.n_ctx = 128, .n_batch = 3});
-    EXPECT_LT(max_diff(split.eval(kPromptA), expected), 1e-4);
+    EXPECT_LT(max_abs_diff(split.eval(kPromptA), expected), 1e-4);
 }
 
 // Rows that ask for no output skip the last layer's work past its K and V (and a micro-batch
@@ -58,19 +48,19 @@ TEST_F(ContextTest, SmallBatchSizeSplitsTheBatchWithoutChangingResults) {
 TEST_F(ContextTest, RowsWithoutOutputsStillFillTheLastLayersCache) {
     Context split(*model_, {.n_ctx = 128, .n_batch = 3});
     split.eval(kPromptA);
-    const auto next = copy(split.eval(kPromptB));
+    const auto next = copy_of(split.eval(kPromptB));
     Context sequential(*model_, {.n_ctx = 128});
     std::vector<float> last;
     for (TokenId t : kPromptA) sequential.eval(std::span<const TokenId>(&t, 1));
-    for (TokenId t : kPromptB) last = copy(sequential.eval(std::span<const TokenId>(&t, 1)));
-    EXPECT_LT(max_diff(next, last), 1e-4);
+    for (TokenId t : kPromptB) last = copy_of(sequential.eval(std::span<const TokenId>(&t, 1)));
+    EXPECT_LT(max_abs_diff(next, last), 1e-4);
 }
 
 TEST_F(ContextTest, InterleavedSequencesMatchSeparateRuns) {
     Context ctx_a(*model_, {.n_ctx = 128});
-    const auto expect_a = copy(ctx_a.eval(kPromptA));
+    const auto expect_a = copy_of(ctx_a.eval(kPromptA));
     Context ctx_b(*model_, {.n_ctx = 128});
-    const auto expect_b = copy(ctx_b.eval(kPromptB));
+    const auto expect_b = copy_of(ctx_b.eval(kPromptB));
 
     Context both(*model_, {.n_ctx = 128});
     std::vector<BatchEntry> batch;
@@ -84,18 +74,18 @@ TEST_F(ContextTest, InterleavedSequencesMatchSeparateRuns) {
     both.decode(batch);
     ASSERT_EQ(both.n_outputs(), 2u);
     // Outputs come in batch order: B's last token precedes A's.
-    EXPECT_LT(max_diff(both.logits(0), expect_b), 1e-4);
-    EXPECT_LT(max_diff(both.logits(1), expect_a), 1e-4);
+    EXPECT_LT(max_abs_diff(both.logits(0), expect_b), 1e-4);
+    EXPECT_LT(max_abs_diff(both.logits(1), expect_a), 1e-4);
     EXPECT_EQ(both.kv().length(7), int64_t(kPromptA.size()));
     EXPECT_EQ(both.kv().length(3), int64_t(kPromptB.size()));
 }
 
 TEST_F(ContextTest, ClearingASequenceRestartsIt) {
     Context ctx(*model_, {.n_ctx = 128});
-    const auto first = copy(ctx.eval(kPromptA));
+    const auto first = copy_of(ctx.eval(kPromptA));
     ctx.eval(kPromptB);  // continues sequence 0
     ctx.kv().clear(0);
-    EXPECT_EQ(max_diff(ctx.eval(kPromptA), first), 0.0);
+    EXPECT_EQ(max_abs_diff(ctx.eval(kPromptA), first), 0.0);
 }
 
 TEST_F(ContextTest, RejectsBadBatchesAndKeepsTheCache) {

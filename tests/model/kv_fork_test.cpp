@@ -9,6 +9,7 @@
 #include "pocket/core/error.h"
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
+#include "support/numeric.h"
 #include "support/test_support.h"
 
 namespace pocket::test {
@@ -19,18 +20,10 @@ using model::Context;
 using model::KvCache;
 using model::Model;
 
-std::vector<TokenId> tokens(size_t n, size_t offset) {
+std::vector<TokenId> fork_tokens(size_t n, size_t offset) {
     std::vector<TokenId> out(n);
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<TokenId>(5 + (i + offset) * 41 % 450);
     return out;
-}
-
-std::vector<float> copy(std::span<const float> s) {
-    return {s.begin(), s.end()};
-}
-
-bool bit_equal(std::span<const float> a, std::span<const float> b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // ---- the cache alone ----
@@ -196,7 +189,7 @@ class ContextForkTest : public ::testing::Test {
     std::vector<float> fresh(const std::vector<std::vector<TokenId>>& chunks) {
         Context ctx(*model_, {.n_ctx = 256});
         std::vector<float> last;
-        for (const auto& c : chunks) last = copy(ctx.eval(c));
+        for (const auto& c : chunks) last = copy_of(ctx.eval(c));
         return last;
     }
 
@@ -204,8 +197,8 @@ class ContextForkTest : public ::testing::Test {
 };
 
 TEST_F(ContextForkTest, ForkedSequencesDivergeLikeFreshOnes) {
-    const auto prompt = tokens(70, 0);  // one full page and 6 rows of the next
-    const auto x = tokens(5, 100), y = tokens(9, 200), z = tokens(3, 300);
+    const auto prompt = fork_tokens(70, 0);  // one full page and 6 rows of the next
+    const auto x = fork_tokens(5, 100), y = fork_tokens(9, 200), z = fork_tokens(3, 300);
     Context ctx(*model_, {.n_ctx = 256});
     ctx.eval(prompt, 0);
     const int64_t used = ctx.kv().used_positions();
@@ -213,8 +206,8 @@ TEST_F(ContextForkTest, ForkedSequencesDivergeLikeFreshOnes) {
     EXPECT_EQ(ctx.kv().used_positions(), used);
 
     // Alternate the two, one chunk each, so each writes while the other's pages are shared.
-    const auto a1 = copy(ctx.eval(x, 1));
-    const auto b1 = copy(ctx.eval(y, 0));
+    const auto a1 = copy_of(ctx.eval(x, 1));
+    const auto b1 = copy_of(ctx.eval(y, 0));
     EXPECT_TRUE(bit_equal(a1, fresh({prompt, x})));
     EXPECT_TRUE(bit_equal(b1, fresh({prompt, y})));
     EXPECT_EQ(ctx.kv().used_positions(), 70 + 5 + 6 + 9);  // 6 rows copied once
@@ -222,15 +215,15 @@ TEST_F(ContextForkTest, ForkedSequencesDivergeLikeFreshOnes) {
     // Fork of a fork, then the source cleared while both forks live.
     ctx.kv().fork(1, 2);
     ctx.kv().clear(0);
-    const auto c1 = copy(ctx.eval(z, 2));
-    const auto a2 = copy(ctx.eval(z, 1));
+    const auto c1 = copy_of(ctx.eval(z, 2));
+    const auto a2 = copy_of(ctx.eval(z, 1));
     EXPECT_TRUE(bit_equal(c1, fresh({prompt, x, z})));
     EXPECT_TRUE(bit_equal(a2, fresh({prompt, x, z})));
     EXPECT_TRUE(bit_equal(a2, c1));
 }
 
 TEST_F(ContextForkTest, ForkedSequencesInOneBatch) {
-    const auto prompt = tokens(40, 7);
+    const auto prompt = fork_tokens(40, 7);
     Context ctx(*model_, {.n_ctx = 256});
     ctx.eval(prompt, 0);
     for (model::SeqId s = 1; s < 4; ++s) ctx.kv().fork(0, s);
@@ -250,8 +243,8 @@ TEST_F(ContextForkTest, ForkedSequencesInOneBatch) {
 }
 
 TEST_F(ContextForkTest, TruncateThenContinueMatchesAFreshRun) {
-    const auto prompt = tokens(100, 3);
-    const auto x = tokens(4, 50);
+    const auto prompt = fork_tokens(100, 3);
+    const auto x = fork_tokens(4, 50);
     // Kept rows come from a 100-token pass, the fresh run's from a pass of `keep` tokens: the
     // same kernels as long as both are batches (a single token takes the matrix-vector path,
     // whose rounding differs, so keep >= 2).
@@ -270,17 +263,17 @@ TEST_F(ContextForkTest, TruncateThenContinueMatchesAFreshRun) {
 }
 
 TEST_F(ContextForkTest, TruncatedForkMatchesAFreshRun) {
-    const auto prompt = tokens(90, 11);
-    const auto x = tokens(6, 77);
+    const auto prompt = fork_tokens(90, 11);
+    const auto x = fork_tokens(6, 77);
     Context ctx(*model_, {.n_ctx = 256});
     ctx.eval(prompt, 0);
     ctx.kv().fork(0, 1);
     ctx.kv().truncate(1, 80);  // inside the shared last page
-    const auto got = copy(ctx.eval(x, 1));
+    const auto got = copy_of(ctx.eval(x, 1));
     const std::vector<TokenId> head(prompt.begin(), prompt.begin() + 80);
     EXPECT_TRUE(bit_equal(got, fresh({head, x})));
     // The source is intact.
-    const auto src = copy(ctx.eval(x, 0));
+    const auto src = copy_of(ctx.eval(x, 0));
     EXPECT_TRUE(bit_equal(src, fresh({prompt, x})));
 }
 

@@ -20,6 +20,7 @@
 #include "pocket/model/context.h"
 #include "pocket/model/model.h"
 #include "pocket/quant/scheme.h"
+#include "support/numeric.h"
 #include "support/test_support.h"
 
 namespace pocket::test {
@@ -29,19 +30,11 @@ using model::BatchEntry;
 using model::Context;
 using model::Model;
 
-std::vector<TokenId> tokens(size_t n, size_t offset, int64_t n_vocab) {
+std::vector<TokenId> vocab_tokens(size_t n, size_t offset, int64_t n_vocab) {
     std::vector<TokenId> out(n);
     for (size_t i = 0; i < n; ++i)
         out[i] = static_cast<TokenId>(3 + (i + offset) * 37 % static_cast<size_t>(n_vocab - 3));
     return out;
-}
-
-std::vector<float> copy(std::span<const float> s) {
-    return {s.begin(), s.end()};
-}
-
-bool bit_equal(std::span<const float> a, std::span<const float> b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // Largest difference relative to the spread (max - min) of the reference logits: what decides
@@ -76,7 +69,7 @@ class KvQuantContext : public ::testing::Test {
     static std::vector<float> last_logits(const Model& m, const std::vector<TokenId>& prompt,
                                           DType k, DType v) {
         Context ctx(m, {.n_ctx = 512, .type_k = k, .type_v = v});
-        return copy(ctx.eval(prompt));
+        return copy_of(ctx.eval(prompt));
     }
 
     static ScratchDir* dir_;
@@ -99,7 +92,7 @@ Model* KvQuantContext::stories_ = nullptr;
 TEST_F(KvQuantContext, LogitsStayCloseToTheF16CacheAcrossPages) {
     for (const Model* m : {tiny_, stories_}) {
         // 150 positions: three pages of 64, the last one partly filled.
-        const auto prompt = tokens(150, 1, m->hparams().n_vocab);
+        const auto prompt = vocab_tokens(150, 1, m->hparams().n_vocab);
         const auto f16 = last_logits(*m, prompt, DType::F16, DType::F16);
         const double q8 = relative_diff(last_logits(*m, prompt, DType::Q8_0, DType::Q8_0), f16);
         const double q4 = relative_diff(last_logits(*m, prompt, DType::Q4_0, DType::Q4_0), f16);
@@ -123,7 +116,7 @@ TEST_F(KvQuantContext, LogitsStayCloseToTheF16CacheAcrossPages) {
 TEST_F(KvQuantContext, DeepRowsThroughTheTiledPath) {
     for (const Model* m : {tiny_, stories_}) {
         SCOPED_TRACE(m == tiny_ ? "tiny" : "stories260K");
-        const auto prompt = tokens(330, 5, m->hparams().n_vocab);
+        const auto prompt = vocab_tokens(330, 5, m->hparams().n_vocab);
         const auto f16 = last_logits(*m, prompt, DType::F16, DType::F16);
         for (DType type : {DType::Q8_0, DType::Q4_0}) {
             SCOPED_TRACE(dtype_name(type));
@@ -136,7 +129,7 @@ TEST_F(KvQuantContext, DeepRowsThroughTheTiledPath) {
             ctx.eval(std::span(prompt).first(290));
             std::vector<float> last;
             for (size_t i = 290; i < prompt.size(); ++i)
-                last = copy(ctx.eval(std::span(prompt).subspan(i, 1)));
+                last = copy_of(ctx.eval(std::span(prompt).subspan(i, 1)));
             // Bit for bit where the weights are quantized (tiny: integer block sums); stories260K's
             // F32 matmuls round differently for one token than for a batch, F16 cache or not.
             if (m == tiny_) {
@@ -149,10 +142,10 @@ TEST_F(KvQuantContext, DeepRowsThroughTheTiledPath) {
 }
 
 TEST_F(KvQuantContext, BatchSplitsGiveTheSameLogits) {
-    const auto prompt = tokens(140, 7, tiny_->hparams().n_vocab);
+    const auto prompt = vocab_tokens(140, 7, tiny_->hparams().n_vocab);
     for (DType type : {DType::Q8_0, DType::Q4_0}) {
         Context whole(*tiny_, {.n_ctx = 256, .type_k = type, .type_v = type});
-        const auto want = copy(whole.eval(prompt));
+        const auto want = copy_of(whole.eval(prompt));
         // Passes of 50 tokens, and a prompt fed in pieces that end inside pages.
         Context split(*tiny_, {.n_ctx = 256, .n_batch = 50, .type_k = type, .type_v = type});
         EXPECT_TRUE(bit_equal(split.eval(prompt), want)) << dtype_name(type);
@@ -160,7 +153,7 @@ TEST_F(KvQuantContext, BatchSplitsGiveTheSameLogits) {
         std::vector<float> got;
         for (size_t at = 0; at < prompt.size(); at += 45) {
             const size_t n = std::min<size_t>(45, prompt.size() - at);
-            got = copy(pieces.eval(std::span(prompt).subspan(at, n)));
+            got = copy_of(pieces.eval(std::span(prompt).subspan(at, n)));
         }
         EXPECT_TRUE(bit_equal(got, want)) << dtype_name(type);
     }
@@ -168,14 +161,14 @@ TEST_F(KvQuantContext, BatchSplitsGiveTheSameLogits) {
 
 TEST_F(KvQuantContext, ForkedAndTruncatedSequencesMatchFreshOnes) {
     const int64_t n_vocab = tiny_->hparams().n_vocab;
-    const auto prompt = tokens(70, 3, n_vocab);  // ends 6 positions into the second page
-    const auto a = tokens(9, 100, n_vocab), b = tokens(12, 200, n_vocab);
+    const auto prompt = vocab_tokens(70, 3, n_vocab);  // ends 6 positions into the second page
+    const auto a = vocab_tokens(9, 100, n_vocab), b = vocab_tokens(12, 200, n_vocab);
     for (DType type : {DType::Q8_0, DType::Q4_0}) {
         const model::ContextParams params{.n_ctx = 512, .type_k = type, .type_v = type};
         const auto fresh = [&](const std::vector<TokenId>& tail) {
             Context ctx(*tiny_, params);
             ctx.eval(prompt);
-            return copy(ctx.eval(tail));
+            return copy_of(ctx.eval(tail));
         };
         Context ctx(*tiny_, params);
         ctx.eval(prompt, 0);

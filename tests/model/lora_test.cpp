@@ -26,6 +26,7 @@
 #include "pocket/model/context.h"
 #include "pocket/model/lora.h"
 #include "pocket/model/model.h"
+#include "support/numeric.h"
 #include "support/random_lora.h"
 #include "support/test_support.h"
 
@@ -88,10 +89,6 @@ double max_abs(const std::vector<float>& a) {
     double m = 0.0;
     for (const float v : a) m = std::max(m, static_cast<double>(std::abs(v)));
     return m;
-}
-
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 struct ModelCase {

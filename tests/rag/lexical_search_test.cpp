@@ -18,7 +18,7 @@ namespace pocket::rag {
 namespace {
 
 // Words drawn from a skewed vocabulary: a few in most chunks, many rare ones.
-std::string random_text(std::mt19937& rng, int n_words) {
+std::string random_words(std::mt19937& rng, int n_words) {
     std::uniform_real_distribution<double> u(0.0, 1.0);
     std::string out;
     for (int i = 0; i < n_words; ++i) {
@@ -38,13 +38,13 @@ TEST(RagLexicalSearch, VocabularyDocumentFrequenciesRankAsPostingCounts) {
             std::vector<ChunkInfo> chunks(50);
             for (int c = 0; c < 50; ++c) {
                 chunks[c].ordinal = c;
-                chunks[c].text = random_text(rng, 5 + static_cast<int>(rng() % 30));
-                if (c % 5 == 0) chunks[c].heading = random_text(rng, 2);
+                chunks[c].text = random_words(rng, 5 + static_cast<int>(rng() % 30));
+                if (c % 5 == 0) chunks[c].heading = random_words(rng, 2);
             }
             DocumentInfo doc;
             doc.path = "doc" + std::to_string(d) + ".txt";
             doc.content_hash = std::to_string(d);
-            doc.title = random_text(rng, 3);
+            doc.title = random_words(rng, 3);
             store->put_document(doc, chunks, {});
         }
     }
@@ -59,7 +59,7 @@ TEST(RagLexicalSearch, VocabularyDocumentFrequenciesRankAsPostingCounts) {
     for (int q = 0; q < 40; ++q) {
         // Terms no chunk holds are dropped from the vocabulary path; the counting path scores
         // them as absent. Both must agree.
-        const std::string query = random_text(rng, 1 + q % 4) + (q % 7 == 0 ? " zzabsent" : "");
+        const std::string query = random_words(rng, 1 + q % 4) + (q % 7 == 0 ? " zzabsent" : "");
         const auto got = bm25_top_k(db.get(), query, 20, p);
         sqlite3_stmt* st = nullptr;
         ASSERT_EQ(sqlite3_prepare_v2(db.get(),

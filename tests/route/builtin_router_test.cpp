@@ -14,6 +14,7 @@
 #include "pocket/core/error.h"
 #include "pocket/route/router.h"
 #include "pocket/route/routing_metrics.h"
+#include "route/routellm_models.h"
 #include "support/test_support.h"
 
 using pocket::route::evaluate_routing;
@@ -25,16 +26,13 @@ using pocket::test::shared_path;
 
 namespace {
 
-const std::string kWeak = "mistralai/Mixtral-8x7B-Instruct-v0.1";
-const std::string kStrong = "gpt-4-1106-preview";
-
 std::filesystem::path source_file() {
     return pocket::test::source_dir() / "data/router/default-router.gguf";
 }
 
 std::vector<RoutingExample> read(const std::string& relative) {
-    return read_routing_examples({shared_path("data/routing/routellm/" + relative)}, kWeak,
-                                 kStrong);
+    return read_routing_examples({shared_path("data/routing/routellm/" + relative)},
+                                 pocket::test::kRouteLlmWeak, pocket::test::kRouteLlmStrong);
 }
 
 // What the built-in router was trained on (scripts/train-default-router): all 40 MMLU subjects and
@@ -46,7 +44,7 @@ std::vector<RoutingExample> training_examples() {
         if (entry.path().extension() == ".csv") files.push_back(entry.path());
     std::sort(files.begin(), files.end());
     files.push_back(shared_path("data/routing/routellm/gsm8k/gsm8k_responses.csv"));
-    return read_routing_examples(files, kWeak, kStrong);
+    return read_routing_examples(files, pocket::test::kRouteLlmWeak, pocket::test::kRouteLlmStrong);
 }
 
 // The probability that a score drawn from `high` exceeds one drawn from `low` (ties count half):

@@ -10,6 +10,7 @@
 #include "pocket/gguf/gguf.h"
 #include "pocket/route/router.h"
 #include "pocket/route/routing_metrics.h"
+#include "route/routellm_models.h"
 #include "support/test_support.h"
 
 using pocket::route::evaluate_routing;
@@ -22,9 +23,6 @@ using pocket::test::ScratchDir;
 using pocket::test::shared_path;
 
 namespace {
-
-const std::string kWeak = "mistralai/Mixtral-8x7B-Instruct-v0.1";
-const std::string kStrong = "gpt-4-1106-preview";
 
 std::filesystem::path mmlu(const std::string& subject) {
     return shared_path("data/routing/routellm/mmlu/mmlu_" + subject + ".csv");
@@ -40,7 +38,8 @@ RouterTrainOptions options() {
 const Router& small_router() {
     static const Router router = [] {
         const auto examples =
-            read_routing_examples({mmlu("abstract_algebra"), mmlu("anatomy")}, kWeak, kStrong);
+            read_routing_examples({mmlu("abstract_algebra"), mmlu("anatomy")},
+                                  pocket::test::kRouteLlmWeak, pocket::test::kRouteLlmStrong);
         return Router::train(examples, options());
     }();
     return router;
@@ -132,12 +131,14 @@ TEST(RoutingData, ReadsQuotedMultiLineCsvFields) {
 }
 
 TEST(RoutingData, ReadsTheRealGsm8kAndMtBenchFiles) {
-    const auto gsm = read_routing_examples(
-        {shared_path("data/routing/routellm/gsm8k/gsm8k_responses.csv")}, kWeak, kStrong);
+    const auto gsm =
+        read_routing_examples({shared_path("data/routing/routellm/gsm8k/gsm8k_responses.csv")},
+                              pocket::test::kRouteLlmWeak, pocket::test::kRouteLlmStrong);
     EXPECT_EQ(gsm.size(), 1319u);  // the README's count; multi-line responses must not split rows
     EXPECT_TRUE(gsm[0].prompt.starts_with("Janet"));
-    const auto mt = read_routing_examples(
-        {shared_path("data/routing/routellm/mt_bench/judgements.jsonl")}, kWeak, kStrong);
+    const auto mt =
+        read_routing_examples({shared_path("data/routing/routellm/mt_bench/judgements.jsonl")},
+                              pocket::test::kRouteLlmWeak, pocket::test::kRouteLlmStrong);
     EXPECT_EQ(mt.size(), 80u);
     for (const auto& e : mt) {
         EXPECT_GE(e.weak, 1.0);
@@ -152,7 +153,8 @@ TEST(Router, SaveLoadRoundTripGivesIdenticalScoresInASmallFile) {
     router.save(dir / "r.gguf");
     EXPECT_LE(std::filesystem::file_size(dir / "r.gguf"), 2u << 20);
     const auto loaded = Router::load(dir / "r.gguf");
-    const auto examples = read_routing_examples({mmlu("astronomy")}, kWeak, kStrong);
+    const auto examples = read_routing_examples({mmlu("astronomy")}, pocket::test::kRouteLlmWeak,
+                                                pocket::test::kRouteLlmStrong);
     for (size_t i = 0; i < 40; ++i)
         EXPECT_EQ(router.score(examples[i].prompt), loaded.score(examples[i].prompt));
     EXPECT_EQ(router.threshold(), loaded.threshold());
@@ -162,7 +164,8 @@ TEST(Router, SaveLoadRoundTripGivesIdenticalScoresInASmallFile) {
 TEST(Router, ThresholdForShareRealisesTheShareOnTrainingPrompts) {
     const auto& router = small_router();
     const auto examples =
-        read_routing_examples({mmlu("abstract_algebra"), mmlu("anatomy")}, kWeak, kStrong);
+        read_routing_examples({mmlu("abstract_algebra"), mmlu("anatomy")},
+                              pocket::test::kRouteLlmWeak, pocket::test::kRouteLlmStrong);
     for (const double share : {0.1, 0.2, 0.5, 0.8}) {
         const double t = router.threshold_for_share(share);
         size_t sent = 0;
@@ -227,7 +230,8 @@ TEST(Router, HostileFilesThrow) {
 TEST(Router, TrainRejectsTooFewExamplesAndBadShares) {
     std::vector<RoutingExample> few(3, RoutingExample{"q", 0, 1, "g"});
     EXPECT_THROW(Router::train(few, options()), pocket::Error);
-    const auto examples = read_routing_examples({mmlu("anatomy")}, kWeak, kStrong);
+    const auto examples = read_routing_examples({mmlu("anatomy")}, pocket::test::kRouteLlmWeak,
+                                                pocket::test::kRouteLlmStrong);
     auto o = options();
     o.cloud_share = 1.5;
     EXPECT_THROW(Router::train(examples, o), pocket::Error);

@@ -24,6 +24,10 @@ std::filesystem::path shared_path(const std::string& relative) {
     return shared_dir() / relative;
 }
 
+std::string stories_model() {
+    return shared_path("models/stories260K.gguf").string();
+}
+
 std::filesystem::path source_dir() {
     return POCKET_SOURCE_DIR;
 }

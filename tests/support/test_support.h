@@ -27,6 +27,8 @@ namespace pocket::test {
 // ../shared).
 std::filesystem::path shared_dir();
 std::filesystem::path shared_path(const std::string& relative);
+// The shared 260K-parameter stories model, the smallest real model the tests load.
+std::string stories_model();
 
 // The source checkout and the `pocket` binary under test. They are compiled into the support
 // library alone, so no other test object holds an absolute path and ccache can reuse them from

@@ -52,21 +52,21 @@ std::string to_hex(std::string_view bytes) {
 // ---------------------------------------------------------------------------------------------
 // Tokenizer test vectors (.inp/.out), tokenized with add_special=false, parse_special=false.
 
-struct VectorSet {
+struct ReferenceVectorSet {
     std::string name;
     std::string vocab;    // GGUF with the vocabulary, relative to the shared folder
     std::string vectors;  // .inp/.out prefix, relative to the shared folder
 };
 
 // Readable test names in gtest output instead of the struct's bytes.
-void PrintTo(const VectorSet& set, std::ostream* os) {
+void PrintTo(const ReferenceVectorSet& set, std::ostream* os) {
     *os << set.name;
 }
 
-class TokenizerVectors : public ::testing::TestWithParam<VectorSet> {};
+class TokenizerVectors : public ::testing::TestWithParam<ReferenceVectorSet> {};
 
 TEST_P(TokenizerVectors, MatchLlamaCpp) {
-    const VectorSet& set = GetParam();
+    const ReferenceVectorSet& set = GetParam();
     const Tokenizer& tok = tokenizer_for(set.vocab);
     const auto cases =
         pocket::test::read_tokenizer_vectors(pocket::test::shared_path(set.vectors + ".inp"),
@@ -85,7 +85,7 @@ TEST_P(TokenizerVectors, MatchLlamaCpp) {
 // is added after every special token), for phi-3's whitespace-swallowing special tokens, for
 // user-defined token text with ▁ in it, or for a vocabulary without byte tokens (<unk>).
 TEST_P(TokenizerVectors, RoundTrip) {
-    const VectorSet& set = GetParam();
+    const ReferenceVectorSet& set = GetParam();
     const Tokenizer& tok = tokenizer_for(set.vocab);
     const auto cases =
         pocket::test::read_tokenizer_vectors(pocket::test::shared_path(set.vectors + ".inp"),
@@ -97,17 +97,19 @@ TEST_P(TokenizerVectors, RoundTrip) {
 
 INSTANTIATE_TEST_SUITE_P(
     Spm, TokenizerVectors,
-    ::testing::Values(
-        VectorSet{"llama_spm", "tokenizers/ggml-vocab-llama-spm.gguf",
-                  "tokenizers/ggml-vocab-llama-spm.gguf"},
-        VectorSet{"phi_3", "tokenizers/ggml-vocab-phi-3.gguf", "tokenizers/ggml-vocab-phi-3.gguf"},
-        VectorSet{"baichuan", "tokenizers/ggml-vocab-baichuan.gguf",
-                  "reference/tokenize/ggml-vocab-baichuan.gguf"},
-        VectorSet{"stories260K", "models/stories260K.gguf", "reference/tokenize/stories260K.gguf"},
-        VectorSet{"tiny_phi3", "models/tiny/tiny-phi3.gguf", "reference/tokenize/tiny-phi3.gguf"},
-        VectorSet{"tiny_gemma2", "models/tiny/tiny-gemma2.gguf",
-                  "reference/tokenize/tiny-gemma2.gguf"}),
-    [](const ::testing::TestParamInfo<VectorSet>& info) { return info.param.name; });
+    ::testing::Values(ReferenceVectorSet{"llama_spm", "tokenizers/ggml-vocab-llama-spm.gguf",
+                                         "tokenizers/ggml-vocab-llama-spm.gguf"},
+                      ReferenceVectorSet{"phi_3", "tokenizers/ggml-vocab-phi-3.gguf",
+                                         "tokenizers/ggml-vocab-phi-3.gguf"},
+                      ReferenceVectorSet{"baichuan", "tokenizers/ggml-vocab-baichuan.gguf",
+                                         "reference/tokenize/ggml-vocab-baichuan.gguf"},
+                      ReferenceVectorSet{"stories260K", "models/stories260K.gguf",
+                                         "reference/tokenize/stories260K.gguf"},
+                      ReferenceVectorSet{"tiny_phi3", "models/tiny/tiny-phi3.gguf",
+                                         "reference/tokenize/tiny-phi3.gguf"},
+                      ReferenceVectorSet{"tiny_gemma2", "models/tiny/tiny-gemma2.gguf",
+                                         "reference/tokenize/tiny-gemma2.gguf"}),
+    [](const ::testing::TestParamInfo<ReferenceVectorSet>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------------------------
 // Generation references (reference/<model>.json) of models with an SPM vocabulary.
