@@ -11,6 +11,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/page_buffer.h"
@@ -70,7 +71,11 @@ void run_pv(benchmark::State& state, Isa isa, int64_t n_q) {
 // heads apart (the llama-3.2-1b layout), in memory offered huge pages like the KV cache; at 256
 // positions they fit the L2 cache, at 4096 they do not. The kernels' own cost; the model walks
 // tiles across several heads at once and asks for the next tile's rows ahead (attention.cpp).
-void run_tiles(benchmark::State& state, Isa isa, int64_t n_q, int64_t positions) {
+// Which of a tile's three steps a run times (the others still run once, untimed, for its inputs).
+enum class TilePart { All, Qk, Softmax, Pv };
+
+void run_tiles(benchmark::State& state, Isa isa, int64_t n_q, int64_t positions,
+               TilePart part = TilePart::All) {
     constexpr int64_t kTile = 64;
     constexpr int64_t kStride = 8 * kHeadDim;
     const AttentionOps& a = attention_ops(isa);
@@ -86,18 +91,37 @@ void run_tiles(benchmark::State& state, Isa isa, int64_t n_q, int64_t positions)
                                         values_v.size());
     std::vector<float> scores(static_cast<size_t>(n_q * kTile)), m(n_q), l(n_q), r(n_q);
     std::vector<float> acc(static_cast<size_t>(n_q * kHeadDim));
+    const bool qk = part == TilePart::All || part == TilePart::Qk;
+    const bool softmax = part == TilePart::All || part == TilePart::Softmax;
+    const bool pv = part == TilePart::All || part == TilePart::Pv;
+    // Inputs for a part timed alone: one tile's scores and probabilities.
+    std::vector<float> raw(scores.size()), probs(scores.size());
+    a.qk(q.data(), n_q, keys.data(), kStride, kTile, kHeadDim, raw.data(), kTile);
+    probs = raw;
+    a.softmax_tile(probs.data(), kTile, n_q, kTile, 0.125f, m.data(), l.data(), r.data());
     for (auto _ : state) {
         std::fill(m.begin(), m.end(), -INFINITY);
         std::fill(l.begin(), l.end(), 0.0f);
         std::fill(acc.begin(), acc.end(), 0.0f);
         for (int64_t p0 = 0; p0 < positions; p0 += kTile) {
-            a.qk(q.data(), n_q, keys.data() + p0 * kStride, kStride, kTile, kHeadDim, scores.data(),
-                 kTile);
-            a.softmax_tile(scores.data(), kTile, n_q, kTile, 0.125f, m.data(), l.data(), r.data());
-            a.pv_tile(scores.data(), kTile, n_q, values.data() + p0 * kStride, kStride, kTile,
-                      kHeadDim, r.data(), acc.data());
+            if (qk) {
+                a.qk(q.data(), n_q, keys.data() + p0 * kStride, kStride, kTile, kHeadDim,
+                     scores.data(), kTile);
+            } else if (softmax) {
+                std::copy(raw.begin(), raw.end(), scores.begin());
+            }
+            if (softmax) {
+                a.softmax_tile(scores.data(), kTile, n_q, kTile, 0.125f, m.data(), l.data(),
+                               r.data());
+            }
+            if (pv) {
+                a.pv_tile(softmax ? scores.data() : probs.data(), kTile, n_q,
+                          values.data() + p0 * kStride, kStride, kTile, kHeadDim, r.data(),
+                          acc.data());
+            }
         }
         benchmark::DoNotOptimize(acc.data());
+        benchmark::DoNotOptimize(scores.data());
     }
     state.counters["pos/s"] = benchmark::Counter(static_cast<double>(positions),
                                                  benchmark::Counter::kIsIterationInvariantRate);
@@ -124,6 +148,19 @@ bool register_attention() {
                     run_tiles(s, isa, n_q, positions);
                 })->Unit(benchmark::kMicrosecond);
             }
+        }
+        // A prompt's block: 8 tokens of a GQA group of 4 (llama-3.2-1b) share each tile, 2048
+        // positions (the mean depth of a 4096-token prompt); each step alone and all three.
+        const std::pair<const char*, TilePart> parts[] = {{"all", TilePart::All},
+                                                          {"qk", TilePart::Qk},
+                                                          {"softmax", TilePart::Softmax},
+                                                          {"pv", TilePart::Pv}};
+        for (const auto& [part_name, part] : parts) {
+            const std::string name =
+                "attn_prompt/" + std::string(isa_name(isa)) + "/q32/2048/" + part_name;
+            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) {
+                run_tiles(s, isa, 32, 2048, part);
+            })->Unit(benchmark::kMicrosecond);
         }
     }
     return true;

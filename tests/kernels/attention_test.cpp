@@ -25,14 +25,6 @@ using test::expect_bits_equal;
 using test::random_f16;
 using test::random_floats;
 
-std::vector<Isa> simd_isas() {
-    std::vector<Isa> isas;
-    for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon}) {
-        if (isa_supported(isa)) isas.push_back(isa);
-    }
-    return isas;
-}
-
 // ---- the scalar reference against independent computations ----
 
 TEST(AttentionReference, ExpApproxIsCloseToExp) {

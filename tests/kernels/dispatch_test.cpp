@@ -60,7 +60,9 @@ TEST(Dispatch, ScalarIsAlwaysSupportedAndForcingWorks) {
 // AMX is an option of the AVX-512 table: it needs that table's CPU, and the switch only turns it
 // off where it exists.
 TEST(Dispatch, AmxSwitch) {
-    if (amx_supported()) EXPECT_TRUE(isa_supported(Isa::Avx512));
+    if (amx_supported()) {
+        EXPECT_TRUE(isa_supported(Isa::Avx512));
+    }
     const bool before = amx_enabled();
     set_amx_enabled(false);
     EXPECT_FALSE(amx_enabled());

@@ -210,6 +210,83 @@ void qk_head8(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride
 
 constexpr int64_t kShareKeys = 2;  // queries from which keys are converted once
 
+// Q.K of one query against nk converted keys (dense F32 rows of head_dim) over the dimensions
+// [d0, d0 + 16 * M): that slice of the query stays in registers and each key's eight multiply-
+// adds take their key operand straight from memory (one load per product, against 1.25 when the
+// query is reloaded for every four keys). A key's 16 lanes start from zero in the first slice or
+// from `part` (16 floats per key), and go back to `part`, or after the last slice are folded into
+// out[j]. Each lane's products are added in dimension order, as in qk_query: the same bits.
+template <int M>
+inline void qk_slice(const f16_t* q16, const float* kf, int64_t head_dim, int64_t nk, int64_t d0,
+                     bool first, bool last, float* part, float* out) {
+    __m256 q[2 * M];
+    for (int m = 0; m < M; ++m) {
+        q[2 * m] = load_f16x8(q16 + d0 + 16 * m);
+        q[2 * m + 1] = load_f16x8(q16 + d0 + 16 * m + 8);
+    }
+    // Lanes 0-7 and 8-15 of key j, as qk_query's lo and hi.
+    auto lanes = [&](int64_t j, __m256& lo, __m256& hi) {
+        const float* k = kf + j * head_dim + d0;
+        if (first) {
+            lo = _mm256_setzero_ps();
+            hi = _mm256_setzero_ps();
+        } else {
+            lo = _mm256_load_ps(part + j * kLanes);
+            hi = _mm256_load_ps(part + j * kLanes + 8);
+        }
+        for (int m = 0; m < M; ++m) {
+            lo = _mm256_fmadd_ps(q[2 * m], _mm256_load_ps(k + 16 * m), lo);
+            hi = _mm256_fmadd_ps(q[2 * m + 1], _mm256_load_ps(k + 16 * m + 8), hi);
+        }
+    };
+    int64_t j = 0;
+    __m256 lo, hi;
+    if (!last) {
+        for (; j < nk; ++j) {
+            lanes(j, lo, hi);
+            _mm256_store_ps(part + j * kLanes, lo);
+            _mm256_store_ps(part + j * kLanes + 8, hi);
+        }
+        return;
+    }
+    for (; j + 4 <= nk; j += 4) {
+        lanes(j, lo, hi);
+        const __m256 a0 = _mm256_add_ps(lo, hi);
+        lanes(j + 1, lo, hi);
+        const __m256 a1 = _mm256_add_ps(lo, hi);
+        lanes(j + 2, lo, hi);
+        const __m256 a2 = _mm256_add_ps(lo, hi);
+        lanes(j + 3, lo, hi);
+        _mm_storeu_ps(out + j, tree_fold4(a0, a1, a2, _mm256_add_ps(lo, hi)));
+    }
+    for (; j < nk; ++j) {
+        lanes(j, lo, hi);
+        out[j] = tree_fold1(_mm256_add_ps(lo, hi));
+    }
+}
+
+// qk_query over converted keys, in slices of at most 64 dimensions (qk_slice).
+inline void qk_query_sliced(const f16_t* qf, const float* kf, int64_t nk, int64_t head_dim,
+                            float* part, float* out) {
+    for (int64_t d0 = 0; d0 < head_dim; d0 += 64) {
+        const bool first = d0 == 0, last = d0 + 64 >= head_dim;
+        switch (min64(head_dim - d0, 64) / kLanes) {
+            case 1:
+                qk_slice<1>(qf, kf, head_dim, nk, d0, first, last, part, out);
+                break;
+            case 2:
+                qk_slice<2>(qf, kf, head_dim, nk, d0, first, last, part, out);
+                break;
+            case 3:
+                qk_slice<3>(qf, kf, head_dim, nk, d0, first, last, part, out);
+                break;
+            default:
+                qk_slice<4>(qf, kf, head_dim, nk, d0, first, last, part, out);
+                break;
+        }
+    }
+}
+
 void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int64_t n_keys,
         int64_t head_dim, float* scores, int64_t score_stride) {
     if (head_dim == 8) {
@@ -235,14 +312,14 @@ void qk(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride, int6
     // all of them. vcvtph2ps costs as much as the multiply-adds it feeds on Zen 3, so converting
     // per query made Q.K conversion-bound. The same products and sums: the same bits.
     alignas(32) float kf[kScratch];
-    const int64_t block = kScratch / head_dim;  // >= 16 keys
+    alignas(32) float part[kScratch / 64 * kLanes];  // a key's lanes between slices of the query
+    const int64_t block = kScratch / head_dim;       // >= 16 keys
     for (int64_t j0 = 0; j0 < n_keys; j0 += block) {
         const int64_t nk = min64(block, n_keys - j0);
         rows_to_f32(keys + j0 * key_stride, key_stride, nk, head_dim, kf);
-        for (int64_t i = 0; i < n_q; ++i) {
-            qk_query(query(i), static_cast<const float*>(kf), head_dim, nk, head_dim,
-                     scores + i * score_stride + j0);
-        }
+        for (int64_t i = 0; i < n_q; ++i)
+            qk_query_sliced(q + i * head_dim, kf, nk, head_dim, part,
+                            scores + i * score_stride + j0);
     }
 }
 
@@ -466,28 +543,92 @@ void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, f
 
 constexpr int64_t kAccRegs = 8;
 
-template <int kRegs, class V>
+// Whether any of p[0, n) is 0: such weights are skipped (pv_tile's definition), so only rows
+// that hold one need the test per position.
+inline bool has_zero(const float* p, int64_t n) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 any = zero;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        any = _mm256_or_ps(any, _mm256_cmp_ps(_mm256_loadu_ps(p + j), zero, _CMP_EQ_OQ));
+    bool found = _mm256_movemask_ps(any) != 0;
+    for (; j < n; ++j) found |= p[j] == 0.0f;
+    return found;
+}
+
+template <int kRegs, bool kSkipZeros, class V>
 inline void pv_row(const float* p, int64_t n_values, const V* v, int64_t v_stride, float r,
                    float* a) {
     __m256 acc[kRegs];
     const __m256 vr = _mm256_set1_ps(r);
     for (int k = 0; k < kRegs; ++k) acc[k] = _mm256_mul_ps(_mm256_loadu_ps(a + 8 * k), vr);
     for (int64_t j = 0; j < n_values; ++j) {
-        if (p[j] == 0.0f) continue;
-        const __m256 pj = _mm256_set1_ps(p[j]);
+        if (kSkipZeros && p[j] == 0.0f) continue;
+        const __m256 pj = _mm256_broadcast_ss(p + j);
         const V* vj = v + j * v_stride;
         for (int k = 0; k < kRegs; ++k) acc[k] = _mm256_fmadd_ps(pj, load8(vj + 8 * k), acc[k]);
     }
     for (int k = 0; k < kRegs; ++k) _mm256_storeu_ps(a + 8 * k, acc[k]);
 }
 
-template <class V>
+template <bool kSkipZeros, class V>
 inline void pv_rows(const float* p, int64_t n_values, const V* v, int64_t v_stride,
                     int64_t head_dim, float r, float* a) {
     int64_t d = 0;
     for (; d + 8 * kAccRegs <= head_dim; d += 8 * kAccRegs)
-        pv_row<kAccRegs>(p, n_values, v + d, v_stride, r, a + d);
-    for (; d < head_dim; d += 8) pv_row<1>(p, n_values, v + d, v_stride, r, a + d);
+        pv_row<kAccRegs, kSkipZeros>(p, n_values, v + d, v_stride, r, a + d);
+    for (; d < head_dim; d += 8) pv_row<1, kSkipZeros>(p, n_values, v + d, v_stride, r, a + d);
+}
+
+// kRows rows without zero weights at once, kRegs vectors (8 * kRegs dimensions) of each: each
+// value vector is loaded once into a register for all the rows' multiply-adds, and the
+// kRows * kRegs accumulator chains are enough to hide the multiply-add latency. Row by row the
+// step needs 9-10 loads per 8 multiply-adds and its 8 chains wait for the latency (5 cycles on
+// Zen 3, which does about 1.6 loads of 32 bytes a cycle); 6 rows of 2 vectors need 8 loads per
+// 12. Each sum is the same chain of multiply-adds in position order as pv_row's: the same bits.
+template <int kRows, int kRegs>
+inline void pv_group(const float* const* p, int64_t n_values, const float* v, int64_t v_stride,
+                     const float* r, float* const* a) {
+    __m256 acc[kRows][kRegs];
+    for (int i = 0; i < kRows; ++i) {
+        const __m256 vr = _mm256_set1_ps(r[i]);
+        for (int k = 0; k < kRegs; ++k)
+            acc[i][k] = _mm256_mul_ps(_mm256_loadu_ps(a[i] + 8 * k), vr);
+    }
+    for (int64_t j = 0; j < n_values; ++j) {
+        __m256 x[kRegs];
+        for (int k = 0; k < kRegs; ++k) {
+            x[k] = _mm256_load_ps(v + j * v_stride + 8 * k);
+            // In a register: GCC would otherwise fold the load into every row's multiply-add.
+            asm("" : "+x"(x[k]));
+        }
+        for (int i = 0; i < kRows; ++i) {
+            const __m256 w = _mm256_broadcast_ss(p[i] + j);
+            for (int k = 0; k < kRegs; ++k) acc[i][k] = _mm256_fmadd_ps(w, x[k], acc[i][k]);
+        }
+    }
+    for (int i = 0; i < kRows; ++i) {
+        for (int k = 0; k < kRegs; ++k) _mm256_storeu_ps(a[i] + 8 * k, acc[i][k]);
+    }
+}
+
+constexpr int kGroupRows = 6;
+
+// Rows p[0, kGroupRows) (weights of n_values positions, none 0) into a[...] over the converted
+// values, 16 dimensions at a time (8 for a head size's odd rest).
+inline void pv_groups(const float* const* p, int64_t n_values, const float* v, int64_t head_dim,
+                      const float* r, float* const* a) {
+    for (int64_t d = 0; d < head_dim;) {
+        float* ad[kGroupRows];
+        for (int i = 0; i < kGroupRows; ++i) ad[i] = a[i] + d;
+        if (d + 16 <= head_dim) {
+            pv_group<kGroupRows, 2>(p, n_values, v + d, head_dim, r, ad);
+            d += 16;
+        } else {
+            pv_group<kGroupRows, 1>(p, n_values, v + d, head_dim, r, ad);
+            d += 8;
+        }
+    }
 }
 
 void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,
@@ -499,7 +640,7 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
         return;
     }
     if (n_q == 1) {  // nothing to share: read the F16 rows in place
-        pv_rows(probs, n_values, values, value_stride, head_dim, rescale[0], acc);
+        pv_rows<true>(probs, n_values, values, value_stride, head_dim, rescale[0], acc);
         return;
     }
     alignas(32) float vf[kScratch];
@@ -507,11 +648,31 @@ void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* 
     for (int64_t c0 = 0; c0 < n_values; c0 += chunk) {
         const int64_t n = min64(chunk, n_values - c0);
         rows_to_f32(values + c0 * value_stride, value_stride, n, head_dim, vf);
+        const float* v = vf;
         // The rescale applies once, before the first chunk (times 1 after: unchanged).
+        auto scale = [&](int64_t i) { return c0 == 0 ? rescale[i] : 1.0f; };
+        // Rows without zero weights go kGroupRows at a time, the others (a causal diagonal, a
+        // window's edge, exponentials that underflowed) one at a time with the test per position.
+        int64_t ready = 0;  // rows gathered for the next group
+        const float* pg[kGroupRows];
+        float* ag[kGroupRows];
+        float rg[kGroupRows];
         for (int64_t i = 0; i < n_q; ++i) {
-            pv_rows(probs + i * prob_stride + c0, n, static_cast<const float*>(vf), head_dim,
-                    head_dim, c0 == 0 ? rescale[i] : 1.0f, acc + i * head_dim);
+            const float* p = probs + i * prob_stride + c0;
+            if (n_q < kGroupRows || has_zero(p, n)) {  // no group to fill (a generation step)
+                pv_rows<true>(p, n, v, head_dim, head_dim, scale(i), acc + i * head_dim);
+                continue;
+            }
+            pg[ready] = p;
+            ag[ready] = acc + i * head_dim;
+            rg[ready] = scale(i);
+            if (++ready == kGroupRows) {
+                pv_groups(pg, n, v, head_dim, rg, ag);
+                ready = 0;
+            }
         }
+        for (int64_t k = 0; k < ready; ++k)
+            pv_rows<false>(pg[k], n, v, head_dim, head_dim, rg[k], ag[k]);
     }
 }
 
