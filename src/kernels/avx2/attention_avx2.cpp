@@ -137,18 +137,17 @@ inline __m256 load8(const f16_t* p) {
     return load_f16x8(p);
 }
 
-// Scores of one query (F32 in qf) against n_keys keys, F16 (the cache) or F32 (converted once
-// for several queries), row stride key_stride.
-template <class K>
-void qk_query(const float* qf, const K* keys, int64_t key_stride, int64_t n_keys, int64_t head_dim,
-              float* out) {
+// Scores of one query (F32 in qf) against n_keys F16 keys read in place from the cache, row
+// stride key_stride (a single query: nothing to share a conversion with; see qk_slice).
+void qk_query(const float* qf, const f16_t* keys, int64_t key_stride, int64_t n_keys,
+              int64_t head_dim, float* out) {
     int64_t j = 0;
     // Four keys per step: each key's lanes 0-7 in lo, 8-15 in hi.
     for (; j + 4 <= n_keys; j += 4) {
-        const K* k0 = keys + j * key_stride;
-        const K* k1 = k0 + key_stride;
-        const K* k2 = k1 + key_stride;
-        const K* k3 = k2 + key_stride;
+        const f16_t* k0 = keys + j * key_stride;
+        const f16_t* k1 = k0 + key_stride;
+        const f16_t* k2 = k1 + key_stride;
+        const f16_t* k3 = k2 + key_stride;
         __m256 lo0 = _mm256_setzero_ps(), hi0 = _mm256_setzero_ps();
         __m256 lo1 = _mm256_setzero_ps(), hi1 = _mm256_setzero_ps();
         __m256 lo2 = _mm256_setzero_ps(), hi2 = _mm256_setzero_ps();
@@ -169,7 +168,7 @@ void qk_query(const float* qf, const K* keys, int64_t key_stride, int64_t n_keys
                                           _mm256_add_ps(lo2, hi2), _mm256_add_ps(lo3, hi3)));
     }
     for (; j < n_keys; ++j) {
-        const K* k = keys + j * key_stride;
+        const f16_t* k = keys + j * key_stride;
         __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
         for (int64_t d = 0; d < head_dim; d += kLanes) {
             lo = _mm256_fmadd_ps(_mm256_load_ps(qf + d), load8(k + d), lo);
@@ -266,22 +265,22 @@ inline void qk_slice(const f16_t* q16, const float* kf, int64_t head_dim, int64_
 }
 
 // qk_query over converted keys, in slices of at most 64 dimensions (qk_slice).
-inline void qk_query_sliced(const f16_t* qf, const float* kf, int64_t nk, int64_t head_dim,
+inline void qk_query_sliced(const f16_t* q16, const float* kf, int64_t nk, int64_t head_dim,
                             float* part, float* out) {
     for (int64_t d0 = 0; d0 < head_dim; d0 += 64) {
         const bool first = d0 == 0, last = d0 + 64 >= head_dim;
         switch (min64(head_dim - d0, 64) / kLanes) {
             case 1:
-                qk_slice<1>(qf, kf, head_dim, nk, d0, first, last, part, out);
+                qk_slice<1>(q16, kf, head_dim, nk, d0, first, last, part, out);
                 break;
             case 2:
-                qk_slice<2>(qf, kf, head_dim, nk, d0, first, last, part, out);
+                qk_slice<2>(q16, kf, head_dim, nk, d0, first, last, part, out);
                 break;
             case 3:
-                qk_slice<3>(qf, kf, head_dim, nk, d0, first, last, part, out);
+                qk_slice<3>(q16, kf, head_dim, nk, d0, first, last, part, out);
                 break;
             default:
-                qk_slice<4>(qf, kf, head_dim, nk, d0, first, last, part, out);
+                qk_slice<4>(q16, kf, head_dim, nk, d0, first, last, part, out);
                 break;
         }
     }
