@@ -120,7 +120,8 @@ void register_all() {
     const DType types[] = {DType::F16,    DType::Q8_0,   DType::Q4_0, DType::Q4_K, DType::Q6_K,
                            DType::Q5_0,   DType::BF16,   DType::F32,  DType::Q4_1, DType::Q5_1,
                            DType::IQ4_NL, DType::IQ4_XS, DType::Q2_K, DType::Q3_K, DType::Q5_K};
-    const Shape shapes[] = {{2048, 2048}, {8192, 2048}};
+    // The third is a down projection: its long rows stream more activations per weight block.
+    const Shape shapes[] = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
     // Generation and the short prompt also from memory: a matrix larger than any L3 (~75 MB in
     // Q4_0), where the kernel has to overlap its work with the DRAM stream.
     const Shape dram_shape{32768, 4096};

@@ -159,6 +159,19 @@ struct BlockQ4_Kx8 {
     uint8_t mins[64];
     uint8_t qs[8 * kQKK / 2];
 };
+// One 256-column super-block of 8 consecutive rows of a Q6_K matrix, the same 1680 bytes as the 8
+// row-major blocks. ql: the low 4 bits, laid out as BlockQ4_Kx8::qs (the 256-bit word at
+// 256*c + 32*w holds, per row, elements 64c+4w.. in its low nibbles and 64c+32+4w.. in its high
+// ones). qh: the 256-bit word at 32*g belongs to group g (16 values, one scale): bits 2k..2k+1 of
+// byte 4*i + b are the high 2 bits of row i's element 16g + 4k + b, so each of the group's four
+// weight vectors takes one shift and one mask of the same word. scales[16*m + 2*i + e] is row i's
+// scale of group 2m + e (pairs side by side for vpmaddwd).
+struct BlockQ6_Kx8 {
+    f16_t d[8];
+    int8_t scales[128];
+    uint8_t ql[8 * kQKK / 2];
+    uint8_t qh[8 * kQKK / 4];
+};
 // Activation block of the interleaved Q4_K kernel: the Q8_K quantization of 256 values (same d
 // and q as the Q8_K converter) with the sums of each group of 32 q (what the mins multiply).
 struct BlockQ8_KAct {
@@ -197,6 +210,7 @@ static_assert(sizeof(BlockQ5_0x8) == 8 * sizeof(BlockQ5_0));
 static_assert(sizeof(BlockQ8_0Act) == 40);
 static_assert(sizeof(BlockQ4_Kx8) == 8 * sizeof(BlockQ4_K) + 32);
 static_assert(sizeof(BlockQ8_KAct) == 276);
+static_assert(sizeof(BlockQ6_Kx8) == 8 * sizeof(BlockQ6_K));
 
 // The 16 non-linear levels of IQ4_NL (ggml's kvalues_iq4nl).
 inline constexpr std::array<int8_t, 16> kIq4nlValues = {-127, -104, -83, -65, -49, -35, -22, -10,

@@ -1,6 +1,6 @@
-// Interleaved weight layout: Q4_0, Q5_0, Q8_0 and Q4_K matrices re-laid out at load time in groups of 8
-// rows, block by block (BlockQ4_0x8, BlockQ5_0x8, BlockQ8_0x8, BlockQ4_Kx8 in blocks.h), so that one 256-bit
-// vector holds four consecutive values of each of 8 rows.
+// Interleaved weight layout: Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matrices re-laid out at load time in
+// groups of 8 rows, block by block (BlockQ4_0x8, BlockQ5_0x8, BlockQ8_0x8, BlockQ4_Kx8, BlockQ6_Kx8
+// in blocks.h), so that one 256-bit vector holds four consecutive values of each of 8 rows.
 //
 // Why: with rows stored one after another, a kernel gets a row's block sum spread over 8 vector
 // lanes and must convert, scale and accumulate it per row, per token, per block (and reduce the
@@ -10,8 +10,9 @@
 //
 // Group g holds rows 8g..8g+7 (the last group is padded with zero rows), its blocks in column
 // order: an interleaved matrix of `rows` x `k` occupies interleaved_bytes() bytes, the same as the
-// row-major matrix rounded up to whole groups (Q4_K: 2.8% more, its scales unpacked). The layout is the same for every instruction set;
-// only the kernels differ (TypeOps::to_interleaved_act / matmul_interleaved).
+// row-major matrix rounded up to whole groups (Q4_K: 2.8% more, its scales unpacked). The layout is
+// the same for every instruction set; only the kernels differ (TypeOps::to_interleaved_act /
+// matmul_interleaved).
 #pragma once
 
 #include <cstddef>
@@ -23,7 +24,7 @@ namespace pocket::kernels {
 
 inline constexpr int64_t kInterleaveRows = 8;
 
-// Whether `type` has an interleaved layout (Q4_0, Q5_0, Q8_0, Q4_K).
+// Whether `type` has an interleaved layout (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K).
 bool can_interleave(DType type);
 
 // Bytes of the interleaved copy of a rows x k matrix of `type` (rows rounded up to a group).
@@ -41,7 +42,7 @@ void interleaved_row_to_float(DType type, int64_t k, const void* interleaved, in
                               float* out);
 
 // Bytes of one row of k activations in the format of `type`'s interleaved kernels (BlockQ8_0Act
-// for Q4_0, Q5_0 and Q8_0, BlockQ8_KAct for Q4_K).
+// for Q4_0, Q5_0 and Q8_0, BlockQ8_KAct for Q4_K, BlockQ8_K for Q6_K).
 size_t interleaved_act_row_bytes(DType type, int64_t k);
 
 }  // namespace pocket::kernels

@@ -1,7 +1,8 @@
-// The interleaved Q4_0 / Q8_0 layout: rows read back exactly; the scalar interleaved kernel equals
-// the row-major scalar dot product bit for bit; every SIMD interleaved kernel (and activation
-// converter) is held to the scalar one on row counts and ranges that split groups of 8, widths
-// that are not multiples of a vector, and token counts on both sides of the tile and chunk sizes.
+// The interleaved layouts (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K): rows read back exactly; the scalar
+// interleaved kernel equals the row-major scalar dot product bit for bit; every SIMD interleaved
+// kernel (and activation converter) is held to the scalar one on row counts and ranges that split
+// groups of 8, widths that are not multiples of a vector, and token counts on both sides of the
+// tile and chunk sizes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -71,6 +72,9 @@ std::vector<double> act_values(DType type, const std::byte* act, int64_t k) {
     if (type == DType::Q4_K) {
         const auto* a = reinterpret_cast<const BlockQ8_KAct*>(act);
         for (int64_t i = 0; i < k; ++i) v[i] = double(a[i / kQKK].qs[i % kQKK]) * a[i / kQKK].d;
+    } else if (type == DType::Q6_K) {
+        const auto* a = reinterpret_cast<const BlockQ8_K*>(act);
+        for (int64_t i = 0; i < k; ++i) v[i] = double(a[i / kQKK].qs[i % kQKK]) * a[i / kQKK].d;
     } else {
         const auto* a = reinterpret_cast<const BlockQ8_0Act*>(act);
         for (int64_t i = 0; i < k; ++i) v[i] = double(a[i / kQK32].qs[i % kQK32]) * a[i / kQK32].d;
@@ -100,11 +104,13 @@ TEST_P(InterleavedLayout, SizesAndTypes) {
     EXPECT_EQ(interleaved_bytes(t, 13, 2 * block), 2 * 2 * group_block);  // padded group
     EXPECT_EQ(interleaved_bytes(t, 0, block), 0u);
     EXPECT_THROW(interleaved_bytes(t, 8, block + 1), Error);
-    const size_t act_block = t == DType::Q4_K ? sizeof(BlockQ8_KAct) : sizeof(BlockQ8_0Act);
+    const size_t act_block = t == DType::Q4_K   ? sizeof(BlockQ8_KAct)
+                             : t == DType::Q6_K ? sizeof(BlockQ8_K)
+                                                : sizeof(BlockQ8_0Act);
     EXPECT_EQ(interleaved_act_row_bytes(t, 3 * block), 3 * act_block);
     EXPECT_THROW(interleaved_act_row_bytes(t, block + 8), Error);
-    EXPECT_FALSE(can_interleave(DType::Q6_K));
-    EXPECT_THROW(interleaved_bytes(DType::Q6_K, 8, 256), Error);
+    EXPECT_FALSE(can_interleave(DType::Q5_K));
+    EXPECT_THROW(interleaved_bytes(DType::Q5_K, 8, 256), Error);
 }
 
 TEST_P(InterleavedLayout, RowsReadBackExactly) {
@@ -155,7 +161,8 @@ TEST_P(InterleavedLayout, ScalarKernelEqualsRowMajorDotBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, InterleavedLayout,
-                         ::testing::Values(DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K),
+                         ::testing::Values(DType::Q4_0, DType::Q5_0, DType::Q8_0, DType::Q4_K,
+                                           DType::Q6_K),
                          [](const auto& info) { return test_util::type_label(info.param); });
 
 using Param = std::tuple<Isa, DType>;
@@ -286,7 +293,7 @@ std::string isa_label(const ::testing::TestParamInfo<Param>& info) {
 INSTANTIATE_TEST_SUITE_P(Isas, InterleavedIsa,
                          ::testing::Combine(::testing::Values(Isa::Avx2, Isa::Avx512, Isa::Neon),
                                             ::testing::Values(DType::Q4_0, DType::Q5_0, DType::Q8_0,
-                                                              DType::Q4_K)),
+                                                              DType::Q4_K, DType::Q6_K)),
                          isa_label);
 
 }  // namespace

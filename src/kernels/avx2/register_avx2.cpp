@@ -20,9 +20,9 @@ void register_avx2_kernels(KernelTable& table) {
     // two (its int16 body), Q4_K_M lower (docs/BENCHMARKS.md). A Sapphire Rapids VM running this
     // table gained with two on every format: the choice follows the AVX2-only CPUs.
     avx2::fill_simd_table<avx2::TileShape{3, 4}, avx2::TileShape{1, 5}, avx2::TileShape{3, 3}, 4,
-                          avx2::TileShape{1, 4}, avx2::TileShape{2, 4},
-                          avx2::GenerationGroups{.q4_0 = 1, .q5_0 = 1, .q8_0 = 2, .q4_k = 1}>(
-        table);
+                          avx2::TileShape{1, 4}, avx2::TileShape{2, 4}, avx2::TileShape{1, 4},
+                          avx2::GenerationGroups{
+                              .q4_0 = 1, .q5_0 = 1, .q8_0 = 2, .q4_k = 1, .q6_k = 1}>(table);
 }
 
 }  // namespace pocket::kernels

@@ -588,6 +588,135 @@ struct Q4_KBody {
     }
 };
 
+// Q6_K (BlockQ6_Kx8) against BlockQ8_K. Per group of 16 values and (8 rows, token): the exact dot
+// of the unsigned levels (value + 32) with the activations, times the rows' group scales, summed
+// over the super-block in int32; the 32 comes off as 32 * (scales . the activations' group sums),
+// and then d * d_a * sum in float (the row-major Q6_K kernels' integer sum, formed per lane).
+struct Q6_KBody {
+    using Group = BlockQ6_Kx8;
+    static constexpr int kBlock = kQKK;
+    static constexpr int64_t kGenerationAhead = 2;
+
+    // Levels of group g's weight vector k: per row, elements 16g + 4k .. 16g + 4k + 3.
+    static __m256i level(const Group& w, int g, int k, __m256i qh) {
+        const __m256i bytes = load256(w.ql + 256 * (g / 4) + 32 * (4 * (g % 2) + k));
+        const __m256i low4 = _mm256_set1_epi8(0x0F);
+        const __m256i low =
+            _mm256_and_si256((g / 2) % 2 == 0 ? bytes : _mm256_srli_epi16(bytes, 4), low4);
+        // Bits 2k..2k+1 of each qh byte to bits 4..5 (a 16-bit shift: the mask drops what crossed
+        // from the neighbouring byte).
+        const __m256i high = k == 0   ? _mm256_slli_epi16(qh, 4)
+                             : k == 1 ? _mm256_slli_epi16(qh, 2)
+                             : k == 2 ? qh
+                                      : _mm256_srli_epi16(qh, 2);
+        return _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+    }
+
+    // Lane i: row i's scales of groups 2m and 2m + 1 as two int16.
+    static __m256i scale_pairs(const Group& w, int m) {
+        return _mm256_cvtepi8_epi16(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales + 16 * m)));
+    }
+
+    // Adds group g's scaled dots of R row groups with T tokens to isum.
+    template <int R, int T>
+    static void group(const Group* w, int64_t nb, int64_t b, const BlockQ8_K* const (&a)[T], int g,
+                      __m256i (&isum)[R][T]) {
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const Group& x = w[r * nb + b];
+            const __m256i qh = load256(x.qh + 32 * g);
+            const __m256i pairs = scale_pairs(x, g / 2);
+#if POCKET_SIMD_VNNI
+            const __m256i scale = g % 2 == 0 ? _mm256_srai_epi32(_mm256_slli_epi32(pairs, 16), 16)
+                                             : _mm256_srai_epi32(pairs, 16);
+            __m256i levels[4];
+            for (int k = 0; k < 4; ++k) levels[k] = level(x, g, k, qh);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                const int8_t* q = a[t][b].qs + 16 * g;
+                __m256i d =
+                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), levels[0], broadcast_word(q));
+                for (int k = 1; k < 4; ++k)
+                    d = _mm256_dpbusd_epi32(d, levels[k], broadcast_word(q + 4 * k));
+                isum[r][t] = _mm256_add_epi32(isum[r][t], _mm256_mullo_epi32(d, scale));
+            }
+#else
+            // The scale in both int16 halves of the row's lane, for vpmaddwd.
+            const __m256i scale = _mm256_shuffle_epi8(
+                pairs,
+                g % 2 == 0
+                    ? _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0,
+                                       1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13)
+                    : _mm256_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15, 2, 3,
+                                       2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15));
+            // Two weight vectors at a time: vpmaddubsw's pair sums reach 2 * 63 * 127, so two of
+            // them fit int16 and a third might not.
+#pragma GCC unroll 2
+            for (int p = 0; p < 2; ++p) {
+                const __m256i l0 = level(x, g, 2 * p, qh);
+                const __m256i l1 = level(x, g, 2 * p + 1, qh);
+#pragma GCC unroll 8
+                for (int t = 0; t < T; ++t) {
+                    const int8_t* q = a[t][b].qs + 16 * g + 8 * p;
+                    const __m256i s16 =
+                        _mm256_add_epi16(_mm256_maddubs_epi16(l0, broadcast_word(q)),
+                                         _mm256_maddubs_epi16(l1, broadcast_word(q + 4)));
+                    isum[r][t] = madd_add(isum[r][t], s16, scale);
+                    keep_in_register(isum[r][t]);
+                }
+            }
+#endif
+        }
+    }
+
+    // acc_r[t] += d * d_a * (isum[t] - 32 * (scales . group sums of token t)), block b.
+    template <int T>
+    static void finish_block(const Group& g, const BlockQ8_K* const (&a)[T], int64_t b,
+                             __m256i (&isum)[T], __m256 (&acc_r)[T]) {
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; ++m) {
+            // 32 * scale fits int16 (|scale| <= 128), and the products' pair sums fit int32.
+            const __m256i pairs32 = _mm256_slli_epi16(scale_pairs(g, m), 5);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; ++t) {
+                int32_t sums;
+                std::memcpy(&sums, a[t][b].bsums + 2 * m, sizeof sums);
+                isum[t] =
+                    _mm256_sub_epi32(isum[t], _mm256_madd_epi16(pairs32, _mm256_set1_epi32(sums)));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            acc_r[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d)),
+                                       _mm256_cvtepi32_ps(isum[t]), acc_r[t]);
+        }
+    }
+
+    template <int R, int T>
+    static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
+                     __m256 (&acc)[R][T]) {
+        const BlockQ8_K* a[T];
+        for (int t = 0; t < T; ++t)
+            a[t] = reinterpret_cast<const BlockQ8_K*>(act + t * act_row_bytes);
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            if constexpr (T == 1) {
+                for (int r = 0; r < R; ++r)
+                    prefetch_group_stream<_MM_HINT_T0>(w, nb, R, r, b, kGenerationAhead);
+            }
+            __m256i isum[R][T];
+            for (int r = 0; r < R; ++r)
+                for (int t = 0; t < T; ++t) isum[r][t] = _mm256_setzero_si256();
+#pragma GCC unroll 16
+            for (int g = 0; g < 16; ++g) group<R, T>(w, nb, b, a, g, isum);
+            for (int r = 0; r < R; ++r) finish_block<T>(w[r * nb + b], a, b, isum[r], acc[r]);
+        }
+    }
+};
+
 #if POCKET_SIMD_INTERLEAVED_512
 // Q4_KBody over two groups per 512-bit vector (see Legacy32Body512): the same int32 sums, scale
 // products and float steps per lane, so the same bits; an odd group left over takes Q4_KBody.

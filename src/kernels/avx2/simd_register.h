@@ -26,6 +26,7 @@ struct GenerationGroups {
     int q5_0;
     int q8_0;
     int q4_k;
+    int q6_k;
 };
 
 // Shapes for the three kernel families: 32-element formats, K formats, float formats; and the
@@ -37,7 +38,7 @@ struct GenerationGroups {
 // kInter / kInterK are the interleaved 32-element / Q4_K kernels' tiles in groups of 8 rows x
 // tokens, kVec their groups per tile for one token, per format.
 template <TileShape kLegacy, TileShape kK, TileShape kFloat, int kVecRows, TileShape kInter,
-          TileShape kInterK, GenerationGroups kVec>
+          TileShape kInterK, TileShape kInterQ6K, GenerationGroups kVec>
 void fill_simd_table(KernelTable& table) {
     auto at = [&table](DType type) -> TypeOps& { return table[static_cast<size_t>(type)]; };
 
@@ -109,6 +110,9 @@ void fill_simd_table(KernelTable& table) {
 #else
         matmul_interleaved<Q4_KBody, kInterK.rows, kInterK.tokens, kVec.q4_k>;
 #endif
+    at(DType::Q6_K).to_interleaved_act = q8_k_from_float;
+    at(DType::Q6_K).matmul_interleaved =
+        matmul_interleaved<Q6_KBody, kInterQ6K.rows, kInterQ6K.tokens, kVec.q6_k>;
     at(DType::Q8_0).to_interleaved_act = interleaved_act_from_float<128>;
     at(DType::Q8_0).matmul_interleaved =
 #if POCKET_SIMD_INTERLEAVED_512

@@ -19,13 +19,14 @@ namespace {
 
 using avx512::GenerationGroups;
 using avx512::TileShape;
-constexpr TileShape kInter{2, 8};   // the interleaved 32-element kernels' tile
-constexpr TileShape kInterK{2, 4};  // the interleaved Q4_K kernel's tile
+constexpr TileShape kInter{2, 8};     // the interleaved 32-element kernels' tile
+constexpr TileShape kInterK{2, 4};    // the interleaved Q4_K kernel's tile
+constexpr TileShape kInterQ6K{2, 4};  // the interleaved Q6_K kernel's tile (256-bit, VNNI)
 // Generation takes two groups per call, one 512-bit vector: measured 1.0-1.11x the single 256-bit
 // group on a Sapphire Rapids VM (qwen2.5-0.5b Q4_0 +10 %, llama-3.2-1b Q4_0 level).
 constexpr int kInterVec = 2;
 constexpr GenerationGroups kGenerationGroups{
-    .q4_0 = kInterVec, .q5_0 = kInterVec, .q8_0 = kInterVec, .q4_k = kInterVec};
+    .q4_0 = kInterVec, .q5_0 = kInterVec, .q8_0 = kInterVec, .q4_k = kInterVec, .q6_k = 1};
 
 // The VNNI interleaved kernel of a 32-element format, as fill_simd_table installs it.
 template <class W256, class W512>
@@ -53,7 +54,7 @@ void install_amx_kernels(KernelTable& table) {
 
 void register_avx512_kernels(KernelTable& table) {
     avx512::fill_simd_table<TileShape{4, 4}, TileShape{2, 4}, TileShape{4, 5}, 4, kInter, kInterK,
-                            kGenerationGroups>(table);
+                            kInterQ6K, kGenerationGroups>(table);
     if (amx_supported()) install_amx_kernels(table);
     TypeOps& bf16 = table[static_cast<size_t>(DType::BF16)];
     bf16.vec_dot = avx512::bf16_vec_dot;

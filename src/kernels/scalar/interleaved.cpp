@@ -24,7 +24,8 @@ constexpr int kWord = 4;  // bytes of one row per 32-bit word of an interleaved 
 
 // Per format: the row-major block (Row), the interleaved block (Group) and its activation block
 // (Act), with
-//   pack(rows, out)           rows[i] is row i's block, nullptr for a padding row (value 0);
+//   pack_row(r, i, out)       writes block r as row i of out; r is nullptr for a padding row
+//                             (value 0). Only row i's bytes are written.
 //   to_float(g, i, out)       row i's values;
 //   act_from_float(x, out)    one activation block;
 //   block_dot(g, i, a)        row i's block against a, as the row-major scalar dot product forms
@@ -43,17 +44,16 @@ struct Legacy32Layout {
 
     static const uint8_t* row_qs(const Row& r) { return reinterpret_cast<const uint8_t*>(r.qs); }
 
-    static void pack(const Row* const* rows, Group& out) {
-        for (int i = 0; i < kRows; ++i) {
-            out.d[i] = rows[i] ? rows[i]->d : f16_t{0};
-            for (int j = 0; j < kWords; ++j) {
-                for (int c = 0; c < kWord; ++c) {
-                    // A padding row stores the bytes of value 0 (0x88: two nibbles of 8 for Q4_0).
-                    const uint8_t zero = kFlip ? kFlip : 0x88;
-                    out.qs[(j * kRows + i) * kWord + c] =
-                        rows[i] ? static_cast<uint8_t>(row_qs(*rows[i])[j * kWord + c] ^ kFlip)
-                                : zero;
-                }
+    // G: Group, or a group type with the same d and qs (Q5_0's).
+    template <class G>
+    static void pack_row(const Row* r, int i, G& out) {
+        out.d[i] = r ? r->d : f16_t{0};
+        // A padding row stores the bytes of value 0 (0x88: two nibbles of 8 for Q4_0).
+        const uint8_t zero = kFlip ? kFlip : 0x88;
+        for (int j = 0; j < kWords; ++j) {
+            for (int c = 0; c < kWord; ++c) {
+                out.qs[(j * kRows + i) * kWord + c] =
+                    r ? static_cast<uint8_t>(row_qs(*r)[j * kWord + c] ^ kFlip) : zero;
             }
         }
     }
@@ -96,29 +96,20 @@ using Q4_0Layout = Legacy32Layout<BlockQ4_0, BlockQ4_0x8, 4, 0, 8>;
 
 // Q5_0: the nibbles as Q4_0, plus the fifth bits (see BlockQ5_0x8).
 struct Q5_0Layout : Legacy32Layout<BlockQ5_0, BlockQ5_0x8, 4, 0, 16> {
-    static void pack(const Row* const* rows, Group& out) {
-        BlockQ4_0 low[kRows];
-        const BlockQ4_0* low_rows[kRows];
-        for (int i = 0; i < kRows; ++i) {
-            low_rows[i] = nullptr;
-            if (!rows[i]) continue;
-            low[i].d = rows[i]->d;
-            std::memcpy(low[i].qs, rows[i]->qs, sizeof low[i].qs);
-            low_rows[i] = &low[i];
+    static void pack_row(const Row* r, int i, Group& out) {
+        BlockQ4_0 low{};
+        if (r) {
+            low.d = r->d;
+            std::memcpy(low.qs, r->qs, sizeof low.qs);
         }
-        BlockQ4_0x8 nibbles;
-        Q4_0Layout::pack(low_rows, nibbles);
-        std::memcpy(out.d, nibbles.d, sizeof out.d);
-        std::memcpy(out.qs, nibbles.qs, sizeof out.qs);
-        for (int i = 0; i < kRows; ++i) {
-            // A padding row: nibbles of 8 (from Q4_0's padding) and fifth bit 1 make 24 - 16 =
-            // 8, not 0; its scale is 0, so its values are 0 all the same.
-            const uint32_t high = rows[i] ? scalar::load_u32(rows[i]->qh) : 0xFFFFFFFFu;
-            for (int b = 0; b < kWord; ++b) {
-                uint8_t byte = 0;
-                for (int v = 0; v < 8; ++v) byte |= ((high >> (4 * v + b)) & 1u) << v;
-                out.qh[kWord * i + b] = byte;
-            }
+        Q4_0Layout::pack_row(r ? &low : nullptr, i, out);
+        // A padding row: nibbles of 8 (from Q4_0's padding) and fifth bit 1 make 24 - 16 = 8,
+        // not 0; its scale is 0, so its values are 0 all the same.
+        const uint32_t high = r ? scalar::load_u32(r->qh) : 0xFFFFFFFFu;
+        for (int b = 0; b < kWord; ++b) {
+            uint8_t byte = 0;
+            for (int v = 0; v < 8; ++v) byte |= ((high >> (4 * v + b)) & 1u) << v;
+            out.qh[kWord * i + b] = byte;
         }
     }
     static int value(const Group& g, int i, int e) {
@@ -146,24 +137,19 @@ struct Q4_KLayout {
     using Act = BlockQ8_KAct;
     static constexpr int kBlock = kQKK;
 
-    static void pack(const Row* const* rows, Group& out) {
-        for (int i = 0; i < kRows; ++i) {
-            const Row* r = rows[i];
-            out.d[i] = r ? r->d : f16_t{0};
-            out.dmin[i] = r ? r->dmin : f16_t{0};
-            for (int j = 0; j < 8; ++j) {
-                int sc = 0, mn = 0;
-                if (r) scalar::unpack_q4_k_scale(r->scales, j, sc, mn);
-                out.scales[8 * j + i] = static_cast<uint8_t>(sc);
-                out.mins[16 * (j / 2) + 2 * i + j % 2] = static_cast<uint8_t>(mn);
-            }
-            for (int c = 0; c < 4; ++c) {
-                for (int w = 0; w < 8; ++w) {
-                    for (int b = 0; b < kWord; ++b) {
-                        out.qs[256 * c + 32 * w + kWord * i + b] =
-                            r ? r->qs[32 * c + kWord * w + b] : 0;
-                    }
-                }
+    static void pack_row(const Row* r, int i, Group& out) {
+        out.d[i] = r ? r->d : f16_t{0};
+        out.dmin[i] = r ? r->dmin : f16_t{0};
+        for (int j = 0; j < 8; ++j) {
+            int sc = 0, mn = 0;
+            if (r) scalar::unpack_q4_k_scale(r->scales, j, sc, mn);
+            out.scales[8 * j + i] = static_cast<uint8_t>(sc);
+            out.mins[16 * (j / 2) + 2 * i + j % 2] = static_cast<uint8_t>(mn);
+        }
+        for (int c = 0; c < 4; ++c) {
+            for (int w = 0; w < 8; ++w) {
+                const uint32_t word = r ? scalar::load_u32(r->qs + 32 * c + kWord * w) : 0;
+                scalar::store_u32(out.qs + 256 * c + 32 * w + kWord * i, word);
             }
         }
     }
@@ -211,6 +197,97 @@ struct Q4_KLayout {
     }
 };
 
+struct Q6_KLayout {
+    using Row = BlockQ6_K;
+    using Group = BlockQ6_Kx8;
+    using Act = BlockQ8_K;
+    static constexpr int kBlock = kQKK;
+
+    // Unsigned levels (0..63, the values plus 32) of a row-major block: element 128h + 32q + l
+    // has its low bits in nibble q / 2 of ql[64h + 32(q % 2) + l] and its high bits at bit 2q of
+    // qh[32h + l]. Four bytes at a time: a whole model's Q6_K matrices pass through here at load.
+    static void row_levels(const Row& r, uint8_t (&out)[kQKK]) {
+        for (int h = 0; h < 2; ++h) {
+            for (int q = 0; q < 4; ++q) {
+                const uint8_t* ql = r.ql + 64 * h + 32 * (q % 2);
+                const uint8_t* qh = r.qh + 32 * h;
+                uint8_t* o = out + 128 * h + 32 * q;
+                for (int l = 0; l < 32; l += 4) {
+                    const uint32_t low = (scalar::load_u32(ql + l) >> (4 * (q / 2))) & 0x0F0F0F0Fu;
+                    const uint32_t high = (scalar::load_u32(qh + l) >> (2 * q)) & 0x03030303u;
+                    scalar::store_u32(o + l, low | (high << 4));
+                }
+            }
+        }
+    }
+
+    // A padding row keeps level 0 with scale 0 and d 0: its values are 0.
+    static void pack_row(const Row* r, int i, Group& out) {
+        out.d[i] = r ? r->d : f16_t{0};
+        for (int g = 0; g < 16; ++g)
+            out.scales[16 * (g / 2) + 2 * i + g % 2] = r ? r->scales[g] : 0;
+        uint8_t lv[kQKK] = {};
+        if (r) row_levels(*r, lv);
+        // Word w of chunk c: elements 64c + 4w.. in the low nibbles, 32 further in the high.
+        for (int c = 0; c < 4; ++c) {
+            for (int w = 0; w < 8; ++w) {
+                const uint8_t* e = lv + 64 * c + kWord * w;
+                scalar::store_u32(out.ql + 256 * c + 32 * w + kWord * i,
+                                  (scalar::load_u32(e) & 0x0F0F0F0Fu) |
+                                      ((scalar::load_u32(e + 32) & 0x0F0F0F0Fu) << 4));
+            }
+        }
+        // Group g: bits 2k..2k+1 from element 16g + 4k + b.
+        for (int g = 0; g < 16; ++g) {
+            const uint8_t* e = lv + 16 * g;
+            uint32_t word = 0;
+            for (int k = 0; k < 4; ++k)
+                word |= ((scalar::load_u32(e + kWord * k) >> 4) & 0x03030303u) << (2 * k);
+            scalar::store_u32(out.qh + 32 * g + kWord * i, word);
+        }
+    }
+
+    // Unsigned level of element e of row i, and row i's scale of group g (16 values).
+    static int level(const Group& g, int i, int e) {
+        const int c = e / 64, within = e % 64, m = within % 32;
+        const uint8_t low = g.ql[256 * c + 32 * (m / kWord) + kWord * i + m % kWord];
+        const uint8_t high = g.qh[32 * (e / 16) + kWord * i + e % kWord];
+        return ((within < 32 ? low : low >> 4) & 0x0F) |
+               (((high >> (2 * ((e % 16) / kWord))) & 3) << 4);
+    }
+    static int scale(const Group& g, int i, int group) {
+        return g.scales[16 * (group / 2) + 2 * i + group % 2];
+    }
+
+    static void to_float(const Group& g, int i, float* out) {
+        const float d = scalar::half(g.d[i]);
+        for (int e = 0; e < kBlock; ++e) {
+            out[e] = d * static_cast<float>(scale(g, i, e / 16)) *
+                     static_cast<float>(level(g, i, e) - 32);
+        }
+    }
+
+    static void act_from_float(const float* x, Act& out) {
+        scalar::quantize_q8_k_activations(x, &out, kQKK);
+    }
+
+    static float block_dot(const Group& g, int i, const Act& a) {
+        int isum = 0;
+        for (int group = 0; group < 16; ++group) {
+            int dot = 0;
+            for (int l = 0; l < 16; ++l) {
+                const int e = 16 * group + l;
+                dot += (level(g, i, e) - 32) * a.qs[e];
+            }
+            isum += scale(g, i, group) * dot;
+        }
+        return (scalar::half(g.d[i]) * a.d) * static_cast<float>(isum);
+    }
+};
+
+// Row by row within each group, each row's blocks in order: the source is read as 8 sequential
+// streams one after another rather than 8 strided ones at once (the group's blocks, a few KB,
+// stay in cache while its rows are written into them).
 template <class L>
 void interleave(int64_t k, const void* src, size_t src_row_bytes, int64_t rows, void* dst,
                 int64_t group_begin, int64_t group_end) {
@@ -218,18 +295,14 @@ void interleave(int64_t k, const void* src, size_t src_row_bytes, int64_t rows, 
     auto* groups = static_cast<typename L::Group*>(dst);
     const auto* src_bytes = static_cast<const std::byte*>(src);
     for (int64_t g = group_begin; g < group_end; ++g) {
-        for (int64_t b = 0; b < nb; ++b) {
-            const typename L::Row* blocks[kRows];
-            for (int i = 0; i < kRows; ++i) {
-                const int64_t r = g * kRows + i;
-                blocks[i] = r < rows ? reinterpret_cast<const typename L::Row*>(
-                                           src_bytes + static_cast<size_t>(r) * src_row_bytes) +
-                                           b
-                                     : nullptr;
-            }
-            typename L::Group& out = groups[g * nb + b];
-            std::memset(&out, 0, sizeof out);
-            L::pack(blocks, out);
+        typename L::Group* out = groups + g * nb;
+        std::memset(static_cast<void*>(out), 0, static_cast<size_t>(nb) * sizeof *out);
+        for (int i = 0; i < kRows; ++i) {
+            const int64_t r = g * kRows + i;
+            const auto* row = r < rows ? reinterpret_cast<const typename L::Row*>(
+                                             src_bytes + static_cast<size_t>(r) * src_row_bytes)
+                                       : nullptr;
+            for (int64_t b = 0; b < nb; ++b) L::pack_row(row ? row + b : nullptr, i, out[b]);
         }
     }
 }
@@ -281,6 +354,8 @@ decltype(auto) with_layout(DType type, F&& f) {
             return f(Q8_0Layout{});
         case DType::Q4_K:
             return f(Q4_KLayout{});
+        case DType::Q6_K:
+            return f(Q6_KLayout{});
         default:
             fail("tensor type ", dtype_name(type), " has no interleaved layout");
     }
@@ -289,7 +364,8 @@ decltype(auto) with_layout(DType type, F&& f) {
 }  // namespace
 
 bool can_interleave(DType type) {
-    return type == DType::Q4_0 || type == DType::Q5_0 || type == DType::Q8_0 || type == DType::Q4_K;
+    return type == DType::Q4_0 || type == DType::Q5_0 || type == DType::Q8_0 ||
+           type == DType::Q4_K || type == DType::Q6_K;
 }
 
 size_t interleaved_bytes(DType type, int64_t rows, int64_t k) {
@@ -336,6 +412,8 @@ void register_interleaved(KernelTable& table) {
     entry(table, DType::Q8_0).matmul_interleaved = matmul<Q8_0Layout>;
     entry(table, DType::Q4_K).to_interleaved_act = act_from_float<Q4_KLayout>;
     entry(table, DType::Q4_K).matmul_interleaved = matmul<Q4_KLayout>;
+    entry(table, DType::Q6_K).to_interleaved_act = act_from_float<Q6_KLayout>;
+    entry(table, DType::Q6_K).matmul_interleaved = matmul<Q6_KLayout>;
 }
 
 }  // namespace scalar
