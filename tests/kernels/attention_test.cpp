@@ -88,7 +88,9 @@ TEST(AttentionReference, SoftmaxMatchesDoublePrecision) {
             }
             EXPECT_NEAR(got[i], want[i] / sum, 1e-6) << n << " " << i;
         }
-        if (n > 1) EXPECT_EQ(got[0], 0.0f);
+        if (n > 1) {
+            EXPECT_EQ(got[0], 0.0f);
+        }
     }
 }
 
@@ -187,7 +189,7 @@ TEST_P(AttentionIsa, PvAndReduceAreBitIdentical) {
                 const auto values = random_f16(static_cast<size_t>(n_pos * value_stride), 62, 3.0f);
                 std::vector<float> a(static_cast<size_t>(n_q * 16 * hd), 0.0f), b = a;
                 for (auto [acc, ops] : {std::pair{&a, &simd()}, std::pair{&b, &scalar()}}) {
-                    for (const auto [begin, end] :
+                    for (const auto& [begin, end] :
                          {std::pair<int64_t, int64_t>{0, 20}, {20, 45}, {45, n_pos}}) {
                         ops->pv(probs.data() + begin, prob_stride, n_q,
                                 values.data() + begin * value_stride, value_stride, end - begin,
@@ -230,7 +232,7 @@ TEST_P(AttentionIsa, PvRowsIsThePvStepsBitForBit) {
                 const auto values = random_f16(static_cast<size_t>(n_pos * value_stride), 64, 3.0f);
                 std::vector<PvRun> runs;
                 std::vector<float> lanes(static_cast<size_t>(n_q * 16 * hd), 0.0f);
-                for (const auto [begin, end] : c.runs) {
+                for (const auto& [begin, end] : c.runs) {
                     runs.push_back({values.data() + begin * value_stride, end - begin, begin});
                     scalar().pv(probs.data() + begin, prob_stride, n_q,
                                 values.data() + begin * value_stride, value_stride, end - begin,
