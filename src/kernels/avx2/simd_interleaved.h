@@ -56,6 +56,16 @@ inline void interleaved_k_act_from_float(const float* src, void* dst, int64_t n)
     }
 }
 
+// A tile's start: the activation rows of its T tokens (act + t * act_row_bytes) and its R x T
+// accumulators at zero.
+template <class Act, int R, int T>
+inline void start_tile(const std::byte* act, size_t act_row_bytes, const Act* (&a)[T],
+                       __m256 (&acc)[R][T]) {
+    for (int t = 0; t < T; ++t) a[t] = reinterpret_cast<const Act*>(act + t * act_row_bytes);
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+}
+
 // Weight vector c (c < 8) of a group block pairs with activation word c (elements 4c..4c+3).
 // kSignTrick: load() gives signed values, multiplied as |q| * (y * sign(q)).
 struct Q4_0x8Weights {
@@ -196,10 +206,7 @@ struct Legacy32Body {
     static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
                      __m256 (&acc)[R][T]) {
         const BlockQ8_0Act* a[T];
-        for (int t = 0; t < T; ++t)
-            a[t] = reinterpret_cast<const BlockQ8_0Act*>(act + t * act_row_bytes);
-        for (int r = 0; r < R; ++r)
-            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        start_tile(act, act_row_bytes, a, acc);
         for (int64_t b = 0; b < nb; ++b) {
             if constexpr (F::kSignTrick) {
                 sign_trick_block<R, T>(w, nb, b, a, acc);
@@ -377,10 +384,7 @@ struct Q4_0Int16Body {
     static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
                      __m256 (&acc)[R][T]) {
         const BlockQ8_0Act* a[T];
-        for (int t = 0; t < T; ++t)
-            a[t] = reinterpret_cast<const BlockQ8_0Act*>(act + t * act_row_bytes);
-        for (int r = 0; r < R; ++r)
-            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        start_tile(act, act_row_bytes, a, acc);
         const __m256i low = _mm256_set1_epi8(0x0F);
         for (int64_t b = 0; b < nb; ++b) {
             // Word by word for all R groups: each broadcast activation word serves every group.
@@ -535,10 +539,7 @@ struct Q4_KBody {
     static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
                      __m256 (&acc)[R][T]) {
         const BlockQ8_KAct* a[T];
-        for (int t = 0; t < T; ++t)
-            a[t] = reinterpret_cast<const BlockQ8_KAct*>(act + t * act_row_bytes);
-        for (int r = 0; r < R; ++r)
-            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        start_tile(act, act_row_bytes, a, acc);
         const __m256i low4 = _mm256_set1_epi8(0x0F);
         for (int64_t b = 0; b < nb; ++b) {
 #if !POCKET_SIMD_VNNI
@@ -698,10 +699,7 @@ struct Q6_KBody {
     static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
                      __m256 (&acc)[R][T]) {
         const BlockQ8_K* a[T];
-        for (int t = 0; t < T; ++t)
-            a[t] = reinterpret_cast<const BlockQ8_K*>(act + t * act_row_bytes);
-        for (int r = 0; r < R; ++r)
-            for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+        start_tile(act, act_row_bytes, a, acc);
         for (int64_t b = 0; b < nb; ++b) {
             if constexpr (T == 1) {
                 for (int r = 0; r < R; ++r)
