@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Measures the long-context table of docs/BENCHMARKS.md: prompt speed at 512/2048/4096 tokens and
 # generation at depth 32 and 4096 (16384 with --deep) for pocket (F16 and Q8_0 KV cache),
-# llama.cpp and ik_llama.cpp, one program after the other on the same files, then prints the
-# markdown table (bench/plot_long_context.py --markdown) and draws the curves when matplotlib is
-# installed.
+# llama.cpp and ik_llama.cpp on the same files, then prints the markdown table
+# (bench/plot_long_context.py --markdown) and draws the curves when matplotlib is installed.
 #
-#   bench/long_context_table.sh OUT_DIR POCKET LLAMA_BIN_DIR IK_BIN_DIR MODEL.gguf...
+#   bench/long_context_table.sh [--deep] OUT_DIR POCKET LLAMA_BIN_DIR IK_BIN_DIR MODEL.gguf...
 #
 # LLAMA_BIN_DIR holds llama.cpp's llama-bench and llama-batched-bench (generation at depth, for
 # versions whose llama-bench has no -d); IK_BIN_DIR ik_llama.cpp's llama-bench (run with -rtr 1).
 # Each program runs under `chrt -f 10` where allowed (root), with 2 threads (THREADS to change).
-# Nothing else should run meanwhile: every number is a single run of a shared machine.
+# The programs take turns test by test (pp512 by all of them, then pp2048, ...), so a shared
+# machine whose load drifts over the run moves all columns of a row alike; ROUNDS=N (default 1)
+# repeats every test N times, the programs' order rotated each round, and the table gives medians.
 set -euo pipefail
 
 deep=0
@@ -19,66 +20,78 @@ if [[ ${1:-} == --deep ]]; then
     shift
 fi
 if (($# < 5)); then
-    sed -n '2,13p' "$0" >&2
+    sed -n '2,14p' "$0" >&2
     exit 2
 fi
 out=$1 pocket=$2 llama=$3 ik=$4
 shift 4
 threads=${THREADS:-2}
+rounds=${ROUNDS:-1}
 mkdir -p "$out"
 rt=()
 if chrt -f 10 true 2>/dev/null; then rt=(chrt -f 10); fi
-depths=32,4096
-npp=32,4096
-if ((deep)); then
-    depths=32,4096,16384
-    npp=32,4096,16384
-fi
+depths=(32 4096)
+((deep)) && depths+=(16384)
 
 log() { echo "$(date -u +%T) $*" >&2; }
 
+# One test of one program: run PROGRAM TEST MODEL FILE, TEST = pp<N> or tg<DEPTH>.
+run() {
+    local prog=$1 test=$2 model=$3 file=$4 n=${2#??}
+    case $prog.$test in
+        pocket.pp*)
+            "${rt[@]}" "$pocket" bench -m "$model" -p "$n" -n 0 -r $((n <= 512 ? 2 : 1)) \
+                -t "$threads" --json > "$file" ;;
+        pocket.tg*)
+            "${rt[@]}" "$pocket" bench -m "$model" -p 0 -n 64 -d "$n" -r 2 -t "$threads" --json \
+                > "$file" ;;
+        pocket-q8kv.tg*)
+            "${rt[@]}" "$pocket" bench -m "$model" -p 0 -n 64 -d "$n" -r 2 -t "$threads" --json \
+                --cache-type-k q8_0 --cache-type-v q8_0 > "$file" ;;
+        llama.pp*)
+            "${rt[@]}" "$llama/llama-bench" -m "$model" -p "$n" -n 0 -r 1 -t "$threads" -o json \
+                > "$file" 2>/dev/null ;;
+        llama.tg*)
+            {
+                echo "model: $model"
+                "${rt[@]}" "$llama/llama-batched-bench" -m "$model" -c $((n + 1024)) -b 2048 \
+                    -ub 512 -npp "$n" -ntg 64 -npl 1 -t "$threads" 2>/dev/null
+            } > "$file" ;;
+        ik.pp*)
+            "${rt[@]}" "$ik/llama-bench" -m "$model" -p "$n" -n 0 -r 1 -rtr 1 -t "$threads" \
+                -o json > "$file" 2>/dev/null ;;
+        ik.tg*)
+            "${rt[@]}" "$ik/llama-bench" -m "$model" -p 0 -n 0 -gp "$n,64" -r 1 -rtr 1 \
+                -t "$threads" -o json > "$file" 2>/dev/null ;;
+    esac
+}
+
+declare -A label=([pocket]=pocket [pocket-q8kv]=pocket [llama]=llama.cpp [ik]=ik_llama.cpp)
 inputs=()
 for model in "$@"; do
     name=$(basename "$model" .gguf)
-    log "$name: pocket prompts"
-    for p in 512 2048 4096; do
-        reps=1
-        ((p == 512)) && reps=2
-        "${rt[@]}" "$pocket" bench -m "$model" -p "$p" -n 0 -r "$reps" -t "$threads" --json \
-            > "$out/$name.pocket.pp$p.json"
-        inputs+=("pocket=$out/$name.pocket.pp$p.json")
+    tests=(pp512 pp2048 pp4096)
+    for d in "${depths[@]}"; do tests+=("tg$d"); done
+    for ((r = 0; r < rounds; ++r)); do
+        for test in "${tests[@]}"; do
+            progs=(pocket llama ik)
+            progs=("${progs[@]:r % 3}" "${progs[@]:0:r % 3}")
+            [[ $test == tg* ]] && progs+=(pocket-q8kv)
+            log "$name $test round $((r + 1))/$rounds: ${progs[*]}"
+            for prog in "${progs[@]}"; do
+                ext=json
+                [[ $prog.$test == llama.tg* ]] && ext=txt
+                file="$out/$name.$prog.$test.r$r.$ext"
+                run "$prog" "$test" "$model" "$file"
+                inputs+=("${label[$prog]}=$file")
+            done
+        done
     done
-    log "$name: pocket generation at depth ($depths), F16 and Q8_0 KV"
-    "${rt[@]}" "$pocket" bench -m "$model" -p 0 -n 64 -d "$depths" -r 2 -t "$threads" --json \
-        > "$out/$name.pocket.tg.json"
-    "${rt[@]}" "$pocket" bench -m "$model" -p 0 -n 64 -d "$depths" -r 2 -t "$threads" --json \
-        --cache-type-k q8_0 --cache-type-v q8_0 > "$out/$name.pocket.tg-q8.json"
-    inputs+=("pocket=$out/$name.pocket.tg.json" "pocket=$out/$name.pocket.tg-q8.json")
-
-    log "$name: llama.cpp"
-    "${rt[@]}" "$llama/llama-bench" -m "$model" -p 512,2048,4096 -n 0 -r 1 -t "$threads" -o json \
-        > "$out/$name.llama.pp.json" 2>/dev/null
-    {
-        echo "model: $model"
-        "${rt[@]}" "$llama/llama-batched-bench" -m "$model" -c 20000 -b 2048 -ub 512 \
-            -npp "$npp" -ntg 64 -npl 1 -t "$threads" 2>/dev/null
-    } > "$out/$name.llama.tg.txt"
-    inputs+=("llama.cpp=$out/$name.llama.pp.json" "llama.cpp=$out/$name.llama.tg.txt")
-
-    log "$name: ik_llama.cpp"
-    gp=()
-    IFS=, read -ra ds <<< "$depths"
-    for d in "${ds[@]}"; do gp+=(-gp "$d,64"); done
-    "${rt[@]}" "$ik/llama-bench" -m "$model" -p 512,2048,4096 -n 0 -r 1 -rtr 1 -t "$threads" \
-        -o json > "$out/$name.ik.pp.json" 2>/dev/null
-    "${rt[@]}" "$ik/llama-bench" -m "$model" -p 0 -n 0 "${gp[@]}" -r 1 -rtr 1 -t "$threads" \
-        -o json > "$out/$name.ik.tg.json" 2>/dev/null
-    inputs+=("ik_llama.cpp=$out/$name.ik.pp.json" "ik_llama.cpp=$out/$name.ik.tg.json")
 done
 log "done"
 
 here=$(dirname "$0")
 "$here/plot_long_context.py" --markdown "${inputs[@]}" | tee "$out/table.md"
-if python3 -c 'import matplotlib' 2>/dev/null; then
+if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then  # the plot script's interpreter
     "$here/plot_long_context.py" "$out/long_context.png" "${inputs[@]}"
 fi

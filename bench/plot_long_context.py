@@ -15,13 +15,15 @@ the engine in the legend ("pocket", "llama.cpp", "ik_llama.cpp", ...). Lines are
   left:  prompt tokens/s against the prompt length, for prompts measured at depth 0;
   right: generation tokens/s against the depth (tokens already in the cache).
 --markdown prints the same points as a table instead: a row per model file and test, a column per
-label (KV type appended when not F16), and the first label's ratio to each other label.
+label (KV type appended when not F16), and the first label's ratio to each other label. A point
+given more than once (repeated rounds) counts as the median of its values.
 Plotting needs Debian's python3-matplotlib (apt install python3-matplotlib); used for
 docs/BENCHMARKS.md, never by the tests.
 """
 import json
 import os
 import re
+import statistics
 import sys
 from collections import defaultdict
 
@@ -81,18 +83,24 @@ def rows_of(path):
 
 
 def collect(args):
-    """Prompt and generation points per (label, model, kv), in the order the labels came."""
-    pp = defaultdict(dict)  # (label, model, kv) -> {n_prompt: tokens/s}
-    tg = defaultdict(dict)  # (label, model, kv) -> {depth: tokens/s}
+    """Prompt and generation points per (label, model, kv), in the order the labels came. A point
+    measured more than once (several rounds of bench/long_context_table.sh) is their median."""
+    pp = defaultdict(lambda: defaultdict(list))  # (label, model, kv) -> {n_prompt: [tokens/s]}
+    tg = defaultdict(lambda: defaultdict(list))  # (label, model, kv) -> {depth: [tokens/s]}
     for arg in args:
         label, path = arg.split("=", 1)
         for model, kv, n_prompt, n_gen, depth, pp_ts, tg_ts in rows_of(path):
             key = (label, model, kv)
             if pp_ts is not None and n_prompt > 0 and depth == 0:
-                pp[key][n_prompt] = pp_ts
+                pp[key][n_prompt].append(pp_ts)
             if tg_ts is not None and n_gen > 0:
-                tg[key][depth] = tg_ts
-    return pp, tg
+                tg[key][depth].append(tg_ts)
+
+    def medians(series):
+        return {key: {x: statistics.median(v) for x, v in points.items()}
+                for key, points in series.items()}
+
+    return medians(pp), medians(tg)
 
 
 def print_markdown(args):

@@ -155,8 +155,8 @@ TEST_P(AttentionIsa, ToF16) {
 }
 
 TEST_P(AttentionIsa, QkIsBitIdentical) {
-    // 8: the short-head path; 40: not a multiple of 16
-    for (int64_t hd : {8, 16, 32, 40, 64, 80, 128, 256}) {
+    // 8: the short-head path; 40: not a multiple of 16; 48, 80: slices of 32 and a last of 16
+    for (int64_t hd : {8, 16, 32, 40, 48, 64, 80, 96, 128, 256}) {
         // 2-9: generation groups; 17: a prompt block. 200 keys: more than one block of converted
         // keys
         for (int64_t n_q : {1, 2, 3, 4, 7, 9, 17}) {
