@@ -12,6 +12,8 @@
 # The programs take turns test by test (pp512 by all of them, then pp2048, ...), so a shared
 # machine whose load drifts over the run moves all columns of a row alike; ROUNDS=N (default 1)
 # repeats every test N times, the programs' order rotated each round, and the table gives medians.
+# TESTS="pp512 pp4096 tg4096" and PROGRAMS="pocket ik" (of pocket, llama, ik, pocket-q8kv: pocket
+# with a Q8_0 KV cache, generation tests only) narrow the run.
 set -euo pipefail
 
 deep=0
@@ -20,7 +22,7 @@ if [[ ${1:-} == --deep ]]; then
     shift
 fi
 if (($# < 5)); then
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,16p' "$0" >&2
     exit 2
 fi
 out=$1 pocket=$2 llama=$3 ik=$4
@@ -70,13 +72,20 @@ declare -A label=([pocket]=pocket [pocket-q8kv]=pocket [llama]=llama.cpp [ik]=ik
 inputs=()
 for model in "$@"; do
     name=$(basename "$model" .gguf)
-    tests=(pp512 pp2048 pp4096)
-    for d in "${depths[@]}"; do tests+=("tg$d"); done
+    if [[ -n ${TESTS:-} ]]; then
+        read -ra tests <<< "$TESTS"
+    else
+        tests=(pp512 pp2048 pp4096)
+        for d in "${depths[@]}"; do tests+=("tg$d"); done
+    fi
     for ((r = 0; r < rounds; ++r)); do
         for test in "${tests[@]}"; do
-            progs=(pocket llama ik)
-            progs=("${progs[@]:r % 3}" "${progs[@]:0:r % 3}")
-            [[ $test == tg* ]] && progs+=(pocket-q8kv)
+            progs=()
+            for prog in ${PROGRAMS:-pocket llama ik pocket-q8kv}; do
+                [[ $prog == pocket-q8kv && $test != tg* ]] || progs+=("$prog")
+            done
+            n_progs=${#progs[@]}
+            progs=("${progs[@]:r % n_progs}" "${progs[@]:0:r % n_progs}")
             log "$name $test round $((r + 1))/$rounds: ${progs[*]}"
             for prog in "${progs[@]}"; do
                 ext=json
