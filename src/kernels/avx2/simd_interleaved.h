@@ -371,60 +371,94 @@ struct Legacy32Body512 {
 #define POCKET_SIMD_INTERLEAVED_512 0
 #endif
 
-// Q4_0 (BlockQ4_0x8) against BlockQ8_0Act without VNNI. Each 32-byte load gives two weight
-// vectors (low nibbles: word j, high nibbles: word 4 + j), used at once for every token of the
-// tile, so only two of them are live; the vpmaddubsw pair sums (at most 2 * 15 * 127 each) are
-// added as int16, exact for all eight words (8 * 3810 < 2^15), and widened once per token and
-// block. Fewer live registers and a third of the widening multiplies of Legacy32Body.
-struct Q4_0Int16Body {
+// Weight vectors j and 4 + j of a BlockQ4_0x8 / BlockQ5_0x8 group (elements 4j..4j+3 and
+// 16+4j..16+4j+3 of each row) as unsigned levels, for Int16Body. Q5_0 adds each level's fifth bit
+// as Q5_0x8Weights does.
+struct Q4_0x8Pairs {
     using Group = BlockQ4_0x8;
+    // Word pairs whose products add up in an int16 lane: 16 products of at most 15 * 128.
+    static constexpr int kWordsPerSum = 4;
+    template <int j>
+    static void pair(const Group& g, __m256i& lo, __m256i& hi) {
+        const __m256i low = _mm256_set1_epi8(0x0F);
+        const __m256i v = load256(g.qs + 32 * j);
+        lo = _mm256_and_si256(v, low);
+        hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+    }
+};
+
+struct Q5_0x8Pairs {
+    using Group = BlockQ5_0x8;
+    // Levels reach 31: 8 products of at most 31 * 128 fit an int16 lane, 16 would not.
+    static constexpr int kWordsPerSum = 2;
+    template <int j>
+    static void pair(const Group& g, __m256i& lo, __m256i& hi) {
+        const __m256i low = _mm256_set1_epi8(0x0F);
+        const __m256i v = load256(g.qs + 32 * j);
+        const __m256i qh = load256(g.qh);
+        lo = _mm256_or_si256(_mm256_and_si256(v, low), Q5_0x8Weights::fifth_bits<j>(qh));
+        hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low),
+                             Q5_0x8Weights::fifth_bits<4 + j>(qh));
+    }
+};
+
+// The 32-element formats with unsigned levels (F: Q4_0x8Pairs, Q5_0x8Pairs) without VNNI. Each
+// 32-byte load gives two weight vectors (word j and word 4 + j), used at once by every token of
+// the tile, so only two are live per group. Their vpmaddubsw pair sums add up in int16 over
+// F::kWordsPerSum word pairs (one vpaddw each instead of Legacy32Body's vpmaddwd and vpaddd) and
+// only then widen to int32: Q4_0 once per block and token, Q5_0 twice. Integer sums are exact in
+// any order, so the results are Legacy32Body's bits.
+template <class F>
+struct Int16Body {
+    using Group = typename F::Group;
     static constexpr int kBlock = kQK32;
+
+    template <int j, int R, int T>
+    static void word(const Group* w, int64_t nb, int64_t b, const BlockQ8_0Act* const (&a)[T],
+                     __m256i (&s16)[R][T], __m256i (&s32)[R][T]) {
+        __m256i lo[R], hi[R];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) F::template pair<j>(w[r * nb + b], lo[r], hi[r]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            const int8_t* q = a[t][b].qs;
+            const __m256i y_lo = broadcast_word(q + 4 * j);
+            const __m256i y_hi = broadcast_word(q + 16 + 4 * j);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r) {
+                const __m256i x = _mm256_add_epi16(_mm256_maddubs_epi16(lo[r], y_lo),
+                                                   _mm256_maddubs_epi16(hi[r], y_hi));
+                s16[r][t] = j % F::kWordsPerSum == 0 ? x : _mm256_add_epi16(s16[r][t], x);
+                keep_in_register(s16[r][t]);
+                if constexpr ((j + 1) % F::kWordsPerSum == 0) {  // widen the finished int16 sum
+                    const __m256i wide = _mm256_madd_epi16(s16[r][t], _mm256_set1_epi16(1));
+                    s32[r][t] = j + 1 == F::kWordsPerSum
+                                    ? _mm256_add_epi32(wide, _mm256_set1_epi32(a[t][b].bias))
+                                    : _mm256_add_epi32(s32[r][t], wide);
+                }
+            }
+        }
+    }
 
     template <int R, int T>
     static void tile(int64_t nb, const Group* w, const std::byte* act, size_t act_row_bytes,
                      __m256 (&acc)[R][T]) {
         const BlockQ8_0Act* a[T];
         start_tile(act, act_row_bytes, a, acc);
-        const __m256i low = _mm256_set1_epi8(0x0F);
         for (int64_t b = 0; b < nb; ++b) {
             // Word by word for all R groups: each broadcast activation word serves every group.
-            __m256i sums[R][T];
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; ++j) {
-                __m256i lo[R], hi[R];
-#pragma GCC unroll 4
-                for (int r = 0; r < R; ++r) {
-                    const __m256i v = load256(w[r * nb + b].qs + 32 * j);
-                    lo[r] = _mm256_and_si256(v, low);
-                    hi[r] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-                }
-#pragma GCC unroll 8
-                for (int t = 0; t < T; ++t) {
-                    const int8_t* q = a[t][b].qs;
-                    const __m256i y_lo = broadcast_word(q + 4 * j);
-                    const __m256i y_hi = broadcast_word(q + 16 + 4 * j);
-#pragma GCC unroll 4
-                    for (int r = 0; r < R; ++r) {
-                        const __m256i x = _mm256_add_epi16(_mm256_maddubs_epi16(lo[r], y_lo),
-                                                           _mm256_maddubs_epi16(hi[r], y_hi));
-                        sums[r][t] = j == 0 ? x : _mm256_add_epi16(sums[r][t], x);
-                        keep_in_register(sums[r][t]);
-                    }
-                }
-            }
+            __m256i s16[R][T], s32[R][T];
+            word<0>(w, nb, b, a, s16, s32);
+            word<1>(w, nb, b, a, s16, s32);
+            word<2>(w, nb, b, a, s16, s32);
+            word<3>(w, nb, b, a, s16, s32);
             for (int r = 0; r < R; ++r) {
-                const Group& g = w[r * nb + b];
-                const __m256i(&sum)[T] = sums[r];
-                const __m256 dw =
-                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g.d)));
+                const __m256 dw = _mm256_cvtph_ps(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[r * nb + b].d)));
 #pragma GCC unroll 8
                 for (int t = 0; t < T; ++t) {
-                    const BlockQ8_0Act& ab = a[t][b];
-                    const __m256i s32 =
-                        _mm256_add_epi32(_mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)),
-                                         _mm256_set1_epi32(ab.bias));
-                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(ab.d)),
-                                                _mm256_cvtepi32_ps(s32), acc[r][t]);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a[t][b].d)),
+                                                _mm256_cvtepi32_ps(s32[r][t]), acc[r][t]);
                 }
             }
         }

@@ -93,15 +93,19 @@ void fill_simd_table(KernelTable& table) {
 #else
         // 2 groups x 5 tokens share each broadcast activation word between the groups: on a Zen 3
         // (bench_kernels matmul32/512) -11 to -13 % against 1 x 4; 2 x 6 and 3 x 4 level.
-        matmul_interleaved<Q4_0Int16Body, 2, 5, kVec.q4_0>;
+        matmul_interleaved<Int16Body<Q4_0x8Pairs>, 2, 5, kVec.q4_0>;
 #endif
     at(DType::Q5_0).to_interleaved_act = interleaved_act_from_float<16>;
     at(DType::Q5_0).matmul_interleaved =
 #if POCKET_SIMD_INTERLEAVED_512
         matmul_interleaved<Legacy32Body512<Q5_0x8Weights, Q5_0x8Weights512>, kInter.rows,
                            kInter.tokens, kVec.q5_0>;
-#else
+#elif POCKET_SIMD_VNNI
         matmul_interleaved<Legacy32Body<Q5_0x8Weights>, kInter.rows, kInter.tokens, kVec.q5_0>;
+#else
+        // Zen 3, bench_kernels, against Legacy32Body: matmul512 0.74, matmul32 0.77, matvec in
+        // cache 0.93 (2 x 3 slower, 1 x 5 level).
+        matmul_interleaved<Int16Body<Q5_0x8Pairs>, kInter.rows, kInter.tokens, kVec.q5_0>;
 #endif
     at(DType::Q4_K).to_interleaved_act = interleaved_k_act_from_float;
     at(DType::Q4_K).matmul_interleaved =
