@@ -65,8 +65,21 @@ run() {
         ik.tg*)
             "${rt[@]}" "$ik/llama-bench" -m "$model" -p 0 -n 0 -gp "$n,64" -r 1 -rtr 1 \
                 -t "$threads" -o json > "$file" 2>/dev/null ;;
+        *)
+            echo "no way to run $prog for $test" >&2
+            exit 2 ;;
     esac
 }
+
+# Names checked before the first (long) test rather than after the last.
+for prog in ${PROGRAMS:-}; do
+    [[ $prog =~ ^(pocket|pocket-q8kv|llama|ik)$ ]] ||
+        { echo "PROGRAMS: unknown program '$prog' (pocket, pocket-q8kv, llama, ik)" >&2; exit 2; }
+done
+for test in ${TESTS:-}; do
+    [[ $test =~ ^(pp|tg)[0-9]+$ ]] ||
+        { echo "TESTS: '$test' is neither pp<tokens> nor tg<depth>" >&2; exit 2; }
+done
 
 declare -A label=([pocket]=pocket [pocket-q8kv]=pocket [llama]=llama.cpp [ik]=ik_llama.cpp)
 inputs=()
