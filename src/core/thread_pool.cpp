@@ -120,6 +120,7 @@ void ThreadPool::start(int n_threads) {
     n_threads_ = n_threads == 0 ? physical_core_count() : n_threads;
     stopping_ = false;
     workers_ = std::vector<Worker>(static_cast<size_t>(n_threads_ - 1));
+    cursors_ = std::make_unique<Cursor[]>(static_cast<size_t>(n_threads_));
     const uint32_t epoch = epoch_.load(std::memory_order_relaxed);
     for (size_t i = 0; i < workers_.size(); ++i) {
         workers_[i].thread =
@@ -191,6 +192,10 @@ void ThreadPool::worker_loop(int index, uint32_t seen_epoch) {
 
 void ThreadPool::run(TaskRef task) {
     std::lock_guard run_lock(run_mutex_);
+    run_locked(task);
+}
+
+void ThreadPool::run_locked(TaskRef task) {
     RunningPoolScope scope(this);
 
     task_ = &task;

@@ -144,7 +144,7 @@ void linear_fused(std::span<const LinearPart> parts, const float* x, int64_t n,
     // Work items are kRowGrain-row slices of each part, numbered across the parts in order.
     int64_t total_slices = 0;
     for (const LinearPart& p : parts) total_slices += (p.w->rows + kRowGrain - 1) / kRowGrain;
-    pool.parallel_for(total_slices, [&](int64_t slice_begin, int64_t slice_end) {
+    pool.parallel_for_balanced(total_slices, [&](int64_t slice_begin, int64_t slice_end) {
         int64_t part_first_slice = 0;
         for (size_t i = 0; i < parts.size(); ++i) {
             const LinearPart& p = parts[i];
@@ -181,7 +181,7 @@ void linear_swiglu(const TensorView& gate_w, const TensorView& up_w, const float
     const int64_t rows = gate_w.rows;
     const std::byte* act = gate_k.activations(x, n, k, cache, pool);
     const int64_t slices = (rows + kRowGrain - 1) / kRowGrain;
-    pool.parallel_for(slices, [&](int64_t slice_begin, int64_t slice_end) {
+    pool.parallel_for_balanced(slices, [&](int64_t slice_begin, int64_t slice_end) {
         const int64_t begin = slice_begin * kRowGrain;
         const int64_t end = std::min(rows, slice_end * kRowGrain);
         gate_k.multiply(gate_w, act, n, gate, static_cast<size_t>(rows), begin, end);

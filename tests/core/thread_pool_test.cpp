@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -73,6 +74,75 @@ TEST(ThreadPool, PartitionCoversEveryIndexOnce) {
             }
         }
     }
+}
+
+TEST(ThreadPool, BalancedCoversEveryIndexOnceInContiguousPieces) {
+    const std::vector<int64_t> sizes = {0, 1, 2, 3, 5, 7, 8, 9, 16, 31, 97, 1000, 12345};
+    for (int threads : {1, 2, 3, 4, 5, 8}) {
+        ThreadPool pool(threads);
+        for (int64_t n : sizes) {
+            std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+            std::atomic<int64_t> pieces{0};
+            pool.parallel_for_balanced(n, [&](int64_t begin, int64_t end) {
+                ASSERT_LE(0, begin);
+                ASSERT_LT(begin, end);
+                ASSERT_LE(end, n);
+                pieces.fetch_add(1);
+                for (int64_t i = begin; i < end; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+            });
+            for (int64_t i = 0; i < n; ++i) {
+                ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1)
+                    << "index " << i << " n " << n << " threads " << threads;
+            }
+            // About four pieces per share: few enough calls that each stays a long stream.
+            EXPECT_LE(pieces.load(), 5 * static_cast<int64_t>(threads)) << "n " << n;
+        }
+    }
+}
+
+// A share held up (here the caller's, sleeping in its first piece) leaves the rest of its rows to
+// the threads that finished: the pieces of the slow share run elsewhere.
+TEST(ThreadPool, BalancedMovesASlowSharesPiecesToOtherThreads) {
+    ThreadPool pool(2);
+    const std::thread::id caller = std::this_thread::get_id();
+    const int64_t n = 64;  // share 0 is [0, 32), in pieces of 8
+    std::mutex mutex;
+    std::vector<Chunk> pieces;
+    pool.parallel_for_balanced(n, [&](int64_t begin, int64_t end) {
+        if (begin == 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        std::lock_guard lock(mutex);
+        pieces.push_back({begin, end, std::this_thread::get_id()});
+    });
+    int64_t by_caller = 0, of_share0_elsewhere = 0;
+    for (const Chunk& c : pieces) {
+        if (c.thread == caller) by_caller += c.end - c.begin;
+        if (c.thread != caller && c.begin < 32) of_share0_elsewhere += c.end - c.begin;
+    }
+    // The worker finishes [32, 64) long before 500 ms and then takes 8..32 of share 0.
+    EXPECT_EQ(by_caller, 8);
+    EXPECT_EQ(of_share0_elsewhere, 24);
+}
+
+// Callers on two threads share one pool (a server's contexts): each call keeps its own pieces.
+TEST(ThreadPool, BalancedCallsFromTwoThreadsEachCoverTheirRange) {
+    ThreadPool pool(3);
+    auto calls = [&pool](int64_t n, bool& ok) {
+        ok = true;
+        for (int call = 0; call < 200; ++call) {
+            std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+            pool.parallel_for_balanced(n, [&](int64_t begin, int64_t end) {
+                for (int64_t i = begin; i < end; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+            });
+            for (const std::atomic<int>& h : hits) ok = ok && h.load() == 1;
+        }
+    };
+    bool ok_a = false, ok_b = false;
+    std::thread a(calls, 97, std::ref(ok_a));
+    std::thread b(calls, 1000, std::ref(ok_b));
+    a.join();
+    b.join();
+    EXPECT_TRUE(ok_a);
+    EXPECT_TRUE(ok_b);
 }
 
 TEST(ThreadPool, RunOnAllCallsEveryIndexOnce) {

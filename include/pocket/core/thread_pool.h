@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -85,6 +86,42 @@ class ThreadPool {
         run(TaskRef(share));
     }
 
+    // Like parallel_for, but a share that finishes early helps the others: each thread takes its
+    // own share in chunks of about a quarter, front to back, then takes the chunks left in the
+    // other shares. fn(begin, end) may run several times per thread, on contiguous pieces, and
+    // a piece may run on any thread. For large row ranges (the matrix products): a thread slowed
+    // by a busy sibling hyper-thread, another process or a slower core (hybrid CPUs) no longer
+    // holds the others at the barrier, while each thread still streams mostly its own rows.
+    template <typename Fn>
+    void parallel_for_balanced(int64_t n, Fn&& fn) {
+        if (n <= 0) return;
+        const int64_t threads = n_threads_;
+        if (threads == 1 || n == 1 || on_own_worker()) {
+            fn(int64_t{0}, n);
+            return;
+        }
+        // The cursors are shared by every call: set them only while holding the pool.
+        std::lock_guard run_lock(run_mutex_);
+        const int64_t base = n / threads, extra = n % threads;
+        for (int64_t t = 0; t < threads; ++t) {
+            const int64_t begin = t * base + std::min<int64_t>(t, extra);
+            cursors_[t].next.store(begin, std::memory_order_relaxed);
+            cursors_[t].end = begin + base + (t < extra ? 1 : 0);
+        }
+        const int64_t chunk = std::max<int64_t>(1, (base + kChunksPerShare - 1) / kChunksPerShare);
+        auto share = [this, &fn, threads, chunk](int thread) {
+            for (int64_t i = 0; i < threads; ++i) {
+                Cursor& c = cursors_[(thread + i) % threads];
+                for (;;) {
+                    const int64_t begin = c.next.fetch_add(chunk, std::memory_order_relaxed);
+                    if (begin >= c.end) break;
+                    fn(begin, std::min(begin + chunk, c.end));
+                }
+            }
+        };
+        run_locked(TaskRef(share));  // publishing the task orders the cursors' stores first
+    }
+
     // The process-wide pool, created on first use with physical_core_count() threads.
     static ThreadPool& global();
     // Resizes the global pool (creating it if needed). Meant for start-up (a --threads option);
@@ -106,6 +143,13 @@ class ThreadPool {
         void (*call_)(void*, int);
     };
 
+    // parallel_for_balanced's position in one thread's share, on its own cache line.
+    struct alignas(64) Cursor {
+        std::atomic<int64_t> next{0};
+        int64_t end = 0;
+    };
+    static constexpr int64_t kChunksPerShare = 4;
+
     struct alignas(64) Worker {
         std::thread thread;
         std::exception_ptr error;
@@ -113,7 +157,8 @@ class ThreadPool {
 
     void start(int n_threads);
     void stop();
-    void run(TaskRef task);
+    void run(TaskRef task);         // takes run_mutex_, then run_locked()
+    void run_locked(TaskRef task);  // the caller holds run_mutex_
     void worker_loop(int index, uint32_t seen_epoch);
     uint32_t wait_for_new_epoch(uint32_t seen);
     void publish_epoch();
@@ -121,8 +166,9 @@ class ThreadPool {
     [[noreturn]] static void throw_nested_run_on_all();
 
     int n_threads_ = 1;
-    std::vector<Worker> workers_;  // index i runs share i + 1
-    std::mutex run_mutex_;         // one call at a time, whoever calls
+    std::vector<Worker> workers_;        // index i runs share i + 1
+    std::unique_ptr<Cursor[]> cursors_;  // n_threads_ of them, for parallel_for_balanced
+    std::mutex run_mutex_;               // one call at a time, whoever calls
 
     // Written by the caller before each epoch bump, read by workers after they see it.
     const TaskRef* task_ = nullptr;
