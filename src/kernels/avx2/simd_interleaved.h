@@ -378,12 +378,17 @@ struct Q4_0x8Pairs {
     using Group = BlockQ4_0x8;
     // Word pairs whose products add up in an int16 lane: 16 products of at most 15 * 128.
     static constexpr int kWordsPerSum = 4;
+    // The low and high nibbles of the 32 bytes at qs + 32 * j.
     template <int j>
-    static void pair(const Group& g, __m256i& lo, __m256i& hi) {
+    static void nibbles(const uint8_t* qs, __m256i& lo, __m256i& hi) {
         const __m256i low = _mm256_set1_epi8(0x0F);
-        const __m256i v = load256(g.qs + 32 * j);
+        const __m256i v = load256(qs + 32 * j);
         lo = _mm256_and_si256(v, low);
         hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+    }
+    template <int j>
+    static void pair(const Group& g, __m256i& lo, __m256i& hi) {
+        nibbles<j>(g.qs, lo, hi);
     }
 };
 
@@ -393,12 +398,10 @@ struct Q5_0x8Pairs {
     static constexpr int kWordsPerSum = 2;
     template <int j>
     static void pair(const Group& g, __m256i& lo, __m256i& hi) {
-        const __m256i low = _mm256_set1_epi8(0x0F);
-        const __m256i v = load256(g.qs + 32 * j);
+        Q4_0x8Pairs::nibbles<j>(g.qs, lo, hi);
         const __m256i qh = load256(g.qh);
-        lo = _mm256_or_si256(_mm256_and_si256(v, low), Q5_0x8Weights::fifth_bits<j>(qh));
-        hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), low),
-                             Q5_0x8Weights::fifth_bits<4 + j>(qh));
+        lo = _mm256_or_si256(lo, Q5_0x8Weights::fifth_bits<j>(qh));
+        hi = _mm256_or_si256(hi, Q5_0x8Weights::fifth_bits<4 + j>(qh));
     }
 };
 
