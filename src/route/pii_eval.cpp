@@ -327,7 +327,7 @@ Value make_national_id(Rng& rng) {
             int area = rng.between(1, 898);
             if (area == 666) area = 667;
             char sep = rng.chance(0.8) ? '-' : ' ';
-            char buf[16];
+            char buf[48];
             std::snprintf(buf, sizeof buf, "%03d%c%02d%c%04d", area, sep, rng.between(1, 99), sep,
                           rng.between(1, 9999));
             v = buf;
@@ -357,7 +357,7 @@ Value make_national_id(Rng& rng) {
             break;
         }
         default: {
-            char date[8];
+            char date[40];
             std::snprintf(date, sizeof date, "%02d%02d%02d", rng.between(0, 99), rng.between(1, 12),
                           rng.between(1, 28));
             std::string ten = luhn_complete(date + rng.digits(3));
@@ -497,19 +497,19 @@ std::string make_decoy(Rng& rng) {
                    std::to_string(rng.between(0, 255)) + "." + std::to_string(rng.between(0, 255)) +
                    "." + std::to_string(rng.between(0, 255));
         case 5: {
-            char b[32];
+            char b[48];
             std::snprintf(b, sizeof b, "%04d-%02d-%02d", rng.between(1900, 2030),
                           rng.between(1, 12), rng.between(1, 28));
             return b;
         }
         case 6: {
-            char b[32];
+            char b[48];
             std::snprintf(b, sizeof b, "%02d.%02d.%04d", rng.between(1, 28), rng.between(1, 12),
                           rng.between(1900, 2030));
             return b;
         }
         case 7: {
-            char b[32];
+            char b[48];
             std::snprintf(b, sizeof b, "%02d:%02d:%02d", rng.between(0, 23), rng.between(0, 59),
                           rng.between(0, 59));
             return "at " + std::string(b);
