@@ -77,7 +77,7 @@ void Model::interleave_weights() {
     for (TensorView* w : targets) {
         std::byte* dst = interleaved_->data() + offset;
         const int64_t groups = (w->rows + kernels::kInterleaveRows - 1) / kernels::kInterleaveRows;
-        pool.parallel_for(groups, [&](int64_t begin, int64_t end) {
+        pool.parallel_for_balanced(groups, [&](int64_t begin, int64_t end) {
             kernels::interleave_rows(w->type, w->cols, w->data, w->row_bytes, w->rows, dst, begin,
                                      end);
         });

@@ -45,7 +45,7 @@ void convert_rows(const gguf::TensorInfo& t, DType to, std::span<const std::byte
     if (!kernels::has_ops(to)) fail("tensor '", t.name, "': cannot write type ", dtype_name(to));
     const auto to_float = kernels::ops(t.type, kernels::Isa::Scalar).to_float;
     const auto from_float = kernels::ops(to, kernels::Isa::Scalar).from_float_ref;
-    pool.parallel_for(rows, [&](int64_t begin, int64_t end) {
+    pool.parallel_for_balanced(rows, [&](int64_t begin, int64_t end) {
         std::vector<float> values(static_cast<size_t>(cols));
         for (int64_t r = begin; r < end; ++r) {
             const auto ur = static_cast<size_t>(r);
