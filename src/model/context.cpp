@@ -628,7 +628,9 @@ void Context::forward(std::span<const BatchEntry> batch) {
             linear(L.w_up, ffn_in, n, s.gate.data(), s.act, pool);
             if (lora) lora->apply(il, Projection::Up, ffn_in, n, s.gate.data(), n_ff, pool);
             add_bias(s.gate.data(), n, L.b_up);
-            for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]);
+            pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+                ops::gelu_rows(&s.gate[begin * n_ff], nullptr, (end - begin) * n_ff);
+            });
         } else if (arch.ffn == FfnKind::SwiGlu && !arch.fused_gate_up &&
                    !(lora && (lora->has(il, Projection::Gate) || lora->has(il, Projection::Up)))) {
             // gate, up and silu(gate) * up in one parallel region (adapters on gate or up must
@@ -655,7 +657,10 @@ void Context::forward(std::span<const BatchEntry> batch) {
                 }
             }
             if (arch.ffn == FfnKind::GeluGlu) {
-                for (int64_t i = 0; i < n * n_ff; ++i) s.gate[i] = ops::gelu(s.gate[i]) * s.up[i];
+                pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+                    ops::gelu_rows(&s.gate[begin * n_ff], &s.up[begin * n_ff],
+                                   (end - begin) * n_ff);
+                });
             } else {
                 pool.parallel_for(n, [&](int64_t begin, int64_t end) {
                     for (int64_t t = begin; t < end; ++t)

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "pocket/core/fp16.h"
 
@@ -90,10 +91,42 @@ float gelu_exact_f32(float x) {
 }
 }  // namespace
 
-float gelu(float x) {
+float gelu_reference(float x) {
     if (x <= -10.0f) return 0.0f;
     if (x >= 10.0f) return x;
     return round_to_f16(gelu_exact_f32(round_to_f16(x)));
+}
+
+namespace {
+// gelu_reference of every F16 value, indexed by its bits (immutable once built).
+struct GeluTable {
+    std::vector<float> values = std::vector<float>(size_t{1} << 16);
+    GeluTable() {
+        for (size_t h = 0; h < values.size(); ++h) {
+            values[h] = round_to_f16(gelu_exact_f32(f16_to_f32(static_cast<f16_t>(h))));
+        }
+    }
+};
+
+const std::vector<float>& gelu_table() {
+    static const GeluTable table;  // thread-safe initialisation on first use
+    return table.values;
+}
+}  // namespace
+
+float gelu(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return gelu_table()[f32_to_f16(x)];
+}
+
+void gelu_rows(float* y, const float* gate_with, int64_t n) {
+    const std::vector<float>& table = gelu_table();
+    for (int64_t i = 0; i < n; ++i) {
+        const float x = y[i];
+        const float g = x <= -10.0f ? 0.0f : x >= 10.0f ? x : table[f32_to_f16(x)];
+        y[i] = gate_with == nullptr ? g : g * gate_with[i];
+    }
 }
 
 float softcap(float x, float c) {
