@@ -713,8 +713,11 @@ void Context::forward(std::span<const BatchEntry> batch) {
         if (lora)
             lora->apply(-1, Projection::Output, s.out_hidden.data(), n_out, out, hp.n_vocab, pool);
         if (hp.final_softcap > 0.0f) {
-            for (int64_t i = 0; i < n_out * hp.n_vocab; ++i)
-                out[i] = ops::softcap(out[i], hp.final_softcap);
+            // A tanh per logit: Gemma 2's 256k vocabulary takes milliseconds on one thread.
+            pool.parallel_for(n_out * hp.n_vocab, [&](int64_t begin, int64_t end) {
+                for (int64_t i = begin; i < end; ++i)
+                    out[i] = ops::softcap(out[i], hp.final_softcap);
+            });
         }
     }
     n_outputs_ += static_cast<size_t>(n_out);
