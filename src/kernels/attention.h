@@ -106,6 +106,10 @@ struct AttentionOps {
     // acc[d] = fma(acc[d], ca, part[d] * cb), a single rounding each (so every table agrees).
     void (*fold_acc)(float* acc, const float* part, float ca, float cb, int64_t n) = nullptr;
 
+    // reference::exp_approx of one value (the fold's two rescale factors): the SIMD tables run
+    // their vector exponential on it, where the scalar one calls the C library's fma and ldexp.
+    float (*exp_approx)(float x) = nullptr;
+
     // gate[i] = gate[i] / (1 + exp_approx(-gate[i])) * up[i] for the whole groups of 16 from the
     // row's start, and with the C library's expf for the rest (as llama.cpp's AVX-512 SiLU).
     void (*silu_mul)(float* gate, const float* up, int64_t n) = nullptr;

@@ -93,8 +93,8 @@ void fold(const kernels::AttentionOps& ops, float& M, float& L, float* A, float 
         return;
     }
     const float max = std::max(M, m);
-    const float ca = kernels::reference::exp_approx(M - max);
-    const float cb = kernels::reference::exp_approx(m - max);
+    const float ca = ops.exp_approx(M - max);
+    const float cb = ops.exp_approx(m - max);
     L = std::fma(L, ca, l * cb);
     ops.fold_acc(A, a, ca, cb, hd);
     M = max;

@@ -361,6 +361,19 @@ TEST_P(AttentionIsa, ExponentialIsBitIdenticalOverItsRange) {
     expect_bits_equal(ga, gb, "silu sweep");
 }
 
+// The one-value exponential of the fold, over the whole range the fold gives it (<= 0) and past it.
+TEST_P(AttentionIsa, OneValueExponentialIsBitIdentical) {
+    std::vector<float> xs = {0.0f,    -0.0f,    -std::numeric_limits<float>::infinity(),
+                             -87.3f,  -88.8f,   -103.9f,
+                             -150.0f, -1000.0f, 1.0f,
+                             88.0f,   89.0f,    1000.0f};
+    for (float x = -200.0f; x <= 100.0f; x += 0.00377f) xs.push_back(x);
+    for (float x : xs) {
+        const float got = simd().exp_approx(x), want = scalar().exp_approx(x);
+        ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want)) << "x = " << x;
+    }
+}
+
 TEST_P(AttentionIsa, SiluMulIsBitIdentical) {
     for (int64_t n : {1, 15, 16, 17, 40, 1536}) {
         const auto gate = random_floats(static_cast<size_t>(n), 81, 6.0f);

@@ -693,6 +693,7 @@ void fold_acc(float* acc, const float* part, float ca, float cb, int64_t n) {
 
 void register_avx2_attention(AttentionOps& ops) {
     ops.fold_acc = fold_acc;
+    ops.exp_approx = [](float x) { return _mm256_cvtss_f32(exp_approx8(_mm256_set1_ps(x))); };
     ops.softmax_tile = softmax_tile;
     ops.pv_tile = pv_tile;
     ops.to_f16 = to_f16;
