@@ -16,8 +16,8 @@
 namespace pocket::model {
 namespace {
 
-// Shapes from the models' published config.json files. All are llama-architecture here; qwen2's
-// q/k/v biases arrive with the qwen2 architecture.
+// Shapes from the models' published config.json files. The first three are written as the llama
+// architecture (qwen2's q/k/v biases arrive with the qwen2 architecture); gemma-3-1b as gemma3.
 constexpr std::array kShapes = {
     SynthShape{.name = "smollm2-135m",
                .description = "SmolLM2-135M (HuggingFaceTB)",
@@ -62,6 +62,21 @@ constexpr std::array kShapes = {
                .llama3_low_freq_factor = 1.0f,
                .llama3_high_freq_factor = 4.0f,
                .llama3_original_ctx = 8192},
+    SynthShape{.name = "gemma-3-1b",
+               .description = "Gemma-3-1B (Google)",
+               .n_vocab = 262144,
+               .n_embd = 1152,
+               .n_layer = 26,
+               .n_head = 4,
+               .n_head_kv = 1,
+               .head_dim = 256,
+               .n_ff = 6912,
+               .n_ctx_train = 32768,
+               .rope_freq_base = 1000000.0f,
+               .norm_eps = 1e-6f,
+               .tied_output = true,
+               .arch = "gemma3",
+               .sliding_window = 512},
     SynthShape{.name = "tiny",
                .description = "a small llama for tests (not a published model)",
                .n_vocab = 1024,
@@ -167,7 +182,10 @@ SynthResult write_synth_model(const SynthShape& requested, const SynthOptions& o
     const SynthShape& s = shape;
     const quant::Scheme& scheme = options.scheme;
     gguf::Writer w;
-    const std::string arch = "llama";
+    if (s.arch != "llama" && s.arch != "gemma3")
+        fail("synth: shape '", s.name, "' has architecture '", s.arch, "', not llama or gemma3");
+    const std::string arch(s.arch);
+    const bool gemma = arch == "gemma3";
     auto key = [&](std::string_view suffix) { return cat(arch, ".", suffix); };
     w.set("general.architecture", arch);
     w.set("general.name", cat("synth-", s.name));
@@ -187,6 +205,7 @@ SynthResult write_synth_model(const SynthShape& requested, const SynthOptions& o
     w.set(key("rope.dimension_count"), static_cast<uint32_t>(s.head_dim));
     w.set(key("rope.freq_base"), s.rope_freq_base);
     w.set(key("attention.layer_norm_rms_epsilon"), s.norm_eps);
+    if (gemma) w.set(key("attention.sliding_window"), static_cast<uint32_t>(s.sliding_window));
 
     if (options.vocabulary) {
         options.vocabulary(w, s.n_vocab);
@@ -258,7 +277,9 @@ SynthResult write_synth_model(const SynthShape& requested, const SynthOptions& o
     const float in_sigma = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
     const float ff_sigma = 1.0f / std::sqrt(static_cast<float>(s.n_ff));
     using quant::TensorRole;
-    add_matrix("token_embd.weight", TensorRole::TokenEmbedding, 0, s.n_embd, s.n_vocab, 1.0f);
+    // Gemma multiplies the embeddings by sqrt(n_embd): rows of that scale's inverse stay O(1).
+    add_matrix("token_embd.weight", TensorRole::TokenEmbedding, 0, s.n_embd, s.n_vocab,
+               gemma ? in_sigma : 1.0f);
     add_vector("output_norm.weight", norm_weights(s.n_embd, 0));
     if (!s.tied_output)
         add_matrix("output.weight", TensorRole::Output, 0, s.n_embd, s.n_vocab, in_sigma);
@@ -274,10 +295,18 @@ SynthResult write_synth_model(const SynthShape& requested, const SynthOptions& o
                    in_sigma);
         add_matrix(p + "attn_output.weight", TensorRole::AttnOutput, il, s.n_head * s.head_dim,
                    s.n_embd, 1.0f / std::sqrt(static_cast<float>(s.n_head * s.head_dim)));
+        // Gemma 3's extra norms (salts past the ones above, so the others keep their values).
+        const uint64_t salt = 2 * static_cast<uint64_t>(s.n_layer) + 4 * il + 1;
+        if (gemma) {
+            add_vector(p + "attn_q_norm.weight", norm_weights(s.head_dim, salt));
+            add_vector(p + "attn_k_norm.weight", norm_weights(s.head_dim, salt + 1));
+            add_vector(p + "post_attention_norm.weight", norm_weights(s.n_embd, salt + 2));
+        }
         add_vector(p + "ffn_norm.weight", norm_weights(s.n_embd, 2 * il + 2));
         add_matrix(p + "ffn_gate.weight", TensorRole::FfnGate, il, s.n_embd, s.n_ff, in_sigma);
         add_matrix(p + "ffn_up.weight", TensorRole::FfnUp, il, s.n_embd, s.n_ff, in_sigma);
         add_matrix(p + "ffn_down.weight", TensorRole::FfnDown, il, s.n_ff, s.n_embd, ff_sigma);
+        if (gemma) add_vector(p + "post_ffw_norm.weight", norm_weights(s.n_embd, salt + 3));
     }
     w.write(path);
     result.file_bytes = std::filesystem::file_size(path);

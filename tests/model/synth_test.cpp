@@ -45,6 +45,49 @@ TEST(Synth, Smollm2ShapeLoadsAndRuns) {
     for (float v : logits) ASSERT_TRUE(std::isfinite(v));
 }
 
+// The gemma3 writer (gemma-3-1b's architecture) at a small size: the loader finds the Q/K norms,
+// the post-norms and the local layers, and the model runs past its window.
+TEST(Synth, Gemma3ArchitectureLoadsAndRuns) {
+    const model::SynthShape shape{.name = "tiny-gemma3",
+                                  .description = "a small gemma3 for tests",
+                                  .n_vocab = 512,
+                                  .n_embd = 64,
+                                  .n_layer = 6,
+                                  .n_head = 4,
+                                  .n_head_kv = 1,
+                                  .head_dim = 32,
+                                  .n_ff = 128,
+                                  .n_ctx_train = 1024,
+                                  .rope_freq_base = 1000000.0f,
+                                  .norm_eps = 1e-6f,
+                                  .tied_output = true,
+                                  .arch = "gemma3",
+                                  .sliding_window = 8};
+    ScratchDir dir;
+    const auto path = dir / "gemma3.gguf";
+    model::write_synth_model(shape, {.scheme = *quant::parse_scheme("q8_0"), .seed = 3}, path);
+
+    const auto model = Model::load(path);
+    EXPECT_EQ(model->arch().name, "gemma3");
+    const auto& hp = model->hparams();
+    EXPECT_EQ(hp.sliding_window, 8);
+    EXPECT_EQ(hp.head_dim, 32);
+    // Five local layers to one global: layers 0-4 local, 5 global.
+    for (int64_t il = 0; il < 6; ++il) EXPECT_EQ(hp.is_sliding_layer(model->arch(), il), il != 5);
+    const auto& layer = model->weights().layers.front();
+    EXPECT_FALSE(layer.q_norm.empty());
+    EXPECT_FALSE(layer.k_norm.empty());
+    EXPECT_FALSE(layer.post_attn_norm.empty());
+    EXPECT_FALSE(layer.post_ffn_norm.empty());
+
+    std::vector<TokenId> ids;
+    for (int i = 0; i < 24; ++i) ids.push_back(static_cast<TokenId>(300 + 7 * i));  // > window
+    model::Context ctx(*model, {.n_ctx = 64});
+    const auto logits = ctx.eval(ids);
+    ASSERT_EQ(static_cast<int64_t>(logits.size()), hp.n_vocab);
+    for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+}
+
 TEST(Synth, Q4KMMixGivesTheOutputAndSomeLayersMoreBits) {
     const auto* shape = model::find_synth_shape("tiny");  // 2 layers, n_embd 128: K rows fall back
     ScratchDir dir;
