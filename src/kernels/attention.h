@@ -110,6 +110,10 @@ struct AttentionOps {
     // their vector exponential on it, where the scalar one calls the C library's fma and ldexp.
     float (*exp_approx)(float x) = nullptr;
 
+    // gate[i] = reference::gelu(gate[i]) * (up == nullptr ? 1 : up[i]) for i < n: GELU as ggml
+    // evaluates it, through the table of every F16 input (reference::gelu_table).
+    void (*gelu_mul)(float* gate, const float* up, int64_t n) = nullptr;
+
     // gate[i] = gate[i] / (1 + exp_approx(-gate[i])) * up[i] for the whole groups of 16 from the
     // row's start, and with the C library's expf for the rest (as llama.cpp's AVX-512 SiLU).
     void (*silu_mul)(float* gate, const float* up, int64_t n) = nullptr;
@@ -129,6 +133,13 @@ float exp_approx(float x);
 float tree_sum16(const float* v);
 // Dot product of two F16 rows in the order described at the top.
 float dot_f16(const f16_t* a, const f16_t* b, int64_t n);
+// GELU (tanh approximation) as ggml evaluates it: 0 for x <= -10, x for x >= 10, otherwise the
+// formula at the F16-rounded input, rounded to F16. gelu_formula evaluates it directly;
+// gelu_table()[h] holds it for the F16 value of bits h (built on first use, then immutable), and
+// gelu(x) looks it up: the same bits at a few nanoseconds instead of tens.
+float gelu_formula(float x);
+const float* gelu_table();
+float gelu(float x);
 }  // namespace reference
 
 }  // namespace pocket::kernels

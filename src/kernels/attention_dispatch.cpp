@@ -26,6 +26,7 @@ struct AttentionTables {
         table.pv_tile = scalar_attention::pv_tile;
         table.fold_acc = scalar_attention::fold_acc;
         table.exp_approx = reference::exp_approx;
+        table.gelu_mul = scalar_attention::gelu_mul;
         by_isa[static_cast<size_t>(Isa::Scalar)] = table;
         // Registration may only run where the CPU has the instructions; otherwise the table
         // below is kept (and never used: force_isa refuses unsupported sets).

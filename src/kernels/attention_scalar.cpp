@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/attention_table.h"
 #include "kernels/blocks.h"
@@ -26,6 +27,39 @@ float exp_approx(float x) {
                                       std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
                              u, std::fma(0x1.ffffecp-1f, b, 1.0f));
     return std::ldexp(j, static_cast<int>(n));
+}
+
+namespace {
+float gelu_tanh(float x) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    constexpr float kCoefA = 0.044715f;
+    return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x)));
+}
+
+struct GeluTable {
+    std::vector<float> values = std::vector<float>(size_t{1} << 16);
+    GeluTable() {
+        for (size_t h = 0; h < values.size(); ++h)
+            values[h] = round_to_f16(gelu_tanh(f16_to_f32(static_cast<f16_t>(h))));
+    }
+};
+}  // namespace
+
+float gelu_formula(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return round_to_f16(gelu_tanh(round_to_f16(x)));
+}
+
+const float* gelu_table() {
+    static const GeluTable table;  // thread-safe initialisation on first use
+    return table.values.data();
+}
+
+float gelu(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    return gelu_table()[f32_to_f16(x)];
 }
 
 float tree_sum16(const float* v) {
@@ -153,6 +187,13 @@ void softmax(float* scores, int64_t n, float scale) {
     }
     const float inv = static_cast<float>(1.0 / sum);
     for (int64_t i = 0; i < n; ++i) scores[i] *= inv;
+}
+
+void gelu_mul(float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = reference::gelu(gate[i]);
+        gate[i] = up == nullptr ? g : g * up[i];
+    }
 }
 
 void silu_mul(float* gate, const float* up, int64_t n) {

@@ -23,6 +23,7 @@ void pv(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* value
 void pv_reduce(const float* acc, int64_t head_dim, float* out);
 void softmax(float* scores, int64_t n, float scale);
 void silu_mul(float* gate, const float* up, int64_t n);
+void gelu_mul(float* gate, const float* up, int64_t n);
 void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, float scale,
                   float* row_max, float* row_sum, float* rescale);
 void pv_tile(const float* probs, int64_t prob_stride, int64_t n_q, const f16_t* values,

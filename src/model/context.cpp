@@ -629,7 +629,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
             if (lora) lora->apply(il, Projection::Up, ffn_in, n, s.gate.data(), n_ff, pool);
             add_bias(s.gate.data(), n, L.b_up);
             pool.parallel_for(n, [&](int64_t begin, int64_t end) {
-                ops::gelu_rows(&s.gate[begin * n_ff], nullptr, (end - begin) * n_ff);
+                attn.gelu_mul(&s.gate[begin * n_ff], nullptr, (end - begin) * n_ff);
             });
         } else if (arch.ffn == FfnKind::SwiGlu && !arch.fused_gate_up &&
                    !(lora && (lora->has(il, Projection::Gate) || lora->has(il, Projection::Up)))) {
@@ -658,8 +658,7 @@ void Context::forward(std::span<const BatchEntry> batch) {
             }
             if (arch.ffn == FfnKind::GeluGlu) {
                 pool.parallel_for(n, [&](int64_t begin, int64_t end) {
-                    ops::gelu_rows(&s.gate[begin * n_ff], &s.up[begin * n_ff],
-                                   (end - begin) * n_ff);
+                    attn.gelu_mul(&s.gate[begin * n_ff], &s.up[begin * n_ff], (end - begin) * n_ff);
                 });
             } else {
                 pool.parallel_for(n, [&](int64_t begin, int64_t end) {

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "pocket/core/fp16.h"
 
@@ -80,52 +79,6 @@ void rope_rotate(float* x, int64_t n_rot, const float* cs, bool neox) {
         const float x1 = x[b];
         x[a] = x0 * c - x1 * s;
         x[b] = x0 * s + x1 * c;
-    }
-}
-
-namespace {
-float gelu_exact_f32(float x) {
-    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
-    constexpr float kCoefA = 0.044715f;
-    return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x)));
-}
-}  // namespace
-
-float gelu_reference(float x) {
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    return round_to_f16(gelu_exact_f32(round_to_f16(x)));
-}
-
-namespace {
-// gelu_reference of every F16 value, indexed by its bits (immutable once built).
-struct GeluTable {
-    std::vector<float> values = std::vector<float>(size_t{1} << 16);
-    GeluTable() {
-        for (size_t h = 0; h < values.size(); ++h) {
-            values[h] = round_to_f16(gelu_exact_f32(f16_to_f32(static_cast<f16_t>(h))));
-        }
-    }
-};
-
-const std::vector<float>& gelu_table() {
-    static const GeluTable table;  // thread-safe initialisation on first use
-    return table.values;
-}
-}  // namespace
-
-float gelu(float x) {
-    if (x <= -10.0f) return 0.0f;
-    if (x >= 10.0f) return x;
-    return gelu_table()[f32_to_f16(x)];
-}
-
-void gelu_rows(float* y, const float* gate_with, int64_t n) {
-    const std::vector<float>& table = gelu_table();
-    for (int64_t i = 0; i < n; ++i) {
-        const float x = y[i];
-        const float g = x <= -10.0f ? 0.0f : x >= 10.0f ? x : table[f32_to_f16(x)];
-        y[i] = gate_with == nullptr ? g : g * gate_with[i];
     }
 }
 

@@ -26,16 +26,7 @@ void rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
 void rope_rotate(float* x, int64_t n_rot, const float* cs, bool neox);
 
 // Softmax, Q·K, P·V and SiLU live in kernels/attention.h (SIMD, with run-time dispatch).
-
-// GELU, tanh approximation, as ggml evaluates it: through a table indexed by the F16-rounded
-// input, the result rounded to F16 (inputs beyond +-10 pass through / vanish). The table (65536
-// floats, built on first use) holds gelu_reference of every F16 value, so both give the same bits;
-// a lookup takes a few nanoseconds where tanh took tens, for each of the n_ff values per token.
-float gelu(float x);
-float gelu_reference(float x);  // the same function evaluated directly (tests hold gelu to it)
-
-// y[i] = gelu(y[i]) * (gate_with == nullptr ? 1 : gate_with[i]) for i < n.
-void gelu_rows(float* y, const float* gate_with, int64_t n);
+// GELU (ggml's table of every F16 input) lives in kernels/attention.h: AttentionOps::gelu_mul.
 
 // c * tanh(x / c), computed in the three steps ggml uses (scale, tanh, scale).
 float softcap(float x, float c);

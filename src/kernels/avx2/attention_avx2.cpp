@@ -481,6 +481,24 @@ void silu_mul(float* gate, const float* up, int64_t n) {
     scalar_attention::silu_mul(gate + whole, up + whole, n - whole);
 }
 
+// reference::gelu through its table: F16C rounds eight inputs to F16 (vcvtps2ph, nearest even:
+// the bits f32_to_f16 gives), and a gather reads their entries.
+void gelu_mul(float* gate, const float* up, int64_t n) {
+    const float* table = reference::gelu_table();
+    const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(gate + i);
+        const __m256i index = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+        __m256 g = _mm256_i32gather_ps(table, index, 4);
+        g = _mm256_blendv_ps(g, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LE_OQ));
+        g = _mm256_blendv_ps(g, x, _mm256_cmp_ps(x, hi, _CMP_GE_OQ));
+        if (up != nullptr) g = _mm256_mul_ps(g, _mm256_loadu_ps(up + i));
+        _mm256_storeu_ps(gate + i, g);
+    }
+    scalar_attention::gelu_mul(gate + i, up == nullptr ? nullptr : up + i, n - i);
+}
+
 // The online-softmax step (attention.h): the reference's 16 lanes in two registers (lanes 0-7,
 // 8-15), the same single operations per entry and per row.
 void softmax_tile(float* scores, int64_t score_stride, int64_t n_q, int64_t n, float scale,
@@ -705,6 +723,7 @@ void register_avx2_attention(AttentionOps& ops) {
     ops.pv_rows = pv_rows_by_lanes<pv, pv_reduce>;
     ops.softmax = softmax;
     ops.silu_mul = silu_mul;
+    ops.gelu_mul = gelu_mul;
 }
 
 }  // namespace pocket::kernels
