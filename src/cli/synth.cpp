@@ -90,8 +90,9 @@ int run_synth(const SynthCliOptions& opt) {
 
 Runner register_synth(CLI::App& app) {
     auto opt = std::make_shared<SynthCliOptions>();
-    app.add_option("--shape", opt->shape,
-                   "Model shape: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, gemma-3-1b, tiny");
+    app.add_option(
+        "--shape", opt->shape,
+        "Model shape: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, qwen3-0.6b, gemma-3-1b, tiny");
     app.add_option("--type", opt->type,
                    "Type of the 2-D weights (f32, f16, bf16, q8_0, q4_0, q4_k, ...) or a mix "
                    "(q4_k_m, q5_k_m)")

@@ -17,7 +17,8 @@ namespace pocket::model {
 namespace {
 
 // Shapes from the models' published config.json files. The first three are written as the llama
-// architecture (qwen2's q/k/v biases arrive with the qwen2 architecture); gemma-3-1b as gemma3.
+// architecture (qwen2's q/k/v biases arrive with the qwen2 architecture); qwen3-0.6b as qwen3,
+// gemma-3-1b as gemma3.
 constexpr std::array kShapes = {
     SynthShape{.name = "smollm2-135m",
                .description = "SmolLM2-135M (HuggingFaceTB)",
@@ -62,6 +63,20 @@ constexpr std::array kShapes = {
                .llama3_low_freq_factor = 1.0f,
                .llama3_high_freq_factor = 4.0f,
                .llama3_original_ctx = 8192},
+    SynthShape{.name = "qwen3-0.6b",
+               .description = "Qwen3-0.6B (Alibaba)",
+               .n_vocab = 151936,
+               .n_embd = 1024,
+               .n_layer = 28,
+               .n_head = 16,
+               .n_head_kv = 8,
+               .head_dim = 128,
+               .n_ff = 3072,
+               .n_ctx_train = 40960,
+               .rope_freq_base = 1000000.0f,
+               .norm_eps = 1e-6f,
+               .tied_output = true,
+               .arch = "qwen3"},
     SynthShape{.name = "gemma-3-1b",
                .description = "Gemma-3-1B (Google)",
                .n_vocab = 262144,
@@ -182,10 +197,13 @@ SynthResult write_synth_model(const SynthShape& requested, const SynthOptions& o
     const SynthShape& s = shape;
     const quant::Scheme& scheme = options.scheme;
     gguf::Writer w;
-    if (s.arch != "llama" && s.arch != "gemma3")
-        fail("synth: shape '", s.name, "' has architecture '", s.arch, "', not llama or gemma3");
+    if (s.arch != "llama" && s.arch != "qwen3" && s.arch != "gemma3") {
+        fail("synth: shape '", s.name, "' has architecture '", s.arch,
+             "', not llama, qwen3 or gemma3");
+    }
     const std::string arch(s.arch);
     const bool gemma = arch == "gemma3";
+    const bool qk_norm = gemma || arch == "qwen3";
     auto key = [&](std::string_view suffix) { return cat(arch, ".", suffix); };
     w.set("general.architecture", arch);
     w.set("general.name", cat("synth-", s.name));
@@ -295,13 +313,14 @@ SynthResult write_synth_model(const SynthShape& requested, const SynthOptions& o
                    in_sigma);
         add_matrix(p + "attn_output.weight", TensorRole::AttnOutput, il, s.n_head * s.head_dim,
                    s.n_embd, 1.0f / std::sqrt(static_cast<float>(s.n_head * s.head_dim)));
-        // Gemma 3's extra norms (salts past the ones above, so the others keep their values).
+        // Qwen 3's and Gemma 3's extra norms (salts past the ones above, so the others keep
+        // their values).
         const uint64_t salt = 2 * static_cast<uint64_t>(s.n_layer) + 4 * il + 1;
-        if (gemma) {
+        if (qk_norm) {
             add_vector(p + "attn_q_norm.weight", norm_weights(s.head_dim, salt));
             add_vector(p + "attn_k_norm.weight", norm_weights(s.head_dim, salt + 1));
-            add_vector(p + "post_attention_norm.weight", norm_weights(s.n_embd, salt + 2));
         }
+        if (gemma) add_vector(p + "post_attention_norm.weight", norm_weights(s.n_embd, salt + 2));
         add_vector(p + "ffn_norm.weight", norm_weights(s.n_embd, 2 * il + 2));
         add_matrix(p + "ffn_gate.weight", TensorRole::FfnGate, il, s.n_embd, s.n_ff, in_sigma);
         add_matrix(p + "ffn_up.weight", TensorRole::FfnUp, il, s.n_embd, s.n_ff, in_sigma);

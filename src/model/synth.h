@@ -29,7 +29,8 @@ struct SynthShape {
     // Llama 3.1-style rope scaling, written as a rope_freqs tensor (factor 0 = none).
     float llama3_rope_factor = 0.0f, llama3_low_freq_factor = 1.0f, llama3_high_freq_factor = 4.0f;
     int64_t llama3_original_ctx = 8192;
-    // "llama", or "gemma3" (GELU-gated FFN, Q/K norms, post-norms, local attention layers).
+    // "llama", "qwen3" (Q/K norms) or "gemma3" (GELU-gated FFN, Q/K norms, post-norms, local
+    // attention layers).
     std::string_view arch = "llama";
     int64_t sliding_window = 0;  // gemma3: the local layers' window
 };

@@ -88,6 +88,38 @@ TEST(Synth, Gemma3ArchitectureLoadsAndRuns) {
     for (float v : logits) ASSERT_TRUE(std::isfinite(v));
 }
 
+// The qwen3 writer (qwen3-0.6b's architecture, wider attention than n_embd) at a small size.
+TEST(Synth, Qwen3ArchitectureLoadsAndRuns) {
+    const model::SynthShape shape{.name = "tiny-qwen3",
+                                  .description = "a small qwen3 for tests",
+                                  .n_vocab = 512,
+                                  .n_embd = 64,
+                                  .n_layer = 2,
+                                  .n_head = 4,
+                                  .n_head_kv = 2,
+                                  .head_dim = 32,  // 4 x 32 = 128 > n_embd, as Qwen3-0.6B's
+                                  .n_ff = 128,
+                                  .n_ctx_train = 1024,
+                                  .rope_freq_base = 1000000.0f,
+                                  .norm_eps = 1e-6f,
+                                  .tied_output = true,
+                                  .arch = "qwen3"};
+    ScratchDir dir;
+    const auto path = dir / "qwen3.gguf";
+    model::write_synth_model(shape, {.scheme = *quant::parse_scheme("q8_0"), .seed = 4}, path);
+    const auto model = Model::load(path);
+    EXPECT_EQ(model->arch().name, "qwen3");
+    const auto& layer = model->weights().layers.front();
+    EXPECT_FALSE(layer.q_norm.empty());
+    EXPECT_FALSE(layer.k_norm.empty());
+    EXPECT_TRUE(layer.post_attn_norm.empty());
+    std::vector<TokenId> ids = {300, 301, 302, 303, 304};
+    model::Context ctx(*model, {.n_ctx = 32});
+    const auto logits = ctx.eval(ids);
+    ASSERT_EQ(static_cast<int64_t>(logits.size()), model->hparams().n_vocab);
+    for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+}
+
 TEST(Synth, Q4KMMixGivesTheOutputAndSomeLayersMoreBits) {
     const auto* shape = model::find_synth_shape("tiny");  // 2 layers, n_embd 128: K rows fall back
     ScratchDir dir;
