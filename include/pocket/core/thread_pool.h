@@ -87,11 +87,13 @@ class ThreadPool {
     }
 
     // Like parallel_for, but a share that finishes early helps the others: each thread takes its
-    // own share in chunks of about a quarter, front to back, then takes the chunks left in the
-    // other shares. fn(begin, end) may run several times per thread, on contiguous pieces, and
-    // a piece may run on any thread. For large row ranges (the matrix products): a thread slowed
-    // by a busy sibling hyper-thread, another process or a slower core (hybrid CPUs) no longer
-    // holds the others at the barrier, while each thread still streams mostly its own rows.
+    // own share front to back in pieces of at most a quarter of it, then takes the pieces left in
+    // the other shares. A piece is at most half of what is left of its share, so pieces shrink as
+    // a share runs out and a thread that takes the last of another's share leaves it little to
+    // wait for. fn(begin, end) may run several times per thread, on contiguous pieces, and a
+    // piece may run on any thread. For large row ranges (the matrix products): a thread slowed by
+    // a busy sibling hyper-thread, another process or a slower core (hybrid CPUs) no longer holds
+    // the others at the barrier, while each thread still streams mostly its own rows.
     template <typename Fn>
     void parallel_for_balanced(int64_t n, Fn&& fn) {
         if (n <= 0) return;
@@ -112,10 +114,14 @@ class ThreadPool {
         auto share = [this, &fn, threads, chunk](int thread) {
             for (int64_t i = 0; i < threads; ++i) {
                 Cursor& c = cursors_[(thread + i) % threads];
-                for (;;) {
-                    const int64_t begin = c.next.fetch_add(chunk, std::memory_order_relaxed);
-                    if (begin >= c.end) break;
-                    fn(begin, std::min(begin + chunk, c.end));
+                int64_t begin = c.next.load(std::memory_order_relaxed);
+                while (begin < c.end) {
+                    const int64_t take = std::min(chunk, (c.end - begin + 1) / 2);
+                    if (c.next.compare_exchange_weak(begin, begin + take,
+                                                     std::memory_order_relaxed)) {
+                        fn(begin, begin + take);
+                        begin = c.next.load(std::memory_order_relaxed);
+                    }
                 }
             }
         };
