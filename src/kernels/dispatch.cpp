@@ -195,6 +195,15 @@ bool amx_supported() {
     return ok;
 }
 
+bool cpu_is_amd() {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool amd = __builtin_cpu_is("amd");
+    return amd;
+#else
+    return false;
+#endif
+}
+
 namespace {
 
 std::atomic<bool> g_amx_wanted{true};

@@ -27,4 +27,9 @@ void register_avx512_kernels(KernelTable& table);
 // AArch64: receives a copy of the scalar table (src/kernels/neon/, built only for AArch64).
 void register_neon_kernels(KernelTable& table);
 
+// Whether the CPU is AMD's. Where the two vendors' cores measured differently with the same
+// kernels (their memory prefetchers, AMD's 512-bit operations run as two 256-bit halves up to
+// Zen 4), the AVX-512 table picks its generation tiles by vendor (register_avx512.cpp).
+bool cpu_is_amd();
+
 }  // namespace pocket::kernels
