@@ -53,9 +53,10 @@ void install_amx_kernels(KernelTable& table) {
 
 // One interleaved group per generation call, through the 256-bit VNNI bodies (the prompt tiles stay
 // as they are). On a Zen 4 (2 threads, tg64 at depth 32, alternating with the two-group table,
-// docs/BENCHMARKS.md) every file gained: qwen2.5-0.5b Q4_0 +35-90 %, Q4_K_M +30-70 %,
-// llama-3.2-1b Q4_0 +17-33 %, Q4_K_M +22-29 %, Q8_0 +12-20 %. One thread streaming a
-// 32768 x 4096 matrix from DRAM: Q4_0 17.6 -> 24.2 GB/s, Q4_K 12.1 -> 20.0, Q8_0 21 -> 26.
+// docs/BENCHMARKS.md) every file gained in each of three rounds: qwen2.5-0.5b Q4_0 +39-95 %,
+// Q4_K_M +25-127 %, Q8_0 +13-34 %; llama-3.2-1b Q4_0 +14-67 %, Q4_K_M +6-17 %, Q8_0 +4-7 %.
+// One thread streaming a 32768 x 4096 matrix from DRAM: Q4_0 17.6 -> 24.2 GB/s, Q4_K 12.1 ->
+// 20.0, Q8_0 21 -> 26.
 void install_amd_generation_kernels(KernelTable& table) {
     using namespace avx512;
     entry(table, DType::Q4_0).matmul_interleaved =
