@@ -56,16 +56,13 @@ class ThreadPool {
     template <typename Fn>
     void parallel_for(int64_t n, Fn&& fn) {
         if (n <= 0) return;
-        const int64_t threads = n_threads_;
-        if (threads == 1 || n == 1 || on_own_worker()) {
+        if (runs_inline(n)) {
             fn(int64_t{0}, n);
             return;
         }
-        auto share = [&fn, n, threads](int thread) {
-            const int64_t base = n / threads, extra = n % threads;
-            const int64_t begin = thread * base + std::min<int64_t>(thread, extra);
-            const int64_t end = begin + base + (thread < extra ? 1 : 0);
-            if (begin < end) fn(begin, end);
+        auto share = [&fn, n, threads = n_threads_](int thread) {
+            const Range r = even_share(n, threads, thread);
+            if (r.begin < r.end) fn(r.begin, r.end);
         };
         run(TaskRef(share));
     }
@@ -97,19 +94,19 @@ class ThreadPool {
     template <typename Fn>
     void parallel_for_balanced(int64_t n, Fn&& fn) {
         if (n <= 0) return;
-        const int64_t threads = n_threads_;
-        if (threads == 1 || n == 1 || on_own_worker()) {
+        if (runs_inline(n)) {
             fn(int64_t{0}, n);
             return;
         }
+        const int threads = n_threads_;
         // The cursors are shared by every call: set them only while holding the pool.
         std::lock_guard run_lock(run_mutex_);
-        const int64_t base = n / threads, extra = n % threads;
-        for (int64_t t = 0; t < threads; ++t) {
-            const int64_t begin = t * base + std::min<int64_t>(t, extra);
-            cursors_[t].next.store(begin, std::memory_order_relaxed);
-            cursors_[t].end = begin + base + (t < extra ? 1 : 0);
+        for (int t = 0; t < threads; ++t) {
+            const Range r = even_share(n, threads, t);
+            cursors_[t].next.store(r.begin, std::memory_order_relaxed);
+            cursors_[t].end = r.end;
         }
+        const int64_t base = n / threads;
         const int64_t chunk = std::max<int64_t>(1, (base + kChunksPerShare - 1) / kChunksPerShare);
         auto share = [this, &fn, threads, chunk](int thread) {
             for (int64_t i = 0; i < threads; ++i) {
@@ -148,6 +145,20 @@ class ThreadPool {
         void* object_;
         void (*call_)(void*, int);
     };
+
+    struct Range {
+        int64_t begin, end;
+    };
+    // Thread t's share of [0, n) split into `threads` contiguous ranges whose sizes differ by at
+    // most one, the larger ones first.
+    static Range even_share(int64_t n, int threads, int t) {
+        const int64_t base = n / threads, extra = n % threads;
+        const int64_t begin = t * base + std::min<int64_t>(t, extra);
+        return {begin, begin + base + (t < extra ? 1 : 0)};
+    }
+    // A loop runs on the caller alone with one thread, one item, or when called from inside a
+    // share (the pool is busy running the caller's own task).
+    bool runs_inline(int64_t n) const { return n_threads_ == 1 || n == 1 || on_own_worker(); }
 
     // parallel_for_balanced's position in one thread's share, on its own cache line.
     struct alignas(64) Cursor {
