@@ -89,7 +89,7 @@ TEST(CliTokenize, FileIsReadByteForByte) {
                                "--ids", "--file", (dir / "prompt.txt").string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     std::string expected;
-    for (const auto id : c["tokens"])
+    for (const auto& id : c["tokens"])
         expected += (expected.empty() ? "" : " ") + std::to_string(id.get<int>());
     EXPECT_EQ(r.out, expected + "\n");
 }

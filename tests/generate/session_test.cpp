@@ -192,7 +192,9 @@ TEST(Session, LogprobsAreTheModelsLogSoftmax) {
         EXPECT_FLOAT_EQ(lp.top[0].logprob, lp.logprob);
         double mass = 0;
         for (size_t k = 0; k < lp.top.size(); ++k) {
-            if (k > 0) EXPECT_GE(lp.top[k - 1].logprob, lp.top[k].logprob);
+            if (k > 0) {
+                EXPECT_GE(lp.top[k - 1].logprob, lp.top[k].logprob);
+            }
             EXPECT_LE(lp.top[k].logprob, 0.0f);
             mass += std::exp(lp.top[k].logprob);
         }

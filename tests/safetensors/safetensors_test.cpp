@@ -39,12 +39,6 @@ void expect_format_error(const std::vector<std::byte>& bytes, const std::string&
     }
 }
 
-void write_bytes(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-}
-
 const std::string kTwoTensors = R"({"__metadata__":{"format":"pt"},)"
                                 R"("b":{"dtype":"F16","shape":[3],"data_offsets":[8,14]},)"
                                 R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";

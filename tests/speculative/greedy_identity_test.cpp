@@ -106,7 +106,9 @@ TEST_F(GreedyIdentity, DraftModels) {
             SCOPED_TRACE(testing::Message() << "draft " << d << " max " << max_draft);
             expect_same(plain, spec);
             EXPECT_GT(spec.stats.steps, 0);
-            if (draft_model == same_) EXPECT_EQ(spec.stats.accepted, spec.stats.drafted);
+            if (draft_model == same_) {
+                EXPECT_EQ(spec.stats.accepted, spec.stats.drafted);
+            }
         }
     }
 }

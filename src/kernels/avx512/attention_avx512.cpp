@@ -7,8 +7,10 @@
 #include <immintrin.h>
 
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the intrinsics as maybe
-// uninitialized; they are meant to be.
+// uninitialized; they are meant to be. (Clang has no such warning.)
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "kernels/attention_table.h"
 #include "kernels/blocks.h"
@@ -140,12 +142,9 @@ void qk_head8(const f16_t* q, int64_t n_q, const f16_t* keys, int64_t key_stride
     }
 }
 
-// A key row's next 16 values as F32: from the F16 cache, or from keys converted beforehand.
+// A key row's next 16 values as F32, from the F16 cache.
 inline __m512 load_key16(const f16_t* p) {
     return load_f16x16(p);
-}
-inline __m512 load_key16(const float* p) {
-    return _mm512_load_ps(p);
 }
 
 // out[j] = the query (F32, qf) against key j (keys + j * stride), 4 keys at a time, each a

@@ -3,6 +3,13 @@
 // attention_avx2.cpp for why).
 #include <immintrin.h>
 
+// GCC 12 reports the _mm512_undefined_* placeholders inside its own intrinsics (the horizontal
+// sums' _mm512_extractf64x4_pd) as uninitialized; they are meant to be. Clang does not.
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include "kernels/train_kernels.h"
 
 namespace pocket::kernels {
