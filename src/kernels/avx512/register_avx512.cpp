@@ -29,11 +29,12 @@ constexpr int kInterVec = 2;
 constexpr GenerationGroups kGenerationGroups{
     .q4_0 = kInterVec, .q5_0 = kInterVec, .q8_0 = kInterVec, .q4_k = kInterVec, .q6_k = 1};
 
-// The VNNI interleaved kernel of a 32-element format, as fill_simd_table installs it.
-template <class W256, class W512>
+// The VNNI interleaved kernel of a 32-element format, as fill_simd_table installs it (kVec groups
+// per generation call).
+template <class W256, class W512, int kVec = kInterVec>
 constexpr MatmulFn kVnniInterleaved =
     avx512::matmul_interleaved<avx512::Legacy32Body512<W256, W512>, kInter.rows, kInter.tokens,
-                               kInterVec>;
+                               kVec>;
 
 // AMX for prompts, the VNNI kernel for the rest (see amx_interleaved.h).
 void install_amx_kernels(KernelTable& table) {
@@ -60,14 +61,11 @@ void install_amx_kernels(KernelTable& table) {
 void install_amd_generation_kernels(KernelTable& table) {
     using namespace avx512;
     entry(table, DType::Q4_0).matmul_interleaved =
-        matmul_interleaved<Legacy32Body512<Q4_0x8Weights, Q4_0x8Weights512>, kInter.rows,
-                           kInter.tokens, 1>;
+        kVnniInterleaved<Q4_0x8Weights, Q4_0x8Weights512, 1>;
     entry(table, DType::Q5_0).matmul_interleaved =
-        matmul_interleaved<Legacy32Body512<Q5_0x8Weights, Q5_0x8Weights512>, kInter.rows,
-                           kInter.tokens, 1>;
+        kVnniInterleaved<Q5_0x8Weights, Q5_0x8Weights512, 1>;
     entry(table, DType::Q8_0).matmul_interleaved =
-        matmul_interleaved<Legacy32Body512<Q8_0x8Weights, Q8_0x8Weights512>, kInter.rows,
-                           kInter.tokens, 1>;
+        kVnniInterleaved<Q8_0x8Weights, Q8_0x8Weights512, 1>;
     entry(table, DType::Q4_K).matmul_interleaved =
         matmul_interleaved<Q4_KBody512, kInterK.rows, kInterK.tokens, 1>;
 }
